@@ -1,0 +1,344 @@
+"""Pydantic models of a session plan.
+
+A plan is what a therapist configures: who the patient is (pseudonymously), which exercise
+blocks run in which order, how stimulation is timed relative to them, which devices are used and
+which safety profile applies. Models are strict (unknown fields are errors) and immutable, so a
+validated plan can be handed to the pure timeline compiler as plain data.
+
+Stimulation timing uses the NIBS-BIDS v2 vocabulary (intervals and durations, no frequencies or
+counts): a pulse repetition interval, then nested levels each with a duration and a repetition
+interval (train, train repeat, repeat2, ...). Counts are derived, so 10/20 Hz trains, iTBS and
+cTBS are all expressible.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+#: Relative tolerance when a level's duration must be a whole multiple of the level below.
+_COUNT_TOLERANCE = 1e-6
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Seconds = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+PositiveSeconds = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+
+
+class SessionInfo(_Model):
+    """Name and randomisation seed of the session."""
+
+    name: str = "mirrorvr session"
+    seed: int = 0
+    description: str = ""
+
+
+class PatientRef(_Model):
+    """Pseudonymous patient reference: never a name."""
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    amputation_side: Literal["left", "right"]
+    amputation_level: Literal[
+        "hand", "wrist", "transradial", "elbow", "transhumeral", "shoulder", "other"
+    ] = "transradial"
+
+    @property
+    def intact_side(self) -> Literal["left", "right"]:
+        """The side whose tracked hand is mirrored."""
+        return "right" if self.amputation_side == "left" else "left"
+
+
+Movement = Literal[
+    "fist",
+    "finger_flexion",
+    "thumb_opposition",
+    "wrist_flexion",
+    "wrist_extension",
+    "pronation",
+    "supination",
+    "reach",
+    "open_hand",
+]
+
+
+class _BlockBase(_Model):
+    label: str = ""
+
+
+class RatingBlock(_BlockBase):
+    """A pain rating (0–10 numeric rating scale) answered in the headset."""
+
+    kind: Literal["rating"]
+    timepoint: Literal["pre", "post", "during"] = "pre"
+    prompt: str = (
+        "How strong is your phantom limb pain right now? (0 = none, 10 = worst imaginable)"
+    )
+    #: planned slot; an early answer waits out the slot, a late one shifts what follows later
+    duration_s: PositiveSeconds = 10.0
+    timeout_s: PositiveSeconds = 30.0
+
+
+class RestBlock(_BlockBase):
+    """A plain rest period."""
+
+    kind: Literal["rest"]
+    duration_s: PositiveSeconds
+
+
+class _RepeatedBlock(_BlockBase):
+    movements: list[Movement] = Field(default_factory=lambda: ["fist"], min_length=1)  # type: ignore[arg-type]
+    repetitions: int = Field(ge=1, le=1000)
+    cue_s: PositiveSeconds = 2.0
+    rest_s: Seconds = 5.0
+    randomise: bool = False
+    seed: int | None = None  # None: derived from the session seed and block index
+
+
+class ImageryBlock(_RepeatedBlock):
+    """Explicit motor imagery (GMI stage 2): cue, imagine the movement, rest."""
+
+    kind: Literal["imagery"]
+    imagery_s: PositiveSeconds = 5.0
+
+
+class MirrorBlock(_RepeatedBlock):
+    """Mirror movements (GMI stage 3): the tracked intact hand moves, seen mirrored."""
+
+    kind: Literal["mirror"]
+    movement_s: PositiveSeconds = 8.0
+
+
+class LateralityBlock(_BlockBase):
+    """Laterality recognition (GMI stage 1): left or right hand shown at a rotation."""
+
+    kind: Literal["laterality"]
+    trials: int = Field(ge=1, le=500)
+    angles_deg: list[int] = Field(default_factory=lambda: [0, 90, 180, 270], min_length=1)
+    views: list[Literal["palm", "back"]] = Field(default_factory=lambda: ["back", "palm"])  # type: ignore[arg-type]
+    time_limit_s: PositiveSeconds = 5.0
+    inter_trial_s: Seconds = 1.0
+    seed: int | None = None
+
+
+Block = Annotated[
+    RatingBlock | RestBlock | ImageryBlock | MirrorBlock | LateralityBlock,
+    Field(discriminator="kind"),
+]
+
+
+class ProtocolLevel(_Model):
+    """One nesting level above the pulse (train, train repeat, repeat2, ...).
+
+    ``duration_s`` covers all repetitions of the level below, trailing interval included;
+    ``repetition_interval_s`` is onset to onset of this level's repetitions (``None`` on the
+    outermost level).
+    """
+
+    duration_s: PositiveSeconds
+    repetition_interval_s: PositiveSeconds | None = None
+
+
+class PulseProtocol(_Model):
+    """rTMS timing in the NIBS-BIDS v2 vocabulary."""
+
+    name: str = ""
+    pulse_repetition_interval_s: PositiveSeconds
+    levels: list[ProtocolLevel] = Field(default_factory=list, max_length=4)
+    #: Paired-pulse protocols: interval between the two pulses of a pair (ms); None = single.
+    paired_pulse_interval_ms: Annotated[float, Field(gt=0, le=1000)] | None = None
+
+    @model_validator(mode="after")
+    def _levels_divide(self) -> PulseProtocol:
+        inner = self.pulse_repetition_interval_s
+        for i, level in enumerate(self.levels):
+            ratio = level.duration_s / inner
+            if ratio < 1 - _COUNT_TOLERANCE or abs(ratio - round(ratio)) > _COUNT_TOLERANCE * max(
+                1.0, ratio
+            ):
+                raise ValueError(
+                    f"levels[{i}].duration_s ({level.duration_s} s) must be a whole multiple of "
+                    f"the repetition interval below it ({inner} s)"
+                )
+            is_last = i == len(self.levels) - 1
+            if not is_last and level.repetition_interval_s is None:
+                raise ValueError(
+                    f"levels[{i}].repetition_interval_s is required below the top level"
+                )
+            if level.repetition_interval_s is not None:
+                # the span of the level's events must fit in its repetition interval
+                last_onset = (round(ratio) - 1) * inner
+                if last_onset >= level.repetition_interval_s:
+                    raise ValueError(
+                        f"levels[{i}]: repetitions of {level.duration_s} s do not fit in a "
+                        f"repetition interval of {level.repetition_interval_s} s"
+                    )
+                inner = level.repetition_interval_s
+        return self
+
+    def counts(self) -> list[int]:
+        """Repetitions at each level, innermost first (pulses per train, trains, ...)."""
+        out: list[int] = []
+        inner = self.pulse_repetition_interval_s
+        for level in self.levels:
+            out.append(round(level.duration_s / inner))
+            inner = level.repetition_interval_s or inner
+        return out
+
+    @property
+    def total_pulses(self) -> int:
+        """Pulses the whole protocol delivers (pairs count as two)."""
+        n = math.prod(self.counts()) if self.levels else 1
+        return n * (2 if self.paired_pulse_interval_ms else 1)
+
+    @property
+    def pulses_per_train(self) -> int:
+        """Pulses in one train (the first level), or 1 for single pulses."""
+        n = self.counts()[0] if self.levels else 1
+        return n * (2 if self.paired_pulse_interval_ms else 1)
+
+    @property
+    def train_duration_s(self) -> float:
+        """Time from the first to the last pulse of one train, plus one pulse interval."""
+        return self.levels[0].duration_s if self.levels else self.pulse_repetition_interval_s
+
+    @property
+    def frequency_hz(self) -> float:
+        """Pulse repetition frequency within a train (derived, for display and safety tables)."""
+        return 1.0 / self.pulse_repetition_interval_s
+
+    def train_pulse_offsets(self) -> list[float]:
+        """Offsets (s) of every pulse of one train from the train's onset, in order."""
+        n = self.counts()[0] if self.levels else 1
+        offsets = [k * self.pulse_repetition_interval_s for k in range(n)]
+        if self.paired_pulse_interval_ms:
+            pp = self.paired_pulse_interval_ms / 1000.0
+            offsets = [x for o in offsets for x in (o, o + pp)]
+        return offsets
+
+    def train_onsets(self) -> list[float]:
+        """Onsets (s) of every train (level-1 unit) from the protocol's start."""
+        if not self.levels:
+            return [0.0]
+        onsets = [0.0]
+        inner = self.levels[0].repetition_interval_s
+        for level in self.levels[1:]:
+            assert inner is not None
+            n = round(level.duration_s / inner)
+            onsets = [k * inner + o for k in range(n) for o in onsets]
+            inner = level.repetition_interval_s
+        return sorted(onsets)
+
+
+class MotorThreshold(_Model):
+    """Resting motor threshold on record, in % of maximum stimulator output (MSO)."""
+
+    rmt_pct_mso: Annotated[float, Field(gt=0, le=100)]
+    measured_on: dt.date
+    method: Literal["5-10", "ml-pest", "two-threshold", "visual", "other"] = "5-10"
+
+
+class CueLocked(_Model):
+    """Pulses locked to imagery/mirror cue onsets (display time + delay)."""
+
+    delay_ms: Annotated[float, Field(ge=0, le=10_000)] = 300.0
+    jitter_ms: Annotated[float, Field(ge=0, le=1000)] = 0.0
+
+
+class Stimulation(_Model):
+    """When and how stimulation is delivered relative to the exercises."""
+
+    mode: Literal["none", "priming", "concurrent", "post", "cue-locked"] = "none"
+    intensity_pct_rmt: Annotated[float, Field(gt=0, le=150)] = 90.0
+    motor_threshold: MotorThreshold | None = None
+    protocol: PulseProtocol | None = None
+    cue_locked: CueLocked | None = None
+    #: concurrent mode: a train starts this long after a rest begins
+    rest_lead_s: Seconds = 0.5
+    #: gap between a priming block's last train and the exercises, or exercises and post block
+    gap_s: Seconds = 10.0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Stimulation:
+        if self.mode == "none":
+            return self
+        if self.motor_threshold is None:
+            raise ValueError(
+                "motor_threshold is required when stimulation is used (intensity is % of RMT)"
+            )
+        if self.mode == "cue-locked":
+            if self.cue_locked is None:
+                raise ValueError("mode 'cue-locked' needs a [stimulation.cue_locked] table")
+        elif self.protocol is None:
+            raise ValueError(f"mode '{self.mode}' needs a [stimulation.protocol] table")
+        return self
+
+    @property
+    def intensity_pct_mso(self) -> float:
+        """Intensity in % of maximum stimulator output, from % RMT and the RMT on record."""
+        if self.motor_threshold is None:
+            return 0.0
+        return round(self.intensity_pct_rmt * self.motor_threshold.rmt_pct_mso / 100.0, 2)
+
+
+StimulatorKind = Literal[
+    "ttl-box", "magstim-200", "magstim-bistim", "magstim-rapid", "magventure", "none"
+]
+
+
+class StimulatorDevice(_Model):
+    """Which stimulator, on which serial port (``None`` = emulated in simulation)."""
+
+    kind: StimulatorKind = "ttl-box"
+    port: str | None = None
+    trigger_code: Annotated[int, Field(ge=1, le=255)] = 1
+    pulse_width_ms: Annotated[float, Field(gt=0, le=100)] = 1.0
+
+
+class Devices(_Model):
+    """Devices a session uses."""
+
+    stimulator: StimulatorDevice = Field(default_factory=StimulatorDevice)
+    display: Literal["offscreen", "window", "openxr", "none"] = "none"
+    tracking: Literal["synthetic", "openxr", "lsl", "replay"] = "synthetic"
+
+
+class SafetyProfile(_Model):
+    """Limits a clinic sets; the governor enforces them (a profile can only tighten)."""
+
+    name: str = "default"
+    max_intensity_pct_rmt: Annotated[float, Field(gt=0, le=150)] = 120.0
+    max_intensity_pct_mso: Annotated[float, Field(gt=0, le=100)] = 100.0
+    max_pulses_per_session: Annotated[int, Field(ge=0)] = 3000
+    max_pulses_per_day: Annotated[int, Field(ge=0)] = 3000
+    max_threshold_age_days: Annotated[int, Field(ge=0)] = 0  # 0 = must be measured today
+    min_intertrain_interval_s: Seconds = 0.0
+
+
+class SessionPlan(_Model):
+    """A whole, validated session plan."""
+
+    session: SessionInfo = Field(default_factory=SessionInfo)
+    patient: PatientRef
+    blocks: list[Block] = Field(min_length=1)
+    stimulation: Stimulation = Field(default_factory=Stimulation)
+    devices: Devices = Field(default_factory=Devices)
+    safety: SafetyProfile = Field(default_factory=SafetyProfile)
+
+    @model_validator(mode="after")
+    def _cue_locked_needs_cues(self) -> SessionPlan:
+        if self.stimulation.mode == "cue-locked" and not any(
+            b.kind in ("imagery", "mirror") for b in self.blocks
+        ):
+            raise ValueError("cue-locked stimulation needs at least one imagery or mirror block")
+        if self.stimulation.mode == "concurrent" and not any(
+            (b.kind in ("imagery", "mirror") and b.rest_s > 0) or b.kind == "rest"
+            for b in self.blocks
+        ):
+            raise ValueError("concurrent stimulation needs rests to place trains in")
+        return self

@@ -1,0 +1,73 @@
+"""Event types: what a session records.
+
+An event is one JSON object per line in ``events.jsonl``: ``seq`` (0, 1, 2, ... without gaps),
+``t`` (LSL seconds), ``kind`` and the kind's payload. The schema of every kind is documented in
+``docs/event-log.md``; :data:`KINDS` lists them so sinks and analysis agree on names.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Every event kind mirrorvr writes. Payload fields are documented in docs/event-log.md.
+KINDS = frozenset(
+    {
+        "session_start",  # plan name, seed, mode, clock, session date
+        "state",  # runner state change: from, to, reason
+        "block_start",
+        "block_end",
+        "cue",  # a cue shown: step, movement, onset = display time of its frame
+        "window",  # imagery / movement window begins
+        "rest",
+        "rating_prompt",
+        "rating",  # value 0-10 or null on timeout, timepoint
+        "laterality_trial",  # stimulus shown: side, angle, view
+        "laterality_response",  # answer, correct, rt_s
+        "train_intent",  # durable BEFORE any pulse of a train: n_pulses, intensity, timing
+        "pulse",  # one trigger left for the device: planned, t = emission time
+        "pulse_missed",  # deadline passed by more than the tolerance: not fired
+        "train_outcome",  # durable AFTER the train: delivered, missed, status
+        "stim_refused",  # the safety governor refused: reason
+        "stim_skipped",  # not delivered because budget/resume rules forbid it
+        "estop",  # emergency stop: cause
+        "device",  # device connected / armed / disarmed / fault
+        "resume",  # session resumed after a crash: delivered so far, remaining budget
+        "session_end",  # final state and totals
+    }
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One logged event."""
+
+    seq: int
+    t: float
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        """One JSON line (no trailing newline)."""
+        obj: dict[str, Any] = {"seq": self.seq, "t": round(self.t, 7), "kind": self.kind}
+        obj.update(self.data)
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+    @classmethod
+    def from_json(cls, line: str) -> Event:
+        """Parse one line; raises ``ValueError`` if it is not a complete event."""
+        obj = json.loads(line)
+        if not isinstance(obj, dict) or not {"seq", "t", "kind"} <= obj.keys():
+            raise ValueError("not an event object (needs seq, t, kind)")
+        seq, t, kind = obj.pop("seq"), obj.pop("t"), obj.pop("kind")
+        if not isinstance(seq, int) or not isinstance(t, int | float) or not isinstance(kind, str):
+            raise ValueError("seq must be an integer, t a number and kind a string")
+        return cls(seq=seq, t=float(t), kind=kind, data=obj)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Payload field ``key``, or ``default``."""
+        return self.data.get(key, default)

@@ -1,0 +1,261 @@
+"""Putting a session together: folder, clock, devices, presenter, runner — and resuming one.
+
+A session folder holds everything needed to understand (and resume) a session::
+
+    plan.toml         the exact plan that ran (seed included)
+    session.json      how it ran: clock, devices, date, mirrorvr version
+    events.jsonl      the append-only event log (authoritative)
+    summary.json      totals, written when the session ends
+    emulator-*.jsonl  what an emulated device received, when (simulation only)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mirrorvr import __version__
+from mirrorvr.config.loader import load_plan, plan_to_toml
+from mirrorvr.config.plan import SessionPlan, StimulatorDevice
+from mirrorvr.errors import SessionError
+from mirrorvr.session.clock import Clock, RealClock, SimClock
+from mirrorvr.session.eventlog import EventLog, EventSink, read_events
+from mirrorvr.session.events import Event
+from mirrorvr.session.presenter import HeadlessPresenter, Presenter
+from mirrorvr.session.runner import RunResult, SessionRunner
+from mirrorvr.session.summary import delivered_pulses, summarize
+from mirrorvr.session.timeline import Timeline, compile_timeline
+from mirrorvr.sim.emulate import EmulatorProcess
+from mirrorvr.sim.patient import SimulatedPatient
+from mirrorvr.stim import governor
+from mirrorvr.stim.executor import StimulationExecutor
+from mirrorvr.stim.factory import make_stimulator
+
+
+@dataclass
+class LaunchOptions:
+    """How to run a session."""
+
+    out: Path
+    realtime: bool = False
+    #: ``None``: emulate the plan's stimulator on a pty; otherwise a real (or external) port
+    stimulator_port: str | None = None
+    stimulator_kind: str | None = None
+    simulated: bool = True
+    session_date: dt.date | None = None
+    sinks: list[EventSink] = field(default_factory=list)
+    #: called with the runner before it starts (console, keyboard, tests hook pause/estop here)
+    on_runner: Callable[[SessionRunner], None] | None = None
+    presenter_factory: Callable[[Clock, SimulatedPatient], Presenter] | None = None
+
+
+def with_seed(plan: SessionPlan, seed: int | None) -> SessionPlan:
+    """The plan with its session seed replaced (``None`` keeps it)."""
+    if seed is None:
+        return plan
+    return plan.model_copy(update={"session": plan.session.model_copy(update={"seed": seed})})
+
+
+def default_session_date(plan: SessionPlan, simulated: bool) -> dt.date:
+    """Today for real sessions; in simulation, the day the plan's motor threshold was measured.
+
+    A simulated session re-enacts the plan's session day, so bundled presets stay runnable
+    without editing their threshold date; real sessions always use today's date.
+    """
+    mt = plan.stimulation.motor_threshold
+    if simulated and mt is not None:
+        return mt.measured_on
+    return dt.date.today()
+
+
+def _write_json(path: Path, obj: dict[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)  # atomic: a crash leaves the old or the new file, never half of one
+
+
+def _stimulator_device(plan: SessionPlan, opts: LaunchOptions) -> StimulatorDevice | None:
+    dev = plan.devices.stimulator
+    if opts.stimulator_kind:
+        dev = dev.model_copy(update={"kind": opts.stimulator_kind})
+    if dev.kind == "none" or plan.stimulation.mode == "none":
+        return None
+    return dev
+
+
+def run_session(
+    plan: SessionPlan, opts: LaunchOptions, *, resume_from: list[Event] | None = None
+) -> tuple[RunResult, dict[str, Any]]:
+    """Run ``plan`` into ``opts.out`` (a new session, or the rest of one when resuming)."""
+    timeline = compile_timeline(plan)
+    out = opts.out
+    out.mkdir(parents=True, exist_ok=True)
+    session_date = opts.session_date or default_session_date(plan, opts.simulated)
+    start_index, delivered = 0, 0
+    if resume_from is None:
+        if (out / "events.jsonl").exists():
+            raise SessionError(
+                f"{out} already holds a session; choose another --out or `mirrorvr resume {out}`"
+            )
+        (out / "plan.toml").write_text(plan_to_toml(plan), encoding="utf-8")
+        _write_json(
+            out / "session.json",
+            {
+                "mirrorvr_version": __version__,
+                "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "session_date": session_date.isoformat(),
+                "plan_name": plan.session.name,
+                "seed": plan.session.seed,
+                "realtime": opts.realtime,
+                "simulated": opts.simulated,
+                "stimulator_kind": opts.stimulator_kind,
+                "stimulator_port": opts.stimulator_port,
+                "planned_pulses": timeline.total_pulses,
+                "planned_duration_s": timeline.duration,
+            },
+        )
+    else:
+        start_index, delivered = resume_point(resume_from, timeline)
+
+    clock: Clock
+    if opts.realtime:
+        clock = RealClock()
+    else:
+        start = (resume_from[-1].t + 1.0) if resume_from else 0.0
+        clock = SimClock(start)
+    patient = SimulatedPatient(seed=plan.session.seed + (len(resume_from) if resume_from else 0))
+    presenter = (opts.presenter_factory or HeadlessPresenter)(clock, patient)
+
+    with ExitStack() as stack:
+        log = stack.enter_context(EventLog(out / "events.jsonl"))
+        for sink in opts.sinks:
+            log.add_sink(sink)
+        if resume_from is None:
+            log.append(
+                "session_start",
+                clock.now(),
+                durable=True,
+                plan=plan.session.name,
+                seed=plan.session.seed,
+                clock="lsl" if opts.realtime else "simulated",
+                session_date=session_date.isoformat(),
+                patient=plan.patient.id,
+                planned_pulses=timeline.total_pulses,
+                planned_duration_s=timeline.duration,
+            )
+        else:
+            budget = governor.session_budget(plan, timeline.total_pulses)
+            log.append(
+                "resume",
+                clock.now(),
+                durable=True,
+                start_step=start_index,
+                pulses_counted=delivered,
+                remaining_budget=budget - delivered,
+            )
+        executor = None
+        dev = _stimulator_device(plan, opts)
+        if dev is not None and timeline.total_pulses:
+            port = opts.stimulator_port
+            if port is None:
+                emu = EmulatorProcess(
+                    dev.kind, out / "stimulator.pty", out / f"emulator-{dev.kind}.jsonl"
+                )
+                stack.enter_context(emu)
+                port = str(out / "stimulator.pty")
+            stimulator = make_stimulator(dev, port)
+            stack.enter_context(stimulator)  # exit disarms and closes, whatever happens
+            log.append(
+                "device",
+                clock.now(),
+                durable=True,
+                what="connected",
+                device=dev.kind,
+                port=port,
+                emulated=opts.stimulator_port is None,
+            )
+            executor = StimulationExecutor(
+                stimulator=stimulator,
+                log=log,
+                clock=clock,
+                profile=plan.safety,
+                budget=governor.session_budget(plan, timeline.total_pulses),
+                ledger=governor.Ledger(delivered, delivered),
+            )
+        runner = SessionRunner(
+            plan=plan,
+            timeline=timeline,
+            clock=clock,
+            log=log,
+            presenter=presenter,
+            executor=executor,
+            session_date=session_date,
+            start_index=start_index,
+            pulses_delivered=delivered,
+        )
+        if opts.on_runner is not None:
+            opts.on_runner(runner)
+        try:
+            result = runner.run()
+        finally:
+            presenter.close()
+    events = read_events(out / "events.jsonl").events
+    summary = summarize(events, timeline.total_pulses)
+    _write_json(out / "summary.json", summary)
+    return result, summary
+
+
+def resume_point(events: list[Event], timeline: Timeline) -> tuple[int, int]:
+    """(step to continue from, pulses counted as delivered) from a crashed session's log.
+
+    Stimulation is never repeated: a train whose intent is logged counts in full unless its
+    outcome says fewer went out, and the session continues after the last step that began.
+    An unanswered rating is asked again.
+    """
+    end = next((e for e in reversed(events) if e.kind == "session_end"), None)
+    if end is not None:
+        raise SessionError(f"the session already ended ({end['state']}): nothing to resume")
+    steps = [int(e["step"]) for e in events if "step" in e.data and e.data["step"] is not None]
+    last = max(steps) if steps else -1
+    start = last + 1
+    prompted = {e["step"] for e in events if e.kind == "rating_prompt"}
+    answered = {e["step"] for e in events if e.kind == "rating"}
+    unanswered = prompted - answered
+    if unanswered and max(unanswered) == last:
+        start = last
+    _, possible = delivered_pulses(events)
+    return min(start, len(timeline.steps) - 1), possible
+
+
+def load_session(folder: Path) -> tuple[SessionPlan, dict[str, Any], list[Event]]:
+    """Plan, run metadata and events of a session folder."""
+    if not (folder / "session.json").exists() or not (folder / "plan.toml").exists():
+        raise SessionError(f"{folder} is not a mirrorvr session folder (no session.json/plan.toml)")
+    try:
+        meta = json.loads((folder / "session.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise SessionError(f"{folder / 'session.json'} is unreadable: {e}") from None
+    plan = load_plan(folder / "plan.toml")
+    return plan, meta, read_events(folder / "events.jsonl").events
+
+
+def resume_session(
+    folder: Path, opts: LaunchOptions | None = None
+) -> tuple[RunResult, dict[str, Any]]:
+    """Continue a crashed session in ``folder`` without exceeding its pulse budget."""
+    plan, meta, events = load_session(folder)
+    o = opts or LaunchOptions(out=folder)
+    o.out = folder
+    if opts is None:
+        o.realtime = bool(meta.get("realtime"))
+        o.simulated = bool(meta.get("simulated", True))
+        o.stimulator_port = meta.get("stimulator_port")
+        o.stimulator_kind = meta.get("stimulator_kind")
+    o.session_date = dt.date.fromisoformat(meta["session_date"]) if o.simulated else None
+    return run_session(plan, o, resume_from=events)

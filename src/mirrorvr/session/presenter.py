@@ -1,0 +1,89 @@
+"""The display seam: how the runner shows cues and asks the patient for answers.
+
+A presenter shows a step and returns its *onset*: the display time of the first frame that
+shows it, on the LSL clock (not the moment code ran). Answers come back with their own LSL
+time. The panda3d scene (window, offscreen) and the OpenXR headset implement this protocol; the
+:class:`HeadlessPresenter` here has no display and lets a simulated patient answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from mirrorvr.session.clock import Clock
+from mirrorvr.session.timeline import Step
+from mirrorvr.sim.patient import SimulatedPatient
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A patient's answer: a rating value or a laterality side, with its LSL time."""
+
+    value: int | str
+    t: float
+
+
+class Presenter(Protocol):
+    """What a display backend offers the session runner."""
+
+    def present(self, step: Step) -> float:
+        """Show ``step`` (cue, window, rest, trial...); returns its onset on the LSL clock."""
+        ...
+
+    def ask_rating(self, step: Step, deadline: float) -> Answer | None:
+        """Ask for a 0–10 rating; ``None`` if unanswered by ``deadline``."""
+        ...
+
+    def ask_laterality(self, step: Step, deadline: float) -> Answer | None:
+        """Show a laterality stimulus (already presented) and wait for left/right."""
+        ...
+
+    def idle(self, until: float) -> None:
+        """Keep the display alive until LSL time ``until`` (render frames, poll input)."""
+        ...
+
+    def close(self) -> None:
+        """Release the display."""
+        ...
+
+
+class HeadlessPresenter:
+    """No display: onset is the clock's time; a simulated patient answers."""
+
+    def __init__(self, clock: Clock, patient: SimulatedPatient) -> None:
+        self.clock = clock
+        self.patient = patient
+
+    def present(self, step: Step) -> float:
+        """Nothing to draw: the onset is now."""
+        return self.clock.now()
+
+    def ask_rating(self, step: Step, deadline: float) -> Answer | None:
+        """The simulated patient answers after a reaction time (or misses the deadline)."""
+        value, rt = self.patient.pain_rating(str(step.data.get("timepoint", "")))
+        t = self.clock.now() + rt
+        if t > deadline:
+            self.clock.sleep_until(deadline)
+            return None
+        self.clock.sleep_until(t)
+        return Answer(value, t)
+
+    def ask_laterality(self, step: Step, deadline: float) -> Answer | None:
+        """The simulated patient judges the hand's side."""
+        side, rt = self.patient.laterality_answer(
+            str(step.data["side"]), int(step.data["angle_deg"])
+        )
+        t = self.clock.now() + rt
+        if t > deadline:
+            self.clock.sleep_until(deadline)
+            return None
+        self.clock.sleep_until(t)
+        return Answer(side, t)
+
+    def idle(self, until: float) -> None:
+        """Wait on the clock."""
+        self.clock.sleep_until(until)
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,312 @@
+"""The session runner: a state machine that drives a timeline on one clock.
+
+``idle → checks → running ⇄ paused → completed | aborted``
+
+The runner owns no devices: it gets a presenter (display seam), a stimulation executor
+(stimulation seam, always behind the safety governor) and an event log. ``pause``, ``resume``,
+``abort`` and ``estop`` may be called from any thread; the emergency stop disarms the
+stimulator from the calling thread at once rather than waiting for the runner's loop.
+
+The rest of the timeline is only ever shifted *later* (pauses, slow answers), so the intervals
+the compiler guaranteed still hold.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from mirrorvr.config.plan import SessionPlan
+from mirrorvr.session.clock import Clock
+from mirrorvr.session.eventlog import EventLog
+from mirrorvr.session.presenter import Presenter
+from mirrorvr.session.timeline import Step, Timeline
+from mirrorvr.stim import governor
+from mirrorvr.stim.executor import StimulationExecutor
+
+#: how often a real-time wait wakes to notice pause/abort requests
+_POLL_S = 0.05
+#: a real-time session starts this long after ``run`` is called (time to settle)
+START_LEAD_S = 0.5
+
+
+class State(StrEnum):
+    """Runner states."""
+
+    IDLE = "idle"
+    CHECKS = "checks"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    ABORTED = "aborted"
+
+
+@dataclass
+class RunResult:
+    """How a run ended."""
+
+    state: State
+    reason: str
+    pulses_delivered: int
+    last_step: int
+
+
+class SessionRunner:
+    """Runs one session (or the rest of a resumed one)."""
+
+    def __init__(
+        self,
+        *,
+        plan: SessionPlan,
+        timeline: Timeline,
+        clock: Clock,
+        log: EventLog,
+        presenter: Presenter,
+        executor: StimulationExecutor | None,
+        session_date: dt.date,
+        start_index: int = 0,
+        pulses_delivered: int = 0,
+    ) -> None:
+        self.plan = plan
+        self.timeline = timeline
+        self.clock = clock
+        self.log = log
+        self.presenter = presenter
+        self.executor = executor
+        self.session_date = session_date
+        self.start_index = start_index
+        self.pulses_delivered = pulses_delivered
+        self.state = State.IDLE
+        self._lock = threading.Lock()
+        self._pause_req = threading.Event()
+        self._resume_req = threading.Event()
+        self._abort_reason: str | None = None
+        self._pause_reason = ""
+        self._shift = 0.0
+        self._t0 = 0.0
+        self._onsets: dict[int, float] = {}
+        self._last_step = start_index - 1
+
+    # ---- control from any thread -------------------------------------------------------
+    def pause(self, reason: str = "paused by operator") -> None:
+        """Pause before the next step; a running train is stopped (no pulse while paused)."""
+        self._pause_reason = reason
+        self._resume_req.clear()
+        self._pause_req.set()
+        if self.executor is not None:
+            self.executor.stop_event.set()
+
+    def resume(self) -> None:
+        """Continue after a pause or emergency stop; the governor re-checks every later train."""
+        self._resume_req.set()
+
+    def abort(self, reason: str = "aborted by operator") -> None:
+        """End the session: cancel pending pulses and disarm at once."""
+        self._abort_reason = reason
+        self._disarm_now()
+        self._resume_req.set()
+
+    def estop(self, cause: str) -> None:
+        """Emergency stop: disarm at once from this thread, log it, and pause the session."""
+        self._disarm_now()
+        self.log.append("estop", self.clock.now(), durable=True, cause=cause)
+        self.pause(f"emergency stop: {cause}")
+
+    def _disarm_now(self) -> None:
+        if self.executor is not None:
+            self.executor.stop_event.set()
+            self.executor.stimulator.disarm()
+
+    # ---- the loop ------------------------------------------------------------------------
+    def _set_state(self, new: State, reason: str = "") -> None:
+        old, self.state = self.state, new
+        self.log.append(
+            "state",
+            self.clock.now(),
+            durable=True,
+            **{"from": str(old)},
+            to=str(new),
+            reason=reason,
+        )
+
+    def _deadline(self, step: Step) -> float:
+        return self._t0 + step.t + self._shift
+
+    def _wait_until(self, deadline: float) -> bool:
+        """Wait for ``deadline`` while honouring pause/abort; False if aborted."""
+        while True:
+            if self._abort_reason is not None:
+                return False
+            if self._pause_req.is_set():
+                self._do_pause()
+                continue
+            now = self.clock.now()
+            if now >= deadline:
+                return True
+            if self.clock.realtime:
+                self.presenter.idle(min(deadline, now + _POLL_S))
+            else:
+                self.presenter.idle(deadline)
+
+    def _do_pause(self) -> None:
+        paused_at = self.clock.now()
+        self._set_state(State.PAUSED, self._pause_reason)
+        if self.executor is not None:
+            self.executor.stimulator.disarm()
+        while not self._resume_req.wait(_POLL_S if self.clock.realtime else None):
+            pass
+        self._pause_req.clear()
+        if self._abort_reason is not None:
+            return
+        self._shift += self.clock.now() - paused_at
+        if self.executor is not None:
+            self.executor.stop_event.clear()
+            self.executor.stimulator.arm()
+            self.log.append(
+                "device", self.clock.now(), what="armed", device=self.executor.stimulator.kind
+            )
+        self._set_state(State.RUNNING, "resumed")
+
+    def checks(self) -> list[str]:
+        """Pre-session checks: the governor's plan check and arming the stimulator."""
+        self._set_state(State.CHECKS)
+        planned = self.timeline.total_pulses
+        problems = governor.check_plan(self.plan, planned, today=self.session_date)
+        if problems:
+            return [str(p) for p in problems]
+        if self.executor is not None and planned:
+            self.executor.stimulator.arm()
+            self.log.append(
+                "device",
+                self.clock.now(),
+                durable=True,
+                what="armed",
+                device=self.executor.stimulator.kind,
+            )
+        return []
+
+    def run(self) -> RunResult:
+        """Run checks, then every step from ``start_index``; always ends disarmed."""
+        try:
+            problems = self.checks()
+            if problems:
+                reason = "; ".join(problems)
+                self.log.append("stim_refused", self.clock.now(), durable=True, reason=reason)
+                return self._finish(State.ABORTED, reason)
+            steps = self.timeline.steps
+            first = steps[self.start_index] if self.start_index < len(steps) else steps[-1]
+            lead = START_LEAD_S if self.clock.realtime else 0.0
+            self._t0 = self.clock.now() + lead - first.t
+            self._set_state(State.RUNNING)
+            for step in steps[self.start_index :]:
+                if step.kind != "cue_pulse" and not self._wait_until(self._deadline(step)):
+                    break
+                if self._pause_req.is_set() and not self._wait_until(self.clock.now()):
+                    break
+                self._run_step(step)
+                self._last_step = step.index
+                if self._abort_reason is not None:
+                    break
+            if self._abort_reason is not None:
+                return self._finish(State.ABORTED, self._abort_reason)
+            return self._finish(State.COMPLETED, "")
+        except BaseException as e:  # a fault anywhere leaves the stimulator disarmed
+            self._disarm_now()
+            self._finish(State.ABORTED, f"{type(e).__name__}: {e}")
+            raise
+
+    def _finish(self, state: State, reason: str) -> RunResult:
+        if self.executor is not None:
+            self.executor.stimulator.disarm()
+        self._set_state(state, reason)
+        self.log.append(
+            "session_end",
+            self.clock.now(),
+            durable=True,
+            state=str(state),
+            reason=reason,
+            pulses_delivered=self.pulses_delivered,
+            last_step=self._last_step,
+        )
+        return RunResult(state, reason, self.pulses_delivered, self._last_step)
+
+    def _run_step(self, step: Step) -> None:
+        t_log = self.log.append
+        kind = step.kind
+        common: dict[str, Any] = {"step": step.index, "block": step.block}
+        if kind in ("block_start", "block_end"):
+            t_log(kind, self.clock.now(), **common, **dict(step.data))
+        elif kind in ("cue", "window", "rest"):
+            onset = self.presenter.present(step)
+            self._onsets[step.index] = onset
+            t_log(kind, onset, **common, planned=self._deadline(step), **dict(step.data))
+        elif kind == "rating":
+            onset = self.presenter.present(step)
+            t_log("rating_prompt", onset, **common, timepoint=step.data["timepoint"])
+            answer = self.presenter.ask_rating(step, onset + float(step.data["timeout_s"]))
+            t_ans = answer.t if answer else self.clock.now()
+            t_log(
+                "rating",
+                t_ans,
+                durable=True,
+                **common,
+                timepoint=step.data["timepoint"],
+                value=answer.value if answer else None,
+                rt_s=t_ans - onset,
+            )
+            self._shift += max(0.0, t_ans - self._deadline(step) - step.duration)
+        elif kind == "laterality_trial":
+            onset = self.presenter.present(step)
+            d = step.data
+            t_log(
+                "laterality_trial",
+                onset,
+                **common,
+                trial=d["trial"],
+                side=d["side"],
+                angle_deg=d["angle_deg"],
+                view=d["view"],
+            )
+            answer = self.presenter.ask_laterality(step, onset + float(d["time_limit_s"]))
+            t_log(
+                "laterality_response",
+                answer.t if answer else self.clock.now(),
+                **common,
+                trial=d["trial"],
+                answer=answer.value if answer else None,
+                correct=(answer.value == d["side"]) if answer else False,
+                rt_s=(answer.t - onset) if answer else None,
+            )
+        elif kind in ("train", "cue_pulse"):
+            self._stimulate(step)
+        # "end" needs no event of its own: _finish logs the final state and totals
+
+    def _stimulate(self, step: Step) -> None:
+        if step.kind == "cue_pulse":
+            cue_onset = self._onsets.get(int(step.data["cue_step"]))
+            if cue_onset is None:
+                self.log.append(
+                    "stim_skipped",
+                    self.clock.now(),
+                    step=step.index,
+                    reason="its cue was not shown in this run (resumed after it)",
+                )
+                return
+            onset = cue_onset + float(step.data["delay_s"])
+        else:
+            onset = self._deadline(step)
+        if self.executor is None:
+            self.log.append(
+                "stim_skipped",
+                self.clock.now(),
+                step=step.index,
+                reason="no stimulator in this session",
+            )
+            return
+        result = self.executor.execute(step, onset)
+        self.pulses_delivered += result.delivered
+        if result.status == "fault":
+            self.estop(f"device fault: {result.reason}")

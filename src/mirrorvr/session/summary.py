@@ -1,0 +1,64 @@
+"""Session summary: figures computed from the event log alone (pure)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from mirrorvr.session.events import Event
+
+
+def delivered_pulses(events: list[Event]) -> tuple[int, int]:
+    """(certainly delivered, possibly delivered) pulses according to the log.
+
+    A train whose intent was logged but whose outcome was not (a crash mid-train) counts in
+    full as *possibly* delivered: resume budgets against that number, never the lower one.
+    """
+    intents: dict[tuple[int, int], int] = {}
+    outcomes: dict[tuple[int, int], int] = {}
+    for e in events:
+        if e.kind == "train_intent":
+            intents[(e["step"], e["train"])] = int(e["n_pulses"])
+        elif e.kind == "train_outcome":
+            outcomes[(e["step"], e["train"])] = int(e["delivered"])
+    certain = sum(outcomes.values())
+    possible = certain + sum(n for k, n in intents.items() if k not in outcomes)
+    return certain, possible
+
+
+def summarize(events: list[Event], planned_pulses: int) -> dict[str, Any]:
+    """Totals a therapist or researcher reads first."""
+    kinds = Counter(e.kind for e in events)
+    certain, possible = delivered_pulses(events)
+    ratings = {e["timepoint"]: e["value"] for e in events if e.kind == "rating"}
+    lat = [e for e in events if e.kind == "laterality_response"]
+    rts = sorted(e["rt_s"] for e in lat if e.get("rt_s") is not None)
+    end = next((e for e in reversed(events) if e.kind == "session_end"), None)
+    pulses = [e for e in events if e.kind == "pulse"]
+    errors = sorted(abs(e.t - e["planned"]) for e in pulses)
+    pre, post = ratings.get("pre"), ratings.get("post")
+    return {
+        "state": end["state"] if end else "incomplete",
+        "reason": end["reason"] if end else "no session_end event (crashed or still running)",
+        "events": len(events),
+        "duration_s": (events[-1].t - events[0].t) if events else 0.0,
+        "pulses_planned": planned_pulses,
+        "pulses_delivered": certain,
+        "pulses_possibly_delivered": possible,
+        "pulses_missed": kinds["pulse_missed"],
+        "trains_refused": kinds["stim_refused"],
+        "estops": kinds["estop"],
+        "cues": kinds["cue"],
+        "ratings": ratings,
+        "pain_change": (post - pre) if isinstance(pre, int) and isinstance(post, int) else None,
+        "laterality": {
+            "trials": len(lat),
+            "correct": sum(1 for e in lat if e.get("correct")),
+            "median_rt_s": rts[len(rts) // 2] if rts else None,
+        },
+        "pulse_timing_error_s": {
+            "median": errors[len(errors) // 2] if errors else None,
+            "max": errors[-1] if errors else None,
+        },
+        "resumes": kinds["resume"],
+    }

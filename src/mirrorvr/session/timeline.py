@@ -1,0 +1,297 @@
+"""Timeline compiler: a validated plan → an ordered list of timed steps. Pure, no I/O.
+
+Times are seconds from the session start. At run time the runner only ever shifts the rest of
+the timeline *later* (a pause, a slow rating), never earlier, so every interval the compiler
+guarantees here (inter-train gaps, trains inside rests) still holds when the session runs.
+
+Stimulation modes relative to the exercises:
+
+``priming``     all trains first, then a gap, then the exercise blocks
+``concurrent``  one train at the start (+ lead) of a rest, only if it fits in the rest and the
+                protocol's train repeat interval has passed since the last train
+``post``        exercise blocks, a gap, then all trains
+``cue-locked``  one pulse (or one train of the protocol) a fixed delay after each imagery or
+                mirror cue's display time
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from mirrorvr.config.plan import (
+    ImageryBlock,
+    LateralityBlock,
+    MirrorBlock,
+    PulseProtocol,
+    RatingBlock,
+    RestBlock,
+    SessionPlan,
+)
+from mirrorvr.errors import PlanError, Problem
+
+#: Step kinds, in the order they may appear within a repetition.
+STEP_KINDS = (
+    "block_start",
+    "cue",
+    "window",
+    "rest",
+    "rating",
+    "laterality_trial",
+    "train",
+    "cue_pulse",
+    "block_end",
+    "end",
+)
+
+
+def _frozen(d: dict[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(d)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One timed step of a session."""
+
+    index: int
+    t: float  # planned onset, seconds from session start
+    duration: float
+    kind: str
+    block: int | None
+    data: Mapping[str, Any] = field(default_factory=lambda: _frozen({}))
+
+    @property
+    def end(self) -> float:
+        """Planned end."""
+        return self.t + self.duration
+
+    @property
+    def n_pulses(self) -> int:
+        """Pulses this step delivers (0 for non-stimulation steps)."""
+        return len(self.data.get("offsets", ())) if self.kind in ("train", "cue_pulse") else 0
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The compiled session: steps ordered by planned time."""
+
+    steps: tuple[Step, ...]
+    duration: float
+    seed: int
+
+    @property
+    def total_pulses(self) -> int:
+        """Pulses the timeline delivers if nothing is refused or missed."""
+        return sum(s.n_pulses for s in self.steps)
+
+    @property
+    def stim_steps(self) -> list[Step]:
+        """Trains and cue-locked pulses, in order."""
+        return [s for s in self.steps if s.n_pulses]
+
+    def pulse_times(self) -> list[float]:
+        """Planned time of every pulse (cue-locked pulses at cue planned time + delay)."""
+        return sorted(s.t + o for s in self.steps for o in s.data.get("offsets", ()))
+
+
+@dataclass
+class _Builder:
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, t: float, duration: float, kind: str, block: int | None, **data: Any) -> None:
+        self.steps.append(
+            {"t": t, "duration": duration, "kind": kind, "block": block, "data": data}
+        )
+
+
+def _movement_order(block: ImageryBlock | MirrorBlock, rng: random.Random) -> list[str]:
+    seq: list[str] = [block.movements[i % len(block.movements)] for i in range(block.repetitions)]
+    if block.randomise:
+        rng.shuffle(seq)
+    return seq
+
+
+def _train_payload(
+    plan: SessionPlan, protocol: PulseProtocol, phase: str, n: int
+) -> dict[str, Any]:
+    return {
+        "train": n,
+        "phase": phase,
+        "protocol": protocol.name,
+        "offsets": tuple(protocol.train_pulse_offsets()),
+        "intensity_pct_mso": plan.stimulation.intensity_pct_mso,
+        "intensity_pct_rmt": plan.stimulation.intensity_pct_rmt,
+        "frequency_hz": protocol.frequency_hz,
+    }
+
+
+def _add_train_block(b: _Builder, plan: SessionPlan, t0: float, phase: str, n0: int) -> float:
+    protocol = plan.stimulation.protocol
+    assert protocol is not None
+    onsets = protocol.train_onsets()
+    for i, onset in enumerate(onsets):
+        b.add(
+            t0 + onset,
+            protocol.train_duration_s,
+            "train",
+            None,
+            **_train_payload(plan, protocol, phase, n0 + i),
+        )
+    return t0 + onsets[-1] + protocol.train_duration_s
+
+
+def compile_timeline(plan: SessionPlan) -> Timeline:
+    """Compile a plan into its timeline; raises ``PlanError`` if the plan cannot be scheduled."""
+    stim = plan.stimulation
+    b = _Builder()
+    t = 0.0
+    n_train = 0
+    if stim.mode == "priming":
+        end = _add_train_block(b, plan, t, "priming", 0)
+        n_train = len(b.steps)
+        t = end + stim.gap_s
+
+    for bi, block in enumerate(plan.blocks):
+        rng = random.Random(block_seed(plan, bi))
+        b.add(t, 0.0, "block_start", bi, block_kind=block.kind, label=block.label)
+        if isinstance(block, RatingBlock):
+            b.add(
+                t,
+                block.duration_s,
+                "rating",
+                bi,
+                timepoint=block.timepoint,
+                prompt=block.prompt,
+                timeout_s=block.timeout_s,
+            )
+            t += block.duration_s
+        elif isinstance(block, RestBlock):
+            b.add(t, block.duration_s, "rest", bi)
+            t += block.duration_s
+        elif isinstance(block, LateralityBlock):
+            slot = block.time_limit_s + block.inter_trial_s
+            for trial in range(block.trials):
+                b.add(
+                    t,
+                    slot,
+                    "laterality_trial",
+                    bi,
+                    trial=trial,
+                    side=rng.choice(["left", "right"]),
+                    angle_deg=rng.choice(block.angles_deg),
+                    view=rng.choice(block.views),
+                    time_limit_s=block.time_limit_s,
+                )
+                t += slot
+        else:
+            window = block.imagery_s if isinstance(block, ImageryBlock) else block.movement_s
+            for rep, movement in enumerate(_movement_order(block, rng)):
+                cue_index = len(b.steps)
+                b.add(
+                    t,
+                    block.cue_s,
+                    "cue",
+                    bi,
+                    repetition=rep,
+                    movement=movement,
+                    exercise=block.kind,
+                )
+                if stim.mode == "cue-locked":
+                    assert stim.cue_locked is not None
+                    jitter = stim.cue_locked.jitter_ms
+                    delay = (stim.cue_locked.delay_ms + rng.uniform(-jitter, jitter)) / 1000.0
+                    offsets = (
+                        tuple(stim.protocol.train_pulse_offsets()) if stim.protocol else (0.0,)
+                    )
+                    b.add(
+                        t + delay,
+                        offsets[-1],
+                        "cue_pulse",
+                        bi,
+                        cue_step=cue_index,
+                        delay_s=delay,
+                        offsets=offsets,
+                        train=n_train,
+                        phase="cue-locked",
+                        intensity_pct_mso=stim.intensity_pct_mso,
+                        intensity_pct_rmt=stim.intensity_pct_rmt,
+                    )
+                    n_train += 1
+                t += block.cue_s
+                b.add(
+                    t, window, "window", bi, repetition=rep, movement=movement, exercise=block.kind
+                )
+                t += window
+                if block.rest_s > 0:
+                    b.add(t, block.rest_s, "rest", bi, repetition=rep)
+                    t += block.rest_s
+        b.add(t, 0.0, "block_end", bi, block_kind=block.kind)
+
+    if stim.mode == "concurrent":
+        _place_concurrent(b, plan)
+    if stim.mode == "post":
+        t = _add_train_block(b, plan, t + stim.gap_s, "post", 0)
+    b.add(t, 0.0, "end", None)
+
+    # stable sort: same-time steps keep insertion order (block_start before its first step)
+    order = sorted(range(len(b.steps)), key=lambda i: (b.steps[i]["t"], i))
+    remap = {old: new for new, old in enumerate(order)}
+    steps = []
+    for new, old in enumerate(order):
+        s = b.steps[old]
+        data = dict(s["data"])
+        if "cue_step" in data:
+            data["cue_step"] = remap[data["cue_step"]]
+        steps.append(Step(new, s["t"], s["duration"], s["kind"], s["block"], _frozen(data)))
+    duration = max(s.end for s in steps)
+    return Timeline(tuple(steps), duration, plan.session.seed)
+
+
+def block_seed(plan: SessionPlan, index: int) -> int:
+    """Seed of a block's randomisation: its own, or derived from the session seed."""
+    block = plan.blocks[index]
+    own = getattr(block, "seed", None)
+    return own if own is not None else plan.session.seed * 1000 + index
+
+
+def _place_concurrent(b: _Builder, plan: SessionPlan) -> None:
+    stim = plan.stimulation
+    protocol = stim.protocol
+    assert protocol is not None
+    n_trains = len(protocol.train_onsets())
+    spacing = protocol.levels[0].repetition_interval_s if protocol.levels else 0.0
+    spacing = max(spacing or 0.0, plan.safety.min_intertrain_interval_s)
+    need = stim.rest_lead_s + protocol.train_duration_s
+    placed = 0
+    last: float | None = None
+    for s in list(b.steps):
+        if placed == n_trains:
+            break
+        if s["kind"] != "rest" or s["duration"] + 1e-9 < need:
+            continue
+        onset = s["t"] + stim.rest_lead_s
+        if last is not None and onset - last < spacing - 1e-9:
+            continue
+        b.add(
+            onset,
+            protocol.train_duration_s,
+            "train",
+            s["block"],
+            **_train_payload(plan, protocol, "concurrent", placed),
+        )
+        placed += 1
+        last = onset
+    if placed < n_trains:
+        raise PlanError(
+            [
+                Problem(
+                    "stimulation.protocol",
+                    f"only {placed} of {n_trains} trains fit into the rests (each train needs a "
+                    f"rest of at least {need:g} s and {spacing:g} s since the previous train); "
+                    "add repetitions, lengthen rest_s, or shorten the protocol",
+                )
+            ]
+        )

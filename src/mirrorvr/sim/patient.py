@@ -1,0 +1,42 @@
+"""A simulated patient: answers pain ratings and laterality trials, deterministically per seed.
+
+Pain ratings start from a baseline and fall by a configurable treatment effect from the pre to
+the post rating; laterality answers get slower and less accurate with rotation angle, as in
+published laterality-recognition norms (accuracy ≈ 80–90 %, RT ≈ 1–2.5 s).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+
+
+@dataclass
+class SimulatedPatient:
+    """Deterministic stand-in for the person in the headset."""
+
+    seed: int = 0
+    baseline_pain: float = 6.0
+    treatment_effect: float = 1.5  # mean drop in NRS points from pre to post
+    rating_rt_s: tuple[float, float] = (2.0, 6.0)
+    _rng: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def pain_rating(self, timepoint: str) -> tuple[int, float]:
+        """(NRS 0-10, seconds taken to answer)."""
+        mean = self.baseline_pain - (self.treatment_effect if timepoint == "post" else 0.0)
+        value = int(min(10, max(0, round(self._rng.gauss(mean, 0.8)))))
+        return value, self._rng.uniform(*self.rating_rt_s)
+
+    def laterality_answer(self, side: str, angle_deg: int) -> tuple[str, float]:
+        """(answered side, reaction time in s); harder at larger rotations."""
+        a = abs(((angle_deg + 180) % 360) - 180) / 180.0
+        p_correct = 0.95 - 0.15 * a
+        answer = (
+            side if self._rng.random() < p_correct else ("left" if side == "right" else "right")
+        )
+        rt = 0.9 + 0.9 * a + abs(self._rng.gauss(0.0, 0.25)) + 0.1 * math.sin(angle_deg)
+        return answer, max(0.3, rt)

@@ -1,0 +1,94 @@
+"""The stimulator seam: what the session needs from any stimulator.
+
+A driver speaks one device's protocol over a :class:`~mirrorvr.stim.transport.Transport`. Every
+driver is a context manager whose exit leaves the device disarmed, whatever happened. Nothing
+calls ``trigger`` or ``start_train`` except the stimulation executor, and it only after the
+safety governor has allowed the pulse (see ``mirrorvr.stim.governor``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a stimulator can do; the protocol engine chooses host- or device-timed trains."""
+
+    sets_intensity: bool  # False: intensity is set on the device's front panel
+    device_timed_trains: bool  # the device runs a train from its own settings
+    max_host_rate_hz: float  # highest rate of host-timed single triggers
+    fixed_delay_s: float = 0.0  # known latency from trigger write to pulse (logged, not hidden)
+
+
+@dataclass(frozen=True)
+class StimulatorStatus:
+    """A snapshot of the device's state."""
+
+    connected: bool
+    armed: bool
+    ready: bool
+    intensity_pct_mso: float | None
+    faults: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """A train for a device-timed stimulator."""
+
+    n_pulses: int
+    frequency_hz: float
+    intensity_pct_mso: float
+
+
+class Stimulator(ABC):
+    """A TMS stimulator (or a trigger box in front of one)."""
+
+    kind: str = "abstract"
+
+    @property
+    @abstractmethod
+    def capabilities(self) -> Capabilities:
+        """What this device can do."""
+
+    @abstractmethod
+    def connect(self) -> None:
+        """Open the port and verify the device is the one expected (raises ``DeviceError``)."""
+
+    @abstractmethod
+    def arm(self) -> None:
+        """Arm (charge) the device; triggers are refused until armed."""
+
+    @abstractmethod
+    def disarm(self) -> None:
+        """Disarm at once. Must be safe to call from any thread, at any time, repeatedly."""
+
+    @abstractmethod
+    def set_intensity(self, pct_mso: float) -> None:
+        """Set the output in % of maximum stimulator output (verified by read-back if possible)."""
+
+    @abstractmethod
+    def trigger(self) -> float:
+        """Fire one pulse now; returns the LSL time the trigger left the host."""
+
+    def start_train(self, train: TrainSpec) -> float:
+        """Start a device-timed train; returns the LSL time the start command left the host."""
+        raise NotImplementedError(f"{self.kind} cannot run device-timed trains")
+
+    @abstractmethod
+    def status(self) -> StimulatorStatus:
+        """Current device state."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Disarm and release the port. Always leaves the device disarmed."""
+
+    def __enter__(self) -> Stimulator:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,81 @@
+"""Shared fixtures: real processes, real ptys, real files; LSL kept on this machine."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
+
+# Subprocesses (emulators, `python -m mirrorvr`) must import this checkout's code.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(SRC), *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
+)
+
+
+def mirrorvr_cmd(*args: str) -> list[str]:
+    """Command line running this checkout's CLI."""
+    return [sys.executable, "-m", "mirrorvr", *args]
+
+
+SHORT_PLAN = textwrap.dedent(
+    """
+    [session]
+    name = "short test plan"
+    seed = 5
+
+    [patient]
+    id = "T-1"
+    amputation_side = "left"
+
+    [[blocks]]
+    kind = "rating"
+    timepoint = "pre"
+    duration_s = 0.5
+    timeout_s = 20
+
+    [[blocks]]
+    kind = "mirror"
+    movements = ["fist", "pronation"]
+    repetitions = 6
+    cue_s = 0.2
+    movement_s = 0.4
+    rest_s = 1.4
+    randomise = true
+
+    [[blocks]]
+    kind = "rating"
+    timepoint = "post"
+    duration_s = 0.5
+    timeout_s = 20
+
+    [stimulation]
+    mode = "concurrent"
+    intensity_pct_rmt = 90
+    rest_lead_s = 0.1
+
+    [stimulation.motor_threshold]
+    rmt_pct_mso = 50
+    measured_on = "2026-01-10"
+
+    [stimulation.protocol]
+    pulse_repetition_interval_s = 0.05
+    levels = [{ duration_s = 1.0, repetition_interval_s = 2.0 }, { duration_s = 12.0 }]
+
+    [devices]
+    stimulator = { kind = "ttl-box", pulse_width_ms = 1.0 }
+    """
+)
+
+
+@pytest.fixture
+def short_plan(tmp_path: Path) -> Path:
+    """A plan of ~13 s with 6 concurrent trains of 20 pulses (120 pulses)."""
+    p = tmp_path / "short.toml"
+    p.write_text(SHORT_PLAN, encoding="utf-8")
+    return p

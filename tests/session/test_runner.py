@@ -1,0 +1,104 @@
+"""The runner end to end with the simulated clock, the real event log and an emulated box."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from mirrorvr.config.loader import load_plan
+from mirrorvr.session.eventlog import read_events
+from mirrorvr.session.launch import LaunchOptions, run_session, with_seed
+
+
+def _signature(folder: Path) -> list[tuple]:
+    return [
+        (e.kind, round(e.t, 6), e.get("movement"), e.get("value"))
+        for e in read_events(folder / "events.jsonl").events
+    ]
+
+
+def test_same_seed_same_events_and_counts(tmp_path: Path, short_plan: Path) -> None:
+    plan = load_plan(short_plan)
+    r1, s1 = run_session(plan, LaunchOptions(out=tmp_path / "a"))
+    r2, _s2 = run_session(plan, LaunchOptions(out=tmp_path / "b"))
+    assert r1.state == r2.state == "completed"
+    assert _signature(tmp_path / "a") == _signature(tmp_path / "b")
+    assert s1["pulses_delivered"] == 120 and s1["pulses_missed"] == 0
+    _r3, _ = run_session(with_seed(plan, 99), LaunchOptions(out=tmp_path / "c"))
+    assert _signature(tmp_path / "c") != _signature(tmp_path / "a")
+
+
+def test_every_pulse_reaches_the_emulated_box(tmp_path: Path, short_plan: Path) -> None:
+    run_session(load_plan(short_plan), LaunchOptions(out=tmp_path / "s"))
+    emu = (tmp_path / "s" / "emulator-ttl-box.jsonl").read_text().splitlines()
+    assert sum('"action":"pulse"' in line for line in emu) == 120
+
+
+def test_intent_is_logged_before_pulses_and_outcome_after(tmp_path: Path, short_plan: Path) -> None:
+    run_session(load_plan(short_plan), LaunchOptions(out=tmp_path / "s"))
+    events = read_events(tmp_path / "s" / "events.jsonl").events
+    kinds = [e.kind for e in events if e.kind in ("train_intent", "pulse", "train_outcome")]
+    assert kinds == (["train_intent"] + ["pulse"] * 20 + ["train_outcome"]) * 6
+
+
+def test_governor_refuses_intensity_above_profile(tmp_path: Path, short_plan: Path) -> None:
+    text = short_plan.read_text().replace("intensity_pct_rmt = 90", "intensity_pct_rmt = 130")
+    short_plan.write_text(text)
+    result, summary = run_session(load_plan(short_plan), LaunchOptions(out=tmp_path / "s"))
+    assert result.state == "aborted" and "above the profile's limit" in result.reason
+    assert summary["pulses_delivered"] == 0
+    emu = tmp_path / "s" / "emulator-ttl-box.jsonl"
+    assert '"action":"pulse"' not in emu.read_text()
+
+
+def test_pause_resume_and_estop_from_another_thread_in_real_time(
+    tmp_path: Path, short_plan: Path
+) -> None:
+    pulses: list[float] = []
+    first_pulse, pulse_after_resume = threading.Event(), threading.Event()
+    resumed = threading.Event()
+
+    def sink(e):
+        if e.kind == "pulse":
+            pulses.append(e.t)
+            first_pulse.set()
+            if resumed.is_set():
+                pulse_after_resume.set()
+
+    def control(runner):
+        def go():
+            assert first_pulse.wait(30)
+            runner.estop("test button")  # mid-train: the train must stop at once
+            threading.Event().wait(1.0)
+            resumed.set()
+            runner.resume()
+            assert pulse_after_resume.wait(30)
+            runner.abort("test over")
+
+        threading.Thread(target=go, daemon=True).start()
+
+    result, summary = run_session(
+        load_plan(short_plan),
+        LaunchOptions(out=tmp_path / "s", realtime=True, on_runner=control, sinks=[sink]),
+    )
+    events = read_events(tmp_path / "s" / "events.jsonl").events
+    kinds = [e.kind for e in events]
+    assert result.state == "aborted" and result.reason == "test over"
+    assert "estop" in kinds
+    states = [e["to"] for e in events if e.kind == "state"]
+    assert states[:4] == ["checks", "running", "paused", "running"] and states[-1] == "aborted"
+    # no pulse between the emergency stop and the resume
+    t_estop = next(e.t for e in events if e.kind == "estop")
+    t_resume = next(e.t for e in events if e.kind == "state" and e["reason"] == "resumed")
+    assert not [e for e in events if e.kind == "pulse" and t_estop < e.t < t_resume]
+    # the box saw exactly the pulses the log claims
+    emu = (tmp_path / "s" / "emulator-ttl-box.jsonl").read_text()
+    assert emu.count('"action":"pulse"') == summary["pulses_delivered"]
+
+
+def test_rehab_only_plan_runs_without_any_stimulator(tmp_path: Path) -> None:
+    result, summary = run_session(load_plan("rehab-only"), LaunchOptions(out=tmp_path / "s"))
+    assert result.state == "completed"
+    assert summary["laterality"]["trials"] == 40
+    assert set(summary["ratings"]) == {"pre", "post"}
+    assert not list((tmp_path / "s").glob("emulator-*"))
