@@ -35,6 +35,14 @@ KINDS = frozenset(
         "device",  # device connected / armed / disarmed / fault
         "resume",  # session resumed after a crash: delivered so far, remaining budget
         "session_end",  # final state and totals
+        # motor-threshold hunting and hotspot search (docs/motor-threshold.md)
+        "threshold_start",  # method, site, device, inter-pulse interval, MEP window/criterion
+        "threshold_intent",  # durable BEFORE each single pulse: i, intensity_pct_mso, site
+        "threshold_pulse",  # the pulse left for the device: t = emission time, planned
+        "mep",  # one pulse's MEP: pp_uv, latency_ms, baseline_rms_uv, accepted, positive, reason
+        "threshold_result",  # durable: method, mt_pct_mso, ci, trials, pulses, stop_reason
+        "hotspot_site",  # one coil position done: site label, pulses, median MEP
+        "motor_threshold",  # the session's dosing now uses this threshold: rmt, method, source
     }
 )
 

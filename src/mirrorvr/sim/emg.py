@@ -222,3 +222,30 @@ def synthesize_emg(
         gen.add_pulse(t, x)
     emg, ts = gen.render(end)
     return EmgTrace(emg, ts, list(gen.truths))
+
+
+class SimulatedEmg:
+    """The fast-path EMG source: the body hears each pulse from the procedure itself.
+
+    Used on the simulated clock (``mirrorvr sim --fast``, tests, benchmarks), where nothing
+    runs in real time: only the epochs the MEP measure asks for are rendered. In real time the
+    body listens to the emulated device instead (:mod:`mirrorvr.sim.emg_stream`).
+    """
+
+    def __init__(self, model: BodyModel | None = None, *, seed: int = 0, t0: float = 0.0) -> None:
+        self.generator = EmgGenerator(model or BodyModel(), t0=t0, seed=seed)
+
+    @property
+    def truths(self) -> list[PulseTruth]:
+        """Ground truth of every pulse received."""
+        return self.generator.truths
+
+    def pulse_delivered(self, t: float, intensity_pct_mso: float) -> None:
+        """The body receives a pulse."""
+        self.generator.skip_to(t - 0.5)
+        self.generator.add_pulse(t, intensity_pct_mso)
+
+    def epoch(self, t: float, start_s: float, end_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Render ``t + start_s`` … ``t + end_s``."""
+        self.generator.skip_to(t + start_s)
+        return self.generator.render(t + end_s)
