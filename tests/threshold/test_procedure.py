@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def test_mlpest_procedure_logs_every_pulse_and_mep(tmp_path: Path) -> None:
     assert _emulator_pulses(emu_log) == outcome.pulses
     assert len(panel) == outcome.pulses
     pulses = [e for e in events if e.kind == "threshold_pulse"]
-    gaps = [b.t - a.t for a, b in zip(pulses, pulses[1:], strict=False)]
+    gaps = [b.t - a.t for a, b in itertools.pairwise(pulses)]
     assert min(gaps) >= 4.0 and max(gaps) <= 6.0  # 4-6 s apart on the simulated clock
     meps = [e for e in events if e.kind == "mep"]
     assert all(m["site"] == "C3-hotspot" and "pp_uv" in m.data for m in meps)

@@ -75,7 +75,7 @@ class ThresholdOutcome:
         return MotorThreshold(
             rmt_pct_mso=round(min(100.0, rounded), 2),
             measured_on=measured_on,
-            method=self.estimate.method,  # type: ignore[arg-type]
+            method=self.estimate.method,
         )
 
     def to_dict(self) -> dict[str, Any]:
