@@ -74,6 +74,8 @@ def test_mlpest_respects_intensity_limits() -> None:
     est = MLPest(start_pct_mso=60, max_trials=15, max_pct_mso=70)
     given_ = run(est, lambda x: False)  # nobody home: the estimate climbs past the cap
     assert max(given_) == 70 and min(given_) >= 1
+    res = est.result()
+    assert res.mt_pct_mso is None and "above the highest allowed" in res.stop_reason
     with pytest.raises(ValueError, match="start intensity"):
         MLPest(start_pct_mso=80, max_pct_mso=70)
 

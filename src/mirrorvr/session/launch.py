@@ -31,11 +31,13 @@ from mirrorvr.session.presenter import HeadlessPresenter, Presenter
 from mirrorvr.session.runner import RunResult, SessionRunner
 from mirrorvr.session.summary import delivered_pulses, summarize
 from mirrorvr.session.timeline import Timeline, compile_timeline
+from mirrorvr.sim.emg import BodyModel, SimulatedEmg
 from mirrorvr.sim.emulate import EmulatorProcess
 from mirrorvr.sim.patient import SimulatedPatient
 from mirrorvr.stim import governor
 from mirrorvr.stim.executor import StimulationExecutor
 from mirrorvr.stim.factory import make_stimulator
+from mirrorvr.threshold.procedure import EmgSource
 
 
 @dataclass
@@ -53,6 +55,11 @@ class LaunchOptions:
     #: called with the runner before it starts (console, keyboard, tests hook pause/estop here)
     on_runner: Callable[[SessionRunner], None] | None = None
     presenter_factory: Callable[[Clock, SimulatedPatient], Presenter] | None = None
+    #: EMG for a motor-threshold estimate at session start (``None``: the simulated patient's
+    #: body on the simulated clock; an LSL inlet named in the plan in real time)
+    emg: EmgSource | None = None
+    #: the simulated patient's corticospinal response (true motor threshold etc.)
+    body: BodyModel | None = None
 
 
 def with_seed(plan: SessionPlan, seed: int | None) -> SessionPlan:
@@ -180,13 +187,19 @@ def run_session(
                 port=port,
                 emulated=opts.stimulator_port is None,
             )
+            mt_pulses = 0
+            if plan.stimulation.threshold_estimate is not None and resume_from is None:
+                plan, mt_pulses = _estimate_threshold(
+                    plan, opts, stimulator, log, clock, session_date, timeline.total_pulses
+                )
+                timeline = compile_timeline(plan)  # same steps, intensities from the new MT
             executor = StimulationExecutor(
                 stimulator=stimulator,
                 log=log,
                 clock=clock,
                 profile=plan.safety,
                 budget=governor.session_budget(plan, timeline.total_pulses),
-                ledger=governor.Ledger(delivered, delivered),
+                ledger=governor.Ledger(delivered, delivered + mt_pulses),
             )
         runner = SessionRunner(
             plan=plan,
@@ -209,6 +222,56 @@ def run_session(
     summary = summarize(events, timeline.total_pulses)
     _write_json(out / "summary.json", summary)
     return result, summary
+
+
+def _estimate_threshold(
+    plan: SessionPlan,
+    opts: LaunchOptions,
+    stimulator: Any,
+    log: EventLog,
+    clock: Clock,
+    session_date: dt.date,
+    planned_pulses: int,
+) -> tuple[SessionPlan, int]:
+    """Measure the motor threshold before the session; a failure ends the session aborted."""
+    from mirrorvr.threshold.session import estimate_session_threshold
+
+    cfg = plan.stimulation.threshold_estimate
+    assert cfg is not None
+    emg = opts.emg
+    if emg is None:
+        if opts.realtime:
+            from mirrorvr.sim.emg_stream import LslEmgSource
+
+            emg = LslEmgSource(cfg.emg_stream)
+        else:
+            emg = SimulatedEmg(opts.body, seed=plan.session.seed, t0=clock.now())
+    try:
+        new_plan, outcome = estimate_session_threshold(
+            plan,
+            stimulator=stimulator,
+            emg=emg,
+            log=log,
+            clock=clock,
+            session_date=session_date,
+            out=opts.out,
+        )
+    except SessionError as e:
+        log.append(
+            "session_end",
+            clock.now(),
+            durable=True,
+            state="aborted",
+            reason=str(e),
+            pulses_delivered=0,
+            last_step=-1,
+        )
+        events = read_events(opts.out / "events.jsonl").events
+        _write_json(opts.out / "summary.json", summarize(events, planned_pulses))
+        raise
+    # the plan that runs is the one with the measured threshold (resume reads it back)
+    (opts.out / "plan.toml").write_text(plan_to_toml(new_plan), encoding="utf-8")
+    return new_plan, outcome.pulses
 
 
 def resume_point(events: list[Event], timeline: Timeline) -> tuple[int, int]:

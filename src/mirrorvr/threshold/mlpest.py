@@ -124,11 +124,21 @@ class MLPest:
         """Estimate (unrounded % MSO), interval and the rule that stopped the run."""
         if not self.trials:
             return ThresholdEstimate(self.method, None, 0, "no trials")
+        est = self.estimate_frac * 100
+        reason = self._stop_reason() or "stopped early"
+        found: float | None = round(est, 2)
+        if est > self.max_pct_mso + self.resolution_pct / 2:
+            # never tested there: an extrapolation is not a measured threshold
+            found = None
+            reason = (
+                f"threshold above the highest allowed intensity ({self.max_pct_mso:g} % MSO; "
+                f"estimate {est:.1f} %); {reason}"
+            )
         return ThresholdEstimate(
             method=self.method,
-            mt_pct_mso=round(self.estimate_frac * 100, 2),
+            mt_pct_mso=found,
             n_trials=len(self.trials),
-            stop_reason=self._stop_reason() or "stopped early",
+            stop_reason=reason,
             ci_pct_mso=self.interval_pct(),
             trials=tuple(self.trials),
         )
