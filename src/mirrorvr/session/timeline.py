@@ -17,6 +17,7 @@ Stimulation modes relative to the exercises:
 from __future__ import annotations
 
 import random
+from itertools import pairwise
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -301,7 +302,7 @@ def _place_concurrent(b: _Builder, plan: SessionPlan) -> None:
 
 def _check_cue_locked_spacing(b: _Builder) -> None:
     pulses = sorted((s for s in b.steps if s["kind"] == "cue_pulse"), key=lambda s: s["t"])
-    for prev, nxt in zip(pulses, pulses[1:], strict=False):
+    for prev, nxt in pairwise(pulses):
         last = prev["t"] + prev["data"]["offsets"][-1]
         if nxt["t"] <= last:
             raise PlanError(
