@@ -17,9 +17,9 @@ Stimulation modes relative to the exercises:
 from __future__ import annotations
 
 import random
-from itertools import pairwise
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 from types import MappingProxyType
 from typing import Any
 
