@@ -223,11 +223,26 @@ def emulate(
     log: Annotated[
         Path | None, typer.Option(help="JSON Lines log of every received frame.")
     ] = None,
+    emg: Annotated[
+        str | None,
+        typer.Option(help="Publish the simulated patient's EMG on LSL under this name."),
+    ] = None,
+    true_mt: Annotated[
+        float, typer.Option(help="Simulated patient's true resting motor threshold, % MSO.")
+    ] = 48.0,
+    panel: Annotated[
+        Path | None, typer.Option(help="File holding the stimulator panel's intensity (% MSO).")
+    ] = None,
+    panel_intensity: Annotated[
+        float, typer.Option(help="Panel intensity when no --panel file is given.")
+    ] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated patient.")] = 0,
 ) -> None:
     """Serve an emulated device on a new pseudo-terminal until interrupted."""
     from mirrorvr.sim.emulate import run_emulator
 
-    run_emulator(kind, link, log)
+    body = dict(emg=emg, true_mt=true_mt, panel=panel, panel_intensity=panel_intensity, seed=seed)
+    run_emulator(kind, link, log, **(body if emg else {}))
 
 
 @app.command()

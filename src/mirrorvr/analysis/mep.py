@@ -15,7 +15,7 @@ Per pulse the measure
 2. blanks the stimulus artefact (``artefact_ms`` after the pulse) and rejects the trial if the
    artefact has not decayed by the start of the MEP window, or if the amplifier saturated;
 3. measures peak-to-peak amplitude in the MEP window (default 15–50 ms after the pulse) and the
-   onset latency: the first sample after the blanking whose deviation from the baseline exceeds
+   onset latency: the first sample in the window whose deviation from the baseline exceeds
    ``onset_sd`` baseline standard deviations (and ``onset_min_uv``), if the MEP is positive;
 4. calls the trial positive if accepted and peak-to-peak is strictly above ``criterion_uv``.
 
@@ -149,10 +149,11 @@ def measure_mep(
     positive = pp > s.criterion_uv
     latency = None
     if positive:
-        seg = np.abs(emg_uv[a1:w1] - offset)
+        # searched inside the window only: the artefact's tail must never pass for an onset
+        seg = np.abs(win)
         above = np.nonzero(seg > max(s.onset_sd * sd, s.onset_min_uv))[0]
         if len(above):
-            latency = float(t_rel[a1 + above[0]]) / ms
+            latency = float(t_rel[w0 + above[0]]) / ms
     return MepResult(pulse_t, pp, latency, rms, accepted=True, positive=positive)
 
 
