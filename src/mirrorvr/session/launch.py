@@ -194,7 +194,10 @@ def run_session(
             port = opts.stimulator_port
             if port is None:
                 emu = EmulatorProcess(
-                    dev.kind, out / "stimulator.pty", out / f"emulator-{dev.kind}.jsonl"
+                    dev.kind,
+                    out / "stimulator.pty",
+                    out / f"emulator-{dev.kind}.jsonl",
+                    extra_args=_body_args(plan, opts),
                 )
                 stack.enter_context(emu)
                 port = str(out / "stimulator.pty")
@@ -250,6 +253,31 @@ def run_session(
     return result, summary
 
 
+def _emg_stream_name(plan: SessionPlan, opts: LaunchOptions) -> str:
+    cfg = plan.stimulation.threshold_estimate
+    assert cfg is not None
+    if opts.simulated and opts.stimulator_port is None:
+        return f"{cfg.emg_stream}-sim-{os.getpid()}"  # unique: other sessions may run
+    return cfg.emg_stream
+
+
+def _body_args(plan: SessionPlan, opts: LaunchOptions) -> list[str]:
+    """Emulator options that make it host the simulated patient's EMG (real-time estimates)."""
+    if not (opts.realtime and opts.simulated and plan.stimulation.threshold_estimate):
+        return []
+    body = opts.body or BodyModel()
+    return [
+        "--emg",
+        _emg_stream_name(plan, opts),
+        "--true-mt",
+        f"{body.true_threshold_pct_mso:g}",
+        "--panel",
+        str(opts.out / "panel.txt"),
+        "--seed",
+        str(plan.session.seed),
+    ]
+
+
 def _estimate_threshold(
     plan: SessionPlan,
     opts: LaunchOptions,
@@ -265,11 +293,17 @@ def _estimate_threshold(
     cfg = plan.stimulation.threshold_estimate
     assert cfg is not None
     emg = opts.emg
+    operator = None
+    live = None
     if emg is None:
         if opts.realtime:
-            from mirrorvr.sim.emg_stream import LslEmgSource
+            from mirrorvr.sim.emg_stream import LslEmgSource, panel_operator
 
-            emg = LslEmgSource(cfg.emg_stream)
+            if _body_args(plan, opts):  # the emulator publishes the simulated patient's EMG
+                operator = panel_operator(opts.out / "panel.txt")
+            live = LslEmgSource(_emg_stream_name(plan, opts))
+            live.wait_connected(30)
+            emg = live
         else:
             emg = SimulatedEmg(opts.body, seed=plan.session.seed, t0=clock.now())
     try:
@@ -281,6 +315,7 @@ def _estimate_threshold(
             clock=clock,
             session_date=session_date,
             out=opts.out,
+            operator=operator,
         )
     except SessionError as e:
         log.append(
@@ -295,6 +330,9 @@ def _estimate_threshold(
         events = read_events(opts.out / "events.jsonl").events
         _write_json(opts.out / "summary.json", summarize(events, planned_pulses))
         raise
+    finally:
+        if live is not None:
+            live.close()
     # the plan that runs is the one with the measured threshold (resume reads it back)
     (opts.out / "plan.toml").write_text(plan_to_toml(new_plan), encoding="utf-8")
     return new_plan, outcome.pulses

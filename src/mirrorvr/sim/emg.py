@@ -18,6 +18,7 @@ and the fast path (:func:`synthesize_emg`: all pulses known up front, one array 
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -108,6 +109,8 @@ class EmgGenerator:
     _bursts: list[tuple[float, float]] = field(init=False, default_factory=list)
     _burst_horizon: float = field(init=False, default=0.0)
     truths: list[PulseTruth] = field(init=False, default_factory=list)
+    #: the coil is off the hotspot: pulses are effectively this much weaker (% MSO)
+    coil_offset_pct_mso: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
         self._rng = np.random.default_rng(self.seed)
@@ -138,7 +141,12 @@ class EmgGenerator:
         m = self.model
         active = self.active_at(t)
         jitter = float(self._rng.normal(0.0, m.spread_frac * m.true_threshold_pct_mso))
-        eff = intensity_pct_mso + jitter + (m.activity_facilitation_pct_mso if active else 0.0)
+        eff = (
+            intensity_pct_mso
+            + jitter
+            + (m.activity_facilitation_pct_mso if active else 0.0)
+            - self.coil_offset_pct_mso
+        )
         amp = m.curve_uv(eff) if intensity_pct_mso > 0 else 0.0
         lat = max(8.0, float(self._rng.normal(m.latency_ms, m.latency_sd_ms)))
         fs = m.fs
@@ -232,8 +240,30 @@ class SimulatedEmg:
     body listens to the emulated device instead (:mod:`mirrorvr.sim.emg_stream`).
     """
 
-    def __init__(self, model: BodyModel | None = None, *, seed: int = 0, t0: float = 0.0) -> None:
+    def __init__(
+        self,
+        model: BodyModel | None = None,
+        *,
+        seed: int = 0,
+        t0: float = 0.0,
+        site_offsets: dict[str, float] | None = None,
+    ) -> None:
         self.generator = EmgGenerator(model or BodyModel(), t0=t0, seed=seed)
+        self.site_offsets = site_offsets
+        self.site: str | None = None
+
+    def move_coil(self, site: str) -> None:
+        """The (simulated) operator places the coil at ``site``.
+
+        Off the hotspot the muscle needs more output: ``site_offsets`` gives the extra % MSO
+        per site; unknown sites get a stable pseudo-random 0-12 % (from the label).
+        """
+        self.site = site
+        if self.site_offsets is not None and site in self.site_offsets:
+            off = self.site_offsets[site]
+        else:
+            off = (zlib.crc32(site.encode()) % 1201) / 100.0
+        self.generator.coil_offset_pct_mso = off
 
     @property
     def truths(self) -> list[PulseTruth]:

@@ -48,9 +48,10 @@ class EmgPublisher:
     ) -> None:
         import pylsl
 
-        from mirrorvr.streams.lslconfig import configure_lsl
+        from mirrorvr.streams.lslconfig import configure_lsl, configured
 
-        configure_lsl()  # LSLAPICFG (inherited from the parent) before the first outlet
+        if configured() is None:  # LSLAPICFG (inherited from the parent) before any outlet
+            configure_lsl()
         self.model = model or BodyModel(fs=EMG_RATE_HZ)
         info = pylsl.StreamInfo(
             name, "EMG", 1, self.model.fs, pylsl.cf_float32, source_id or f"{name}-sim-emg"
@@ -128,9 +129,10 @@ class LslEmgSource:
 
     def __init__(self, name: str | None = None, *, keep_s: float = 30.0, timeout_s: float = 10.0):
         from mirrorvr.streams.inlets import emg_follower
-        from mirrorvr.streams.lslconfig import configure_lsl
+        from mirrorvr.streams.lslconfig import configure_lsl, configured
 
-        configure_lsl()
+        if configured() is None:
+            configure_lsl()
         self.name = name
         self.keep_s = keep_s
         self.timeout_s = timeout_s
