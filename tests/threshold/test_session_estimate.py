@@ -96,3 +96,33 @@ def test_no_threshold_found_aborts_without_therapy(tmp_path: Path, short_plan: P
     assert events[-1].kind == "session_end" and events[-1]["state"] == "aborted"
     with pytest.raises(SessionError, match="already ended"):
         resume_session(out)
+
+
+@pytest.mark.slow
+def test_real_time_session_estimates_from_the_emulators_emg(
+    tmp_path: Path, short_plan: Path
+) -> None:
+    """Real time: the emulated box's pulses reach the body in the emulator, EMG comes over LSL."""
+    text = (
+        _plan(short_plan)
+        .read_text()
+        .replace(
+            "max_pulses = 150", "max_pulses = 30\nisi_s = [0.3, 0.4]\nmax_baseline_rms_uv = 1000"
+        )
+        .replace("max_trials = 16", "max_trials = 6")
+    )
+    short_plan.write_text(text)
+    out = tmp_path / "rt"
+    result, summary = run_session(
+        load_plan(short_plan),
+        LaunchOptions(out=out, realtime=True, body=BodyModel(true_threshold_pct_mso=45.0)),
+    )
+    assert result.state == "completed", result.reason
+    events = read_events(out / "events.jsonl").events
+    meps = [e for e in events if e.kind == "mep"]
+    assert len(meps) == 6 and all(m["accepted"] for m in meps)
+    # the first pulse (60 % MSO on a 45 % threshold) evoked a large MEP read back over LSL
+    assert meps[0]["positive"] and meps[0]["pp_uv"] > 200
+    assert (out / "panel.txt").exists()
+    mt = summary["motor_threshold"]
+    assert mt["method"] == "ml-pest" and mt["rmt_pct_mso"] is not None
