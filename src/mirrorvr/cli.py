@@ -113,6 +113,7 @@ def _print_summary(summary: dict[str, Any], folder: Path) -> None:
         "ratings",
         "pain_change",
         "laterality",
+        "motor_threshold",
     ):
         v = summary.get(key)
         if key == "duration_s" and isinstance(v, int | float):
