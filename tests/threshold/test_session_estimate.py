@@ -126,6 +126,25 @@ def test_real_time_session_estimates_from_the_emulators_emg(
     assert (out / "panel.txt").exists()
     mt = summary["motor_threshold"]
     assert mt["method"] == "ml-pest" and mt["rmt_pct_mso"] is not None
+    # the EMG was recorded with the session: the MEPs can be measured again offline
+    import pyxdf
+
+    from mirrorvr.analysis.mep import MepSettings, measure_meps
+
+    streams, _ = pyxdf.load_xdf(str(out / "session.xdf"))
+    emg = next(s for s in streams if s["info"]["type"][0] == "EMG")
+    pulses = [e.t for e in events if e.kind == "threshold_pulse"]
+    again = measure_meps(
+        emg["time_series"][:, 0],
+        emg["time_stamps"],
+        pulses,
+        MepSettings(max_baseline_rms_uv=1000),
+    )
+    # (the recorder may join the EMG stream a moment after the hunt's first pulse)
+    covered = [(r, m) for r, m in zip(again, meps, strict=True) if r.accepted]
+    assert len(covered) >= 4, [r.reason for r in again]
+    assert all(r.positive == m["positive"] for r, m in covered)
+    assert all(abs(r.pp_uv - m["pp_uv"]) < 1.0 for r, m in covered)
 
 
 def test_preset_with_estimate_validates_before_the_threshold_is_known() -> None:

@@ -162,7 +162,7 @@ def run_session(
                         out,
                         device=dev.kind if dev else "",
                         record=opts.xdf,
-                        record_also=opts.record_also,
+                        record_also=opts.record_also + _emg_record(plan, opts),
                     )
                 )
             )
@@ -259,6 +259,13 @@ def _emg_stream_name(plan: SessionPlan, opts: LaunchOptions) -> str:
     if opts.simulated and opts.stimulator_port is None:
         return f"{cfg.emg_stream}-sim-{os.getpid()}"  # unique: other sessions may run
     return cfg.emg_stream
+
+
+def _emg_record(plan: SessionPlan, opts: LaunchOptions) -> list[str]:
+    """Record the threshold hunt's EMG stream with the session (MEPs per pulse offline)."""
+    if not (opts.realtime and plan.stimulation.threshold_estimate and opts.emg is None):
+        return []
+    return [f"name='{_emg_stream_name(plan, opts)}'"]
 
 
 def _body_args(plan: SessionPlan, opts: LaunchOptions) -> list[str]:
