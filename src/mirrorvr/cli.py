@@ -411,7 +411,7 @@ def threshold(
         rec = json.loads((folder / "threshold.json").read_text(encoding="utf-8"))
         true_here = rec.get("simulated_true_mt_pct_mso")
         if true_here is not None:
-            table.add_row("simulated true MT", f"{true_here:g} % MSO at this site (fast path)")
+            table.add_row("simulated true MT", f"{true_here:g} % MSO at this site")
     out.print(table)
     out.print(f"folder: {folder}")
     mt = outcome.motor_threshold(dt.date.today())
