@@ -309,7 +309,7 @@ def _estimate_threshold(
             if _body_args(plan, opts):  # the emulator publishes the simulated patient's EMG
                 operator = panel_operator(opts.out / "panel.txt")
             live = LslEmgSource(_emg_stream_name(plan, opts))
-            live.wait_connected(30)
+            live.wait_connected(60)  # the emulator's outlet may take a while on a busy machine
             emg = live
         else:
             emg = SimulatedEmg(opts.body, seed=plan.session.seed, t0=clock.now())
