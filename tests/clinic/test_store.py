@@ -61,7 +61,7 @@ def test_patients_screening_threshold_ratings_round_trip(tmp_path: Path) -> None
             s.add_patient("P-7", "right")
         with pytest.raises(StoreError, match="pseudonym"):
             s.add_patient("Jane Doe", "left")
-        with pytest.raises(StoreError, match="no patient .nobody."):
+        with pytest.raises(StoreError, match=r"no patient .nobody."):
             s.patient("nobody")
         assert not screening_status(s.latest_screening("P-7"), today).cleared
         s.record_screening("P-7", {**NO, "medication": True})
@@ -77,9 +77,7 @@ def test_patients_screening_threshold_ratings_round_trip(tmp_path: Path) -> None
         assert t is not None and t.rmt_pct_mso == 49.5 and t.method == "ml-pest"
         with pytest.raises(StoreError, match="≤ 100"):
             s.record_threshold("P-7", 120, "5-10")
-        r = s.add_rating(
-            "P-7", 6, timepoint="follow-up-3m", items={"bpi.worst": 8, "bpi.least": 2}
-        )
+        r = s.add_rating("P-7", 6, timepoint="follow-up-3m", items={"bpi.worst": 8, "bpi.least": 2})
         assert r.items == {"bpi.worst": 8, "bpi.least": 2}
         s.add_rating("P-7", 40, timepoint="pre", scale="vas")
         assert [x.nrs for x in s.ratings("P-7")] == [6, 4.0]
@@ -105,7 +103,9 @@ def _run_linked_session(s: ClinicStore, plan_path: Path | str, folder: Path, pid
         plan_toml=plan_to_toml(plan),
         folder=folder,
         pulses_planned=compile_timeline(plan).total_pulses,
-        date=plan.stimulation.motor_threshold.measured_on if plan.stimulation.motor_threshold else None,
+        date=plan.stimulation.motor_threshold.measured_on
+        if plan.stimulation.motor_threshold
+        else None,
     )
     run_session(plan, LaunchOptions(out=folder))
     return sid

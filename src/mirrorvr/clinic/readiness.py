@@ -34,7 +34,9 @@ class GovernorInputs:
     screening: ScreeningStatus
 
 
-def governor_inputs(store: ClinicStore, patient_id: str, day: dt.date | None = None) -> GovernorInputs:
+def governor_inputs(
+    store: ClinicStore, patient_id: str, day: dt.date | None = None
+) -> GovernorInputs:
     """Read the governor's inputs for ``patient_id`` on ``day`` (default today)."""
     day = day or dt.date.today()
     patient = store.patient(patient_id)
@@ -51,7 +53,7 @@ def plan_for_patient(plan: SessionPlan, inputs: GovernorInputs) -> SessionPlan:
     """``plan`` with the patient's reference and latest motor threshold from the store.
 
     The plan file's own patient and threshold are replaced: the store is where a clinic keeps
-    them. Without a threshold on record a stimulating plan keeps none, and validation says so.
+    them. A stimulating plan for a patient without a threshold on record is refused here.
     """
     data = plan.model_dump(mode="json", exclude_none=True)
     p = inputs.patient
@@ -67,8 +69,15 @@ def plan_for_patient(plan: SessionPlan, inputs: GovernorInputs) -> SessionPlan:
             "measured_on": inputs.threshold.date.isoformat(),
             "method": inputs.threshold.method,
         }
-    else:
-        stim.pop("motor_threshold", None)
+    elif stim.get("mode", "none") != "none":
+        raise PlanError(
+            [
+                Problem(
+                    "motor_threshold",
+                    f"no motor threshold on record for {p.id}: measure and record it first",
+                )
+            ]
+        )
     return plan_from_dict(data, "plan")
 
 

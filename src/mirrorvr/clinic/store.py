@@ -357,7 +357,14 @@ class ClinicStore:
             raise StoreError("an adverse event needs a description")
         if severity not in ("mild", "moderate", "severe"):
             raise StoreError(f"severity '{severity}': use mild, moderate or severe")
-        if relatedness not in ("unrelated", "unlikely", "possible", "probable", "definite", "unknown"):
+        if relatedness not in (
+            "unrelated",
+            "unlikely",
+            "possible",
+            "probable",
+            "definite",
+            "unknown",
+        ):
             raise StoreError(
                 f"relatedness '{relatedness}': use unrelated, unlikely, possible, probable, "
                 "definite or unknown"
@@ -601,9 +608,7 @@ class ClinicStore:
         return h[-1]["stage"] if h else None
 
     # ---- audit ----------------------------------------------------------------------------
-    def audit(
-        self, actor: str, action: str, patient_id: str | None = None, **details: Any
-    ) -> None:
+    def audit(self, actor: str, action: str, patient_id: str | None = None, **details: Any) -> None:
         """Append one line to the audit log (who did what, when)."""
         with self._write() as c:
             c.execute(
