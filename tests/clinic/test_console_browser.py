@@ -12,6 +12,7 @@ the docs) or the test's temporary folder.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -84,9 +85,9 @@ def _earlier_session(store: ClinicStore, tmp_path: Path, pid: str) -> None:
         plan_toml=plan_to_toml(plan),
         folder=tmp_path / "earlier",
         pulses_planned=80,
-        date=plan.stimulation.motor_threshold.measured_on,  # type: ignore[union-attr]
+        date=dt.date.today() - dt.timedelta(days=7),
     )
-    run_session(plan, LaunchOptions(out=tmp_path / "earlier"))
+    run_session(plan, LaunchOptions(out=tmp_path / "earlier"))  # simulated clock: instant
     store.import_session_log(sid)
 
 
@@ -181,6 +182,11 @@ def test_therapist_runs_a_session_from_the_console(
     row.locator(".ae-form button").click()
     expect(pg.locator(f'tr[data-session="{rec.id}"]')).to_contain_text("mild headache")
     expect(pg.locator("#trend circle.post")).to_have_count(2)
+    pg.fill("#rating-form input[name=value]", "3")
+    pg.select_option("#rating-form select[name=timepoint]", "follow-up-1m")
+    pg.click("#rating-form button[type=submit]")
+    expect(pg.locator("#trend circle.post")).to_have_count(3)
+    expect(pg.locator("#pulses-today")).to_have_text(str(rec.pulses_delivered))
     assert store.session(rec.id).notes == "tolerated well; e-stop was a test"
     pg.screenshot(path=str(shots / "console-patient.png"), full_page=True)
 

@@ -566,7 +566,10 @@ class ClinicStore:
                         "change": None,
                     }
                 )
-        return sorted(out, key=lambda d: (d["date"], d["session_id"] or 0))
+        # on one day, sessions first (in order), then ratings taken outside a session
+        return sorted(
+            out, key=lambda d: (d["date"], d["session_id"] is None, d["session_id"] or 0)
+        )
 
     # ---- GMI stage progress ----------------------------------------------------------------
     def record_gmi(

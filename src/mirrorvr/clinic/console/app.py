@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import secrets
 import threading
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from mirrorvr.clinic.store import ClinicStore
 from mirrorvr.config.loader import list_presets, load_plan, plan_from_dict, plan_to_toml
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.errors import MirrorVRError, PlanError, Problem
+from mirrorvr.session.launch import with_seed
 from mirrorvr.session.timeline import compile_timeline
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -329,6 +331,8 @@ def create_app(
                     who, "start_refused", body.patient_id, problems=[str(p) for p in problems]
                 )
                 raise PlanError(problems)
+            # a fresh seed per session (kept in the session's plan.toml, so it stays replayable)
+            plan = with_seed(plan, secrets.randbelow(2**31))
             stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
             folder = sessions_dir / f"{body.patient_id}-{stamp}"
             sid = store.create_session(

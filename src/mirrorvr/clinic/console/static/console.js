@@ -101,8 +101,8 @@ async function pagePatients() {
 function trendSvg(trend) {
   const pts = trend.filter((t) => t.pre !== null || t.post !== null);
   if (!pts.length) return "<p class='small'>No ratings yet.</p>";
-  const W = 600, H = 200, L = 30, B = 30, n = pts.length;
-  const x = (i) => L + (n === 1 ? (W - L) / 2 : (i * (W - L - 20)) / (n - 1) + 10);
+  const W = 1000, H = 220, L = 30, B = 30, n = pts.length;
+  const x = (i) => L + (n === 1 ? (W - L) / 2 : (i * (W - L - 60)) / (n - 1) + 20);
   const y = (v) => 10 + (10 - v) * ((H - B - 10) / 10);
   const line = (key, cls, color) => {
     const p = pts.map((t, i) => (t[key] === null ? null : [x(i), y(t[key])])).filter(Boolean);
@@ -114,7 +114,7 @@ function trendSvg(trend) {
   const labels = pts.map((t, i) => `<text x="${x(i) - 20}" y="${H - 8}">${esc(t.date.slice(5))}</text>`).join("");
   return `<svg class="trend" viewBox="0 0 ${W} ${H}" id="trend">${grid}${labels}
     ${line("pre", "pre", "#c07b00")}${line("post", "post", "#1f6fb2")}
-    <text x="${W - 150}" y="16" fill="#c07b00">● pre</text><text x="${W - 90}" y="16" fill="#1f6fb2">● post / follow-up</text></svg>`;
+    <text x="${W - 260}" y="16" fill="#c07b00">● pre</text><text x="${W - 200}" y="16" fill="#1f6fb2">● post / follow-up</text></svg>`;
 }
 
 async function pagePatient(pid) {
@@ -126,7 +126,6 @@ async function pagePatient(pid) {
     <h1>Patient ${esc(p.id)} <span class="small">${esc(p.amputation_side)} ${esc(p.amputation_level)} amputation${p.amputation_date ? " · " + esc(p.amputation_date) : ""}</span></h1>
     <p><a href="#/plan/${encodeURIComponent(p.id)}"><button class="primary" id="plan-session">Plan a session</button></a>
        <span class="small">Pulses delivered today: <b id="pulses-today">${d.pulses_today}</b> · GMI stage: <b id="gmi-stage">${fmt(d.gmi_stage)}</b></span></p>
-    <div class="grid">
     <section class="card"><h2>Pain trend (NRS 0–10)</h2>${trendSvg(d.trend)}
       <form id="rating-form"><label class="inline">Rating <input name="value" type="number" min="0" max="100" step="1" required></label>
         <label class="inline">Scale <select name="scale"><option value="nrs">NRS 0–10</option><option value="vas">VAS 0–100 mm</option></select></label>
@@ -134,6 +133,7 @@ async function pagePatient(pid) {
         <label class="inline">Session <select name="session_id"><option value="">(none)</option>${d.sessions.map((s) => `<option value="${s.id}">${s.id} · ${esc(s.date)}</option>`).join("")}</select></label>
         <button type="submit">Add rating</button><div class="msg" id="rating-msg"></div></form>
     </section>
+    <div class="grid">
     <section class="card"><h2>TMS screening</h2>
       <p id="screening-status" class="${st.cleared ? "ok" : "warn"}">${st.cleared ? "Cleared" : "Not cleared"}: ${esc(st.reason)}</p>
       <form id="screening-form">
