@@ -158,3 +158,25 @@ def test_governor_and_screening_gate_the_start_and_everything_is_audited(
     assert names.count("screening_recorded") == 2 and "threshold_recorded" in names
     assert names.count("start_refused") == 2 and "estop_refused" in names
     assert all(actor.startswith("AB@") for _, actor in actions)
+
+
+def test_a_rehab_session_started_through_the_api_is_recorded_with_its_laterality_score(
+    store: ClinicStore, tmp_path: Path
+) -> None:
+    client, token = _client(store, tmp_path)  # simulated clock: the session runs in seconds
+    h = {"Authorization": f"Bearer {token}"}
+    client.post("/api/patients", headers=h, json={"id": "P2", "amputation_side": "left"})
+    body = {"patient_id": "P2", "preset": "rehab-only", "stage": "laterality"}
+    # no stimulation: neither screening nor a motor threshold is needed
+    assert client.post("/api/plan/check", headers=h, json=body).json()["ok"]
+    assert client.post("/api/sessions/start", headers=h, json=body).status_code == 200
+    live = client.app.state.console.live  # type: ignore[attr-defined]
+    assert live.ended.wait(120)
+    d = client.get("/api/patients/P2", headers=h).json()
+    (s,) = d["sessions"]
+    assert s["status"] == "completed" and s["pulses_planned"] == 0
+    lat = s["laterality"]
+    assert set(lat["by_side"]) == {"left", "right"}
+    assert sum(v["trials"] for v in lat["by_side"].values()) == 60  # 20 assessment + 40 training
+    assert lat["suggestion"].startswith(("progress", "repeat"))
+    assert {r["timepoint"] for r in d["ratings"]} == {"pre", "post"}

@@ -567,9 +567,7 @@ class ClinicStore:
                     }
                 )
         # on one day, sessions first (in order), then ratings taken outside a session
-        return sorted(
-            out, key=lambda d: (d["date"], d["session_id"] is None, d["session_id"] or 0)
-        )
+        return sorted(out, key=lambda d: (d["date"], d["session_id"] is None, d["session_id"] or 0))
 
     # ---- GMI stage progress ----------------------------------------------------------------
     def record_gmi(

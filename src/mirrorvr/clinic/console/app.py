@@ -24,7 +24,13 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from mirrorvr.clinic.console.auth import Access
 from mirrorvr.clinic.console.live import LiveSession
-from mirrorvr.clinic.exercises import DEFAULT_EXERCISES, STAGES, plan_with_exercises
+from mirrorvr.clinic.exercises import (
+    DEFAULT_EXERCISES,
+    STAGES,
+    laterality_suggestion,
+    plan_with_exercises,
+    score_laterality,
+)
 from mirrorvr.clinic.protocols import library
 from mirrorvr.clinic.readiness import governor_inputs, plan_for_patient, readiness_problems
 from mirrorvr.clinic.screening import ITEMS as SCREENING_ITEMS
@@ -33,6 +39,7 @@ from mirrorvr.clinic.store import ClinicStore
 from mirrorvr.config.loader import list_presets, load_plan, plan_from_dict, plan_to_toml
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.errors import MirrorVRError, PlanError, Problem
+from mirrorvr.session.eventlog import read_events
 from mirrorvr.session.launch import with_seed
 from mirrorvr.session.timeline import compile_timeline
 
@@ -152,6 +159,18 @@ def _strip(p: Problem) -> Problem:
     return Problem(where, p.message)
 
 
+def _laterality(folder: str) -> dict[str, Any] | None:
+    """Per-side laterality score of a session, from its log (None without trials)."""
+    log = Path(folder) / "events.jsonl"
+    if not log.exists():
+        return None
+    events = read_events(log).events
+    if not any(e.kind == "laterality_response" for e in events):
+        return None
+    score = score_laterality(events)
+    return {"by_side": score["by_side"], "suggestion": laterality_suggestion(score)}
+
+
 def _plan_summary(plan: SessionPlan) -> dict[str, Any]:
     tl = compile_timeline(plan)
     stim = plan.stimulation
@@ -259,7 +278,9 @@ def create_app(
             "screening_status": screening_status(scr, dt.date.today()).__dict__,
             "thresholds": [t.__dict__ for t in store.thresholds(pid)],
             "pulses_today": inputs.pulses_today,
-            "sessions": [s.__dict__ for s in store.sessions(pid)],
+            "sessions": [
+                s.__dict__ | {"laterality": _laterality(s.folder)} for s in store.sessions(pid)
+            ],
             "ratings": [r.__dict__ for r in store.ratings(pid)],
             "trend": store.pain_trend(pid),
             "gmi": store.gmi_history(pid),

@@ -117,6 +117,13 @@ function trendSvg(trend) {
     <text x="${W - 260}" y="16" fill="#c07b00">● pre</text><text x="${W - 200}" y="16" fill="#1f6fb2">● post / follow-up</text></svg>`;
 }
 
+function latHtml(lat) {
+  if (!lat) return "";
+  const sides = Object.entries(lat.by_side).map(([side, v]) =>
+    `${esc(side)} ${v.accuracy_pct} % correct, median ${fmt(v.median_rt_s, " s")}${v.accuracy_ok && v.speed_ok !== false ? "" : " (below norms)"}`);
+  return `<div class="laterality"><b>Laterality:</b> ${sides.join("; ")}<br><i>${esc(lat.suggestion)}</i></div>`;
+}
+
 async function pagePatient(pid) {
   const d = await api("GET", "/api/patients/" + encodeURIComponent(pid));
   if (!state.screeningItems) state.screeningItems = await api("GET", "/api/screening-items");
@@ -161,7 +168,7 @@ async function pagePatient(pid) {
         const t = d.trend.find((x) => x.session_id === s.id) || {};
         return `<tr data-session="${s.id}"><td>${s.id}</td><td>${esc(s.date)}</td><td>${esc(s.plan_name)}</td><td>${esc(s.status)}</td>
           <td>${fmt(s.pulses_delivered)} / ${s.pulses_planned}</td><td>${fmt(s.estops)}</td><td>${fmt(t.pre)} → ${fmt(t.post)}</td>
-          <td class="small">${s.deviations.map(esc).join("<br>")}</td>
+          <td class="small">${s.deviations.map(esc).join("<br>")}${latHtml(s.laterality)}</td>
           <td><form class="notes-form" data-sid="${s.id}"><textarea name="notes" rows="2" cols="24">${esc(s.notes)}</textarea><button type="submit">Save notes</button></form>
             ${s.adverse_events.map((a) => `<div class="small warn">AE (${esc(a.severity)}, ${esc(a.relatedness)}): ${esc(a.description)}</div>`).join("")}
             <form class="ae-form" data-sid="${s.id}"><input name="description" placeholder="adverse event" size="14">
