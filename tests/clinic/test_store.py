@@ -209,3 +209,14 @@ def test_kill_during_a_write_loses_nothing_committed(tmp_path: Path) -> None:
         assert not [a for a in s.audit_log() if a["action"] == "half"]
         assert s._rows("PRAGMA integrity_check")[0][0] == "ok"
         s.add_rating("P1", 9, timepoint="post")  # and the file takes writes again
+
+
+def test_pulses_today_reach_the_governor_through_launch_options(
+    tmp_path: Path, short_plan: Path
+) -> None:
+    plan = load_plan(short_plan)  # 120 pulses; the default daily limit is 3000
+    result, summary = run_session(plan, LaunchOptions(out=tmp_path / "s", pulses_today=2900))
+    assert result.state == "aborted" and "2900 pulses already today" in result.reason
+    assert summary["pulses_delivered"] == 0
+    result, summary = run_session(plan, LaunchOptions(out=tmp_path / "t", pulses_today=2880))
+    assert result.state == "completed" and summary["pulses_delivered"] == 120
