@@ -128,6 +128,10 @@ def test_import_copies_the_log_and_detects_disagreement(tmp_path: Path, short_pl
         assert s.pulses_today("T-1", dt.date(2026, 1, 10)) == 120
         trend = s.pain_trend("T-1")
         assert trend[0]["pre"] == want[0] or trend[0]["pre"] in want
+        # a session whose program died before importing is reconciled from its log
+        s._conn.execute("UPDATE sessions SET status = 'running' WHERE id = ?", (sid,))
+        assert s.reconcile() == [sid] and s.session(sid).status == "completed"
+        assert s.reconcile() == []
         # someone edits the copy: the next import refuses and names the difference
         s._conn.execute("UPDATE sessions SET pulses_delivered = 7 WHERE id = ?", (sid,))
         with pytest.raises(StoreError, match="pulses delivered: database 7, log 120"):

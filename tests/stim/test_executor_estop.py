@@ -45,7 +45,7 @@ def test_estop_during_the_wait_for_a_pulse_is_a_stop(tmp_path: Path) -> None:
         ex = StimulationExecutor(
             stimulator=box, log=log, clock=clock, profile=SafetyProfile(), budget=10
         )
-        onset = clock.now() + 1.5  # the train thread is asleep until then
+        onset = clock.now() + 3.0  # the train thread is asleep until then
 
         def estop() -> None:
             ex.stop_event.set()

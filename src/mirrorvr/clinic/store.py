@@ -445,6 +445,21 @@ class ClinicStore:
                     )
         return self.session(session_id)
 
+    def reconcile(self) -> list[int]:
+        """Import the logs of sessions left 'planned' or 'running' (their program crashed).
+
+        Returns the ids updated; their status becomes what the log says ('incomplete' for a
+        session that never logged its end: resume it with ``mirrorvr resume FOLDER``).
+        """
+        done = []
+        for r in self._rows(
+            "SELECT id, folder FROM sessions WHERE status IN ('planned', 'running')"
+        ):
+            if (Path(r["folder"]) / "events.jsonl").exists():
+                self.import_session_log(int(r["id"]))
+                done.append(int(r["id"]))
+        return done
+
     def check_consistency(self, session_id: int, events: list[Event] | None = None) -> list[str]:
         """Where the database's copies differ from the session's log (empty = consistent)."""
         rec = self.session(session_id)

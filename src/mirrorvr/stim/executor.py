@@ -94,6 +94,9 @@ class StimulationExecutor:
                 break
             planned = onset + off
             self.clock.sleep_until(planned)
+            if self.stop_event.is_set():  # stopped while waiting for this pulse
+                result.status, result.reason = "stopped", "emergency stop or abort"
+                break
             now = self.clock.now()
             if now - planned > self.late_tolerance_s:
                 result.missed += 1

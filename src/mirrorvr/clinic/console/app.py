@@ -194,6 +194,7 @@ def create_app(
     store: ClinicStore, access: Access, sessions_dir: Path, *, realtime: bool = True
 ) -> FastAPI:
     """The console app over ``store``; sessions are written under ``sessions_dir``."""
+    store.reconcile()  # sessions a crashed console left 'running' get their logs' status
     con = Console(store, access, sessions_dir, realtime=realtime)
     app = FastAPI(title="mirrorvr console", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.console = con
