@@ -68,6 +68,8 @@ class LaunchOptions:
     lsl: bool | None = None
     #: XPath predicates of other LSL streams to record with the session (e.g. "type='EMG'")
     record_also: list[str] = field(default_factory=list)
+    #: pulses this patient already had today (from the clinic store): the governor's per-day check
+    pulses_today: int = 0
 
 
 def with_seed(plan: SessionPlan, seed: int | None) -> SessionPlan:
@@ -190,6 +192,7 @@ def run_session(
                 remaining_budget=budget - delivered,
             )
         executor = None
+        mt_pulses = 0  # pulses of a threshold hunt at session start (they count for the day)
         if dev is not None and timeline.total_pulses:
             port = opts.stimulator_port
             if port is None:
@@ -212,7 +215,6 @@ def run_session(
                 port=port,
                 emulated=opts.stimulator_port is None,
             )
-            mt_pulses = 0
             if plan.stimulation.threshold_estimate is not None and resume_from is None:
                 plan, mt_pulses = _estimate_threshold(
                     plan, opts, stimulator, log, clock, session_date, timeline.total_pulses
@@ -224,7 +226,7 @@ def run_session(
                 clock=clock,
                 profile=plan.safety,
                 budget=governor.session_budget(plan, timeline.total_pulses),
-                ledger=governor.Ledger(delivered, delivered + mt_pulses),
+                ledger=governor.Ledger(delivered, opts.pulses_today + mt_pulses + delivered),
             )
         runner = SessionRunner(
             plan=plan,
@@ -236,6 +238,7 @@ def run_session(
             session_date=session_date,
             start_index=start_index,
             pulses_delivered=delivered,
+            pulses_today=opts.pulses_today + mt_pulses,
         )
         if opts.on_runner is not None:
             opts.on_runner(runner)
@@ -323,6 +326,7 @@ def _estimate_threshold(
             session_date=session_date,
             out=opts.out,
             operator=operator,
+            pulses_today=opts.pulses_today,
         )
     except SessionError as e:
         log.append(
