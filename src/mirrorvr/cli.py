@@ -139,7 +139,9 @@ def _run(
     from mirrorvr.stim.factory import parse_stimulator_option
 
     if patient is not None:  # the clinic store supplies patient, threshold, daily pulses
-        return _run_for_patient(patient, plan_arg, outdir, realtime, seed, stimulator, simulated)
+        return _run_for_patient(
+            patient, plan_arg, outdir, realtime, seed, stimulator, simulated, estimate_mt, true_mt
+        )
     plan, timeline, _ = _validate(plan_arg)
     plan = _with_threshold_estimate(with_seed(plan, seed), estimate_mt)
     kind = port = None
@@ -609,6 +611,8 @@ def _run_for_patient(
     seed: int | None,
     stimulator: str | None,
     simulated: bool,
+    estimate_mt: str | None = None,
+    true_mt: float | None = None,
 ) -> None:
     """Run a plan for a patient in the store, and record the session there from its log."""
     from mirrorvr.clinic.readiness import fit_and_check
@@ -617,7 +621,8 @@ def _run_for_patient(
     with _store(None) as s:
         path = resolve_plan_path(plan_arg)
         try:
-            plan, inputs = fit_and_check(with_seed(load_plan(path), seed), s, patient)
+            base = _with_threshold_estimate(with_seed(load_plan(path), seed), estimate_mt)
+            plan, inputs = fit_and_check(base, s, patient)
         except PlanError as e:
             raise PlanError([Problem(f"{path}:{p.where}", p.message) for p in e.problems]) from None
         timeline = compile_timeline(plan)
@@ -646,11 +651,17 @@ def _run_for_patient(
             simulated=simulated,
             session_date=dt.date.today(),
             pulses_today=inputs.pulses_today,
+            body=_simulated_body(true_mt),
         )
         if realtime:
             err.print(f"running in real time: {timeline.duration / 60:.1f} min")
         try:
             result, summary = run_session(plan, opts)
+            measured = summary.get("motor_threshold") or {}
+            if measured.get("rmt_pct_mso") is not None:  # measured at the start of this session
+                s.record_threshold(
+                    patient, measured["rmt_pct_mso"], measured["method"], date=dt.date.today()
+                )
         finally:
             rec = s.import_session_log(sid)
     _print_summary(summary, folder)
