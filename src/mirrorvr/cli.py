@@ -130,6 +130,7 @@ def _run(
     stimulator: str | None,
     simulated: bool,
     date: str | None,
+    display: DisplayChoice | None = None,
 ) -> None:
     from mirrorvr.stim.factory import parse_stimulator_option
 
@@ -150,6 +151,7 @@ def _run(
         simulated=simulated,
         session_date=_parse_date(date, "--date") if date else None,
     )
+    opts.presenter_factory = _presenter_factory(plan, display, simulated)
     if realtime and sys.stderr.isatty():
         with Progress(
             TextColumn("{task.description}"),
@@ -189,9 +191,15 @@ def sim(
     seed: Seed = None,
     stimulator: StimOpt = None,
     date: Annotated[str | None, typer.Option(help="Simulated session date (YYYY-MM-DD).")] = None,
+    display: DisplayOpt = None,
+    frames: FramesOpt = None,
+    size: SizeOpt = "1280x720",
 ) -> None:
     """Run a whole simulated session (emulated stimulator, simulated patient)."""
-    _run(plan, outdir, not fast, seed, stimulator, simulated=True, date=date)
+    _run(
+        plan, outdir, not fast, seed, stimulator, simulated=True, date=date,
+        display=DisplayChoice(display, frames, size),
+    )
 
 
 @app.command()
@@ -200,9 +208,15 @@ def run(
     outdir: Out = None,
     seed: Seed = None,
     stimulator: StimOpt = None,
+    display: DisplayOpt = None,
+    frames: FramesOpt = None,
+    size: SizeOpt = "1280x720",
 ) -> None:
     """Run a session in real time with real devices (the plan's ports or --stimulator)."""
-    _run(plan, outdir, True, seed, stimulator, simulated=False, date=None)
+    _run(
+        plan, outdir, True, seed, stimulator, simulated=False, date=None,
+        display=DisplayChoice(display, frames, size),
+    )
 
 
 @app.command()
@@ -250,6 +264,51 @@ def presets() -> None:
     """List the bundled plan presets."""
     for name in list_presets():
         out.print(name)
+
+
+# ---- displays (the mirror scene: issue 6) -------------------------------------------------------
+
+DisplayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--display",
+        help="none | offscreen | window | openxr (default: the plan's devices.display).",
+    ),
+]
+FramesOpt = Annotated[
+    Path | None,
+    typer.Option("--frames", help="Write PNG frames (and frames.jsonl) of the display here."),
+]
+SizeOpt = Annotated[str, typer.Option("--size", help="Display size WIDTHxHEIGHT.")]
+
+
+class DisplayChoice:
+    """The --display/--frames/--size options together."""
+
+    def __init__(self, kind: str | None, frames: Path | None, size: str) -> None:
+        self.kind = kind
+        self.frames = frames
+        self.size = size
+
+
+def _presenter_factory(plan: Any, choice: DisplayChoice | None, simulated: bool) -> Any:
+    """``LaunchOptions.presenter_factory`` for the chosen display (``None``: headless)."""
+    kind = (choice.kind if choice else None) or plan.devices.display
+    if choice is not None and choice.frames is not None and kind == "none":
+        raise MirrorVRError("--frames needs a display: add --display offscreen (or window)")
+    if kind == "none":
+        return None
+    from mirrorvr.render.backends import presenter_factory
+    from mirrorvr.render.display import parse_size
+
+    assert choice is not None
+    return presenter_factory(
+        kind,
+        plan,
+        size=parse_size(choice.size),
+        frames_dir=choice.frames,
+        simulated_input=simulated,
+    )
 
 
 def main() -> None:

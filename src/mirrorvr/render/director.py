@@ -96,8 +96,12 @@ class Director:
         elif kind == "laterality_trial":
             s.demonstrate(None)
             s.show_limbs(False)
-            s.show_cue("Left or right hand?  (← / →)", rgb=PANEL_RGB)
-            s.laterality.show("left" if d["side"] == "left" else "right", int(d["angle_deg"]), str(d.get("view", "back")))
+            s.show_cue("Left or right hand?\n(left or right arrow key)", rgb=PANEL_RGB)
+            s.laterality.show(
+                "left" if d["side"] == "left" else "right",
+                int(d["angle_deg"]),
+                str(d.get("view", "back")),
+            )
             self.mode = "laterality"
 
     def on_actions(self, actions: list[str], t: float) -> None:
