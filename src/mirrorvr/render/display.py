@@ -107,6 +107,10 @@ class Display:
         dr.set_camera(camera)
         return dr
 
+    def clear_cameras(self) -> None:
+        """Detach every camera (to show another scene on this display)."""
+        self.output.remove_all_display_regions()
+
     def set_background(self, rgb: tuple[float, float, float]) -> None:
         """The colour behind everything."""
         self.output.set_clear_color(LColor(*rgb, 1.0))

@@ -8,7 +8,7 @@ from mirrorvr.tracking.skeleton import TABLE_HEIGHT
 
 WALL = (0.80, 0.86, 0.88)
 FLOOR = (0.62, 0.66, 0.62)
-TABLE = (0.66, 0.52, 0.38)
+TABLE = (0.58, 0.64, 0.70)  # soft blue-grey: calm, and well apart from any skin tone
 
 
 def _box(
@@ -26,8 +26,8 @@ def _box(
         ((-x1, -x0, z0, z1), (0, y1, 0), (180, 0, 0)),  # back
         ((y0, y1, z0, z1), (x0, 0, 0), (90, 0, 0)),  # left
         ((-y1, -y0, z0, z1), (x1, 0, 0), (-90, 0, 0)),  # right
-        ((x0, x1, -y1, -y0), (0, 0, z1), (0, -90, 0)),  # top
-        ((x0, x1, y0, y1), (0, 0, z0), (0, 90, 0)),  # bottom
+        ((x0, x1, y0, y1), (0, 0, z1), (0, -90, 0)),  # top
+        ((x0, x1, -y1, -y0), (0, 0, z0), (0, 90, 0)),  # bottom
     ]
     for i, (frame, pos, hpr) in enumerate(faces):
         cm = CardMaker(f"{name}-{i}")

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from panda3d.core import CardMaker, NodePath, TextNode
 
-PANEL_POS = (0.0, 1.0, 1.0)  # in front of the patient, above the table, slightly below eye level
+PANEL_POS = (0.0, 0.95, 0.90)  # in front of the patient, above the far edge of the table
+EYE = (0.0, 0.0, 1.22)  # the panels turn to face the patient's eyes (no keystone distortion)
+
+
+def face_the_eye(node: NodePath) -> None:
+    """Turn a card-like node (front faces −y) towards the patient's eyes."""
+    p = node.get_pos()
+    node.look_at(2 * p[0] - EYE[0], 2 * p[1] - EYE[1], 2 * p[2] - EYE[2])
+
+
 TEXT_RGB = (0.12, 0.16, 0.22)
 CUE_RGB = (0.98, 0.93, 0.62)  # warm yellow card: cues stand out from the calm room
 PANEL_RGB = (0.95, 0.96, 0.97)
@@ -53,6 +62,7 @@ class CuePanel:
     def __init__(self, parent: NodePath) -> None:
         self.root = parent.attach_new_node("cue-panel")
         self.root.set_pos(*PANEL_POS)
+        face_the_eye(self.root)
         self.root.set_light_off(1)
         self.card = _card(self.root, "cue-card", -0.36, 0.36, -0.09, 0.09, CUE_RGB)
         self.text_np, self.text = _text(self.root, "cue-text", 0.045)
@@ -80,16 +90,21 @@ class RatingSlider:
     def __init__(self, parent: NodePath) -> None:
         self.root = parent.attach_new_node("rating")
         self.root.set_pos(PANEL_POS[0], PANEL_POS[1], PANEL_POS[2] - 0.02)
+        face_the_eye(self.root)
         self.root.set_light_off(1)
         _card(self.root, "rating-card", -0.42, 0.42, -0.14, 0.15, PANEL_RGB)
         self.prompt_np, self.prompt = _text(self.root, "rating-prompt", 0.026)
         self.prompt.set_wordwrap(30.0)
         self.prompt_np.set_z(0.10)
         self.x0, self.x1 = -0.34, 0.34
-        _card(self.root, "rating-track", self.x0, self.x1, -0.006, 0.006, (0.55, 0.6, 0.66))
+        track = _card(self.root, "rating-track", self.x0, self.x1, -0.006, 0.006, (0.55, 0.6, 0.66))
+        track.set_y(-0.002)  # in front of the card (same depth would flicker)
         for v in range(11):
             x = self.x0 + (self.x1 - self.x0) * v / 10
-            _card(self.root, f"tick-{v}", x - 0.002, x + 0.002, -0.02, 0.02, (0.4, 0.45, 0.5))
+            tick = _card(
+                self.root, f"tick-{v}", x - 0.002, x + 0.002, -0.02, 0.02, (0.4, 0.45, 0.5)
+            )
+            tick.set_y(-0.003)
             tnp, tn = _text(self.root, f"label-{v}", 0.028)
             tn.set_text(str(v))
             tnp.set_pos(x, -0.004, -0.065)
@@ -138,7 +153,8 @@ class ProgressBar:
 
     def __init__(self, parent: NodePath) -> None:
         self.root = parent.attach_new_node("progress")
-        self.root.set_pos(PANEL_POS[0], PANEL_POS[1] + 0.01, PANEL_POS[2] + 0.2)
+        self.root.set_pos(PANEL_POS[0], PANEL_POS[1] + 0.01, PANEL_POS[2] + 0.12)
+        face_the_eye(self.root)
         self.root.set_light_off(1)
         self.w = 0.5
         _card(self.root, "progress-back", -self.w / 2, self.w / 2, -0.006, 0.006, (0.7, 0.74, 0.78))

@@ -27,14 +27,14 @@ from mirrorvr.tracking.synthetic import HEAD
 
 #: where the patient's eyes are and what they look at (world frame, metres)
 EYE = (float(HEAD[0]), float(HEAD[1]), float(HEAD[2]))
-LOOK_AT = (0.0, 0.62, 0.80)
+LOOK_AT = (0.0, 0.55, 0.78)
 #: laterality stimuli float here, in front of the patient
 STIMULUS_POS = (0.0, 0.78, 1.0)
 #: residual limb length by amputation level (metres from the elbow)
 RESIDUAL_LENGTH = {"hand": 0.25, "wrist": 0.23, "transradial": 0.12, "elbow": 0.03}
 
 
-def patient_camera(root: NodePath, aspect: float, fov_deg: float = 80.0) -> NodePath:
+def patient_camera(root: NodePath, aspect: float, fov_deg: float = 90.0) -> NodePath:
     """A mono camera at the patient's eyes looking at the table (window/offscreen displays)."""
     cam = Camera("patient-camera")
     lens = PerspectiveLens()
