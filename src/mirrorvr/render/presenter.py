@@ -89,7 +89,7 @@ class FrameRecorder:
             return
         name = f"frame-{frame.index:06d}.png"
         self.display.save_png(self.folder / name)
-        rec = {"frame": frame.index, "t": round(frame.shown, 6), "file": name, **frame.notes}
+        rec = {"frame": frame.index, "t": round(frame.shown, 7), "file": name, **frame.notes}
         self._index.write(json.dumps(rec) + "\n")
         self._index.flush()
         self._last = frame.shown
