@@ -33,6 +33,7 @@ from panda3d.core import (
     Loader,
     LoaderOptions,
     NodePath,
+    OmniBoundingVolume,
     TransparencyAttrib,
 )
 
@@ -157,8 +158,13 @@ class Limb:
         memoryview(handle).cast("B")[:] = flat.tobytes()
         geom = Geom(self._vdata)
         geom.add_primitive(tris)
+        # the vertices move every frame behind panda3d's back (written into the buffer), so its
+        # cached bounds would go stale and cull the hand wrongly: never cull it
+        geom.set_bounds(OmniBoundingVolume())
         gnode = GeomNode(name or f"limb-{side}")
         gnode.add_geom(geom)
+        gnode.set_bounds(OmniBoundingVolume())
+        gnode.set_final(True)
         self.root = parent.attach_new_node(gnode)
         self.root.set_color(*skin, alpha)
         if alpha < 1.0:
