@@ -119,10 +119,13 @@ class Limb:
         alpha: float = 1.0,
         forearm: bool = True,
         name: str | None = None,
+        thickness: float = 1.0,
     ) -> None:
         parts = {k: _mesh_arrays(v) for k, v in load_parts().items()}
         self.side = side
         self.forearm = forearm
+        #: scales the drawn thickness of fingers and palm (the patient's hand size setting)
+        self.thickness = thickness
         nj, nb = JOINT_COUNT, len(BONES)
         # parts in buffer order: 26 joint spheres, one tube per bone (+ the forearm), the palm;
         # each group shares one mesh, so it is skinned as one batched matrix product
@@ -194,7 +197,7 @@ class Limb:
 
     def part_matrices(self, hand: HandPose) -> NDArray[np.float64]:
         """Row-vector 4×4 transform of every part (unit part → its place on ``hand``)."""
-        p, r = hand.positions, hand.radii
+        p, r = hand.positions, hand.radii * self.thickness
         rot = quat.to_matrix(hand.orientations)  # (26, 3, 3), columns = joint axes
         m = self._mats
         nj, nb = JOINT_COUNT, len(BONES)
