@@ -51,7 +51,7 @@ def _serve(
     # software rasteriser keeps to one thread (set before the GL context exists)
     os.environ.setdefault("LP_NUM_THREADS", "1")
     with contextlib.suppress(OSError):
-        os.nice(5)
+        os.nice(15)
     from mirrorvr.render.backends import BACKENDS
     from mirrorvr.render.presenter import PandaPresenter, PresenterOptions
 
