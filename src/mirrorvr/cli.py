@@ -130,6 +130,7 @@ def _run(
     stimulator: str | None,
     simulated: bool,
     date: str | None,
+    display: str = "none",
 ) -> None:
     from mirrorvr.stim.factory import parse_stimulator_option
 
@@ -160,11 +161,11 @@ def _run(
         ) as progress:
             task = progress.add_task("starting", total=timeline.duration)
             opts.sinks.append(_progress_sink(progress, task, [], timeline.duration))
-            result, summary = run_session(plan, opts)
+            result, summary = _launcher(display, simulated)(plan, opts)
     else:
         if realtime:
             err.print(f"running in real time: {timeline.duration / 60:.1f} min")
-        result, summary = run_session(plan, opts)
+        result, summary = _launcher(display, simulated)(plan, opts)
     _print_summary(summary, folder)
     out.print(f"session folder: {folder}")
     if result.state != "completed":
@@ -179,6 +180,15 @@ StimOpt = Annotated[
 ]
 
 
+DisplayOpt = Annotated[
+    str,
+    typer.Option(
+        help="Where the patient sees the session: none, or openxr (a headset; `sim` uses the "
+        "simulated headset unless XR_RUNTIME_JSON names a runtime)."
+    ),
+]
+
+
 @app.command()
 def sim(
     plan: PlanArg = None,
@@ -189,9 +199,10 @@ def sim(
     seed: Seed = None,
     stimulator: StimOpt = None,
     date: Annotated[str | None, typer.Option(help="Simulated session date (YYYY-MM-DD).")] = None,
+    display: DisplayOpt = "none",
 ) -> None:
     """Run a whole simulated session (emulated stimulator, simulated patient)."""
-    _run(plan, outdir, not fast, seed, stimulator, simulated=True, date=date)
+    _run(plan, outdir, not fast, seed, stimulator, simulated=True, date=date, display=display)
 
 
 @app.command()
@@ -200,9 +211,10 @@ def run(
     outdir: Out = None,
     seed: Seed = None,
     stimulator: StimOpt = None,
+    display: DisplayOpt = "none",
 ) -> None:
     """Run a session in real time with real devices (the plan's ports or --stimulator)."""
-    _run(plan, outdir, True, seed, stimulator, simulated=False, date=None)
+    _run(plan, outdir, True, seed, stimulator, simulated=False, date=None, display=display)
 
 
 @app.command()
@@ -250,6 +262,50 @@ def presets() -> None:
     """List the bundled plan presets."""
     for name in list_presets():
         out.print(name)
+
+
+# ---- OpenXR headset display (issue 7) ---------------------------------------------------------
+
+
+def _launcher(display: str, simulated: bool) -> Any:
+    """How to launch a session for ``--display``: the headless launcher or the headset's."""
+    if display == "none":
+        return run_session
+    if display != "openxr":
+        raise MirrorVRError(f"--display: '{display}' is not a display (choose none or openxr)")
+
+    def launch(plan: Any, opts: LaunchOptions) -> Any:
+        return _launch_openxr(plan, opts, simulated)
+
+    return launch
+
+
+def _launch_openxr(plan: Any, opts: LaunchOptions, simulated: bool) -> Any:
+    """Run the session in an OpenXR headset; in simulation, in mirrorvr's simulated headset
+    (built on first use) unless XR_RUNTIME_JSON already names a runtime."""
+    import os
+    from contextlib import ExitStack
+
+    from mirrorvr.render.openxr_presenter import run_headset_session
+    from mirrorvr.render.xr_scene import JointScene
+    from mirrorvr.sim.xvfb import Xvfb
+
+    with ExitStack() as stack:
+        if simulated and not os.environ.get("XR_RUNTIME_JSON"):
+            from mirrorvr.sim.xr_runtime import build_runtime, simulated_headset_for_plan
+
+            headset = simulated_headset_for_plan(plan, opts.out, build_runtime())
+            os.environ.update(headset.env())
+            err.print(f"simulated headset: {headset.manifest}")
+        if not os.environ.get("DISPLAY"):
+            if not simulated:
+                raise MirrorVRError(
+                    "the OpenXR display renders through GLX: run mirrorvr in your desktop "
+                    "session (DISPLAY is not set)"
+                )
+            os.environ["DISPLAY"] = stack.enter_context(Xvfb()).display
+        intact = plan.patient.intact_side
+        return run_headset_session(plan, opts, lambda: JointScene(intact))
 
 
 def main() -> None:

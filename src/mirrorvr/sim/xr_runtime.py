@@ -21,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mirrorvr.config.plan import SessionPlan
 from mirrorvr.errors import DeviceError
 from mirrorvr.render.xr_frames import position_to_xr, quat_to_xr
+from mirrorvr.session.timeline import Timeline
 from mirrorvr.tracking.joints import JOINT_COUNT, Side
 from mirrorvr.tracking.pose import HandPose
 
@@ -215,3 +217,53 @@ def read_ppm(path: Path) -> np.ndarray:
         raise ValueError(f"{path} is not a binary PPM")
     w, h = int(fields[1]), int(fields[2])
     return np.frombuffer(data[pos + 1 : pos + 1 + w * h * 3], dtype=np.uint8).reshape(h, w, 3)
+
+
+def synthetic_hand_rows(
+    timeline: Timeline, intact_side: Side, *, seed: int = 0, rate_hz: float = 10.0
+) -> list[tuple[float, HandPose]]:
+    """Keyframes of the intact hand performing the timeline's movement windows.
+
+    Times are the timeline's (seconds from the session's first step); the hand rests between
+    windows, so keyframes are only needed at window edges and, within windows, at ``rate_hz``.
+    """
+    from mirrorvr.tracking.synthetic import SyntheticSource
+
+    src = SyntheticSource(intact_side, seed=seed, noise=False)
+    times: list[float] = [0.0]
+    for step in timeline.steps:
+        if step.kind == "window" and step.data.get("movement") and step.duration > 0:
+            src.perform(str(step.data["movement"]), step.t, step.duration)
+            n = max(2, int(step.duration * rate_hz) + 1)
+            times += [step.t + step.duration * i / (n - 1) for i in range(n)]
+            times.append(step.t + step.duration + 0.2)
+    times.append(timeline.duration)
+    rows = []
+    for t in sorted(set(times)):
+        frame = src.poll(t)
+        rows.append((t, frame.hands[intact_side]))
+    return rows
+
+
+def simulated_headset_for_plan(
+    plan: SessionPlan, folder: Path, manifest: Path, *, rate_hz: float = 90.0
+) -> SimulatedHeadset:
+    """A simulated headset for ``plan``: a seated patient looking at the table whose intact
+    hand performs the plan's movements; files go to ``folder``."""
+    from mirrorvr.session.timeline import compile_timeline
+
+    folder.mkdir(parents=True, exist_ok=True)
+    head_p, head_q = seated_head()
+    timeline = compile_timeline(plan)
+    return SimulatedHeadset(
+        manifest=manifest,
+        rate_hz=rate_hz,
+        view_size=(640, 720),
+        head_csv=write_head_csv(folder / "xrsim-head.csv", [(0.0, head_p, head_q)]),
+        hands_csv=write_hands_csv(
+            folder / "xrsim-hands.csv",
+            synthetic_hand_rows(timeline, plan.patient.intact_side, seed=plan.session.seed),
+        ),
+        frame_log=folder / "xrsim-frames.csv",
+        script_path=folder / "xrsim-script.txt",
+    )
