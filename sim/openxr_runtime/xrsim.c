@@ -129,6 +129,7 @@ typedef struct Session {
     uint32_t magic;
     XrSessionState state;
     int running, exit_requested, hidden, unfocused, tracking_lost, hands_inactive;
+    int pressed[2][3]; /* scripted button presses (select, menu, squeeze) per hand */
     Display *dpy;
     GLXDrawable drawable;
     GLXContext ctx;
@@ -329,6 +330,10 @@ static void run_commands(Session *s, const XrFrameEndInfo *info) {
             s->tracking_lost = 1;
         } else if (strcmp(v, "tracking_ok") == 0) {
             s->tracking_lost = 0;
+        } else if (strcmp(v, "press") == 0 || strcmp(v, "release") == 0) {
+            int hand = c->arg1[0] == 'l' ? 0 : 1;
+            int b = strcmp(c->arg2, "menu") == 0 ? 1 : strcmp(c->arg2, "squeeze") == 0 ? 2 : 0;
+            s->pressed[hand][b] = v[0] == 'p';
         } else if (strcmp(v, "hands_inactive") == 0) {
             s->hands_inactive = 1;
         } else if (strcmp(v, "hands_active") == 0) {
@@ -377,8 +382,10 @@ static Pose head_pose(Session *s, XrTime t) {
 /* controller row: px py pz qx qy qz qw select menu squeeze */
 static int controller(Session *s, int hand, XrTime t, float out[10]) {
     static const int qo[] = {3};
-    if (!cfg.have_ctrl) return 0;
-    return track_sample(&cfg.ctrl[hand], script_time(s, t), out, qo, 1);
+    if (!cfg.have_ctrl || !track_sample(&cfg.ctrl[hand], script_time(s, t), out, qo, 1)) return 0;
+    for (int b = 0; b < 3; b++)
+        if (s->pressed[hand][b]) out[7 + b] = 1.0f;
+    return 1;
 }
 
 static int space_world(Session *s, const Space *sp, XrTime t, Pose *out) {

@@ -241,9 +241,7 @@ class OpenXRDisplay:
     def _available_extensions(self) -> set[str]:
         xr = self.xr
         try:
-            return {
-                e.extension_name.decode() for e in xr.enumerate_instance_extension_properties()
-            }
+            return {e.extension_name.decode() for e in xr.enumerate_instance_extension_properties()}
         except xr.XrException as e:
             raise HeadsetError(f"{NO_RUNTIME_HELP} ({e})") from None
 
@@ -326,7 +324,9 @@ class OpenXRDisplay:
             )
             self.space = xr.create_reference_space(
                 self.session,
-                xr.ReferenceSpaceCreateInfo(reference_space_type=kind, pose_in_reference_space=xr.Posef()),
+                xr.ReferenceSpaceCreateInfo(
+                    reference_space_type=kind, pose_in_reference_space=xr.Posef()
+                ),
             )
             formats = list(xr.enumerate_swapchain_formats(self.session))
             # plain RGBA8 first: panda3d writes display-ready values, which sRGB would re-encode
@@ -348,7 +348,9 @@ class OpenXRDisplay:
                 )
                 eye.images = [
                     int(img.image)
-                    for img in xr.enumerate_swapchain_images(eye.swapchain, xr.SwapchainImageOpenGLKHR)
+                    for img in xr.enumerate_swapchain_images(
+                        eye.swapchain, xr.SwapchainImageOpenGLKHR
+                    )
                 ]
             self._fbo = int(GL.glGenFramebuffers(1))
             self._setup_input()
@@ -565,7 +567,9 @@ class OpenXRDisplay:
             rot = quat_to_world(np.array([q.w, q.x, q.y, q.z]))
             eye.camera.set_pos(*pos)
             eye.camera.set_quat(_lquat(rot))
-            size, offset = film_from_fov(view.fov.angle_left, view.fov.angle_right, view.fov.angle_up, view.fov.angle_down)
+            size, offset = film_from_fov(
+                view.fov.angle_left, view.fov.angle_right, view.fov.angle_up, view.fov.angle_down
+            )
             eye.lens.set_focal_length(1.0)
             eye.lens.set_film_size(*size)
             eye.lens.set_film_offset(*offset)
@@ -656,7 +660,9 @@ class OpenXRDisplay:
         xr = self.xr
         index = xr.acquire_swapchain_image(eye.swapchain, xr.SwapchainImageAcquireInfo())
         eye.acquired = True
-        xr.wait_swapchain_image(eye.swapchain, xr.SwapchainImageWaitInfo(timeout=xr.INFINITE_DURATION))
+        xr.wait_swapchain_image(
+            eye.swapchain, xr.SwapchainImageWaitInfo(timeout=xr.INFINITE_DURATION)
+        )
         src = GL.glGetIntegerv(GL.GL_DRAW_FRAMEBUFFER_BINDING)
         read = GL.glGetIntegerv(GL.GL_READ_FRAMEBUFFER_BINDING)
         GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, src)
@@ -665,8 +671,16 @@ class OpenXRDisplay:
             GL.GL_DRAW_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, eye.images[index], 0
         )
         GL.glBlitFramebuffer(
-            0, 0, eye.width, eye.height, 0, 0, eye.width, eye.height,
-            GL.GL_COLOR_BUFFER_BIT, GL.GL_NEAREST,
+            0,
+            0,
+            eye.width,
+            eye.height,
+            0,
+            0,
+            eye.width,
+            eye.height,
+            GL.GL_COLOR_BUFFER_BIT,
+            GL.GL_NEAREST,
         )
         GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, src)
         GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, read)

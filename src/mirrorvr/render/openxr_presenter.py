@@ -96,6 +96,7 @@ class HeadsetLoop:
         self._backlog: list[DisplayEvent] = []
         self._focused_once = False
         self._paused_by_focus = False
+        self._ending = False
         self._frame_count = 0
         self._dead = False
 
@@ -131,7 +132,9 @@ class HeadsetLoop:
         deadline = time.monotonic() + timeout_s
         while self.display.state != "focused":
             if self.display.exiting:
-                raise HeadsetError(f"the OpenXR session ended while starting ({self.display.state})")
+                raise HeadsetError(
+                    f"the OpenXR session ended while starting ({self.display.state})"
+                )
             if time.monotonic() > deadline:
                 raise HeadsetError(
                     f"the headset did not become ready within {timeout_s:.0f} s (state "
@@ -232,8 +235,11 @@ class HeadsetLoop:
     def _react(self, runner: SessionRunner, ev: DisplayEvent) -> None:
         p = self.policy
         state = ev.detail.get("state", "")
+        if self._ending:
+            return  # the session is being ended: later transitions change nothing
         if ev.what == "state":
             if state in ("stopping", "exiting", "loss_pending", "instance_loss_pending"):
+                self._ending = True
                 runner.abort(f"the headset's OpenXR session ended ({state})")
             elif state in ("visible", "synchronized", "idle") and self._focused_once:
                 self._apply(runner, p.on_focus_lost, f"headset focus lost ({state})")
@@ -245,7 +251,9 @@ class HeadsetLoop:
             self._apply(runner, p.on_tracking_lost, "headset tracking lost")
             self._paused_by_focus = False
         elif ev.what == "estop_button":
-            self._apply(runner, p.on_menu_button, f"{ev.detail.get('side', '')} controller menu button")
+            self._apply(
+                runner, p.on_menu_button, f"{ev.detail.get('side', '')} controller menu button"
+            )
             self._paused_by_focus = False
 
     @staticmethod
@@ -271,9 +279,12 @@ class HeadsetLoop:
         """Wait until ``n`` more frames were submitted; False on timeout or when ended."""
         with self._lock:
             target = self._frame_count + n
-            return self._frame_cv.wait_for(
-                lambda: self._frame_count >= target or self._dead, timeout_s
-            ) and not self._dead
+            return (
+                self._frame_cv.wait_for(
+                    lambda: self._frame_count >= target or self._dead, timeout_s
+                )
+                and not self._dead
+            )
 
 
 class OpenXRPresenter:

@@ -56,7 +56,9 @@ def film_from_fov(
     lt, rt = math.tan(angle_left), math.tan(angle_right)
     ut, dt = math.tan(angle_up), math.tan(angle_down)
     if not (lt < rt and dt < ut):
-        raise ValueError(f"degenerate field of view: {angle_left, angle_right, angle_up, angle_down}")
+        raise ValueError(
+            f"degenerate field of view: {angle_left, angle_right, angle_up, angle_down}"
+        )
     return (rt - lt, ut - dt), ((rt + lt) / 2.0, (ut + dt) / 2.0)
 
 

@@ -115,13 +115,13 @@ def write_controllers_csv(
     """
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["t", "hand", "px", "py", "pz", "qx", "qy", "qz", "qw", "select", "menu", "squeeze"])
+        w.writerow(
+            ["t", "hand", "px", "py", "pz", "qx", "qy", "qz", "qw", "select", "menu", "squeeze"]
+        )
         for t, side, p, q, buttons in rows:
             px, qx = position_to_xr(p), quat_to_xr(q)
-            w.writerow(
-                [f"{t:.6f}", side, *_fmt(px), *_fmt(qx[1:]), f"{qx[0]:.6f}"]
-                + _fmt([buttons.get(k, 0.0) for k in ("select", "menu", "squeeze")])
-            )
+            pressed = _fmt([buttons.get(k, 0.0) for k in ("select", "menu", "squeeze")])
+            w.writerow([f"{t:.6f}", side, *_fmt(px), *_fmt(qx[1:]), f"{qx[0]:.6f}", *pressed])
     return path
 
 
@@ -204,7 +204,8 @@ def read_ppm(path: Path) -> np.ndarray:
     """An eye image the runtime wrote (binary PPM) as an ``(h, w, 3)`` uint8 array."""
     data = path.read_bytes()
     # header "P6 <w> <h> <max>" then exactly one whitespace byte; pixels may start with one too
-    fields, pos = [], 0
+    fields: list[bytes] = []
+    pos = 0
     while len(fields) < 4:
         while data[pos : pos + 1].isspace():
             pos += 1

@@ -1,0 +1,55 @@
+"""Runs a headset session in its own process and scripts the simulated runtime from the
+session's own events (so the script follows the session, however loaded the machine is).
+
+``python -m tests.render.xr_driver PLAN OUT LIBRARY`` (cwd: the checkout): the first cue takes
+the headset's focus away, the pause brings it back, the resume loses tracking, that emergency
+stop restores tracking and presses the right controller's menu button, and the second
+emergency stop makes the runtime end the session.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+from pathlib import Path
+
+from mirrorvr.config.loader import load_plan
+from mirrorvr.render.openxr_presenter import run_headset_session
+from mirrorvr.render.xr_scene import JointScene
+from mirrorvr.session.events import Event
+from mirrorvr.session.launch import LaunchOptions
+
+
+def main(plan_path: str, out: str, library: str) -> int:
+    """Run the scripted session; exit code 0 if it ran to any end without crashing."""
+    runtime = ctypes.CDLL(library)  # the same image the OpenXR loader loaded
+    runtime.xrsim_command.argtypes = [ctypes.c_char_p]
+    done: set[str] = set()
+
+    def once(name: str, *commands: str) -> None:
+        if name not in done:
+            done.add(name)
+            for c in commands:
+                runtime.xrsim_command(c.encode())
+
+    def script(e: Event) -> None:
+        if e.kind == "cue":
+            once("unfocus", "unfocus")
+        elif e.kind == "state" and e["to"] == "paused" and "focus lost" in e["reason"]:
+            once("focus", "focus")
+        elif e.kind == "state" and e["to"] == "running" and e["reason"] == "resumed":
+            once("tracking", "tracking_lost")
+        elif e.kind == "estop" and "tracking" in e["cause"]:
+            once("button", "tracking_ok", "press right menu")
+        elif e.kind == "estop" and "menu" in e["cause"]:
+            once("stop", "release right menu", "stop")
+
+    plan = load_plan(Path(plan_path))
+    opts = LaunchOptions(out=Path(out), realtime=True, sinks=[script])
+    result, _ = run_headset_session(plan, opts, lambda: JointScene(plan.patient.intact_side))
+    print(result.state, result.reason)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:4]))
