@@ -119,13 +119,14 @@ def test_session_in_simulated_headset(
     steps = np.diff([f.display_time for f in frames]) / period
     assert (steps > 0.5).all(), "two frames were submitted for one display time"
     np.testing.assert_allclose(steps, np.round(steps), atol=1e-3)
-    shown = {round(f.display_time, 6) for f in frames if f.layers == 1}
+    shown = np.array([f.display_time for f in frames if f.layers == 1])
 
     # every onset is the predicted display time of a frame that showed it, on the LSL clock
     onsets = [e for e in events if e.kind in ("cue", "window", "rest", "rating_prompt")]
     assert len([e for e in onsets if e.kind == "cue"]) == 6
     for e in onsets:
-        assert round(e.t, 6) in shown, f"{e.kind} onset {e.t} is not a displayed frame's time"
+        nearest = np.abs(shown - e.t).min()  # the event log keeps 0.1 µs
+        assert nearest < 1e-6, f"{e.kind} onset {e.t} is not a displayed frame's time"
 
     display = [e for e in events if e.kind == "display"]
     assert {"what": "input", "mode": "hands"} in [e.data for e in display]
