@@ -130,7 +130,7 @@ def _run(
     stimulator: str | None,
     simulated: bool,
     date: str | None,
-    display: str = "none",
+    display: DisplayChoice | None = None,
 ) -> None:
     from mirrorvr.stim.factory import parse_stimulator_option
 
@@ -151,6 +151,7 @@ def _run(
         simulated=simulated,
         session_date=_parse_date(date, "--date") if date else None,
     )
+    opts.presenter_factory = _presenter_factory(plan, display, simulated)
     if realtime and sys.stderr.isatty():
         with Progress(
             TextColumn("{task.description}"),
@@ -161,11 +162,11 @@ def _run(
         ) as progress:
             task = progress.add_task("starting", total=timeline.duration)
             opts.sinks.append(_progress_sink(progress, task, [], timeline.duration))
-            result, summary = _launcher(display, simulated)(plan, opts)
+            result, summary = _launcher(_display_kind(plan, display), simulated)(plan, opts)
     else:
         if realtime:
             err.print(f"running in real time: {timeline.duration / 60:.1f} min")
-        result, summary = _launcher(display, simulated)(plan, opts)
+        result, summary = _launcher(_display_kind(plan, display), simulated)(plan, opts)
     _print_summary(summary, folder)
     out.print(f"session folder: {folder}")
     if result.state != "completed":
@@ -180,15 +181,6 @@ StimOpt = Annotated[
 ]
 
 
-DisplayOpt = Annotated[
-    str,
-    typer.Option(
-        help="Where the patient sees the session: none, or openxr (a headset; `sim` uses the "
-        "simulated headset unless XR_RUNTIME_JSON names a runtime)."
-    ),
-]
-
-
 @app.command()
 def sim(
     plan: PlanArg = None,
@@ -199,10 +191,15 @@ def sim(
     seed: Seed = None,
     stimulator: StimOpt = None,
     date: Annotated[str | None, typer.Option(help="Simulated session date (YYYY-MM-DD).")] = None,
-    display: DisplayOpt = "none",
+    display: DisplayOpt = None,
+    frames: FramesOpt = None,
+    size: SizeOpt = "1280x720",
 ) -> None:
     """Run a whole simulated session (emulated stimulator, simulated patient)."""
-    _run(plan, outdir, not fast, seed, stimulator, simulated=True, date=date, display=display)
+    _run(
+        plan, outdir, not fast, seed, stimulator, simulated=True, date=date,
+        display=DisplayChoice(display, frames, size),
+    )
 
 
 @app.command()
@@ -211,10 +208,15 @@ def run(
     outdir: Out = None,
     seed: Seed = None,
     stimulator: StimOpt = None,
-    display: DisplayOpt = "none",
+    display: DisplayOpt = None,
+    frames: FramesOpt = None,
+    size: SizeOpt = "1280x720",
 ) -> None:
     """Run a session in real time with real devices (the plan's ports or --stimulator)."""
-    _run(plan, outdir, True, seed, stimulator, simulated=False, date=None, display=display)
+    _run(
+        plan, outdir, True, seed, stimulator, simulated=False, date=None,
+        display=DisplayChoice(display, frames, size),
+    )
 
 
 @app.command()
@@ -264,15 +266,63 @@ def presets() -> None:
         out.print(name)
 
 
+# ---- displays (the mirror scene: issue 6) -------------------------------------------------------
+
+DisplayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--display",
+        help="none | offscreen | window | openxr (default: the plan's devices.display).",
+    ),
+]
+FramesOpt = Annotated[
+    Path | None,
+    typer.Option("--frames", help="Write PNG frames (and frames.jsonl) of the display here."),
+]
+SizeOpt = Annotated[str, typer.Option("--size", help="Display size WIDTHxHEIGHT.")]
+
+
+class DisplayChoice:
+    """The --display/--frames/--size options together."""
+
+    def __init__(self, kind: str | None, frames: Path | None, size: str) -> None:
+        self.kind = kind
+        self.frames = frames
+        self.size = size
+
+
+def _presenter_factory(plan: Any, choice: DisplayChoice | None, simulated: bool) -> Any:
+    """``LaunchOptions.presenter_factory`` for the chosen display (``None``: headless)."""
+    kind = (choice.kind if choice else None) or plan.devices.display
+    if choice is not None and choice.frames is not None and kind == "none":
+        raise MirrorVRError("--frames needs a display: add --display offscreen (or window)")
+    if kind == "none":
+        return None
+    from mirrorvr.render.backends import presenter_factory
+    from mirrorvr.render.display import parse_size
+
+    assert choice is not None
+    return presenter_factory(
+        kind,
+        plan,
+        size=parse_size(choice.size),
+        frames_dir=choice.frames,
+        simulated_input=simulated,
+    )
+
+
 # ---- OpenXR headset display (issue 7) ---------------------------------------------------------
 
 
+def _display_kind(plan: Any, choice: DisplayChoice | None) -> str:
+    """The display a session uses: ``--display``, else the plan's ``devices.display``."""
+    return (choice.kind if choice else None) or str(plan.devices.display)
+
+
 def _launcher(display: str, simulated: bool) -> Any:
-    """How to launch a session for ``--display``: the headless launcher or the headset's."""
-    if display == "none":
-        return run_session
+    """How to launch a session: in the headset (``openxr``) or through ``run_session``."""
     if display != "openxr":
-        raise MirrorVRError(f"--display: '{display}' is not a display (choose none or openxr)")
+        return run_session
 
     def launch(plan: Any, opts: LaunchOptions) -> Any:
         return _launch_openxr(plan, opts, simulated)

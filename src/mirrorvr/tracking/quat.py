@@ -23,8 +23,10 @@ def normalize(q: Array) -> Array:
 
 def multiply(a: Array, b: Array) -> Array:
     """Hamilton product ``a ⊗ b`` (rotation ``b`` first, then ``a``)."""
-    aw, ax, ay, az = np.moveaxis(np.asarray(a, dtype=np.float64), -1, 0)
-    bw, bx, by, bz = np.moveaxis(np.asarray(b, dtype=np.float64), -1, 0)
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    aw, ax, ay, az = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
+    bw, bx, by, bz = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
     return np.stack(
         [
             aw * bw - ax * bx - ay * by - az * bz,
@@ -51,7 +53,8 @@ def from_axis_angle(axis: Array, angle: float | Array) -> Array:
 
 def to_matrix(q: Array) -> Array:
     """Rotation matrices of unit quaternions."""
-    w, x, y, z = np.moveaxis(np.asarray(q, dtype=np.float64), -1, 0)
+    q = np.asarray(q, dtype=np.float64)
+    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
     m = np.stack(
         [
             1 - 2 * (y * y + z * z),
