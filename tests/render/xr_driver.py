@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mirrorvr.config.loader import load_plan
 from mirrorvr.render.openxr_presenter import run_headset_session
-from mirrorvr.render.xr_scene import JointScene
+from mirrorvr.render.xr_scene import MirrorHeadsetScene
 from mirrorvr.session.events import Event
 from mirrorvr.session.launch import LaunchOptions
 
@@ -46,7 +46,7 @@ def main(plan_path: str, out: str, library: str) -> int:
 
     plan = load_plan(Path(plan_path))
     opts = LaunchOptions(out=Path(out), realtime=True, sinks=[script])
-    result, _ = run_headset_session(plan, opts, lambda: JointScene(plan.patient.intact_side))
+    result, _ = run_headset_session(plan, opts, lambda: MirrorHeadsetScene(plan))
     print(result.state, result.reason)
     return 0
 

@@ -1,7 +1,8 @@
 """OpenXR headset display: the panda3d scene rendered per eye into an OpenXR runtime.
 
 One :class:`OpenXRDisplay` owns the OpenXR instance, session, swapchains and input, and adds
-four tasks to a panda3d task manager in the slots the design fixes:
+three tasks to a panda3d task manager in the slots the design fixes (the render task at 50
+belongs to the caller, :class:`~mirrorvr.render.openxr_presenter.HeadsetLoop`):
 
 =========  ============================  ==================================================
 sort       task                          what it does
@@ -11,7 +12,7 @@ sort       task                          what it does
                                          locate the views, place the eye cameras
 -40        ``xr-input``                  hand joints (``XR_EXT_hand_tracking``) or controller
                                          grip/aim poses and buttons (actions)
-(50)       panda3d ``igLoop``            renders each eye buffer; its draw callback copies the
+(50)       render (``render_frame``)     renders each eye buffer; its draw callback copies the
                                          image into the acquired swapchain image
 1000       ``xr-frame-end``              ``xrEndFrame`` with the projection layer
 =========  ============================  ==================================================
@@ -120,8 +121,11 @@ class OpenXRDisplay:
 
     Parameters
     ----------
-    base:
-        A ``ShowBase`` on the ``pandagl`` (GLX) pipe; its GSG renders the eye buffers.
+    engine, pipe, host:
+        A panda3d graphics engine on the ``pandagl`` (GLX) pipe and an output of it whose GSG
+        (GL context) renders the eye buffers.
+    tasks:
+        The ``AsyncTaskManager`` the frame runs in (no ShowBase, no builtins).
     scene:
         The scene root the eye cameras look at (world frame: z up, y forward).
     on_event:
@@ -130,7 +134,10 @@ class OpenXRDisplay:
 
     def __init__(
         self,
-        base: Any,
+        engine: Any,
+        pipe: Any,
+        host: Any,
+        tasks: Any,
         scene: Any,
         *,
         on_event: Callable[[DisplayEvent], None] | None = None,
@@ -138,7 +145,7 @@ class OpenXRDisplay:
         far: float = 50.0,
         app_name: str = "mirrorvr",
     ) -> None:
-        self.base = base
+        self.engine, self.pipe, self.host, self.tasks = engine, pipe, host, tasks
         self.scene = scene
         self.on_event = on_event or (lambda e: None)
         self.near, self.far, self.app_name = near, far, app_name
@@ -169,7 +176,7 @@ class OpenXRDisplay:
         self._hand_paths: dict[Side, Any] = {}
         self._menu_down: dict[Side, bool] = {"left": False, "right": False}
         self._fbo = 0
-        self._tasks: list[str] = []
+        self._tasks: list[Any] = []
         self._cpu_mark = 0.0
 
     # ---- setup ---------------------------------------------------------------------------
@@ -229,14 +236,22 @@ class OpenXRDisplay:
             self.eyes.append(
                 self._make_eye(i, v.recommended_image_rect_width, v.recommended_image_rect_height)
             )
-        tm = self.base.taskMgr
+        from panda3d.core import AsyncTask, PythonTask
+
         for name, fn, sort in (
-            ("xr-frame-begin", self._frame_begin_task, SORT_FRAME_BEGIN),
-            ("xr-input", self._input_task, SORT_INPUT),
-            ("xr-frame-end", self._frame_end_task, SORT_FRAME_END),
+            ("xr-frame-begin", self._frame_begin, SORT_FRAME_BEGIN),
+            ("xr-input", self._input, SORT_INPUT),
+            ("xr-frame-end", self._frame_end, SORT_FRAME_END),
         ):
-            tm.add(fn, name, sort=sort)
-            self._tasks.append(name)
+
+            def run(_task: Any, fn: Callable[[], None] = fn) -> int:
+                fn()
+                return int(AsyncTask.DS_cont)
+
+            task = PythonTask(run, name)
+            task.set_sort(sort)
+            self.tasks.add(task)
+            self._tasks.append(task)
 
     def _available_extensions(self) -> set[str]:
         xr = self.xr
@@ -272,16 +287,15 @@ class OpenXRDisplay:
         fb = FrameBufferProperties()
         fb.set_rgba_bits(8, 8, 8, 8)
         fb.set_depth_bits(24)
-        base = self.base
-        buffer = base.graphicsEngine.make_output(
-            base.pipe,
+        buffer = self.engine.make_output(
+            self.pipe,
             f"xr-eye-{index}",
             -10 + index,
             fb,
             WindowProperties.size(width, height),
             GraphicsPipe.BF_refuse_window,
-            base.win.get_gsg(),
-            base.win,
+            self.host.get_gsg(),
+            self.host,
         )
         if buffer is None:
             raise HeadsetError(f"panda3d could not make a {width}×{height} eye buffer")
@@ -499,21 +513,21 @@ class OpenXRDisplay:
             self.exiting = True
 
     # ---- per-frame tasks -----------------------------------------------------------------
-    def _frame_begin_task(self, task: Any) -> Any:
+    def _frame_begin(self) -> None:
         self._cpu_mark = time.thread_time()
         cpu = 0.0
         if self.session is None:
             # first frame: render one eye so its draw callback can create the session
             self.eyes[0].buffer.set_active(True)
             self.frame = None
-            return task.cont
+            return
         self.poll_events()
         if not self.running:
             for eye in self.eyes:
                 eye.buffer.set_active(False)
             self.frame = None
             time.sleep(IDLE_THROTTLE_S)
-            return task.cont
+            return
         xr = self.xr
         cpu += time.thread_time() - self._cpu_mark
         state = xr.wait_frame(self.session)  # blocks until the runtime wants the next frame
@@ -534,7 +548,7 @@ class OpenXRDisplay:
             eye.acquired = eye.released = False
         self.frame = frame
         frame.cpu_s = cpu + time.thread_time() - self._cpu_mark
-        return task.cont
+        return
 
     def to_lsl(self, xr_time: int) -> float:
         """An ``XrTime`` on the LSL clock (``XR_KHR_convert_timespec_time``)."""
@@ -580,17 +594,17 @@ class OpenXRDisplay:
             eye.layer_view = lv
         return True
 
-    def _input_task(self, task: Any) -> Any:
+    def _input(self) -> None:
         frame = self.frame
         if frame is None or self.session is None:
-            return task.cont
+            return
         mark = time.thread_time()
         try:
             self.tracking = self._read_input(frame)
         except self.xr.XrException:
             self.tracking = TrackingFrame(t=frame.display_time)
         frame.cpu_s += time.thread_time() - mark
-        return task.cont
+        return
 
     def _read_input(self, frame: FrameInfo) -> TrackingFrame:
         xr = self.xr
@@ -687,10 +701,10 @@ class OpenXRDisplay:
         xr.release_swapchain_image(eye.swapchain, xr.SwapchainImageReleaseInfo())
         eye.released = True
 
-    def _frame_end_task(self, task: Any) -> Any:
+    def _frame_end(self) -> None:
         frame = self.frame
         if frame is None:
-            return task.cont
+            return
         mark = time.thread_time()
         xr = self.xr
         layers = []
@@ -715,7 +729,7 @@ class OpenXRDisplay:
         frame.cpu_s += time.thread_time() - mark
         for listener in self.frame_listeners:
             listener(frame)
-        return task.cont
+        return
 
     # ---- teardown ------------------------------------------------------------------------
     def close(self, timeout_s: float = 3.0) -> None:
@@ -725,9 +739,9 @@ class OpenXRDisplay:
             self.request_exit()
             deadline = time.monotonic() + timeout_s
             while self.running and not self.exiting and time.monotonic() < deadline:
-                self.base.taskMgr.step()
-        for name in self._tasks:
-            self.base.taskMgr.remove(name)
+                self.tasks.poll()  # our tasks and the caller's render task
+        for task in self._tasks:
+            self.tasks.remove(task)
         self._tasks.clear()
         for tracker in self._hand_trackers.values():
             _quietly(xr.destroy_hand_tracker_ext, tracker)
@@ -735,7 +749,7 @@ class OpenXRDisplay:
         for eye in self.eyes:
             if eye.swapchain is not None:
                 _quietly(xr.destroy_swapchain, eye.swapchain)
-            self.base.graphicsEngine.remove_window(eye.buffer)
+            self.engine.remove_window(eye.buffer)
         self.eyes.clear()
         for space in (*self._action_spaces.values(), self.space):
             if space is not None:

@@ -28,6 +28,7 @@ from mirrorvr.render.openxr_display import (
     FrameInfo,
     HeadsetError,
     OpenXRDisplay,
+    _lsl_now,
 )
 from mirrorvr.render.xr_scene import HeadsetScene
 from mirrorvr.session.clock import Clock
@@ -45,15 +46,8 @@ READY_TIMEOUT_S = 20.0
 
 Reaction = Literal["pause", "estop", "ignore"]
 
-#: panda3d configuration for rendering through GLX (OpenXR's Xlib binding) without a window
-PRC = """
-load-display pandagl
-aux-display
-window-type offscreen
-win-size 32 32
-audio-library-name null
-sync-video 0
-"""
+#: the render slot (panda3d's own igLoop sort)
+SORT_RENDER = 50
 
 
 @dataclass(frozen=True)
@@ -80,7 +74,9 @@ class HeadsetLoop:
 
     scene_factory: Callable[[], HeadsetScene]
     policy: HeadsetPolicy = field(default_factory=HeadsetPolicy)
-    base: Any = None
+    engine: Any = None
+    host: Any = None
+    tasks: Any = None
     scene: Any = None
     display: OpenXRDisplay | None = None
     runner: SessionRunner | None = None
@@ -102,29 +98,69 @@ class HeadsetLoop:
 
     # ---- main thread ---------------------------------------------------------------------
     def open(self) -> None:
-        """Start panda3d and the OpenXR instance; raises :class:`HeadsetError` if no runtime."""
-        from direct.showbase.ShowBase import ShowBase
-        from panda3d.core import load_prc_file_data
+        """Start panda3d on GLX and the OpenXR instance; :class:`HeadsetError` if no runtime."""
+        from panda3d.core import (
+            AsyncTaskManager,
+            FrameBufferProperties,
+            GraphicsEngine,
+            GraphicsPipe,
+            GraphicsPipeSelection,
+            WindowProperties,
+        )
 
-        load_prc_file_data("mirrorvr-openxr", PRC)
-        self.base = ShowBase(windowType="offscreen")
+        from mirrorvr.render.display import configure_panda
+
+        configure_panda()
+        # OpenXR's OpenGL binding on Linux is Xlib/GLX: pandagl, not the EGL offscreen module
+        pipe = GraphicsPipeSelection.get_global_ptr().make_module_pipe("pandagl")
+        if pipe is None or not pipe.is_valid():
+            raise HeadsetError(
+                "cannot open OpenGL on the X display (panda3d pandagl): the OpenXR display "
+                "needs an X server with GLX (DISPLAY; Xvfb with Mesa works)"
+            )
+        self.engine = GraphicsEngine(pipe)
+        fb = FrameBufferProperties()
+        fb.set_rgba_bits(8, 8, 8, 8)
+        fb.set_depth_bits(24)
+        # a tiny offscreen output whose GL context renders the eye buffers
+        self.host = self.engine.make_output(
+            pipe, "xr-host", -20, fb, WindowProperties.size(16, 16), GraphicsPipe.BF_refuse_window
+        )
+        if self.host is None:
+            raise HeadsetError("panda3d could not create an OpenGL context on the X display")
+        self.tasks = AsyncTaskManager("mirrorvr-headset")
         self.scene = self.scene_factory()
-        self.scene.root.reparent_to(self.base.render)
-        self.display = OpenXRDisplay(self.base, self.base.render, on_event=self._on_event)
+        self.display = OpenXRDisplay(
+            self.engine, pipe, self.host, self.tasks, self.scene.root, on_event=self._on_event
+        )
         try:
             self.display.open()
         except BaseException:
-            self._destroy_base()
+            self._destroy_engine()
             raise
         self.display.frame_listeners.append(self._on_frame)
-        tm = self.base.taskMgr
-        tm.add(self._session_task, "xr-session", sort=SORT_SESSION)
-        tm.add(self._scene_task, "xr-scene", sort=SORT_SCENE)
-        assert SORT_INPUT < SORT_SESSION < SORT_SCENE < 50
+        for name, fn, sort in (
+            ("xr-session", self._session_task, SORT_SESSION),
+            ("xr-scene", self._scene_task, SORT_SCENE),
+            ("xr-render", self._render_task, SORT_RENDER),
+        ):
+            self._add_task(name, fn, sort)
+        assert SORT_INPUT < SORT_SESSION < SORT_SCENE < SORT_RENDER
+
+    def _add_task(self, name: str, fn: Callable[[], None], sort: int) -> None:
+        from panda3d.core import AsyncTask, PythonTask
+
+        def run(_task: Any) -> int:
+            fn()
+            return int(AsyncTask.DS_cont)
+
+        task = PythonTask(run, name)
+        task.set_sort(sort)
+        self.tasks.add(task)
 
     def step(self) -> None:
-        """Run one panda3d frame (paced by the runtime once its session runs)."""
-        self.base.taskMgr.step()
+        """Run one frame (paced by the runtime's xrWaitFrame once its session runs)."""
+        self.tasks.poll()
 
     def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
         """Run frames until the headset session is focused (the patient sees us)."""
@@ -158,26 +194,36 @@ class HeadsetLoop:
         if self.display is not None:
             self.display.close()
             self.display = None
-        self._destroy_base()
+        self._destroy_engine()
 
-    def _destroy_base(self) -> None:
-        if self.base is not None:
-            self.base.destroy()
-            self.base = None
+    def _destroy_engine(self) -> None:
+        if self.tasks is not None:
+            self.tasks.remove(self.tasks.get_tasks())
+            self.tasks = None
+        if self.engine is not None:
+            self.engine.remove_all_windows()
+            self.engine = None
+            self.host = None
 
-    def _session_task(self, task: Any) -> Any:
+    def _frame_time(self) -> float:
+        frame = self.display.frame if self.display is not None else None
+        return frame.display_time if frame is not None else _lsl_now()
+
+    def _session_task(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, []
+        t = self._frame_time()
         for req in pending:
-            self.scene.show(req.step)
+            self.scene.show(req.step, t)
         with self._lock:
             self._in_flight.extend(pending)
-        return task.cont
 
-    def _scene_task(self, task: Any) -> Any:
+    def _scene_task(self) -> None:
         if self.display is not None:
-            self.scene.update(self.display.tracking)
-        return task.cont
+            self.scene.update(self.display.tracking, self._frame_time())
+
+    def _render_task(self) -> None:
+        self.engine.render_frame()
 
     def _on_frame(self, frame: FrameInfo) -> None:
         with self._lock:
