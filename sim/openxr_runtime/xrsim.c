@@ -1123,7 +1123,11 @@ static XrResult xrDestroyAction_(XrAction action_h) {
     return XR_SUCCESS;
 }
 
-static const char SIMPLE[] = "/interaction_profiles/khr/simple_controller";
+/* The interaction profile the simulated controllers present (XRSIM_PROFILE); bindings the app
+ * suggests for other profiles are accepted and unused, as on a real runtime. */
+static const char *profile(void) {
+    return env_or("XRSIM_PROFILE", "/interaction_profiles/khr/simple_controller");
+}
 
 static XrResult xrSuggestInteractionProfileBindings_(XrInstance instance_h,
                                                      const XrInteractionProfileSuggestedBinding *sb) {
@@ -1132,8 +1136,7 @@ static XrResult xrSuggestInteractionProfileBindings_(XrInstance instance_h,
     const char *prof = path_str(sb->interactionProfile);
     pthread_mutex_unlock(&g_lock);
     if (!prof) return XR_ERROR_PATH_INVALID;
-    /* The simulated controllers are simple controllers: other profiles are accepted and unused. */
-    if (strcmp(prof, SIMPLE) != 0) return XR_SUCCESS;
+    if (strcmp(prof, profile()) != 0) return XR_SUCCESS;
     for (uint32_t i = 0; i < sb->countSuggestedBindings; i++) {
         Action *a = (Action *)(uintptr_t)sb->suggestedBindings[i].action;
         if (!a || a->magic != MAGIC_ACTION) return XR_ERROR_HANDLE_INVALID;
@@ -1160,14 +1163,14 @@ static XrResult xrGetCurrentInteractionProfile_(XrSession session_h, XrPath top,
     CHECK(session, Session, MAGIC_SESSION);
     pthread_mutex_lock(&g_lock);
     st->interactionProfile =
-        (cfg.have_ctrl && session->nattached && hand_of_path(top) >= 0) ? path_of(SIMPLE) : XR_NULL_PATH;
+        (cfg.have_ctrl && session->nattached && hand_of_path(top) >= 0) ? path_of(profile()) : XR_NULL_PATH;
     pthread_mutex_unlock(&g_lock);
     return XR_SUCCESS;
 }
 
 /* Value of a binding for one hand from the controller row, or -1 if the path is not bound. */
 static float binding_value(const char *path, const float *c) {
-    if (strstr(path, "/input/select/")) return c[7];
+    if (strstr(path, "/input/select/") || strstr(path, "/input/trigger/")) return c[7];
     if (strstr(path, "/input/menu/")) return c[8];
     if (strstr(path, "/input/squeeze/")) return c[9];
     if (strstr(path, "/pose")) return 1.0f;

@@ -172,6 +172,7 @@ def test_headset_events_pause_stop_and_end_the_session(
             sys.executable,
             "-m",
             "tests.render.xr_driver",
+            "events",
             str(short_plan),
             str(out),
             str(xr_manifest.with_name(LIBRARY)),
@@ -204,6 +205,73 @@ def test_headset_events_pause_stop_and_end_the_session(
     assert end["reason"] == "the headset's OpenXR session ended (stopping)"
     # nothing was stimulated after the emergency stop
     assert not [e for e in events[lost:] if e.kind == "pulse"]
+
+
+RATING_PLAN = """
+[session]
+name = "rating in the headset"
+seed = 1
+
+[patient]
+id = "T-2"
+amputation_side = "left"
+
+[[blocks]]
+kind = "rating"
+timepoint = "pre"
+duration_s = 0.5
+timeout_s = 60
+
+[stimulation]
+mode = "none"
+
+[devices]
+stimulator = { kind = "none" }
+"""
+
+
+def test_real_session_takes_the_rating_from_the_controllers(
+    tmp_path: Path, xr_manifest: Path, x_display: str
+) -> None:
+    plan = tmp_path / "rating.toml"
+    plan.write_text(RATING_PLAN, encoding="utf-8")
+    grip = HEAD + np.array([0.2, 0.35, -0.4])
+    controllers = write_controllers_csv(
+        tmp_path / "controllers.csv", [(0.0, "right", grip, np.array([1.0, 0, 0, 0]), {})]
+    )
+    headset = _headset(tmp_path, xr_manifest, [], hand_tracking=False, controllers_csv=controllers)
+    out = tmp_path / "session"
+    env = {
+        **os.environ,
+        **headset.env(),
+        "DISPLAY": x_display,
+        # a Quest-like controller: trigger (select) and grip (squeeze)
+        "XRSIM_PROFILE": "/interaction_profiles/oculus/touch_controller",
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.render.xr_driver",
+            "answers",
+            str(plan),
+            str(out),
+            str(xr_manifest.with_name(LIBRARY)),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    events = read_events(out / "events.jsonl").events
+    prompt = next(e for e in events if e.kind == "rating_prompt")
+    rating = next(e for e in events if e.kind == "rating")
+    # the slider starts at 5; two trigger presses move it to 7, the grip confirms
+    assert rating["value"] == 7
+    assert rating.t > prompt.t and rating["rt_s"] > 0.4
+    assert events[-1]["state"] == "completed"
 
 
 def test_missing_runtime_gives_a_clear_message(

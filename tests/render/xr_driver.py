@@ -1,16 +1,24 @@
 """Runs a headset session in its own process and scripts the simulated runtime from the
 session's own events (so the script follows the session, however loaded the machine is).
 
-``python -m tests.render.xr_driver PLAN OUT LIBRARY`` (cwd: the checkout): the first cue takes
-the headset's focus away, the pause brings it back, the resume loses tracking, that emergency
-stop restores tracking and presses the right controller's menu button, and the second
-emergency stop makes the runtime end the session.
+``python -m tests.render.xr_driver MODE PLAN OUT LIBRARY`` (cwd: the checkout):
+
+``events``
+    the first cue takes the headset's focus away, the pause brings it back, the resume loses
+    tracking, that emergency stop restores tracking and presses the right controller's menu
+    button, and the second emergency stop makes the runtime end the session (simulated
+    patient, as in ``mirrorvr sim``).
+``answers``
+    a real (not simulated) session: when the rating question appears the patient presses the
+    right controller's trigger twice (slider +2) and then squeezes (confirm).
 """
 
 from __future__ import annotations
 
 import ctypes
 import sys
+import threading
+import time
 from pathlib import Path
 
 from mirrorvr.config.loader import load_plan
@@ -20,7 +28,7 @@ from mirrorvr.session.events import Event
 from mirrorvr.session.launch import LaunchOptions
 
 
-def main(plan_path: str, out: str, library: str) -> int:
+def main(mode: str, plan_path: str, out: str, library: str) -> int:
     """Run the scripted session; exit code 0 if it ran to any end without crashing."""
     runtime = ctypes.CDLL(library)  # the same image the OpenXR loader loaded
     runtime.xrsim_command.argtypes = [ctypes.c_char_p]
@@ -32,7 +40,7 @@ def main(plan_path: str, out: str, library: str) -> int:
             for c in commands:
                 runtime.xrsim_command(c.encode())
 
-    def script(e: Event) -> None:
+    def events_script(e: Event) -> None:
         if e.kind == "cue":
             once("unfocus", "unfocus")
         elif e.kind == "state" and e["to"] == "paused" and "focus lost" in e["reason"]:
@@ -44,12 +52,30 @@ def main(plan_path: str, out: str, library: str) -> int:
         elif e.kind == "estop" and "menu" in e["cause"]:
             once("stop", "release right menu", "stop")
 
+    def patient_presses() -> None:
+        for command in ("select", "select", "squeeze"):
+            runtime.xrsim_command(f"press right {command}".encode())
+            time.sleep(0.2)
+            runtime.xrsim_command(f"release right {command}".encode())
+            time.sleep(0.2)
+
+    def answers_script(e: Event) -> None:
+        if e.kind == "rating_prompt" and "answer" not in done:
+            done.add("answer")
+            threading.Thread(target=patient_presses, daemon=True).start()
+
     plan = load_plan(Path(plan_path))
-    opts = LaunchOptions(out=Path(out), realtime=True, sinks=[script])
+    real = mode == "answers"
+    opts = LaunchOptions(
+        out=Path(out),
+        realtime=True,
+        simulated=not real,
+        sinks=[answers_script if real else events_script],
+    )
     result, _ = run_headset_session(plan, opts, lambda: MirrorHeadsetScene(plan))
     print(result.state, result.reason)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:4]))
+    sys.exit(main(*sys.argv[1:5]))

@@ -174,7 +174,9 @@ class OpenXRDisplay:
         self._action_set: Any = None
         self._action_spaces: dict[Side, Any] = {}
         self._hand_paths: dict[Side, Any] = {}
-        self._menu_down: dict[Side, bool] = {"left": False, "right": False}
+        self._down: dict[Side, set[str]] = {"left": set(), "right": set()}
+        #: (side, button) presses of select/squeeze since the scene last took them
+        self.presses: list[tuple[Side, str]] = []
         self._fbo = 0
         self._tasks: list[Any] = []
         self._cpu_mark = 0.0
@@ -410,6 +412,7 @@ class OpenXRDisplay:
             ("grip", xr.ActionType.POSE_INPUT),
             ("aim", xr.ActionType.POSE_INPUT),
             ("select", xr.ActionType.BOOLEAN_INPUT),
+            ("squeeze", xr.ActionType.BOOLEAN_INPUT),
             ("menu", xr.ActionType.BOOLEAN_INPUT),
         ):
             self._actions[name] = xr.create_action(
@@ -426,10 +429,17 @@ class OpenXRDisplay:
                 "select": "select/click",
                 "menu": "menu/click",
             },
-            "/interaction_profiles/oculus/touch_controller": {"select": "trigger/value"},
-            "/interaction_profiles/valve/index_controller": {"select": "trigger/click"},
+            "/interaction_profiles/oculus/touch_controller": {
+                "select": "trigger/value",
+                "squeeze": "squeeze/value",
+            },
+            "/interaction_profiles/valve/index_controller": {
+                "select": "trigger/click",
+                "squeeze": "squeeze/value",
+            },
             "/interaction_profiles/htc/vive_controller": {
                 "select": "trigger/click",
+                "squeeze": "squeeze/click",
                 "menu": "menu/click",
             },
         }
@@ -638,16 +648,18 @@ class OpenXRDisplay:
                     flags=int(loc.location_flags),
                 )
                 pressed = set()
-                for name in ("select", "menu"):
+                for name in ("select", "squeeze", "menu"):
                     st = xr.get_action_state_boolean(
                         self.session, xr.ActionStateGetInfo(self._actions[name], sub)
                     )
                     if st.is_active and st.current_state:
                         pressed.add(name)
-                menu = "menu" in pressed
-                if menu and not self._menu_down[side]:
-                    self._emit("estop_button", side=side, button="menu")
-                self._menu_down[side] = menu
+                for name in pressed - self._down[side]:  # rising edges only
+                    if name == "menu":
+                        self._emit("estop_button", side=side, button="menu")
+                    else:
+                        self.presses.append((side, name))
+                self._down[side] = pressed
                 controllers[side] = ControllerPose(
                     side=side,
                     t=frame.display_time,
@@ -793,25 +805,28 @@ def _lquat(q: np.ndarray) -> Any:
     return LQuaternionf(float(q[0]), float(q[1]), float(q[2]), float(q[3]))
 
 
+#: memory layout of ``XrHandJointLocationEXT``: flags, pose (quaternion xyzw, position), radius
+JOINT_DTYPE = np.dtype(
+    [("flags", "<u8"), ("q", "<f4", 4), ("p", "<f4", 3), ("radius", "<f4")], align=False
+)
+
+
 def _hand_from_buffer(side: Side, t: float, active: bool, buf: Any) -> HandPose:
-    """26 located joints (OpenXR frame) as a world-frame :class:`HandPose`."""
-    pos = np.empty((JOINT_COUNT, 3))
-    rot = np.empty((JOINT_COUNT, 4))
-    radii = np.empty(JOINT_COUNT)
-    flags = np.empty(JOINT_COUNT, dtype=np.uint8)
-    for j in range(JOINT_COUNT):
-        loc = buf[j]
-        p, q = loc.pose.position, loc.pose.orientation
-        pos[j] = (p.x, p.y, p.z)
-        rot[j] = (q.w, q.x, q.y, q.z)
-        radii[j] = loc.radius
-        flags[j] = int(loc.location_flags) & 0xFF
+    """26 located joints (OpenXR frame) as a world-frame :class:`HandPose`.
+
+    Reads the ctypes array through a numpy view of its memory: one vectorised conversion
+    instead of 26 × 4 ctypes field accesses per hand per frame.
+    """
+    if ctypes.sizeof(buf) != JOINT_DTYPE.itemsize * JOINT_COUNT:
+        raise HeadsetError("unexpected XrHandJointLocationEXT layout in this pyopenxr version")
+    rec = np.frombuffer(buf, dtype=JOINT_DTYPE, count=JOINT_COUNT)
+    q = rec["q"].astype(np.float64)
     return HandPose(
         side=side,
         t=t,
-        positions=position_to_world(pos),
-        orientations=quat_to_world(rot),
-        radii=radii,
-        flags=flags,
+        positions=position_to_world(rec["p"].astype(np.float64)),
+        orientations=quat_to_world(np.concatenate([q[:, 3:], q[:, :3]], axis=1)),
+        radii=rec["radius"].astype(np.float64),
+        flags=(rec["flags"] & 0xFF).astype(np.uint8),
         active=active,
     )

@@ -46,6 +46,15 @@ READY_TIMEOUT_S = 20.0
 
 Reaction = Literal["pause", "estop", "ignore"]
 
+#: controller buttons → scene actions: select on the left/right controller moves the rating
+#: slider or answers "left"/"right"; squeeze (grip) confirms
+ACTIONS: dict[tuple[str, str], str] = {
+    ("left", "select"): "left",
+    ("right", "select"): "right",
+    ("left", "squeeze"): "confirm",
+    ("right", "squeeze"): "confirm",
+}
+
 #: the render slot (panda3d's own igLoop sort)
 SORT_RENDER = 50
 
@@ -88,6 +97,7 @@ class HeadsetLoop:
         self._lock = threading.Lock()
         self._frame_cv = threading.Condition(self._lock)
         self._pending: list[_ShowRequest] = []
+        self._calls: list[Callable[[], None]] = []
         self._in_flight: list[_ShowRequest] = []
         self._backlog: list[DisplayEvent] = []
         self._focused_once = False
@@ -212,7 +222,13 @@ class HeadsetLoop:
     def _session_task(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, []
+            calls, self._calls = self._calls, []
         t = self._frame_time()
+        for fn in calls:
+            fn()
+        if self.display is not None and self.display.presses:
+            presses, self.display.presses = self.display.presses, []
+            self.scene.on_actions([ACTIONS[p] for p in presses if p in ACTIONS], t)
         for req in pending:
             self.scene.show(req.step, t)
         with self._lock:
@@ -321,6 +337,11 @@ class HeadsetLoop:
         req.done.wait(timeout_s)
         return req.frame
 
+    def call(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the loop's thread in the next frame's session slot (scene changes)."""
+        with self._lock:
+            self._calls.append(fn)
+
     def wait_frames(self, n: int = 1, timeout_s: float = 5.0) -> bool:
         """Wait until ``n`` more frames were submitted; False on timeout or when ended."""
         with self._lock:
@@ -339,14 +360,20 @@ class OpenXRPresenter:
     With a real-time clock a step's onset is the predicted display time of the first frame
     that shows it; with the simulated clock (``mirrorvr sim --fast``) frames are still real but
     the session's time is simulated, so the onset is the simulated time at which it was shown.
-    Answers come from the simulated patient (the in-headset rating and laterality input is the
-    scene's job; see docs/openxr.md).
+    Answers: in simulation the simulated patient answers; otherwise the patient answers in the
+    scene with the controllers (:data:`ACTIONS`), stamped with the frame's display time.
     """
 
-    def __init__(self, loop: HeadsetLoop, clock: Clock, patient: SimulatedPatient) -> None:
+    #: how often a wait for the patient's answer looks at the scene
+    POLL_S = 0.01
+
+    def __init__(
+        self, loop: HeadsetLoop, clock: Clock, patient: SimulatedPatient, *, simulated: bool = True
+    ) -> None:
         self.loop = loop
         self.clock = clock
         self.patient = patient
+        self.simulated = simulated
 
     def present(self, step: Step) -> float:
         """Show ``step``; its onset (see the class docstring)."""
@@ -363,13 +390,28 @@ class OpenXRPresenter:
         self.idle(t)
         return Answer(value, t)
 
+    def _scene_answer(self, deadline: float) -> Answer | None:
+        scene = self.loop.scene
+        while True:
+            ans = scene.answer
+            if ans is not None:
+                return Answer(ans.value, ans.t) if ans.t <= deadline else None
+            if self.clock.now() >= deadline or self.loop.closing.is_set():
+                self.loop.call(scene.expire)
+                return None
+            self.clock.sleep_until(min(deadline, self.clock.now() + self.POLL_S))
+
     def ask_rating(self, step: Step, deadline: float) -> Answer | None:
-        """The simulated patient rates after a reaction time (or misses the deadline)."""
+        """The patient's 0–10 rating (or ``None`` at the deadline)."""
+        if not self.simulated:
+            return self._scene_answer(deadline)
         value, rt = self.patient.pain_rating(str(step.data.get("timepoint", "")))
         return self._answer(value, rt, deadline)
 
     def ask_laterality(self, step: Step, deadline: float) -> Answer | None:
-        """The simulated patient judges the hand's side."""
+        """The patient's left/right judgement (or ``None`` at the deadline)."""
+        if not self.simulated:
+            return self._scene_answer(deadline)
         side, rt = self.patient.laterality_answer(
             str(step.data["side"]), int(step.data["angle_deg"])
         )
@@ -412,7 +454,9 @@ def run_headset_session(
             user_on_runner(runner)
 
     opts.on_runner = on_runner
-    opts.presenter_factory = lambda clock, patient: OpenXRPresenter(loop, clock, patient)
+    opts.presenter_factory = lambda clock, patient: OpenXRPresenter(
+        loop, clock, patient, simulated=opts.simulated
+    )
 
     def work() -> None:
         try:

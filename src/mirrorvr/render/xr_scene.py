@@ -30,6 +30,19 @@ class HeadsetScene(Protocol):
         """Place the limbs from this frame's tracking (frame displayed at ``t``)."""
         ...
 
+    def on_actions(self, actions: list[str], t: float) -> None:
+        """Apply the patient's actions (``left``, ``right``, ``confirm``) of a frame."""
+        ...
+
+    @property
+    def answer(self) -> Any:
+        """The answer given in the scene to the current question (``value``, ``t``), or None."""
+        ...
+
+    def expire(self) -> None:
+        """The answer window closed: take the question down."""
+        ...
+
 
 class MirrorHeadsetScene:
     """The mirror scene for ``plan``, mirrored across the midline plane ``plane``."""
@@ -66,3 +79,16 @@ class MirrorHeadsetScene:
         intact, mirrored = self.pipeline.process(frame or TrackingFrame(t=t))
         self.scene.set_hands(intact, mirrored)
         self.scene.update(t)
+
+    def on_actions(self, actions: list[str], t: float) -> None:
+        """Controller actions move the rating slider, confirm it, or pick a side."""
+        self.director.on_actions(actions, t)
+
+    @property
+    def answer(self) -> Any:
+        """The director's answer to the current question (None until given)."""
+        return self.director.answer
+
+    def expire(self) -> None:
+        """Take an unanswered question down."""
+        self.director.expire()
