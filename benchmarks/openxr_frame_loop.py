@@ -96,7 +96,7 @@ def main() -> None:
             render_wall.append(time.perf_counter() - w)
 
         loop.tasks.remove(loop.tasks.find_task("xr-render"))
-        loop._add_task("xr-render", timed_render, 50)
+        loop.add_task("xr-render", timed_render, 50)
         loop.wait_ready()
         scene_cpu.clear()
         render_wall.clear()

@@ -154,10 +154,11 @@ class HeadsetLoop:
             ("xr-scene", self._scene_task, SORT_SCENE),
             ("xr-render", self._render_task, SORT_RENDER),
         ):
-            self._add_task(name, fn, sort)
+            self.add_task(name, fn, sort)
         assert SORT_INPUT < SORT_SESSION < SORT_SCENE < SORT_RENDER
 
-    def _add_task(self, name: str, fn: Callable[[], None], sort: int) -> None:
+    def add_task(self, name: str, fn: Callable[[], None], sort: int) -> None:
+        """Run ``fn()`` every frame at ``sort`` (see the slots in :mod:`openxr_display`)."""
         from panda3d.core import AsyncTask, PythonTask
 
         def run(_task: Any) -> int:
