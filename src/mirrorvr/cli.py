@@ -197,7 +197,13 @@ def sim(
 ) -> None:
     """Run a whole simulated session (emulated stimulator, simulated patient)."""
     _run(
-        plan, outdir, not fast, seed, stimulator, simulated=True, date=date,
+        plan,
+        outdir,
+        not fast,
+        seed,
+        stimulator,
+        simulated=True,
+        date=date,
         display=DisplayChoice(display, frames, size),
     )
 
@@ -214,7 +220,13 @@ def run(
 ) -> None:
     """Run a session in real time with real devices (the plan's ports or --stimulator)."""
     _run(
-        plan, outdir, True, seed, stimulator, simulated=False, date=None,
+        plan,
+        outdir,
+        True,
+        seed,
+        stimulator,
+        simulated=False,
+        date=None,
         display=DisplayChoice(display, frames, size),
     )
 

@@ -127,3 +127,14 @@ def test_no_panda3d_builtins_are_created(display: OffscreenDisplay) -> None:
     _scene(display)
     for name in ("base", "render", "loader", "taskMgr", "messenger"):
         assert not hasattr(builtins, name), name
+
+
+def test_a_limb_stays_drawn_wherever_it_moves(display: OffscreenDisplay) -> None:
+    # the limb's vertices are rewritten every frame; stale bounds once culled a moved hand
+    scene, _ = _scene(display, show_real_side=False)
+    pixels = []
+    for reach in (0.0, 0.3, -0.1):
+        intact = hand_pose("right", HandParams(reach=reach))
+        scene.set_hands(intact, mirror_hand(intact, MidlinePlane.sagittal()))
+        pixels.append(int(skin_mask(_shot(display)).sum()))
+    assert min(pixels) > 300, pixels

@@ -325,7 +325,8 @@ class SceneSettings(_Model):
 
     #: skin tone of both hands, as a #rrggbb colour
     skin: str = Field(default="#dcb294", pattern=r"^#[0-9a-fA-F]{6}$")
-    #: size of the drawn hands relative to the tracked joints' radii (bone lengths are tracked)
+    #: thickness of the drawn fingers, palm and forearm relative to the tracked joint radii
+    #: (bone lengths always follow the tracked hand)
     hand_scale: Annotated[float, Field(ge=0.6, le=1.6)] = 1.0
     #: draw the tracked intact hand too (the mirrored hand is always drawn)
     show_real_side: bool = True

@@ -62,9 +62,17 @@ def presenter_factory(
     make_display = BACKENDS[kind]
 
     def factory(clock: Clock, patient: SimulatedPatient) -> Presenter:
-        from mirrorvr.render.presenter import PresenterOptions, make_presenter
+        """Stepped in the runner's thread on a simulated clock (deterministic); a display
+        process in real time (drawing must never delay a pulse)."""
+        from mirrorvr.render.display_process import ProcessPresenter
+        from mirrorvr.render.presenter import PandaPresenter, PresenterOptions
 
+        answering = patient if simulated_input else None
+        if clock.realtime:
+            return ProcessPresenter(
+                clock, answering, plan, kind, size, frames_dir=frames_dir, fps=fps
+            )
         options = PresenterOptions(fps=fps, frames_dir=frames_dir, simulated_input=simulated_input)
-        return make_presenter(clock, patient, plan, lambda: make_display(size), options)
+        return PandaPresenter(clock, answering, plan, make_display(size), options=options)
 
     return factory

@@ -96,7 +96,11 @@ class Director:
         elif kind == "laterality_trial":
             s.demonstrate(None)
             s.show_limbs(False)
-            s.show_cue("Left or right hand?\n(left or right arrow key)", rgb=PANEL_RGB)
+            # the prompt goes on the progress line: the cue card would hide the stimulus
+            s.clear_cue()
+            s.set_progress(
+                session_t / self.duration, f"{block}   Left or right hand?  (arrow keys)"
+            )
             s.laterality.show(
                 "left" if d["side"] == "left" else "right",
                 int(d["angle_deg"]),
@@ -121,7 +125,6 @@ class Director:
             elif self.mode == "laterality" and action in ("left", "right"):
                 self.answer = SceneAnswer(action, t)
                 self.scene.laterality.hide()
-                self.scene.clear_cue()
                 self.mode = None
 
     def expire(self) -> None:
@@ -130,5 +133,4 @@ class Director:
             self.scene.rating.close()
         elif self.mode == "laterality":
             self.scene.laterality.hide()
-            self.scene.clear_cue()
         self.mode = None

@@ -33,6 +33,7 @@ from panda3d.core import (
     Loader,
     LoaderOptions,
     NodePath,
+    OmniBoundingVolume,
     TransparencyAttrib,
 )
 
@@ -118,34 +119,40 @@ class Limb:
         alpha: float = 1.0,
         forearm: bool = True,
         name: str | None = None,
+        thickness: float = 1.0,
     ) -> None:
         parts = {k: _mesh_arrays(v) for k, v in load_parts().items()}
         self.side = side
         self.forearm = forearm
-        # part order: 26 joint spheres, one tube per bone, the palm, the forearm
-        kinds = (
-            ["joint"] * JOINT_COUNT
-            + ["bone"] * len(BONES)
-            + ["palm"]
-            + (["bone"] if forearm else [])
-        )
-        self.n_parts = len(kinds)
-        v0, n0, idx, owner = [], [], [], []
-        offset = 0
-        for i, kind in enumerate(kinds):
+        #: scales the drawn thickness of fingers and palm (the patient's hand size setting)
+        self.thickness = thickness
+        nj, nb = JOINT_COUNT, len(BONES)
+        # parts in buffer order: 26 joint spheres, one tube per bone (+ the forearm), the palm;
+        # each group shares one mesh, so it is skinned as one batched matrix product
+        groups = [("joint", 0, nj), ("bone", nj, nb + (1 if forearm else 0))]
+        self.n_parts = nj + nb + 2
+        self._forearm_index = nj + nb
+        self._palm_index = nj + nb + 1
+        groups.append(("palm", self._palm_index, 1))
+        self._groups: list[tuple[int, int, slice, NDArray[np.float64], NDArray[np.float64]]] = []
+        idx: list[NDArray[np.int64]] = []
+        row = 0
+        for kind, first, count in groups:
             v, n, t = parts[kind]
-            v0.append(v)
-            n0.append(n)
-            idx.append(t + offset)
-            owner.append(np.full(len(v), i))
-            offset += len(v)
-        self._v0 = np.concatenate(v0)
-        self._n0 = np.concatenate(n0)
-        self._owner = np.concatenate(owner)
+            rows = slice(row, row + count * len(v))
+            self._groups.append(
+                (first, count, rows, np.tile(v, (count, 1, 1)), np.tile(n, (count, 1, 1)))
+            )
+            idx.extend(t + row + k * len(v) for k in range(count))
+            row += count * len(v)
         self._mats = np.tile(np.eye(4), (self.n_parts, 1, 1))
+        self._buffer = np.zeros((row, 6), dtype=np.float32)
+        # joint spheres are only translated and uniformly scaled: their normals never change
+        first, count, rows, _, n0 = self._groups[0]
+        self._buffer[rows, 3:] = n0.reshape(-1, 3)
         fmt = GeomVertexFormat.get_v3n3()
         self._vdata = GeomVertexData(f"limb-{side}", fmt, Geom.UH_dynamic)
-        self._vdata.set_num_rows(len(self._v0))
+        self._vdata.set_num_rows(row)
         tris = GeomTriangles(Geom.UH_static)
         tris.set_index_type(Geom.NT_uint32)
         flat = np.concatenate(idx).astype(np.uint32)
@@ -154,8 +161,13 @@ class Limb:
         memoryview(handle).cast("B")[:] = flat.tobytes()
         geom = Geom(self._vdata)
         geom.add_primitive(tris)
+        # the vertices move every frame behind panda3d's back (written into the buffer), so its
+        # cached bounds would go stale and cull the hand wrongly: never cull it
+        geom.set_bounds(OmniBoundingVolume())
         gnode = GeomNode(name or f"limb-{side}")
         gnode.add_geom(geom)
+        gnode.set_bounds(OmniBoundingVolume())
+        gnode.set_final(True)
         self.root = parent.attach_new_node(gnode)
         self.root.set_color(*skin, alpha)
         if alpha < 1.0:
@@ -163,7 +175,6 @@ class Limb:
             self.root.set_depth_write(False)
         self._bone_a = np.array([a for a, _ in BONES])
         self._bone_b = np.array([b for _, b in BONES])
-        self._buffer = np.zeros((len(self._v0), 6), dtype=np.float32)
         self.root.hide()
         self.visible = False
 
@@ -186,7 +197,7 @@ class Limb:
 
     def part_matrices(self, hand: HandPose) -> NDArray[np.float64]:
         """Row-vector 4×4 transform of every part (unit part → its place on ``hand``)."""
-        p, r = hand.positions, hand.radii
+        p, r = hand.positions, hand.radii * self.thickness
         rot = quat.to_matrix(hand.orientations)  # (26, 3, 3), columns = joint axes
         m = self._mats
         nj, nb = JOINT_COUNT, len(BONES)
@@ -196,35 +207,40 @@ class Limb:
         # bones: +y from joint a to joint b, roll from joint a's back-of-hand axis
         a, b = self._bone_a, self._bone_b
         d = p[b] - p[a]
-        length = np.linalg.norm(d, axis=1)
+        length = np.sqrt(np.einsum("ij,ij->i", d, d))
         y = d / np.maximum(length, 1e-9)[:, None]
         z = rot[a][:, :, 2]
-        z = z - np.sum(z * y, axis=1)[:, None] * y
-        z /= np.maximum(np.linalg.norm(z, axis=1), 1e-9)[:, None]
-        x = np.cross(y, z)
+        z = z - np.einsum("ij,ij->i", z, y)[:, None] * y
+        z /= np.maximum(np.sqrt(np.einsum("ij,ij->i", z, z)), 1e-9)[:, None]
+        x = y[:, [1, 2, 0]] * z[:, [2, 0, 1]] - y[:, [2, 0, 1]] * z[:, [1, 2, 0]]  # y × z
         rad = r[a] * 0.92
         bm = m[nj : nj + nb]
         bm[:, 0, :3] = x * rad[:, None]
         bm[:, 1, :3] = y * length[:, None]
         bm[:, 2, :3] = z * rad[:, None]
         bm[:, 3, :3] = p[a]
-        m[nj + nb] = self._palm_matrix(p, rot, r)
+        m[self._palm_index] = self._palm_matrix(p, rot, r)
         if self.forearm:
-            m[nj + nb + 1] = self._forearm_matrix(p, rot, r)
+            m[self._forearm_index] = self._forearm_matrix(p, rot, r)
         return m
 
     def _skin(self) -> None:
         """Transform every vertex by its part's matrix into the vertex buffer (one draw call)."""
-        m3 = self._mats[:, :3, :3]
-        per_v = m3[self._owner]
-        pos = np.einsum("ni,nij->nj", self._v0, per_v) + self._mats[self._owner, 3, :3]
-        # normals use the inverse transpose (parts are scaled non-uniformly)
-        nm = np.linalg.inv(m3).transpose(0, 2, 1)
-        nrm = np.einsum("ni,nji->nj", self._n0, nm[self._owner])
-        nrm /= np.maximum(np.linalg.norm(nrm, axis=1), 1e-12)[:, None]
+        m = self._mats
         buf = self._buffer
-        buf[:, :3] = pos
-        buf[:, 3:] = nrm
+        for k, (first, count, rows, v0, n0) in enumerate(self._groups):
+            part = m[first : first + count]
+            m3 = part[:, :3, :3]
+            pos = np.matmul(v0, m3) + part[:, 3, None, :3]
+            buf[rows, :3] = pos.reshape(-1, 3)
+            if k == 0:
+                continue  # sphere normals are constant
+            # normals take the inverse transpose; each part's rows are orthogonal, so that is
+            # every row divided by its squared length
+            nm = m3 / np.einsum("nij,nij->ni", m3, m3)[:, :, None]
+            nrm = np.matmul(n0, nm)
+            nrm /= np.sqrt(np.einsum("nvi,nvi->nv", nrm, nrm))[:, :, None]
+            buf[rows, 3:] = nrm.reshape(-1, 3)
         memoryview(self._vdata.modify_array(0)).cast("B")[:] = buf.tobytes()
 
     def _palm_matrix(

@@ -19,18 +19,15 @@ from __future__ import annotations
 
 import json
 import math
-import queue
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from panda3d.core import NodePath
 
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.render.director import Director
-from mirrorvr.render.display import Display, DisplayError, WindowDisplay
+from mirrorvr.render.display import Display, WindowDisplay
 from mirrorvr.render.frame import (
     SORT_INPUT,
     SORT_POSE_SYNC,
@@ -92,7 +89,7 @@ class FrameRecorder:
             return
         name = f"frame-{frame.index:06d}.png"
         self.display.save_png(self.folder / name)
-        rec = {"frame": frame.index, "t": round(frame.shown, 6), "file": name, **frame.notes}
+        rec = {"frame": frame.index, "t": round(frame.shown, 7), "file": name, **frame.notes}
         self._index.write(json.dumps(rec) + "\n")
         self._index.flush()
         self._last = frame.shown
@@ -324,143 +321,3 @@ class PandaPresenter:
             self.recorder.close()
         self.display.close()
         self.source.close()
-
-
-class ThreadedPresenter:
-    """Real time: a render thread owns panda3d and draws continuously; calls become requests.
-
-    The session runner's thread must never wait for a frame to be drawn while it times pulses,
-    and the hand must keep moving while a train runs, so in real time the frame loop runs in
-    its own thread (which also creates the display: a GL context belongs to one thread).
-    ``present`` hands the step to that thread and returns once the first frame showing it has
-    been displayed; answers are read from the scene as they arrive.
-    """
-
-    _POLL_S = 0.005
-
-    def __init__(
-        self,
-        clock: Clock,
-        patient: SimulatedPatient | None,
-        plan: SessionPlan,
-        make_display: Callable[[], Display],
-        options: PresenterOptions,
-    ) -> None:
-        self.clock = clock
-        self._requests: queue.Queue[_Request] = queue.Queue()
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self.core: PandaPresenter | None = None
-        self._thread = threading.Thread(
-            target=self._run,
-            args=(clock, patient, plan, make_display, options),
-            name="mirrorvr-render",
-            daemon=True,
-        )
-        self._thread.start()
-        self._ready.wait(timeout=120)
-        if self._error is not None:
-            raise self._error
-        if self.core is None:
-            raise DisplayError("the display did not start within 120 s")
-
-    def _run(
-        self,
-        clock: Clock,
-        patient: SimulatedPatient | None,
-        plan: SessionPlan,
-        make_display: Callable[[], Display],
-        options: PresenterOptions,
-    ) -> None:
-        try:
-            self.core = PandaPresenter(clock, patient, plan, make_display(), options=options)
-        except BaseException as e:  # reported to the constructor's thread
-            self._error = e
-            self._ready.set()
-            return
-        self._ready.set()
-        core = self.core
-        try:
-            while not self._stop.is_set():
-                try:
-                    req = self._requests.get_nowait()
-                except queue.Empty:
-                    core._frame()
-                    continue
-                try:
-                    req.result = req.fn(core)
-                except BaseException as e:
-                    req.error = e
-                req.done.set()
-        finally:
-            core.close()
-
-    def _call(self, fn: Callable[[PandaPresenter], Any]) -> Any:
-        if not self._thread.is_alive():
-            raise DisplayError("the display thread has stopped")
-        req = _Request(fn)
-        self._requests.put(req)
-        while not req.done.wait(1.0):
-            if not self._thread.is_alive():
-                raise DisplayError("the display thread has stopped")
-        if req.error is not None:
-            raise req.error
-        return req.result
-
-    def present(self, step: Step) -> float:
-        """Show ``step`` on the next frame; returns that frame's display time."""
-        return float(self._call(lambda core: core.present(step)))
-
-    def _await(self, deadline: float) -> Answer | None:
-        assert self.core is not None
-        director = self.core.director
-        while True:
-            ans = director.answer
-            if ans is not None:
-                self._call(lambda core: core._scheduled.clear())
-                return Answer(ans.value, ans.t) if ans.t <= deadline else None
-            if self.clock.now() >= deadline:
-                self._call(lambda core: core.withdraw_question())
-                return None
-            self.clock.sleep_until(min(deadline, self.clock.now() + self._POLL_S))
-
-    def ask_rating(self, step: Step, deadline: float) -> Answer | None:
-        """Wait for the in-scene slider's answer (or ``None`` at the deadline)."""
-        return self._await(deadline)
-
-    def ask_laterality(self, step: Step, deadline: float) -> Answer | None:
-        """Wait for a left/right key (or ``None`` at the deadline)."""
-        return self._await(deadline)
-
-    def idle(self, until: float) -> None:
-        """The render thread keeps drawing; just wait."""
-        self.clock.sleep_until(until)
-
-    def close(self) -> None:
-        """Stop the render thread (it releases the display)."""
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-
-@dataclass
-class _Request:
-    fn: Callable[[PandaPresenter], Any]
-    result: Any = None
-    error: BaseException | None = None
-    done: threading.Event = field(default_factory=threading.Event)
-
-
-def make_presenter(
-    clock: Clock,
-    patient: SimulatedPatient | None,
-    plan: SessionPlan,
-    make_display: Callable[[], Display],
-    options: PresenterOptions | None = None,
-) -> PandaPresenter | ThreadedPresenter:
-    """The right presenter for the clock: stepped in the caller's thread on a simulated clock
-    (deterministic), a render thread in real time."""
-    opts = options or PresenterOptions()
-    if clock.realtime:
-        return ThreadedPresenter(clock, patient, plan, make_display, opts)
-    return PandaPresenter(clock, patient, plan, make_display(), options=opts)

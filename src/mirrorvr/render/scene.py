@@ -29,7 +29,8 @@ from mirrorvr.tracking.synthetic import HEAD
 EYE = (float(HEAD[0]), float(HEAD[1]), float(HEAD[2]))
 LOOK_AT = (0.0, 0.55, 0.78)
 #: laterality stimuli float here, in front of the patient
-STIMULUS_POS = (0.0, 0.78, 1.0)
+STIMULUS_POS = (0.0, 0.62, 0.87)
+STIMULUS_SCALE = 1.2  # larger than life: easy to judge at a glance
 #: residual limb length by amputation level (metres from the elbow)
 RESIDUAL_LENGTH = {"hand": 0.25, "wrist": 0.23, "transradial": 0.12, "elbow": 0.03}
 
@@ -54,6 +55,7 @@ class LateralityStimulus:
     def __init__(self, parent: NodePath, skin: tuple[float, float, float]) -> None:
         self.root = parent.attach_new_node("laterality")
         self.root.set_pos(*STIMULUS_POS)
+        self.root.set_scale(STIMULUS_SCALE)
         self.turn = self.root.attach_new_node("turn")
         self.limbs = {s: Limb(self.turn, s, skin=skin, forearm=False) for s in ("left", "right")}
         self.shown: tuple[str, int, str] | None = None
@@ -87,8 +89,9 @@ class MirrorScene:
         self.intact: Side = other_side(amputation_side)
         skin = settings.skin_rgb
         self.environment = build_environment(root)
-        self.mirrored = Limb(root, self.amputated, skin=skin, name="mirrored-limb")
-        self.real = Limb(root, self.intact, skin=skin, name="real-limb")
+        k = settings.hand_scale
+        self.mirrored = Limb(root, self.amputated, skin=skin, name="mirrored-limb", thickness=k)
+        self.real = Limb(root, self.intact, skin=skin, name="real-limb", thickness=k)
         self.demo = Limb(root, self.amputated, skin=(0.55, 0.7, 0.95), alpha=0.55, name="demo-limb")
         self.residual = self._residual(skin)
         self.cue = CuePanel(root)
@@ -174,7 +177,8 @@ class MirrorScene:
             d = self._demo
             # loop the movement for as long as the demonstration runs
             phase_t = d.start + ((t - d.start) % d.duration) if t >= d.start else d.start
-            wrist = HOME_WRIST["right"] + np.array([0.0, 0.02, 0.03])
+            # in the middle of the table, between the patient's hands, slightly raised
+            wrist = np.array([0.0, 0.33, 0.84])
             self.demo.update(hand_pose(self.amputated, d.params(phase_t), t, wrist=wrist))
 
     def set_progress(self, fraction: float, label: str) -> None:

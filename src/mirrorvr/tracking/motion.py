@@ -161,8 +161,15 @@ class Noise:
     tremor_m: float = 0.0003
 
     def _waves(self, salt: int, n: int, lo: float, hi: float) -> Array:
-        rng = random.Random(self.seed * 7919 + salt)
-        return np.array([[rng.uniform(lo, hi), rng.uniform(0, 2 * math.pi)] for _ in range(n)])
+        # (frequency, phase) pairs; cached: they depend only on the seed
+        key = (salt, n, lo, hi)
+        cache = self.__dict__.setdefault("_cache", {})
+        if key not in cache:
+            rng = random.Random(self.seed * 7919 + salt)
+            cache[key] = np.array(
+                [[rng.uniform(lo, hi), rng.uniform(0, 2 * math.pi)] for _ in range(n)]
+            )
+        return cache[key]
 
     def offset(self, t: float) -> Array:
         """Wrist offset (metres) at ``t``: 3 slow waves per axis + tremor."""

@@ -9,7 +9,7 @@ the limb model (:mod:`mirrorvr.render.limb`) draws segments between the joints.
 from __future__ import annotations
 
 import math
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 from numpy.typing import NDArray
@@ -69,7 +69,8 @@ class HandParams:
 
     def vector(self) -> NDArray[np.float64]:
         """The parameters as a vector (for interpolation)."""
-        return np.array(astuple(self), dtype=np.float64)
+        # not dataclasses.astuple: it deep-copies, and this runs several times per frame
+        return np.array([getattr(self, n) for n in _PARAM_NAMES], dtype=np.float64)
 
     @classmethod
     def from_vector(cls, v: NDArray[np.float64]) -> HandParams:
@@ -82,17 +83,39 @@ class HandParams:
         return len(fields(cls))
 
 
-def _rx(deg: float) -> NDArray[np.float64]:
-    return quat.from_axis_angle(X, math.radians(deg))
+Q = tuple[float, float, float, float]
+V = tuple[float, float, float]
 
 
-def _rz(deg: float) -> NDArray[np.float64]:
-    return quat.from_axis_angle(Z, math.radians(deg))
+# Forward kinematics runs every frame in simulation: plain-float quaternion maths on tuples is
+# several times faster than numpy on 4-element arrays.
+def _qmul(a: Q, b: Q) -> Q:
+    aw, ax, ay, az = a
+    bw, bx, by, bz = b
+    return (
+        aw * bw - ax * bx - ay * by - az * bz,
+        aw * bx + ax * bw + ay * bz - az * by,
+        aw * by - ax * bz + ay * bw + az * bx,
+        aw * bz + ax * by - ay * bx + az * bw,
+    )
 
 
-def _align_y(direction: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Rotation about z taking +y to the horizontal part of ``direction`` (bones of the palm)."""
-    return quat.from_axis_angle(Z, math.atan2(-direction[0], direction[1]))
+def _axis(axis: int, deg: float) -> Q:
+    h = math.radians(deg) / 2.0
+    q = [math.cos(h), 0.0, 0.0, 0.0]
+    q[1 + axis] = math.sin(h)
+    return (q[0], q[1], q[2], q[3])
+
+
+def _y_of(q: Q) -> V:
+    """The rotated +y axis (where a bone points)."""
+    w, x, y, z = q
+    return (2 * (x * y - w * z), 1 - 2 * (x * x + z * z), 2 * (y * z + w * x))
+
+
+def _align_y(d: V) -> Q:
+    """Rotation about z taking +y to the horizontal part of ``d`` (bones of the palm)."""
+    return _axis(2, math.degrees(math.atan2(-d[0], d[1])))
 
 
 def hand_local(
@@ -102,45 +125,47 @@ def hand_local(
 
     The wrist frame itself is the identity here; :func:`hand_pose` places it in the world.
     """
-    pos = np.zeros((JOINT_COUNT, 3))
-    rot = np.tile(quat.IDENTITY, (JOINT_COUNT, 1))
+    pos: list[V] = [(0.0, 0.0, 0.0)] * JOINT_COUNT
+    rot: list[Q] = [(1.0, 0.0, 0.0, 0.0)] * JOINT_COUNT
     curls = (p.curl_index, p.curl_middle, p.curl_ring, p.curl_little)
     for k, (name, (base, mcp, lengths)) in enumerate(_FINGERS.items()):
         chain = CHAINS[name]
-        b = np.array(base) * scale
-        m = np.array(mcp) * scale
-        r = _align_y(m - b)
+        b = (base[0] * scale, base[1] * scale, base[2] * scale)
+        here = (mcp[0] * scale, mcp[1] * scale, mcp[2] * scale)
+        r = _align_y((here[0] - b[0], here[1] - b[1], here[2] - b[2]))
         pos[chain[0]], rot[chain[0]] = b, r
         c = curls[k]
-        r = quat.multiply(r, _rz(_SPREAD_DEG[k] * p.spread))
-        here = m
-        flex = [d * c for d in _CURL_DEG]
+        r = _qmul(r, _axis(2, _SPREAD_DEG[k] * p.spread))
         for i, length in enumerate(lengths):
-            r = quat.multiply(r, _rx(-flex[i]))  # flexion curls the finger towards the palm (−z)
+            r = _qmul(r, _axis(0, -_CURL_DEG[i] * c))  # flexion curls towards the palm (−z)
             pos[chain[1 + i]], rot[chain[1 + i]] = here, r
-            here = here + quat.rotate(r, Y) * length * scale
+            d = _y_of(r)
+            L = length * scale
+            here = (here[0] + d[0] * L, here[1] + d[1] * L, here[2] + d[2] * L)
         pos[chain[-1]], rot[chain[-1]] = here, r
     # thumb: yaw out, roll its nail outwards, then opposition swings it across the palm
     o, f = p.thumb_opposition, p.thumb_flex
-    r = quat.multiply(
-        _rz(_THUMB_YAW_DEG - 55.0 * o),
-        quat.from_axis_angle(Y, math.radians(_THUMB_ROLL_DEG - 25.0 * o)),
-    )
-    r = quat.multiply(r, _rx(-(15.0 * o)))
-    here = np.array(_THUMB_BASE) * scale
+    r = _qmul(_axis(2, _THUMB_YAW_DEG - 55.0 * o), _axis(1, _THUMB_ROLL_DEG - 25.0 * o))
+    r = _qmul(r, _axis(0, -(15.0 * o)))
+    here = (_THUMB_BASE[0] * scale, _THUMB_BASE[1] * scale, _THUMB_BASE[2] * scale)
     thumb_flex = (0.0, 25.0 * o + 35.0 * f, 25.0 * o + 60.0 * f)
     chain = CHAINS["thumb"]
     for i, length in enumerate(_THUMB_LENGTHS):
-        r = quat.multiply(r, _rx(-thumb_flex[i]))
+        r = _qmul(r, _axis(0, -thumb_flex[i]))
         pos[chain[i]], rot[chain[i]] = here, r
-        here = here + quat.rotate(r, Y) * length * scale
+        d = _y_of(r)
+        L = length * scale
+        here = (here[0] + d[0] * L, here[1] + d[1] * L, here[2] + d[2] * L)
     pos[chain[-1]], rot[chain[-1]] = here, r
     # palm: between the wrist and the middle finger's MCP, oriented like its metacarpal
     mid = CHAINS["middle"]
-    pos[Joint.PALM] = (pos[Joint.WRIST] + pos[mid[1]]) / 2.0
+    m = pos[mid[1]]
+    pos[Joint.PALM] = (m[0] / 2.0, m[1] / 2.0, m[2] / 2.0)
     rot[Joint.PALM] = rot[mid[0]]
-    return pos, rot
+    return np.array(pos), np.array(rot)
 
+
+_PARAM_NAMES = tuple(f.name for f in fields(HandParams))
 
 #: wrist of each hand at rest on the table (world frame)
 HOME_WRIST: dict[Side, NDArray[np.float64]] = {
@@ -170,7 +195,9 @@ def hand_pose(
         home = home * np.array([-1.0, 1.0, 1.0])
     local_pos, local_rot = hand_local(p, scale)
     # forearm rotation about the forearm axis (+y), then wrist flexion about the wrist's x
-    w_rot = quat.multiply(quat.from_axis_angle(Y, p.forearm_rot), _rx(-math.degrees(p.wrist_flex)))
+    w_rot = np.array(
+        _qmul(_axis(1, math.degrees(p.forearm_rot)), _axis(0, -math.degrees(p.wrist_flex)))
+    )
     w_pos = home + np.array([0.0, p.reach, 0.25 * p.reach])
     positions = w_pos + quat.rotate(w_rot, local_pos)
     orientations = quat.normalize(quat.multiply(w_rot, local_rot))
