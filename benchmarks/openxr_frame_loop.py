@@ -73,7 +73,7 @@ def main() -> None:
         )
         os.environ.update(headset.env())
 
-        from mirrorvr.render.openxr_presenter import HeadsetLoop
+        from mirrorvr.render.headset_loop import HeadsetLoop
         from mirrorvr.render.xr_scene import MirrorHeadsetScene
 
         scene_cpu: list[float] = []

@@ -14,6 +14,7 @@
 #include <GL/glext.h>
 #include <GL/glx.h>
 #include <X11/Xlib.h>
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define XR_USE_PLATFORM_XLIB
 #define XR_USE_GRAPHICS_API_OPENGL
@@ -157,6 +159,7 @@ static struct {
     Command cmds[XRSIM_MAX_COMMANDS];
     int ncmds;
     char frame_log_path[512];
+    char control_dir[512];
 } cfg;
 
 static PathTable g_paths;
@@ -221,6 +224,7 @@ static void load_config(void) {
         }
     }
     snprintf(cfg.frame_log_path, sizeof cfg.frame_log_path, "%s", env_or("XRSIM_FRAME_LOG", ""));
+    snprintf(cfg.control_dir, sizeof cfg.control_dir, "%s", env_or("XRSIM_CONTROL_DIR", ""));
 }
 
 /* ---- paths ---------------------------------------------------------------------------- */
@@ -344,6 +348,36 @@ static void run_commands(Session *s, const XrFrameEndInfo *info) {
         c->done = 1;
     }
     settle_state(s);
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b) {
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* Live control from another process: every file `*.cmd` dropped (atomically, by rename) into
+ * XRSIM_CONTROL_DIR holds command lines; they are queued in file-name order and the file is
+ * removed. Caller holds g_lock. */
+static void read_control_dir(void) {
+    if (!cfg.control_dir[0]) return;
+    struct dirent **names;
+    int n = scandir(cfg.control_dir, &names, NULL, by_name);
+    for (int i = 0; i < n; i++) {
+        const char *name = names[i]->d_name;
+        size_t len = strlen(name);
+        if (len > 4 && strcmp(name + len - 4, ".cmd") == 0) {
+            char path[1024], line[600];
+            snprintf(path, sizeof path, "%s/%s", cfg.control_dir, name);
+            FILE *f = fopen(path, "r");
+            if (f) {
+                while (fgets(line, sizeof line, f) && cfg.ncmds < XRSIM_MAX_COMMANDS)
+                    if (command_parse(line, 0, &cfg.cmds[cfg.ncmds]) == 0) cfg.ncmds++;
+                fclose(f);
+                unlink(path);
+            }
+        }
+        free(names[i]);
+    }
+    if (n >= 0) free(names);
 }
 
 /* Live control from the test process (same library image, called through ctypes). */
@@ -759,6 +793,7 @@ static XrResult xrWaitFrame_(XrSession session_h, const XrFrameWaitInfo *info, X
     }
     session->next_display = display;
     session->frames_waited++;
+    read_control_dir();
     run_commands(session, NULL);
     XrSessionState st = session->state;
     pthread_mutex_unlock(&g_lock);

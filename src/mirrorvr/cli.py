@@ -349,7 +349,6 @@ def _launch_openxr(plan: Any, opts: LaunchOptions, simulated: bool) -> Any:
     from contextlib import ExitStack
 
     from mirrorvr.render.openxr_presenter import run_headset_session
-    from mirrorvr.render.xr_scene import MirrorHeadsetScene
     from mirrorvr.sim.xvfb import Xvfb
 
     with ExitStack() as stack:
@@ -366,7 +365,7 @@ def _launch_openxr(plan: Any, opts: LaunchOptions, simulated: bool) -> Any:
                     "session (DISPLAY is not set)"
                 )
             os.environ["DISPLAY"] = stack.enter_context(Xvfb()).display
-        return run_headset_session(plan, opts, lambda: MirrorHeadsetScene(plan))
+        return run_headset_session(plan, opts)
 
 
 def main() -> None:

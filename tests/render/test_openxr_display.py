@@ -19,7 +19,6 @@ import pytest
 from mirrorvr.session.eventlog import read_events
 from mirrorvr.session.events import Event
 from mirrorvr.sim.xr_runtime import (
-    LIBRARY,
     SimulatedHeadset,
     read_frame_log,
     read_ppm,
@@ -53,6 +52,7 @@ def _headset(tmp: Path, manifest: Path, commands: list[str], **kw: object) -> Si
         head_csv=write_head_csv(tmp / "head.csv", [(0.0, p, q)]),
         frame_log=tmp / "frames.csv",
         script_path=tmp / "script.txt",
+        control_dir=tmp / "control",
         commands=commands,
         **kw,  # type: ignore[arg-type]
     )
@@ -175,7 +175,6 @@ def test_headset_events_pause_stop_and_end_the_session(
             "events",
             str(short_plan),
             str(out),
-            str(xr_manifest.with_name(LIBRARY)),
         ],
         cwd=ROOT,
         env={**os.environ, **headset.env(), "DISPLAY": x_display},
@@ -256,7 +255,6 @@ def test_real_session_takes_the_rating_from_the_controllers(
             "answers",
             str(plan),
             str(out),
-            str(xr_manifest.with_name(LIBRARY)),
         ],
         cwd=ROOT,
         env=env,

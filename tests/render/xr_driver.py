@@ -1,7 +1,8 @@
 """Runs a headset session in its own process and scripts the simulated runtime from the
 session's own events (so the script follows the session, however loaded the machine is).
 
-``python -m tests.render.xr_driver MODE PLAN OUT LIBRARY`` (cwd: the checkout):
+``python -m tests.render.xr_driver MODE PLAN OUT`` (cwd: the checkout; the simulated runtime
+takes live commands through ``XRSIM_CONTROL_DIR``, since it runs in the headset's process):
 
 ``events``
     the first cue takes the headset's focus away, the pause brings it back, the resume loses
@@ -15,7 +16,7 @@ session's own events (so the script follows the session, however loaded the mach
 
 from __future__ import annotations
 
-import ctypes
+import os
 import sys
 import threading
 import time
@@ -23,22 +24,20 @@ from pathlib import Path
 
 from mirrorvr.config.loader import load_plan
 from mirrorvr.render.openxr_presenter import run_headset_session
-from mirrorvr.render.xr_scene import MirrorHeadsetScene
 from mirrorvr.session.events import Event
 from mirrorvr.session.launch import LaunchOptions
+from mirrorvr.sim.xr_runtime import send_commands
 
 
-def main(mode: str, plan_path: str, out: str, library: str) -> int:
+def main(mode: str, plan_path: str, out: str) -> int:
     """Run the scripted session; exit code 0 if it ran to any end without crashing."""
-    runtime = ctypes.CDLL(library)  # the same image the OpenXR loader loaded
-    runtime.xrsim_command.argtypes = [ctypes.c_char_p]
+    control = Path(os.environ["XRSIM_CONTROL_DIR"])
     done: set[str] = set()
 
     def once(name: str, *commands: str) -> None:
         if name not in done:
             done.add(name)
-            for c in commands:
-                runtime.xrsim_command(c.encode())
+            send_commands(control, *commands)
 
     def events_script(e: Event) -> None:
         if e.kind == "cue":
@@ -53,10 +52,10 @@ def main(mode: str, plan_path: str, out: str, library: str) -> int:
             once("stop", "release right menu", "stop")
 
     def patient_presses() -> None:
-        for command in ("select", "select", "squeeze"):
-            runtime.xrsim_command(f"press right {command}".encode())
+        for button in ("select", "select", "squeeze"):
+            send_commands(control, f"press right {button}")
             time.sleep(0.2)
-            runtime.xrsim_command(f"release right {command}".encode())
+            send_commands(control, f"release right {button}")
             time.sleep(0.2)
 
     def answers_script(e: Event) -> None:
@@ -72,10 +71,10 @@ def main(mode: str, plan_path: str, out: str, library: str) -> int:
         simulated=not real,
         sinks=[answers_script if real else events_script],
     )
-    result, _ = run_headset_session(plan, opts, lambda: MirrorHeadsetScene(plan))
+    result, _ = run_headset_session(plan, opts)
     print(result.state, result.reason)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:5]))
+    sys.exit(main(*sys.argv[1:4]))

@@ -15,6 +15,7 @@ import fcntl
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,6 +150,8 @@ class SimulatedHeadset:
     commands: list[str] = field(default_factory=list)
     script_path: Path | None = None
     frame_log: Path | None = None
+    #: folder the runtime polls for live commands (see :func:`send_commands`)
+    control_dir: Path | None = None
 
     def env(self) -> dict[str, str]:
         """Environment for a process that should see this headset."""
@@ -164,14 +167,31 @@ class SimulatedHeadset:
             ("XRSIM_HANDS", self.hands_csv),
             ("XRSIM_CONTROLLERS", self.controllers_csv),
             ("XRSIM_FRAME_LOG", self.frame_log),
+            ("XRSIM_CONTROL_DIR", self.control_dir),
         ):
             if path is not None:
                 env[key] = str(path)
+        if self.control_dir is not None:
+            self.control_dir.mkdir(parents=True, exist_ok=True)
         if self.commands:
             script = self.script_path or self.manifest.parent / f"script-{os.getpid()}.txt"
             script.write_text("\n".join(self.commands) + "\n", encoding="utf-8")
             env["XRSIM_SCRIPT"] = str(script)
         return env
+
+
+_sent = 0
+
+
+def send_commands(control_dir: Path, *commands: str) -> None:
+    """Hand commands (``"unfocus"``, ``"press right menu"``, ``"capture left /tmp/l.ppm"``...) to
+    a running simulated runtime from any process; it runs them at its next frame, in order."""
+    global _sent
+    _sent += 1
+    name = f"{time.monotonic_ns():020d}-{os.getpid()}-{_sent:06d}"
+    tmp = control_dir / f"{name}.tmp"
+    tmp.write_text("\n".join(commands) + "\n", encoding="utf-8")
+    os.replace(tmp, control_dir / f"{name}.cmd")  # atomic: the runtime never sees half a file
 
 
 @dataclass(frozen=True)
