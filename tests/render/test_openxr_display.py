@@ -115,7 +115,6 @@ def test_session_in_simulated_headset(
 
     # frames: one per display slot, on the runtime's grid of display times
     frames = read_frame_log(tmp_path / "frames.csv")
-    assert len(frames) > RATE_HZ * 5
     period = frames[0].period
     steps = np.diff([f.display_time for f in frames]) / period
     assert (steps > 0.5).all(), "two frames were submitted for one display time"
@@ -125,6 +124,7 @@ def test_session_in_simulated_headset(
     # every onset is the predicted display time of a frame that showed it, on the LSL clock
     onsets = [e for e in events if e.kind in ("cue", "window", "rest", "rating_prompt")]
     assert len([e for e in onsets if e.kind == "cue"]) == 6
+    assert len(frames) > len(onsets)
     for e in onsets:
         nearest = np.abs(shown - e.t).min()  # the event log keeps 0.1 µs
         assert nearest < 1e-6, f"{e.kind} onset {e.t} is not a displayed frame's time"
@@ -268,7 +268,7 @@ def test_real_session_takes_the_rating_from_the_controllers(
     rating = next(e for e in events if e.kind == "rating")
     # the slider starts at 5; two trigger presses move it to 7, the grip confirms
     assert rating["value"] == 7
-    assert rating.t > prompt.t and rating["rt_s"] > 0.4
+    assert rating.t > prompt.t and rating["rt_s"] > 1.0  # three presses of 0.5 s each
     assert events[-1]["state"] == "completed"
 
 

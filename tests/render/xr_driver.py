@@ -53,10 +53,11 @@ def main(mode: str, plan_path: str, out: str) -> int:
 
     def patient_presses() -> None:
         for button in ("select", "select", "squeeze"):
+            # held for many frames, so even a slow, loaded machine's loop sees each press
             send_commands(control, f"press right {button}")
-            time.sleep(0.2)
+            time.sleep(0.5)
             send_commands(control, f"release right {button}")
-            time.sleep(0.2)
+            time.sleep(0.5)
 
     def answers_script(e: Event) -> None:
         if e.kind == "rating_prompt" and "answer" not in done:

@@ -142,8 +142,11 @@ def _step_from_wire(w: tuple[Any, ...]) -> Step:
 
 def _serve(conn: Connection, events: Connection, plan: SessionPlan) -> None:
     """The headset process: open the headset, then run frames and answer requests."""
+    # the session's process times pulses: drawing comes second for the CPU, and Mesa's software
+    # rasteriser (CI, no GPU) keeps to one thread; set before the GL context exists
+    os.environ.setdefault("LP_NUM_THREADS", "1")
     with contextlib.suppress(OSError):
-        os.nice(5)  # the session's process times pulses: drawing comes second
+        os.nice(5)
     from mirrorvr.render.xr_scene import MirrorHeadsetScene
 
     def forward(ev: DisplayEvent) -> None:

@@ -279,7 +279,7 @@ def simulated_headset_for_plan(
     return SimulatedHeadset(
         manifest=manifest,
         rate_hz=rate_hz,
-        view_size=(640, 720),
+        view_size=(320, 360),  # small eyes: software GL in CI must leave CPU to the session
         head_csv=write_head_csv(folder / "xrsim-head.csv", [(0.0, head_p, head_q)]),
         hands_csv=write_hands_csv(
             folder / "xrsim-hands.csv",
