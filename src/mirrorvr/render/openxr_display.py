@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from panda3d.core import LPoint3f, LQuaternionf
 
 from mirrorvr.errors import DeviceError
 from mirrorvr.render.xr_frames import (
@@ -369,9 +370,29 @@ class OpenXRDisplay:
                     )
                 ]
             self._fbo = int(GL.glGenFramebuffers(1))
+            self._prepare_frame_structs()
             self._setup_input()
         except xr.XrException as e:
             raise HeadsetError(f"the OpenXR runtime refused the session: {e}") from None
+
+    def _prepare_frame_structs(self) -> None:
+        """Structures every frame fills in (allocated once)."""
+        xr = self.xr
+        self._view_info = xr.ViewLocateInfo(
+            view_configuration_type=xr.ViewConfigurationType.PRIMARY_STEREO, space=self.space
+        )
+        self._view_state = xr.ViewState()
+        self._views = (xr.View * len(self.eyes))(*[xr.View() for _ in self.eyes])
+        self._need_view_flags = int(
+            xr.ViewStateFlags.POSITION_VALID_BIT | xr.ViewStateFlags.ORIENTATION_VALID_BIT
+        )
+        for eye in self.eyes:
+            eye.lens.set_focal_length(1.0)
+            lv = xr.CompositionLayerProjectionView()
+            lv.sub_image.swapchain = eye.swapchain
+            lv.sub_image.image_rect.offset[:] = [0, 0]
+            lv.sub_image.image_rect.extent[:] = [eye.width, eye.height]
+            eye.layer_view = lv
 
     # ---- input setup ---------------------------------------------------------------------
     def _setup_input(self) -> None:
@@ -569,39 +590,43 @@ class OpenXRDisplay:
         return xr_time_to_lsl(int(ts.tv_sec), int(ts.tv_nsec))
 
     def _place_cameras(self, frame: FrameInfo) -> bool:
+        """Locate both views for the frame's display time and place the eye cameras.
+
+        Runs every frame, so it reuses its structures: one ``xrLocateViews`` call into a
+        preallocated array, layer views updated in place, plain arithmetic for two poses.
+        """
         xr = self.xr
-        view_state, views = xr.locate_views(
+        info = self._view_info
+        info.display_time = frame.display_time_xr
+        n = ctypes.c_uint32(0)
+        result = xr.raw_functions.xrLocateViews(
             self.session,
-            xr.ViewLocateInfo(
-                view_configuration_type=xr.ViewConfigurationType.PRIMARY_STEREO,
-                display_time=frame.display_time_xr,
-                space=self.space,
-            ),
+            ctypes.byref(info),
+            ctypes.byref(self._view_state),
+            len(self._views),
+            ctypes.byref(n),
+            self._views,
         )
-        need = xr.ViewStateFlags.POSITION_VALID_BIT | xr.ViewStateFlags.ORIENTATION_VALID_BIT
-        tracked = (int(view_state.view_state_flags) & int(need)) == int(need)
+        if result < 0 or n.value != len(self.eyes):
+            raise HeadsetError(f"the OpenXR runtime could not locate the views ({result})")
+        flags = int(self._view_state.view_state_flags)
+        tracked = (flags & self._need_view_flags) == self._need_view_flags
         if tracked != self._tracked:
             self._tracked = tracked
             self._emit("tracking_lost" if not tracked else "tracking_regained")
         if not tracked:
             return False
-        for eye, view in zip(self.eyes, views, strict=True):
-            p, q = view.pose.position, view.pose.orientation
-            pos = position_to_world(np.array([p.x, p.y, p.z]))
-            rot = quat_to_world(np.array([q.w, q.x, q.y, q.z]))
-            eye.camera.set_pos(*pos)
-            eye.camera.set_quat(_lquat(rot))
+        for eye, view in zip(self.eyes, self._views, strict=True):
+            p, q, fov = view.pose.position, view.pose.orientation, view.fov
+            # OpenXR (y up, -z forward) → world (z up, y forward): see xr_frames
+            eye.camera.set_pos_quat(LPoint3f(p.x, -p.z, p.y), LQuaternionf(q.w, q.x, -q.z, q.y))
             size, offset = film_from_fov(
-                view.fov.angle_left, view.fov.angle_right, view.fov.angle_up, view.fov.angle_down
+                fov.angle_left, fov.angle_right, fov.angle_up, fov.angle_down
             )
-            eye.lens.set_focal_length(1.0)
             eye.lens.set_film_size(*size)
             eye.lens.set_film_offset(*offset)
-            lv = xr.CompositionLayerProjectionView(pose=view.pose, fov=view.fov)
-            lv.sub_image.swapchain = eye.swapchain
-            lv.sub_image.image_rect.offset[:] = [0, 0]
-            lv.sub_image.image_rect.extent[:] = [eye.width, eye.height]
-            eye.layer_view = lv
+            eye.layer_view.pose = view.pose
+            eye.layer_view.fov = fov
         return True
 
     def _input(self) -> None:
@@ -797,12 +822,6 @@ def _lsl_now() -> float:
     from mirrorvr.session.clock import local_clock
 
     return local_clock()
-
-
-def _lquat(q: np.ndarray) -> Any:
-    from panda3d.core import LQuaternionf
-
-    return LQuaternionf(float(q[0]), float(q[1]), float(q[2]), float(q[3]))
 
 
 #: memory layout of ``XrHandJointLocationEXT``: flags, pose (quaternion xyzw, position), radius
