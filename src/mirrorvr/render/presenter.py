@@ -60,7 +60,8 @@ class PresenterOptions:
 
     fps: float = 90.0
     #: simulated clock: render at least one frame every this many seconds between steps
-    stride_s: float = 0.2
+    #: (``frame_every_s`` instead when frames are written, so none are missing)
+    stride_s: float = 0.5
     #: write PNG frames here (every presented step's first frame, and one per ``frame_every_s``)
     frames_dir: Path | None = None
     frame_every_s: float = 0.2
@@ -120,6 +121,10 @@ class PandaPresenter:
         self.plan = plan
         self.display = display
         self.options = opts = options or PresenterOptions()
+        if opts.frames_dir is not None and opts.frame_every_s < opts.stride_s:
+            opts = self.options = PresenterOptions(
+                **{**opts.__dict__, "stride_s": opts.frame_every_s}
+            )
         self.timeline = compile_timeline(plan)
         amputated = plan.patient.amputation_side
         intact = plan.patient.intact_side
