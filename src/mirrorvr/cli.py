@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape as rich_escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -54,7 +55,7 @@ def _validate(plan_arg: str | None, today: dt.date | None = None) -> Any:
         if plan.stimulation.motor_threshold
         else dt.date.today()
     )
-    problems = governor.check_plan(plan, timeline.total_pulses, today=day)
+    problems = governor.check_plan(plan, timeline, today=day)
     if problems:
         raise PlanError([Problem(f"{path}:{p.where}", p.message) for p in problems])
     return plan, timeline, path
@@ -257,7 +258,8 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except MirrorVRError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        # escape: messages quote TOML tables such as [screening], which rich would eat
+        err.print(f"[red]error:[/red] {rich_escape(str(e))}", highlight=False)
         sys.exit(2)
     except typer.Exit as e:
         sys.exit(e.exit_code)

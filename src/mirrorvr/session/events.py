@@ -35,6 +35,9 @@ KINDS = frozenset(
         "device",  # device connected / armed / disarmed / fault
         "resume",  # session resumed after a crash: delivered so far, remaining budget
         "session_end",  # final state and totals
+        "safety_override",  # a limit loosened by a clinic override in force: rule, value, who
+        "safety_notice",  # e.g. the train-duration table is UNVERIFIED
+        "scheduler",  # pulse scheduler started: real-time priority or the warning why not
     }
 )
 
