@@ -16,6 +16,7 @@ Stimulation modes relative to the exercises:
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -283,7 +284,7 @@ def _check_cue_locked_overlap(b: _Builder) -> None:
     pulses = sorted(
         (s["t"], s["t"] + s["data"]["offsets"][-1]) for s in b.steps if s["kind"] == "cue_pulse"
     )
-    for (t0, end0), (t1, _) in zip(pulses, pulses[1:], strict=False):
+    for (t0, end0), (t1, _) in itertools.pairwise(pulses):
         if t1 <= end0:
             raise PlanError(
                 [
