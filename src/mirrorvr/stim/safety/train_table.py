@@ -69,15 +69,20 @@ def _num(cell: str) -> float:
 
 def parse_table(text: str) -> TrainTable:
     """Parse the CSV text (``#`` lines are provenance comments)."""
-    status = source = ""
+    meta: dict[str, str] = {}
+    key = ""
     rows: list[list[str]] = []
     for line in text.splitlines():
         if line.startswith("#"):
-            body = line[1:].strip()
-            if body.startswith("status:"):
-                status = body.partition(":")[2].strip()
-            elif body.startswith("source:"):
-                source = body.partition(":")[2].strip()
+            body = line[1:]
+            name, sep, value = body.strip().partition(":")
+            if body.startswith("  ") and key:  # indented: continues the previous field
+                meta[key] += " " + body.strip()
+            elif sep and name.isidentifier():
+                key = name
+                meta[key] = value.strip()
+            else:
+                key = ""
             continue
         if line.strip():
             rows.append(next(csv.reader([line])))
@@ -101,7 +106,14 @@ def parse_table(text: str) -> TrainTable:
                 v = min(v, env[i - 1][j])
             out.append(v)
         env.append(out)
-    return TrainTable(frequencies, intensities, raw, tuple(tuple(r) for r in env), status, source)
+    return TrainTable(
+        frequencies,
+        intensities,
+        raw,
+        tuple(tuple(r) for r in env),
+        meta.get("status", ""),
+        meta.get("source", ""),
+    )
 
 
 @lru_cache(maxsize=1)
