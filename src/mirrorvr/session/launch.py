@@ -34,7 +34,11 @@ from mirrorvr.session.timeline import Timeline, compile_timeline
 from mirrorvr.sim.emulate import EmulatorProcess
 from mirrorvr.sim.patient import SimulatedPatient
 from mirrorvr.stim import governor
-from mirrorvr.stim.executor import DEFAULT_LATE_TOLERANCE_S, StimulationExecutor
+from mirrorvr.stim.executor import (
+    DEFAULT_LATE_TOLERANCE_S,
+    StimulationExecutor,
+    last_stimulation_time,
+)
 from mirrorvr.stim.factory import make_stimulator
 from mirrorvr.stim.scheduler import DEFAULT_RT_PRIORITY, PulseScheduler
 
@@ -212,6 +216,7 @@ def run_session(
                 ledger=governor.Ledger(delivered, delivered + opts.pulses_today),
                 late_tolerance_s=opts.late_tolerance_s,
                 scheduler=scheduler,
+                last_stim_t=last_stimulation_time(resume_from) if resume_from else None,
             )
         runner = SessionRunner(
             plan=plan,

@@ -35,6 +35,7 @@ from mirrorvr.config.plan import SessionPlan
 from mirrorvr.errors import DeviceError
 from mirrorvr.session.clock import Clock
 from mirrorvr.session.eventlog import EventLog
+from mirrorvr.session.events import Event
 from mirrorvr.session.timeline import Step, Timeline
 from mirrorvr.stim import governor
 from mirrorvr.stim.base import Stimulator, TrainSpec
@@ -55,6 +56,26 @@ class TrainResult:
     timing: str = "host"
 
 
+def last_stimulation_time(events: list[Event]) -> float | None:
+    """When the last stimulation of a (crashed) log may have happened, conservatively.
+
+    A train with an intent and no outcome may have run until the crash, so the last event's
+    time counts; otherwise the last pulse's.
+    """
+    open_trains: set[tuple[object, object]] = set()
+    last_pulse: float | None = None
+    for e in events:
+        if e.kind == "train_intent":
+            open_trains.add((e.get("step"), e.get("train")))
+        elif e.kind == "train_outcome":
+            open_trains.discard((e.get("step"), e.get("train")))
+        elif e.kind == "pulse":
+            last_pulse = e.t
+    if open_trains and events:
+        return events[-1].t
+    return last_pulse
+
+
 class StimulationExecutor:
     """Runs stimulation steps on a stimulator, through the governor, into the event log."""
 
@@ -70,6 +91,7 @@ class StimulationExecutor:
         ledger: governor.Ledger | None = None,
         late_tolerance_s: float = DEFAULT_LATE_TOLERANCE_S,
         scheduler: PulseScheduler | None = None,
+        last_stim_t: float | None = None,
     ) -> None:
         self.stimulator = stimulator
         self.log = log
@@ -81,6 +103,14 @@ class StimulationExecutor:
         self.scheduler = scheduler
         self.limits = governor.effective_limits(plan.safety)
         self._state = governor.RuntimeState(ledger or governor.Ledger())
+        if last_stim_t is not None:
+            # resumed after a crash: the next train keeps the minimum gap from the last
+            # stimulation of the crashed run (same clock), like any other train
+            self._state = governor.RuntimeState(
+                self._state.ledger,
+                0,
+                governor.GroupState(None, "rtms", last_stim_t, last_stim_t, last_stim_t, 0),
+            )
         self._lock = threading.Lock()
         self._sim_stop = threading.Event()
         self.delivered = 0  # pulses certainly delivered by this executor
@@ -89,6 +119,12 @@ class StimulationExecutor:
         self.on_fault: Callable[[str], None] | None = None
 
     # ---- state shared across threads ---------------------------------------------------
+    @property
+    def state(self) -> governor.RuntimeState:
+        """The run-time gate's state (ledger, last train)."""
+        with self._lock:
+            return self._state
+
     @property
     def ledger(self) -> governor.Ledger:
         """Pulses counted so far (session, today)."""

@@ -28,6 +28,7 @@ from mirrorvr.stim.safety.plan_check import (
 from mirrorvr.stim.safety.runtime import (
     Decision,
     DeviceLimits,
+    GroupState,
     Ledger,
     RuntimeState,
     StimRequest,
@@ -42,6 +43,7 @@ __all__ = [
     "BASELINE",
     "Decision",
     "DeviceLimits",
+    "GroupState",
     "Ledger",
     "Limits",
     "RuntimeState",
