@@ -109,7 +109,8 @@ def test_trains_run_on_the_scheduler_thread_and_every_trigger_is_stamped(rig: Ri
     pulses = [e for e in events if e.kind == "pulse"]
     assert [e["i"] for e in pulses] == list(range(10))
     assert [e["planned"] for e in pulses] == pytest.approx([t0 + k * 0.05 for k in range(10)])
-    assert all(e.t >= e["planned"] for e in pulses)  # never before the deadline
+    # never before the deadline by more than the write head start (see executor.MAX_LEAD_S)
+    assert all(e.t >= e["planned"] - 0.0005 for e in pulses)
     intent = next(e for e in events if e.kind == "train_intent")
     assert intent["timing"] == "host" and intent["pattern"] == "rtms"
     assert set(threads) == {"mirrorvr-pulses"}

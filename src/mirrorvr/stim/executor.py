@@ -13,7 +13,8 @@ Two ways to run, one code path:
   gives the same events.
 
 Host-timed trains fire one trigger per pulse, each stamped with the time the trigger left
-(write completed + line time of its bytes). Device-timed trains (``capabilities.
+(write completed + line time of its bytes). The write starts early by the smallest write cost
+seen recently (at most ``MAX_LEAD_S``), so the trigger leaves at its deadline, not after it. Device-timed trains (``capabilities.
 device_timed_trains``) send one start command; their pulses are logged at the expected times.
 ``train_intent.timing`` says which. A pulse whose deadline has passed by more than
 ``late_tolerance_s`` is never fired; it is logged as ``pulse_missed``.
@@ -25,6 +26,7 @@ only after :meth:`StimulationExecutor.resume`, which re-runs the governor's plan
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import threading
 from collections.abc import Callable
@@ -43,6 +45,8 @@ from mirrorvr.stim.scheduler import PulseScheduler, monotonic
 
 #: a pulse later than this after its deadline is skipped and logged as missed
 DEFAULT_LATE_TOLERANCE_S = 0.005
+#: the largest head start a trigger write gets to compensate its own cost
+MAX_LEAD_S = 0.0005
 
 
 @dataclass
@@ -113,6 +117,8 @@ class StimulationExecutor:
             )
         self._lock = threading.Lock()
         self._sim_stop = threading.Event()
+        #: recent trigger write costs (wake → write completed), for the write lead
+        self._costs: collections.deque[float] = collections.deque(maxlen=32)
         self.delivered = 0  # pulses certainly delivered by this executor
         self.estopped: str | None = None
         #: called (from the scheduler thread) when the device faults; the runner sets its e-stop
@@ -310,7 +316,10 @@ class StimulationExecutor:
         realtime = self.clock.realtime
         for i, off in enumerate(offsets):
             planned = onset + off
-            if not self._wait(planned):
+            # real time: start the write early by the smallest recent write cost, so that the
+            # trigger leaves at (not after) its deadline; never by more than MAX_LEAD_S
+            lead = self._lead() if realtime else 0.0
+            if not self._wait(planned - lead - wire):
                 result.status, result.reason = "stopped", self._stop_reason()
                 break
             now = self._now()
@@ -331,6 +340,8 @@ class StimulationExecutor:
             except DeviceError as e:
                 result.status, result.reason = "fault", str(e)
                 break
+            if realtime:
+                self._costs.append(t_write - now)
             # real time: the trigger left when the write completed plus its bytes' line time;
             # simulated clock: stamped on the session clock so the record stays deterministic
             t_out = t_write + wire if realtime else self.clock.now()
@@ -382,6 +393,9 @@ class StimulationExecutor:
         if not self._wait(onset + offsets[-1]):
             result.status, result.reason = "stopped", self._stop_reason()
         return result
+
+    def _lead(self) -> float:
+        return min(min(self._costs, default=0.0), MAX_LEAD_S) if self._costs else 0.0
 
     def _stop_reason(self) -> str:
         return f"emergency stop: {self.estopped}" if self.estopped else "paused or aborted"

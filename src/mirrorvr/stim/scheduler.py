@@ -16,6 +16,7 @@ dropped (its ``on_drop`` runs instead), the job in progress sees ``cancelled`` a
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import queue
@@ -141,7 +142,15 @@ class PulseScheduler:
                 if job.epoch != self._epoch:
                     job.on_drop("cancelled before it started (pause, abort or emergency stop)")
                 else:
-                    job.run()
+                    # no garbage-collection pause (in any thread, holding the GIL) mid-train;
+                    # reference counting still frees almost everything meanwhile
+                    gc_was_on = gc.isenabled()
+                    gc.disable()
+                    try:
+                        job.run()
+                    finally:
+                        if gc_was_on:
+                            gc.enable()
             except BaseException as e:  # never let the pulse thread die silently
                 self.errors.append(e)
                 log.exception("pulse scheduler job failed")
