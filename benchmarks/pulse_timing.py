@@ -308,7 +308,14 @@ def run_estops(n: int, tmp: Path) -> dict[str, Any]:
         first = next((f for f in frames if f.get("rx") == "00" and f["t"] >= t_call), None)
         if first is not None:
             lat.append(first["t"] - t_call)
-    return {"estop_to_disarm_byte": us(lat), "trials": n}
+    written = [
+        e["disarm_s"] for e in read_events(folder / "events.jsonl").events if e.kind == "estop"
+    ]
+    return {
+        "estop_to_disarm_byte": us(lat),
+        "estop_to_disarm_written": us(written),
+        "trials": n,
+    }
 
 
 def start_load() -> list[subprocess.Popen[bytes]]:
@@ -372,7 +379,7 @@ def main() -> None:
         for load in args.loads.split(","):
             procs = start_load() if load == "load" else []
             try:
-                for name in args.protocols.split(","):
+                for name in filter(None, args.protocols.split(",")):
                     m = run_mirrorvr(name, args.quick, tmp)
                     r = run_reference(name, args.quick, tmp)
                     report["runs"][f"{load}/{name}"] = {"mirrorvr": m, "reference": r}
@@ -391,7 +398,8 @@ def main() -> None:
                         print("  reference:", r["stderr"])
                 e = run_estops(args.estops, tmp)
                 report["runs"][f"{load}/estop"] = e
-                print(f"\n== {load} / e-stop → 0x00 on the wire  {fmt(e['estop_to_disarm_byte'])}")
+                print(f"\n== {load} / e-stop → 0x00 received     {fmt(e['estop_to_disarm_byte'])}")
+                print(f"   {load} / e-stop → 0x00 written      {fmt(e['estop_to_disarm_written'])}")
             finally:
                 stop_load(procs)
     if args.json:

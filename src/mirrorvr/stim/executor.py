@@ -41,7 +41,7 @@ from mirrorvr.session.events import Event
 from mirrorvr.session.timeline import Step, Timeline
 from mirrorvr.stim import governor
 from mirrorvr.stim.base import Stimulator, TrainSpec
-from mirrorvr.stim.scheduler import PulseScheduler, monotonic
+from mirrorvr.stim.scheduler import PulseScheduler, monotonic, realtime_boost
 
 #: a pulse later than this after its deadline is skipped and logged as missed
 DEFAULT_LATE_TOLERANCE_S = 0.005
@@ -163,16 +163,31 @@ class StimulationExecutor:
             self.scheduler.cancel(reason)
 
     def estop(self, cause: str) -> None:
-        """Emergency stop: cancel pending pulses, disarm at once, log the cause."""
-        self.cancel(f"emergency stop: {cause}")
-        self.estopped = cause
-        try:
-            self.stimulator.disarm()
-            disarmed = True
-        except Exception as e:  # keep going: the log must say the disarm failed
-            disarmed = False
-            cause = f"{cause} (disarm failed: {e})"
-        self.log.append("estop", self.clock.now(), durable=True, cause=cause, disarmed=disarmed)
+        """Emergency stop: cancel pending pulses, disarm at once, log the cause.
+
+        The calling thread (keyboard, console, tracking watchdog: ordinary threads) runs the
+        cancel and disarm at real-time priority where allowed, so a busy machine cannot
+        preempt it half-way.
+        """
+        t_call = self.clock.now()
+        with realtime_boost():
+            self.cancel(f"emergency stop: {cause}")
+            self.estopped = cause
+            try:
+                self.stimulator.disarm()
+                disarmed = True
+            except Exception as e:  # keep going: the log must say the disarm failed
+                disarmed = False
+                cause = f"{cause} (disarm failed: {e})"
+            t_done = self.clock.now()
+        self.log.append(
+            "estop",
+            t_call,
+            durable=True,
+            cause=cause,
+            disarmed=disarmed,
+            disarm_s=t_done - t_call,  # from the call to the disarm write completed
+        )
 
     def recheck(self, today: dt.date, pulses_today: int = 0) -> list[str]:
         """The governor's plan check again (``pulses_today``: from earlier sessions)."""

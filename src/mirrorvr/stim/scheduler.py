@@ -16,6 +16,7 @@ dropped (its ``on_drop`` runs instead), the job in progress sees ``cancelled`` a
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -24,7 +25,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,28 @@ def try_realtime(priority: int) -> tuple[bool, str]:
             "missed. Run as root or grant CAP_SYS_NICE / an rtprio limit (ulimit -r) to fix"
         )
     return True, f"SCHED_FIFO priority {priority}"
+
+
+@contextlib.contextmanager
+def realtime_boost(priority: int = DEFAULT_RT_PRIORITY + 5) -> Iterator[bool]:
+    """Run the block at SCHED_FIFO ``priority`` (e.g. an emergency stop called from an ordinary
+    thread, which a loaded machine could otherwise preempt mid-way); restores the old policy.
+    Yields whether the boost was granted."""
+    if not hasattr(os, "sched_getscheduler"):
+        yield False
+        return
+    try:
+        old_policy = os.sched_getscheduler(0)
+        old_param = os.sched_getparam(0)
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except OSError:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, old_policy, old_param)
 
 
 class PulseScheduler:
