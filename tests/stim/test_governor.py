@@ -139,8 +139,11 @@ def test_screening_required_complete_and_positives_cleared() -> None:
         }
     ]
     assert _check(d) == []
-    d["screening"]["completed_on"] = "2026-02-20"
-    assert any("screening was completed 10 days ago" in p for p in _check(d))
+    d["screening"]["completed_on"] = "2025-11-01"
+    assert any("screening was completed 121 days ago" in p for p in _check(d))
+    d["safety"] = {"max_screening_age_days": 0}  # a clinic screening on the day
+    d["screening"]["completed_on"] = "2026-03-01"
+    assert any("it must be done on the day of the session" in p for p in _check(d))
 
 
 def test_theta_burst_structure_limits() -> None:

@@ -388,8 +388,9 @@ class SafetyProfile(_Model):
     max_pulses_per_session: Annotated[int, Field(ge=0)] = 3000
     max_pulses_per_day: Annotated[int, Field(ge=0)] = 3000
     max_threshold_age_days: Annotated[int, Field(ge=0)] = 0  # 0 = must be measured today
-    #: screening questionnaire age; 0 = completed on the day of the session
-    max_screening_age_days: Annotated[int, Field(ge=0)] = 0
+    #: screening questionnaire age: a screening covers a course (the clinic store's default
+    #: validity); a clinic wanting VERIFY-style screening on the day sets 0
+    max_screening_age_days: Annotated[int, Field(ge=0)] = 90
     #: last pulse of a train to first pulse of the next (Chen 1997 tested 5 s as safe)
     min_intertrain_interval_s: Seconds = 5.0
     #: single / paired pulses (and cue-locked pulses) may not come closer than this

@@ -16,10 +16,10 @@ Stimulation modes relative to the exercises:
 
 from __future__ import annotations
 
-import itertools
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 from types import MappingProxyType
 from typing import Any
 
@@ -251,10 +251,10 @@ def compile_timeline(plan: SessionPlan) -> Timeline:
                     t += block.rest_s
         b.add(t, 0.0, "block_end", bi, block_kind=block.kind)
 
-    if stim.mode == "cue-locked":
-        _check_cue_locked_overlap(b)
     if stim.mode == "concurrent":
         _place_concurrent(b, plan)
+    if stim.mode == "cue-locked":
+        _check_cue_locked_spacing(b)
     if stim.mode == "post":
         t = _add_train_block(b, plan, t + stim.gap_s, "post", 0)
     b.add(t, 0.0, "end", None)
@@ -278,23 +278,6 @@ def block_seed(plan: SessionPlan, index: int) -> int:
     block = plan.blocks[index]
     own = getattr(block, "seed", None)
     return own if own is not None else plan.session.seed * 1000 + index
-
-
-def _check_cue_locked_overlap(b: _Builder) -> None:
-    pulses = sorted(
-        (s["t"], s["t"] + s["data"]["offsets"][-1]) for s in b.steps if s["kind"] == "cue_pulse"
-    )
-    for (t0, end0), (t1, _) in itertools.pairwise(pulses):
-        if t1 <= end0:
-            raise PlanError(
-                [
-                    Problem(
-                        "stimulation.cue_locked",
-                        f"the cue-locked train at {t0:.2f} s is still running at the next cue's "
-                        f"pulse ({t1:.2f} s): lengthen cue/rest times or shorten the protocol",
-                    )
-                ]
-            )
 
 
 def _place_concurrent(b: _Builder, plan: SessionPlan) -> None:
@@ -338,3 +321,20 @@ def _place_concurrent(b: _Builder, plan: SessionPlan) -> None:
                 )
             ]
         )
+
+
+def _check_cue_locked_spacing(b: _Builder) -> None:
+    pulses = sorted((s for s in b.steps if s["kind"] == "cue_pulse"), key=lambda s: s["t"])
+    for prev, nxt in pairwise(pulses):
+        last = prev["t"] + prev["data"]["offsets"][-1]
+        if nxt["t"] <= last:
+            raise PlanError(
+                [
+                    Problem(
+                        "stimulation.protocol",
+                        f"a cue-locked train lasts {prev['data']['offsets'][-1]:g} s but the next "
+                        f"cue comes {nxt['t'] - prev['t']:g} s later; shorten the train or "
+                        "lengthen the cue cycle (cue_s + imagery_s/movement_s + rest_s)",
+                    )
+                ]
+            )

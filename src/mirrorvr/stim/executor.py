@@ -353,7 +353,10 @@ class StimulationExecutor:
             try:
                 t_write = self.stimulator.trigger()
             except DeviceError as e:
-                result.status, result.reason = "fault", str(e)
+                if self.stopping:  # disarmed by an e-stop while we waited: no fault
+                    result.status, result.reason = "stopped", self._stop_reason()
+                else:
+                    result.status, result.reason = "fault", str(e)
                 break
             if realtime:
                 self._costs.append(t_write - now)
@@ -387,7 +390,10 @@ class StimulationExecutor:
         try:
             t_start = self.stimulator.start_train(spec) + self.stimulator.trigger_wire_s
         except DeviceError as e:
-            result.status, result.reason = "fault", str(e)
+            if self.stopping:  # disarmed by an e-stop while we waited: no fault
+                result.status, result.reason = "stopped", self._stop_reason()
+            else:
+                result.status, result.reason = "fault", str(e)
             return result
         if not self.clock.realtime:
             t_start = self.clock.now()

@@ -24,6 +24,7 @@ from mirrorvr.stim.safety.runtime import (
     RuntimeState,
     StimRequest,
     authorize,
+    intensity_problem,
     reserve,
 )
 from mirrorvr.stim.safety.train_table import TrainTable, default_table
@@ -177,6 +178,15 @@ def check_plan(
                 f"limit of {p.max_pulses_per_day} for this patient",
             )
         )
+    proto = stim.protocol
+    why = intensity_problem(
+        stim.intensity_pct_rmt,
+        stim.intensity_pct_mso,
+        proto.pattern if proto is not None else "single",
+        limits,
+    )
+    if why:
+        problems.append(Problem("stimulation.intensity_pct_rmt", why))
     state = RuntimeState(Ledger(0, pulses_today))
     refused = walk_timeline(
         timeline.steps, limits, session_budget(plan, planned), state, device, table
@@ -185,7 +195,7 @@ def check_plan(
     seen: dict[str, list[Step]] = {}
     for step, reason in refused:
         # budget refusals repeat what the totals above already say
-        if "budget" in reason or "daily limit" in reason:
+        if "budget" in reason or "daily limit" in reason or reason == why:
             continue
         seen.setdefault(reason, []).append(step)
     for reason, steps in seen.items():

@@ -120,6 +120,27 @@ def train_limit_s(
     return cell.limit_s * scale, where
 
 
+def intensity_problem(pct_rmt: float, pct_mso: float, pattern: str, limits: Limits) -> str:
+    """Why this intensity is not allowed ("" if it is)."""
+    p = limits.profile
+    if pct_rmt > p.max_intensity_pct_rmt + _EPS:
+        return (
+            f"intensity {pct_rmt:g} % of motor threshold is above the profile's "
+            f"limit of {p.max_intensity_pct_rmt:g} %"
+        )
+    if pct_mso > p.max_intensity_pct_mso + _EPS:
+        return (
+            f"intensity {pct_mso:g} % of stimulator output is above the profile's "
+            f"limit of {p.max_intensity_pct_mso:g} %"
+        )
+    if pattern == "tbs" and pct_rmt > p.tbs_max_intensity_pct_rmt + _EPS:
+        return (
+            f"theta-burst intensity {pct_rmt:g} % of motor threshold is above the "
+            f"profile's theta-burst limit of {p.tbs_max_intensity_pct_rmt:g} %"
+        )
+    return ""
+
+
 def authorize(
     request: StimRequest,
     state: RuntimeState,
@@ -135,21 +156,9 @@ def authorize(
     if n <= 0:
         return _no("a train must have at least one pulse")
     # --- intensity --------------------------------------------------------------------------
-    if r.intensity_pct_rmt > p.max_intensity_pct_rmt + _EPS:
-        return _no(
-            f"intensity {r.intensity_pct_rmt:g} % of motor threshold is above the profile's "
-            f"limit of {p.max_intensity_pct_rmt:g} %"
-        )
-    if r.intensity_pct_mso > p.max_intensity_pct_mso + _EPS:
-        return _no(
-            f"intensity {r.intensity_pct_mso:g} % of stimulator output is above the profile's "
-            f"limit of {p.max_intensity_pct_mso:g} %"
-        )
-    if r.pattern == "tbs" and r.intensity_pct_rmt > p.tbs_max_intensity_pct_rmt + _EPS:
-        return _no(
-            f"theta-burst intensity {r.intensity_pct_rmt:g} % of motor threshold is above the "
-            f"profile's theta-burst limit of {p.tbs_max_intensity_pct_rmt:g} %"
-        )
+    why = intensity_problem(r.intensity_pct_rmt, r.intensity_pct_mso, r.pattern, limits)
+    if why:
+        return _no(why)
     # --- pulse counts -----------------------------------------------------------------------
     led = state.ledger
     if led.session + n > budget:
