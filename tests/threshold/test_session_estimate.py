@@ -115,7 +115,7 @@ def test_real_time_session_estimates_from_the_emulators_emg(
         .replace(
             "max_pulses = 150",
             # a wide window: on a loaded machine the emulator may read the trigger byte late
-            "max_pulses = 30\nisi_s = [0.3, 0.4]\nmax_baseline_rms_uv = 1000\nwindow_ms = [10, 90]",
+            "max_pulses = 30\nisi_s = [1.0, 1.2]\nmax_baseline_rms_uv = 1000\nwindow_ms = [10, 90]",
         )
         .replace("max_trials = 16", "max_trials = 6")
     )
