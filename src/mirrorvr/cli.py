@@ -167,11 +167,11 @@ def _run(
         ) as progress:
             task = progress.add_task("starting", total=timeline.duration)
             opts.sinks.append(_progress_sink(progress, task, [], timeline.duration))
-            result, summary = run_session(plan, opts)
+            result, summary = _launcher(_display_kind(plan, display), simulated)(plan, opts)
     else:
         if realtime:
             err.print(f"running in real time: {timeline.duration / 60:.1f} min")
-        result, summary = run_session(plan, opts)
+        result, summary = _launcher(_display_kind(plan, display), simulated)(plan, opts)
     _print_summary(summary, folder)
     out.print(f"session folder: {folder}")
     if result.state != "completed":
@@ -338,6 +338,51 @@ def _presenter_factory(plan: Any, choice: DisplayChoice | None, simulated: bool)
         frames_dir=choice.frames,
         simulated_input=simulated,
     )
+
+
+# ---- OpenXR headset display (issue 7) ---------------------------------------------------------
+
+
+def _display_kind(plan: Any, choice: DisplayChoice | None) -> str:
+    """The display a session uses: ``--display``, else the plan's ``devices.display``."""
+    return (choice.kind if choice else None) or str(plan.devices.display)
+
+
+def _launcher(display: str, simulated: bool) -> Any:
+    """How to launch a session: in the headset (``openxr``) or through ``run_session``."""
+    if display != "openxr":
+        return run_session
+
+    def launch(plan: Any, opts: LaunchOptions) -> Any:
+        return _launch_openxr(plan, opts, simulated)
+
+    return launch
+
+
+def _launch_openxr(plan: Any, opts: LaunchOptions, simulated: bool) -> Any:
+    """Run the session in an OpenXR headset; in simulation, in mirrorvr's simulated headset
+    (built on first use) unless XR_RUNTIME_JSON already names a runtime."""
+    import os
+    from contextlib import ExitStack
+
+    from mirrorvr.render.openxr_presenter import run_headset_session
+    from mirrorvr.sim.xvfb import Xvfb
+
+    with ExitStack() as stack:
+        if simulated and not os.environ.get("XR_RUNTIME_JSON"):
+            from mirrorvr.sim.xr_runtime import build_runtime, simulated_headset_for_plan
+
+            headset = simulated_headset_for_plan(plan, opts.out, build_runtime())
+            os.environ.update(headset.env())
+            err.print(f"simulated headset: {headset.manifest}")
+        if not os.environ.get("DISPLAY"):
+            if not simulated:
+                raise MirrorVRError(
+                    "the OpenXR display renders through GLX: run mirrorvr in your desktop "
+                    "session (DISPLAY is not set)"
+                )
+            os.environ["DISPLAY"] = stack.enter_context(Xvfb()).display
+        return run_headset_session(plan, opts)
 
 
 # ---- clinic: patients, ratings, sessions recorded in the store, the therapist console --------
@@ -553,7 +598,7 @@ def _run_for_patient(
         if realtime:
             err.print(f"running in real time: {timeline.duration / 60:.1f} min")
         try:
-            result, summary = run_session(plan, opts)
+            result, summary = _launcher(_display_kind(plan, display), simulated)(plan, opts)
         finally:
             rec = s.import_session_log(sid)
     _print_summary(summary, folder)

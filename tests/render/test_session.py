@@ -119,7 +119,6 @@ def test_realtime_session_in_a_window(tmp_path: Path, short_plan: Path, xvfb: st
 def test_display_option_errors(tmp_path: Path, short_plan: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
     for args, message in (
-        (["--display", "openxr"], "not available"),
         (["--display", "window"], "needs an X display"),
         (["--frames", str(tmp_path / "f")], "--frames needs a display"),
         (["--display", "offscreen", "--size", "big"], "WIDTHxHEIGHT"),

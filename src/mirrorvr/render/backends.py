@@ -1,8 +1,8 @@
 """Display backends by name, and the presenter factory ``mirrorvr sim/run --display`` uses.
 
-``none`` keeps the headless presenter; ``offscreen`` and ``window`` are built here; the OpenXR
-headset backend registers itself in :data:`BACKENDS` under ``openxr`` (until it does, asking
-for it is a clear error).
+``none`` keeps the headless presenter; ``offscreen`` and ``window`` are built here. ``openxr``
+is not a presenter made here: a headset needs its frame loop on the main thread, so the CLI
+runs such sessions through :func:`mirrorvr.render.openxr_presenter.run_headset_session`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def check_display(kind: str) -> None:
         raise DisplayError(
             f"--display: unknown display '{kind}' (choose {', '.join(DISPLAY_KINDS)})"
         )
-    if kind == "none":
+    if kind in ("none", "openxr"):
         return
     if kind not in BACKENDS:
         raise DisplayError(
@@ -57,8 +57,8 @@ def presenter_factory(
 ) -> Callable[[Clock, SimulatedPatient], Presenter] | None:
     """A ``LaunchOptions.presenter_factory`` for display ``kind`` (``None`` for ``none``)."""
     check_display(kind)
-    if kind == "none":
-        return None
+    if kind in ("none", "openxr"):
+        return None  # openxr: run_headset_session brings its own presenter
     make_display = BACKENDS[kind]
 
     def factory(clock: Clock, patient: SimulatedPatient) -> Presenter:
