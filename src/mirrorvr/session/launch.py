@@ -271,6 +271,7 @@ def run_session(
             start_index=start_index,
             pulses_delivered=delivered,
             pulses_today=opts.pulses_today + mt_pulses,
+            operator_present=opts.on_runner is not None,
         )
         if opts.on_runner is not None:
             opts.on_runner(runner)
