@@ -223,11 +223,34 @@ def emulate(
     log: Annotated[
         Path | None, typer.Option(help="JSON Lines log of every received frame.")
     ] = None,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(help="Inject a fault: KIND[:PARAM][@N] (see docs/fault-matrix.md)."),
+    ] = None,
+    line_delay: Annotated[
+        bool, typer.Option("--line-delay/--no-line-delay", help="Pace replies like the baud rate.")
+    ] = True,
+    timing: Annotated[
+        str, typer.Option(help="real: arming/recharge/trains take real time; fast: instant.")
+    ] = "real",
+    firmware: Annotated[str | None, typer.Option(help="Rapid² firmware version, e.g. 9.0.")] = None,
+    unlock_code: Annotated[str | None, typer.Option(help="Rapid² (≥ V9) unlock code.")] = None,
+    idle_disarm: Annotated[float, typer.Option(help="Idle auto-disarm after S seconds.")] = 60.0,
 ) -> None:
     """Serve an emulated device on a new pseudo-terminal until interrupted."""
     from mirrorvr.sim.emulate import run_emulator
 
-    run_emulator(kind, link, log)
+    run_emulator(
+        kind,
+        link,
+        log,
+        faults=fault or [],
+        line_delay=line_delay,
+        timing=timing,
+        firmware=firmware,
+        unlock_code=unlock_code,
+        idle_disarm_s=idle_disarm,
+    )
 
 
 @app.command()

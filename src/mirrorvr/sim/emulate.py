@@ -1,7 +1,8 @@
 """Running device emulators: in this process (``mirrorvr emulate``) or as a child process.
 
-Each emulator family registers a factory in :data:`EMULATORS`; the stimulator-driver work adds
-Magstim and MagVenture families next to the TTL box.
+Each emulator family registers a factory in :data:`EMULATORS`: the TTL box, the Magstim family
+(200², BiStim², Rapid²) and the MagVenture MagPro. Options (faults, line delay, timing, Rapid²
+firmware and unlock code) come from ``mirrorvr emulate`` and are ignored where they do not apply.
 """
 
 from __future__ import annotations
@@ -39,7 +40,47 @@ def _ttl_box(link: PtyLink, log: IO[str] | None, opts: dict[str, Any]) -> Emulat
     return TTLBoxEmulator(link, log)
 
 
-EMULATORS: dict[str, EmulatorFactory] = {"ttl-box": _ttl_box}
+def _stim_kw(opts: dict[str, Any]) -> dict[str, Any]:
+    from mirrorvr.sim.faults import Fault
+
+    faults = opts.get("faults") or []
+    return {
+        "line_delay": bool(opts.get("line_delay", True)),
+        "timing": str(opts.get("timing", "real")),
+        "faults": [f if isinstance(f, Fault) else Fault.parse(str(f)) for f in faults],
+        "idle_disarm_s": float(opts.get("idle_disarm_s", 60.0)),
+    }
+
+
+def _magstim(model: str) -> EmulatorFactory:
+    def make(link: PtyLink, log: IO[str] | None, opts: dict[str, Any]) -> Emulator:
+        from mirrorvr.sim.magstim import DEFAULT_UNLOCK_CODE, MagstimEmulator
+
+        return MagstimEmulator(
+            link,
+            log,
+            model=model,
+            version=str(opts.get("firmware") or "9.0"),
+            unlock_code=str(opts.get("unlock_code") or DEFAULT_UNLOCK_CODE),
+            **_stim_kw(opts),
+        )
+
+    return make
+
+
+def _magventure(link: PtyLink, log: IO[str] | None, opts: dict[str, Any]) -> Emulator:
+    from mirrorvr.sim.magventure import MagVentureEmulator
+
+    return MagVentureEmulator(link, log, **_stim_kw(opts))
+
+
+EMULATORS: dict[str, EmulatorFactory] = {
+    "ttl-box": _ttl_box,
+    "magstim-200": _magstim("200"),
+    "magstim-bistim": _magstim("bistim"),
+    "magstim-rapid": _magstim("rapid"),
+    "magventure": _magventure,
+}
 
 
 def run_emulator(kind: str, link: str | Path, log: str | Path | None = None, **opts: Any) -> None:
@@ -48,7 +89,11 @@ def run_emulator(kind: str, link: str | Path, log: str | Path | None = None, **o
         raise DeviceError(f"no emulator for '{kind}' (available: {', '.join(sorted(EMULATORS))})")
     pty = PtyLink.open(link)
     log_file = open_log(log)
-    emu = EMULATORS[kind](pty, log_file, opts)
+    try:
+        emu = EMULATORS[kind](pty, log_file, opts)
+    except (ValueError, DeviceError) as e:
+        pty.close()
+        raise DeviceError(f"emulator {kind}: {e}") from None
 
     def _stop(signum: int, frame: object) -> None:
         emu.stop()
