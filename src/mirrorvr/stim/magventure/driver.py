@@ -130,6 +130,9 @@ class MagPro(Stimulator):
                     )
                 return
             if not data:
+                if self.reader.buf:  # a partial frame and 50 ms of silence: it was garbage
+                    for body in self.reader.stale():
+                        self._dispatch(body, local_clock())
                 continue
             t = local_clock()
             for body in self.reader.feed(data):

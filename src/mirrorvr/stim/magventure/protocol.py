@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 START, END = 0xFE, 0xFF
+#: longest BODY of any known frame is 16 bytes (message 0B); a larger LEN is no frame start
+MAX_BODY = 32
 
 
 def _table() -> tuple[int, ...]:
@@ -80,7 +82,7 @@ class FrameReader:
             if len(b) < 2:
                 break
             n = b[1]
-            if n == 0:
+            if n == 0 or n > MAX_BODY:
                 del b[:1]
                 self.discarded += 1
                 continue
@@ -96,6 +98,14 @@ class FrameReader:
                 del b[:1]
                 self.discarded += 1
         return bodies
+
+    def stale(self) -> list[bytes]:
+        """The line went quiet with a partial frame buffered: it was no frame; rescan after it."""
+        if not self.buf:
+            return []
+        del self.buf[:1]
+        self.discarded += 1
+        return self.feed(b"")
 
 
 @dataclass(frozen=True)
