@@ -100,7 +100,7 @@ def test_reader_resynchronises_on_garbage_and_bad_frames() -> None:
 
 
 def test_command_0_and_5_status_on_connect() -> None:
-    d, t = run([])
+    d, t = run([(STATUS, MSG0)])
     assert d.serial_number == 0x010203 and d.coil_temp_c == 28 and d.coil_type == 60
     assert d.amplitude_a == 50 and d.page == 2 and not d.train_running
     assert d.pulse_setup is not None and d.pulse_setup.ipi_ms == 20.0
@@ -165,7 +165,7 @@ def test_command_6_train_verified_with_0b_and_command_4_start() -> None:
     d, t = run([
         (ENABLE, ENABLED_EVENT),
         (h("FE 03 01 32 00 17 FF"), h("FE 04 01 32 00 34 C1 FF")),
-        (h("FE 09 06 00 C8 00 28 00 01 00 0A 56 FF"), None),
+        (mv("06 00 C8 00 28 00 01 00 0A"), None),
         (h("FE 02 0B 00 23 FF"), mv("0B 00 00 00 C8 00 28 00 01 00 0A 00 64 00")),
         (h("FE 01 04 61 FF"), h("FE 04 08 02 01 34 48 FF")),
     ])  # fmt: skip
