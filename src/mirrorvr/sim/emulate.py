@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import sys
 import time
 from collections.abc import Callable
@@ -172,6 +173,49 @@ class EmulatorProcess:
             self.proc.stderr.close()
 
     def __enter__(self) -> EmulatorProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class EmulatorThread:
+    """An emulator served from a thread of this process, on a real pty (fast tests, benchmarks).
+
+    The bytes still cross a real pseudo-terminal; only the process boundary is saved. Use
+    :class:`EmulatorProcess` where the emulator must not share this process's GIL.
+    """
+
+    def __init__(self, kind: str, link: str | Path, log: str | Path | None = None, **opts: Any):
+        if kind not in EMULATORS:
+            raise DeviceError(f"no emulator for '{kind}' (available: {', '.join(sorted(EMULATORS))})")
+        self.kind, self.link, self.log, self.opts = kind, Path(link), log, opts
+        self.emulator: Any = None
+        self._pty: PtyLink | None = None
+        self._log_file: IO[str] | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> EmulatorThread:
+        """Open the pty and start serving."""
+        self._pty = PtyLink.open(self.link)
+        self._log_file = open_log(self.log)
+        self.emulator = EMULATORS[self.kind](self._pty, self._log_file, self.opts)
+        self._thread = threading.Thread(target=self.emulator.serve, name=f"emulator {self.kind}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close the pty and the log."""
+        if self.emulator is not None:
+            self.emulator.stop()
+        if self._thread is not None:
+            self._thread.join(5)
+        if self._pty is not None:
+            self._pty.close()
+        if self._log_file is not None:
+            self._log_file.close()
+
+    def __enter__(self) -> EmulatorThread:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -324,7 +324,7 @@ class MagstimDriver(Stimulator):
         self._expect_charged = False
         note = self._emergency_disarm()
         if first:
-            log.error("%s: %s%s", self.port, e, note)
+            log.error("%s%s", e, note)
         return type(e)(f"{e}{note}")
 
     def _emergency_disarm(self) -> str:

@@ -194,7 +194,7 @@ class MagPro(Stimulator):
     def _record_fault(self, e: DeviceError) -> None:
         if self._fault is None:
             self._fault = e
-            log.error("%s: %s", self.port, e)
+            log.error("%s", e)
             self._expect_enabled = False
             self._write_disable()
         with self._cond:
