@@ -254,17 +254,44 @@ def emulate(
 
 
 @app.command()
-def devices() -> None:
-    """List the serial ports this computer has."""
+def devices(
+    probe: Annotated[
+        bool, typer.Option("--probe", help="Ask each port which stimulator answers.")
+    ] = False,
+    port: Annotated[
+        list[str] | None, typer.Option(help="Probe this port (repeatable; default: all ports).")
+    ] = None,
+) -> None:
+    """List the serial ports this computer has (and, with --probe, which stimulator answers)."""
     from serial.tools import list_ports
 
-    ports = list(list_ports.comports())
+    ports = [(p.device, p.description, p.hwid) for p in list_ports.comports()]
+    if port:
+        known = {d: (d, desc, hw) for d, desc, hw in ports}
+        ports = [known.get(p, (p, "", "")) for p in port]
     if not ports:
         out.print("no serial ports found")
         return
-    table = Table("port", "description", "hardware id")
-    for p in ports:
-        table.add_row(p.device, p.description, p.hwid)
+    if not probe:
+        table = Table("port", "description", "hardware id")
+        for dev, desc, hw in ports:
+            table.add_row(dev, desc, hw)
+        out.print(table)
+        return
+    _probe_ports(ports)
+
+
+def _probe_ports(ports: list[tuple[str, str, str]]) -> None:
+    from mirrorvr.stim.probe import probe
+
+    err.print(
+        "probing sends identification requests (nothing that arms or fires); unplug serial "
+        "trigger boxes that are not recognised by their USB id first"
+    )
+    table = Table("port", "stimulator kind", "what answered")
+    for dev, _, hw in ports:
+        r = probe(dev, hw)
+        table.add_row(r.port, r.kind or "—", r.detail)
     out.print(table)
 
 

@@ -88,13 +88,14 @@ def run_emulator(kind: str, link: str | Path, log: str | Path | None = None, **o
     """Serve emulator ``kind`` on a new pty linked at ``link`` until SIGTERM/SIGINT."""
     if kind not in EMULATORS:
         raise DeviceError(f"no emulator for '{kind}' (available: {', '.join(sorted(EMULATORS))})")
-    pty = PtyLink.open(link)
+    pty = PtyLink.open()
     log_file = open_log(log)
     try:
         emu = EMULATORS[kind](pty, log_file, opts)
     except (ValueError, DeviceError) as e:
         pty.close()
         raise DeviceError(f"emulator {kind}: {e}") from None
+    pty.make_link(link)  # only now can a client find it: the emulator is built and serves next
 
     def _stop(signum: int, frame: object) -> None:
         emu.stop()

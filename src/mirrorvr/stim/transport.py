@@ -187,11 +187,22 @@ class SerialTransport:
                 break
             if self._serial is None:
                 raise DeviceError(f"serial port {self.port} is not open")
-            self._serial.timeout = min(remaining, self.timeout)
+            self._set_timeout(min(remaining, self.timeout))
             buf += self.read(n - len(buf))
         if self._serial is not None:
-            self._serial.timeout = self.timeout
+            self._set_timeout(self.timeout)
         return buf
+
+    def _set_timeout(self, timeout: float) -> None:
+        assert self._serial is not None
+        if self._serial.timeout == timeout:
+            return
+        try:
+            self._serial.timeout = timeout  # pyserial reconfigures the port: it can fail too
+        except (serial.SerialException, OSError) as e:
+            raise DisconnectedError(
+                f"reading from {self.port} failed ({e}): the device or cable is gone"
+            ) from None
 
     def in_waiting(self) -> int:
         """Bytes received and not yet read."""

@@ -407,7 +407,8 @@ class MagstimDriver(Stimulator):
         self._start_keepalive()
 
     def _identify(self) -> None:
-        self._exchange("Q")
+        # a unit (or a USB adapter) can be slow to answer the very first command
+        self._exchange("Q", timeout=max(2.0, self.reply_timeout_s))
 
     def read_parameters(self) -> None:
         """Refresh the cached power (``J``)."""
@@ -654,7 +655,7 @@ class Rapid(MagstimDriver):
 
     def _identify(self) -> None:
         try:
-            r = self._exchange("N", b"D")
+            r = self._exchange("N", b"D", timeout=max(2.0, self.reply_timeout_s))
         except (NoReplyError, ConflictError, InvalidCommandError):
             # some firmware answers N only under remote control (MagPy's model)
             self._exchange("Q")

@@ -296,7 +296,7 @@ class MagPro(Stimulator):
         reader.start()
         self._threads = [reader]
         try:
-            self._request(bytes([0x00]), 0x00)
+            self._request(bytes([0x00]), 0x00, timeout=max(2.0, self.reply_timeout_s))
             self._request(bytes([0x05]), 0x05)
             self._request(bytes([0x09, 0x00]), 0x09)
         except DeviceError as e:
