@@ -50,7 +50,7 @@ def test_devices_probe_identifies_each_emulated_stimulator(tmp_path: Path) -> No
     rows = {line.split("│")[1].strip(): line for line in res.stdout.splitlines() if "│" in line}
     for k in KINDS:
         assert f"│ {k} " in rows[str(tmp_path / k)]
-    assert "does not exist" in rows[str(tmp_path / "nothing")]
+    assert "not probed" in rows[str(tmp_path / "nothing")]
 
 
 def test_emulate_refuses_an_unknown_fault(tmp_path: Path) -> None:
