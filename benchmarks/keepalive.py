@@ -23,6 +23,7 @@ import argparse
 import json
 import multiprocessing
 import random
+import resource
 import statistics
 import tempfile
 import threading
@@ -49,7 +50,11 @@ class RenderLoop:
     def __init__(self) -> None:
         from panda3d.core import AmbientLight, DirectionalLight, loadPrcFileData
 
-        loadPrcFileData("", "window-type offscreen\naudio-library-name null\nsync-video false")
+        # gl-finish: without a swap or a wait, Mesa's llvmpipe queues frames without bound
+        # (the process grew by ~0.3 MB per frame here); finishing each frame keeps it flat
+        loadPrcFileData(
+            "", "window-type offscreen\naudio-library-name null\nsync-video false\ngl-finish true"
+        )
         from direct.showbase.ShowBase import ShowBase
 
         self.app = ShowBase(windowType="offscreen")
@@ -113,6 +118,7 @@ def main() -> None:
         p.start()
     render = RenderLoop()
     pipe = render.app.pipe.getType().getName() if render.app.pipe else "no pipe"
+    frame_times: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "emu.jsonl"
         with EmulatorProcess("magstim-rapid", Path(tmp) / "rapid", log,
@@ -120,34 +126,38 @@ def main() -> None:
             drv = Rapid(str(Path(tmp) / "rapid"), unlock_code=DEFAULT_UNLOCK_CODE)
             drv.connect()
             drv.set_intensity(50)
-            # 1. keep-alive while armed, with the render loop and burners running
+            # 1. keep-alive while armed, with the render loop and burners running. A session
+            # thread fires every 10 s (as the executor would); the main thread only renders.
             t_render0, f0 = time.monotonic(), render.frames
             drv.arm()
             end = time.monotonic() + args.armed_s
-            next_fire = time.monotonic() + 10.0
-            fire_thread: threading.Thread | None = None
             faults: list[str] = []
+            done = threading.Event()
 
-            def fire() -> None:
-                try:
-                    drv.trigger()
-                except DeviceError as e:
-                    faults.append(str(e))
-
-            while time.monotonic() < end:
-                render.step()
-                if drv.status_byte is not None and drv._fault is not None:
-                    faults.append(str(drv._fault))  # e.g. the unit's watchdog fired: re-arm
-                    drv.close()
-                    drv = Rapid(str(Path(tmp) / "rapid"), unlock_code=DEFAULT_UNLOCK_CODE)
-                    drv.connect()
-                    drv.arm()
-                if time.monotonic() >= next_fire and (fire_thread is None or not fire_thread.is_alive()):
-                    fire_thread = threading.Thread(target=fire)
-                    fire_thread.start()
+            def session() -> None:
+                nonlocal drv
+                next_fire = time.monotonic() + 10.0
+                while not done.wait(max(0.0, min(next_fire, end) - time.monotonic())):
+                    if time.monotonic() >= end:
+                        return
                     next_fire += 10.0
-            if fire_thread is not None:
-                fire_thread.join()
+                    try:
+                        drv.trigger()
+                    except DeviceError as e:  # e.g. the unit's watchdog fired: count, re-arm
+                        faults.append(str(e))
+                        drv.close()
+                        drv = Rapid(str(Path(tmp) / "rapid"), unlock_code=DEFAULT_UNLOCK_CODE)
+                        drv.connect()
+                        drv.arm()
+
+            th_session = threading.Thread(target=session)
+            th_session.start()
+            while time.monotonic() < end:
+                t_frame = time.monotonic()
+                render.step()
+                frame_times.append(time.monotonic() - t_frame)
+            done.set()
+            th_session.join()
             fps = (render.frames - f0) / (time.monotonic() - t_render0)
             drv.disarm()
             t_armed_end = local_clock()
@@ -183,17 +193,29 @@ def main() -> None:
             lat.append((after[0] - c) * 1000)
     lat.sort()
     gaps.sort()
-    print(f"render loop: {fps:.0f} frames/s offscreen ({pipe}); 2 CPU burners; "
-          "emulator replies paced at 9600 baud")
-    print(f"keep-alive, {args.armed_s:.0f} s armed: {len(gaps)} gaps, median "
-          f"{statistics.median(gaps) * 1000:.0f} ms, p99 {pct(gaps, 99) * 1000:.0f} ms, "
-          f"max {gaps[-1] * 1000:.0f} ms (goal ≤ 500 ms)")
-    causes = [r.get("cause") for r in recs if r.get("action") == "disarmed" and r["t"] <= t_armed_end]
-    print(f"unit-side disarms during the armed period: {len(causes) - 1} ({causes[:-1]}); "
-          f"driver faults: {faults}")
-    print(f"abort → EAy arrival, {len(lat)} aborts: median {statistics.median(lat):.2f} ms, "
-          f"p99 {pct(lat, 99):.2f} ms, max {lat[-1]:.2f} ms "
-          "(goal ≤ 10 ms p99; + 3.1 ms wire time at 9600 baud)")
+    print(
+        f"render loop: {fps:.0f} frames/s offscreen ({pipe}), longest frame "
+        f"{max(frame_times) * 1000:.0f} ms, peak RSS "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB; "
+        "2 CPU burners; emulator replies paced at 9600 baud"
+    )
+    print(
+        f"keep-alive, {args.armed_s:.0f} s armed: {len(gaps)} gaps, median "
+        f"{statistics.median(gaps) * 1000:.0f} ms, p99 {pct(gaps, 99) * 1000:.0f} ms, "
+        f"max {gaps[-1] * 1000:.0f} ms (goal ≤ 500 ms)"
+    )
+    causes = [
+        r.get("cause") for r in recs if r.get("action") == "disarmed" and r["t"] <= t_armed_end
+    ]
+    print(
+        f"unit-side disarms during the armed period: {len(causes) - 1} ({causes[:-1]}); "
+        f"driver faults: {faults}"
+    )
+    print(
+        f"abort → EAy arrival, {len(lat)} aborts: median {statistics.median(lat):.2f} ms, "
+        f"p99 {pct(lat, 99):.2f} ms, max {lat[-1]:.2f} ms "
+        "(goal ≤ 10 ms p99; + 3.1 ms wire time at 9600 baud)"
+    )
 
 
 if __name__ == "__main__":

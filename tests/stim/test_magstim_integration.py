@@ -20,7 +20,11 @@ from mirrorvr.stim.magstim.protocol import valid
 from mirrorvr.stim.transport import LineTriggerUnsupported, SerialTransport
 
 FAST = ["--timing", "fast", "--no-line-delay"]
-DRIVERS: dict[str, Any] = {"magstim-200": Magstim200, "magstim-bistim": BiStim, "magstim-rapid": Rapid}
+DRIVERS: dict[str, Any] = {
+    "magstim-200": Magstim200,
+    "magstim-bistim": BiStim,
+    "magstim-rapid": Rapid,
+}
 
 
 def records(log: Path) -> list[dict[str, Any]]:
@@ -82,7 +86,7 @@ def test_watchdog_disarms_when_the_keepalive_stops(tmp_path: Path) -> None:
         d.connect()
         d.arm()
         until(lambda: "remote-lost" in log.read_text())
-        with pytest.raises(DeviceFaultError, match="dropped remote control|disarmed itself"):
+        with pytest.raises(DeviceFaultError, match=r"dropped remote control|disarmed itself"):
             d.status_byte = None
             d.read_parameters()
         d.close()
@@ -92,7 +96,9 @@ def test_watchdog_disarms_when_the_keepalive_stops(tmp_path: Path) -> None:
 
 def test_idle_auto_disarm_is_reported_by_the_keepalive(tmp_path: Path) -> None:
     log = tmp_path / "emu.jsonl"
-    with EmulatorProcess("magstim-200", tmp_path / "stim", log, extra_args=[*FAST, "--idle-disarm", "0.5"]):
+    with EmulatorProcess(
+        "magstim-200", tmp_path / "stim", log, extra_args=[*FAST, "--idle-disarm", "0.5"]
+    ):
         with Magstim200(str(tmp_path / "stim")) as d:
             d.arm()
             until(lambda: d.status().faults != ())
@@ -104,7 +110,9 @@ def test_idle_auto_disarm_is_reported_by_the_keepalive(tmp_path: Path) -> None:
 
 def test_rapid_train_runs_on_the_device_and_locks_out(tmp_path: Path) -> None:
     log = tmp_path / "emu.jsonl"
-    with EmulatorProcess("magstim-rapid", tmp_path / "stim", log, extra_args=["--unlock-code", DEFAULT_UNLOCK_CODE]):
+    with EmulatorProcess(
+        "magstim-rapid", tmp_path / "stim", log, extra_args=["--unlock-code", DEFAULT_UNLOCK_CODE]
+    ):
         with driver("magstim-rapid", tmp_path / "stim") as d:
             assert isinstance(d, Rapid) and d.capabilities.device_timed_trains
             d.arm()
@@ -120,7 +128,9 @@ def test_rapid_train_runs_on_the_device_and_locks_out(tmp_path: Path) -> None:
 
 def test_abort_stops_a_running_train(tmp_path: Path) -> None:
     log = tmp_path / "emu.jsonl"
-    with EmulatorProcess("magstim-rapid", tmp_path / "stim", log, extra_args=["--unlock-code", DEFAULT_UNLOCK_CODE]):
+    with EmulatorProcess(
+        "magstim-rapid", tmp_path / "stim", log, extra_args=["--unlock-code", DEFAULT_UNLOCK_CODE]
+    ):
         with driver("magstim-rapid", tmp_path / "stim") as d:
             d.arm()
             d.start_train(TrainSpec(n_pulses=20, frequency_hz=10.0, intensity_pct_mso=50))
@@ -131,14 +141,18 @@ def test_abort_stops_a_running_train(tmp_path: Path) -> None:
 
 
 def test_rapid_wrong_unlock_code_is_a_clear_error(tmp_path: Path) -> None:
-    with EmulatorProcess("magstim-rapid", tmp_path / "stim", tmp_path / "emu.jsonl", extra_args=FAST):
+    with EmulatorProcess(
+        "magstim-rapid", tmp_path / "stim", tmp_path / "emu.jsonl", extra_args=FAST
+    ):
         d = driver("magstim-rapid", tmp_path / "stim", unlock_code="ABCD-00000000-00")
         with pytest.raises(DeviceError, match="ignored the unlock code"):
             d.connect()
 
 
 def test_bistim_parameters_round_trip(tmp_path: Path) -> None:
-    with EmulatorProcess("magstim-bistim", tmp_path / "stim", tmp_path / "emu.jsonl", extra_args=FAST):
+    with EmulatorProcess(
+        "magstim-bistim", tmp_path / "stim", tmp_path / "emu.jsonl", extra_args=FAST
+    ):
         with BiStim(str(tmp_path / "stim")) as d:
             d.set_power_b(45)
             d.set_interval_ms(20)

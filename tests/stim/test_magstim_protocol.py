@@ -25,7 +25,7 @@ from mirrorvr.stim.errors import (
 )
 from mirrorvr.stim.magstim.driver import BiStim, Magstim200, MagstimDriver, Rapid
 from mirrorvr.stim.magstim.protocol import checksum, frame
-from tests.stim.protocol import Pair, ProtocolTransport, expect_protocol, h
+from tests.stim.protocol import Pair, ProtocolTransport, h
 
 UNLOCK = "MVRX-00000001-4E"
 
@@ -37,7 +37,9 @@ def ck(body: bytes) -> bytes:
 
 def rep(cmd: str, status: int, data: bytes = b"", rapid: int | None = None) -> bytes:
     """A normal reply: ack, status[, rapid status], data, checksum."""
-    return ck(cmd.encode() + bytes([status]) + (bytes([rapid]) if rapid is not None else b"") + data)
+    return ck(
+        cmd.encode() + bytes([status]) + (bytes([rapid]) if rapid is not None else b"") + data
+    )
 
 
 Q, J = h("51 40 6E"), h("4A 40 75")
@@ -101,7 +103,7 @@ def test_read_back_mismatch_disarms_and_faults() -> None:
         (J, rep("J", 0x89, b"050000000")),
         (h("45 41 79"), h("45 89 31")),
     ])  # fmt: skip
-    with pytest.raises(ReadbackMismatch, match="set to 30 but .* reports 50.*disarmed"):
+    with pytest.raises(ReadbackMismatch, match=r"set to 30 but .* reports 50.*disarmed"):
         d.set_intensity(30)
     with pytest.raises(ReadbackMismatch, match="stays faulted"):
         d.arm()
@@ -235,7 +237,7 @@ def test_error_bit_in_status_is_a_device_fault_with_temperature() -> None:
         (h("46 40 79"), rep("F", 0xA9, b"425240")),
         (h("45 41 79"), h("45 89 31")),
     ])  # fmt: skip
-    with pytest.raises(DeviceFaultError, match="over-temperature \\(42.5 °C"):
+    with pytest.raises(DeviceFaultError, match=r"over-temperature \(42\.5 °C"):
         d.read_parameters()
     finish(d, t)
 
@@ -293,7 +295,9 @@ def test_rapid_connect_reads_version_unlocks_and_reads_parameters() -> None:
 
 
 def test_rapid_v9_without_unlock_code_is_a_clear_error() -> None:
-    t = ProtocolTransport([(h("4E 44 6D"), h("4E 56 39 2E 30 00 C4")), (h("45 41 79"), rep("E", 0x09))])
+    t = ProtocolTransport(
+        [(h("4E 44 6D"), h("4E 56 39 2E 30 00 C4")), (h("45 41 79"), rep("E", 0x09))]
+    )
     d = Rapid("protocol-test", transport=t, keepalive=False)  # type: ignore[arg-type]
     with pytest.raises(DeviceError, match="unlock_code"):
         d.connect()
@@ -333,19 +337,25 @@ def _params(
 
 
 def test_rapid_frequency() -> None:
-    d, t = rapid([(h("42 30 32 30 30 FB"), rep("B", 0x89, rapid=0x30)), (h("5C 40 63"), _params(f=200))])
+    d, t = rapid(
+        [(h("42 30 32 30 30 FB"), rep("B", 0x89, rapid=0x30)), (h("5C 40 63"), _params(f=200))]
+    )
     d.set_frequency(20.0)
     finish(d, t)
 
 
 def test_rapid_pulses_v9() -> None:
-    d, t = rapid([(h("44 30 30 30 36 30 C5"), rep("D", 0x89, rapid=0x30)), (h("5C 40 63"), _params(n=60))])
+    d, t = rapid(
+        [(h("44 30 30 30 36 30 C5"), rep("D", 0x89, rapid=0x30)), (h("5C 40 63"), _params(n=60))]
+    )
     d.set_pulses(60)
     finish(d, t)
 
 
 def test_rapid_duration_v9() -> None:
-    d, t = rapid([(h("5B 30 30 36 30 DE"), rep("[", 0x89, rapid=0x30)), (h("5C 40 63"), _params(dur=60))])
+    d, t = rapid(
+        [(h("5B 30 30 36 30 DE"), rep("[", 0x89, rapid=0x30)), (h("5C 40 63"), _params(dur=60))]
+    )
     d.set_duration(6.0)
     finish(d, t)
 
@@ -362,7 +372,7 @@ def test_rapid_enhanced_power_on_and_off() -> None:
     d.set_enhanced_power(True)
     d.set_intensity(110)
     d.set_enhanced_power(False)
-    with pytest.raises(DeviceError, match="0..100"):
+    with pytest.raises(DeviceError, match=r"0\.\.100"):
         d.set_intensity(110)
     finish(d, t)
 
@@ -401,7 +411,7 @@ def test_rapid_train_checks_energy_rules_before_sending_anything() -> None:
     d._expect_charged = True  # as if armed: the refusal must not depend on arming
     with pytest.raises(EnergyRuleError, match="maximum of 18 Hz at 80 %"):
         d.start_train(TrainSpec(n_pulses=40, frequency_hz=20.0, intensity_pct_mso=80))
-    with pytest.raises(EnergyRuleError, match="maximum on-time of 23.5 s"):
+    with pytest.raises(EnergyRuleError, match=r"maximum on-time of 23\.5 s"):
         d.start_train(TrainSpec(n_pulses=500, frequency_hz=20.0, intensity_pct_mso=73))
     d._expect_charged = False
     finish(d, t)

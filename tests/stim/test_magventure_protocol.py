@@ -123,7 +123,9 @@ def test_command_1_amplitude_verified_by_message_1() -> None:
 
 
 def test_command_1_read_back_mismatch_disables() -> None:
-    d, t = run([(h("FE 03 01 3C 00 CB FF"), h("FE 04 01 32 00 34 C1 FF")), (DISABLE, DISABLED_EVENT)])
+    d, t = run(
+        [(h("FE 03 01 3C 00 CB FF"), h("FE 04 01 32 00 34 C1 FF")), (DISABLE, DISABLED_EVENT)]
+    )
     with pytest.raises(ReadbackMismatch, match="set to 60 but the MagPro reports 50"):
         d.set_intensity(60)
     finish(d, t)
@@ -154,7 +156,12 @@ def test_command_3_without_didt_is_reported() -> None:
 
 
 def test_command_7_page() -> None:
-    d, t = run([(h("FE 03 07 01 00 BE FF"), mv("08 01 00 34")), (h("FE 03 07 07 00 14 FF"), mv("08 07 00 34"))])
+    d, t = run(
+        [
+            (h("FE 03 07 01 00 BE FF"), mv("08 01 00 34")),
+            (h("FE 03 07 07 00 14 FF"), mv("08 07 00 34")),
+        ]
+    )
     d.set_page(1)
     d.set_page(7)
     assert d.page == 7
@@ -217,7 +224,9 @@ def test_unsolicited_front_panel_changes_and_unknown_ids_are_recorded() -> None:
 
 
 def test_unit_disabling_itself_while_armed_is_a_fault() -> None:
-    d, t = run([(ENABLE, ENABLED_EVENT), (STATUS, MSG0 + mv("03 2D 3C 24")), (DISABLE, DISABLED_EVENT)])
+    d, t = run(
+        [(ENABLE, ENABLED_EVENT), (STATUS, MSG0 + mv("03 2D 3C 24")), (DISABLE, DISABLED_EVENT)]
+    )
     d.arm()
     d.status()
     until(lambda: d._fault is not None)
@@ -231,10 +240,18 @@ def test_unit_disabling_itself_while_armed_is_a_fault() -> None:
 
 def test_message9_index_tables() -> None:
     assert [twin_ipi_ms(i) for i in (0, 20, 30, 70, 150, 170, 260)] == [
-        3000, 1000, 500, 100, 20, 10, 1
+        3000,
+        1000,
+        500,
+        100,
+        20,
+        10,
+        1,
     ]
     assert [burst_ipi_ms(i) for i in (0, 80, 100, 195)] == [100, 20, 10, 0.5]
-    assert ratio_from_index(0) == 5.0 and ratio_from_index(20) == 4.0 and ratio_from_index(96) == 0.2
+    assert (
+        ratio_from_index(0) == 5.0 and ratio_from_index(20) == 4.0 and ratio_from_index(96) == 0.2
+    )
     assert twin_ipi_index(2.5) == 245 and burst_ipi_index(20.0) == 80
     with pytest.raises(ValueError, match="not one of the device's settings"):
         twin_ipi_index(10.25)

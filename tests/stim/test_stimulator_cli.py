@@ -25,12 +25,16 @@ def _run(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize("kind", KINDS)
 def test_sim_runs_a_plan_naming_the_device_against_its_emulator(kind: str, tmp_path: Path) -> None:
     plan = tmp_path / "plan.toml"
-    plan.write_text(SHORT_PLAN.replace('kind = "ttl-box", pulse_width_ms = 1.0', f'kind = "{kind}"'))
+    plan.write_text(
+        SHORT_PLAN.replace('kind = "ttl-box", pulse_width_ms = 1.0', f'kind = "{kind}"')
+    )
     res = _run("sim", str(plan), "--out", str(tmp_path / "s"))
     assert res.returncode == 0, res.stderr
     summary = json.loads((tmp_path / "s" / "summary.json").read_text())
     assert summary["state"] == "completed" and summary["pulses_delivered"] == 120
-    recs = [json.loads(x) for x in (tmp_path / "s" / f"emulator-{kind}.jsonl").read_text().splitlines()]
+    recs = [
+        json.loads(x) for x in (tmp_path / "s" / f"emulator-{kind}.jsonl").read_text().splitlines()
+    ]
     pulses = [r for r in recs if r.get("action") == "pulse"]
     assert len(pulses) == 120 and {p["intensity"] for p in pulses} == {45}  # 90 % of 50 % MSO
     assert recs[-1]["action"] == "stop" and recs[-1]["armed"] is False

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import threading
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -189,7 +189,9 @@ class EmulatorThread:
 
     def __init__(self, kind: str, link: str | Path, log: str | Path | None = None, **opts: Any):
         if kind not in EMULATORS:
-            raise DeviceError(f"no emulator for '{kind}' (available: {', '.join(sorted(EMULATORS))})")
+            raise DeviceError(
+                f"no emulator for '{kind}' (available: {', '.join(sorted(EMULATORS))})"
+            )
         self.kind, self.link, self.log, self.opts = kind, Path(link), log, opts
         self.emulator: Any = None
         self._pty: PtyLink | None = None
@@ -201,7 +203,9 @@ class EmulatorThread:
         self._pty = PtyLink.open(self.link)
         self._log_file = open_log(self.log)
         self.emulator = EMULATORS[self.kind](self._pty, self._log_file, self.opts)
-        self._thread = threading.Thread(target=self.emulator.serve, name=f"emulator {self.kind}", daemon=True)
+        self._thread = threading.Thread(
+            target=self.emulator.serve, name=f"emulator {self.kind}", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -12,6 +12,7 @@ the same cells and fails on any stray pulse or any cell ending armed.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +25,7 @@ from mirrorvr.stim.base import Stimulator
 
 FAMILIES = ("magstim-200", "magstim-bistim", "magstim-rapid", "magventure")
 #: faults a robust driver absorbs without an error (the session goes on)
-TOLERATED = {("magventure", "garbage"), ("magventure", "nul")} | {
-    (f, "nul") for f in FAMILIES
-}
+TOLERATED = {("magventure", "garbage"), ("magventure", "nul")} | {(f, "nul") for f in FAMILIES}
 #: with the cable gone, only the device's own rules can disarm it: Magstim's 1 s watchdog;
 #: the MagPro has no keep-alive, so its (modelled) idle auto-disarm, shortened here to 2 s
 DISCONNECT_IDLE_DISARM_S = 2.0
@@ -141,8 +140,10 @@ def to_markdown(cells: list[Cell], folder_note: str = "") -> str:
         lines += [f"## {fam}", "", "| fault | driver reported | asked / delivered | stray | "
                   "emulator ended | disarmed by |", "|---|---|---|---|---|---|"]  # fmt: skip
         for c in (c for c in cells if c.family == fam):
-            msg = (f"`{c.error_type}`: {c.error}" if c.error else "no error (absorbed)")
-            msg = msg.replace("|", "\\|").replace(folder_note, "PORT") if folder_note else msg
+            msg = f"`{c.error_type}`: {c.error}" if c.error else "no error (absorbed)"
+            if folder_note:
+                msg = re.sub(re.escape(folder_note) + r"/[^\s:)]+", "PORT", msg)
+            msg = msg.replace("|", "\\|")
             lines.append(
                 f"| `{c.fault}` | {msg} | {c.attempts} / {c.emulator_pulses} | {c.stray} | "
                 f"{'**armed**' if c.ended_armed else 'disarmed'} | {c.disarm_cause or '—'} |"
@@ -150,7 +151,9 @@ def to_markdown(cells: list[Cell], folder_note: str = "") -> str:
         lines.append("")
     total = sum(c.stray for c in cells)
     armed = sum(c.ended_armed for c in cells)
-    lines.append(f"**Totals: {len(cells)} cells, {total} stray pulses, {armed} cells ended armed.**")
+    lines.append(
+        f"**Totals: {len(cells)} cells, {total} stray pulses, {armed} cells ended armed.**"
+    )
     return "\n".join(lines) + "\n"
 
 

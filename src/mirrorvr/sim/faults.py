@@ -39,9 +39,7 @@ class Fault:
         body, _, at = spec.partition("@")
         kind, _, param = body.partition(":")
         if kind not in FAULT_KINDS:
-            raise DeviceError(
-                f"--fault: unknown fault '{kind}' (known: {', '.join(FAULT_KINDS)})"
-            )
+            raise DeviceError(f"--fault: unknown fault '{kind}' (known: {', '.join(FAULT_KINDS)})")
         try:
             n = int(at) if at else 3
             p = float(param) if param else None

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import IO, Any
 
-from mirrorvr.sim.faults import GARBAGE, Fault
+from mirrorvr.sim.faults import GARBAGE
 from mirrorvr.sim.pty_link import PtyLink
 from mirrorvr.sim.serial_emulator import SerialEmulator
 from mirrorvr.stim.magstim import energy
@@ -148,6 +148,7 @@ class MagstimEmulator(SerialEmulator):
             elif fault.kind == "error-bits":
                 self.error = self.fatal = True
                 self._disarm(t, "fatal error")
+        reply: bytes | None
         if not valid(pkt):
             reply, action = _reply(pkt[:1] + b"?"), "bad-checksum"
         elif fault is not None and fault.kind == "conflict":
@@ -246,7 +247,9 @@ class MagstimEmulator(SerialEmulator):
             b = f"{self.power_b:03d}{self.interval:03d}" if self.model == "bistim" else "000000"
             return self._ack(cmd, st, t, f"{self.power_a:03d}".encode() + b.encode()), "parameters"
         if cmd == "F":
-            return self._ack(cmd, st, t, f"{self.temps[0]:03d}{self.temps[1]:03d}".encode()), "temperature"
+            return self._ack(
+                cmd, st, t, f"{self.temps[0]:03d}{self.temps[1]:03d}".encode()
+            ), "temperature"
         if cmd == "I":
             code = b"E01" if self.error else b"E00"
             return self._ack(cmd, st, t, code), "error code"
@@ -355,7 +358,9 @@ class MagstimEmulator(SerialEmulator):
                 self.last_activity = t
                 self.tick(t)
                 return self._ack("E", st, t), "train"
-        self.pulse(t, self.power_a, **({"intensity_b": self.power_b} if self.model == "bistim" else {}))
+        self.pulse(
+            t, self.power_a, **({"intensity_b": self.power_b} if self.model == "bistim" else {})
+        )
         self.mode = "armed"
         self.ready_at = t + self._recharge_s()
         self.last_activity = t

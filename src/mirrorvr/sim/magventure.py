@@ -160,13 +160,13 @@ class MagVentureEmulator(SerialEmulator):
             self.emit(b)
             return "long status"
         if cid == 0x01 and len(data) in (1, 2):
-            a = data[0]
-            b = data[1] if len(data) == 2 else self.amp_b
-            if a > 100 or b > 100:
+            amp_a = data[0]
+            amp_b = data[1] if len(data) == 2 else self.amp_b
+            if amp_a > 100 or amp_b > 100:
                 return "amplitude out of range (ignored)"
-            self.amp_a, self.amp_b = a, b
+            self.amp_a, self.amp_b = amp_a, amp_b
             self.emit(bytes([0x01, self.amp_a, self.amp_b, self.status()]))
-            return f"amplitude {a}/{b}"
+            return f"amplitude {amp_a}/{amp_b}"
         if cid == 0x02 and len(data) == 1:
             if data[0] == 1:
                 if self.error or self.temp >= OVERTEMP_C:
@@ -224,7 +224,9 @@ class MagVentureEmulator(SerialEmulator):
                 return "pulse setup ignored (IPI not a setting)"
             self.model, self.mode, self.direction, self.waveform = model, mode, direction, wave
             self.burst_index, self.ipi_index = burst, ipi_i
-            self.ratio_index = 100 - round(ratio * 100) if mode == 3 else round((5.0 - ratio) / 0.05)
+            self.ratio_index = (
+                100 - round(ratio * 100) if mode == 3 else round((5.0 - ratio) / 0.05)
+            )
             return "pulse setup"
         if cid == 0x0A and data == b"\x00":
             self.emit(bytes([0x0A, 0x00]) + u16(self.delay_in)
@@ -236,17 +238,19 @@ class MagVentureEmulator(SerialEmulator):
                       + bytes([0, 100, 0]))  # fmt: skip
             return "timing get"
         if cid == 0x0C and data == b"\x00":
-            b = bytearray(14)
-            b[0] = 0x0C
-            b[9:11] = u16(self.stim_count & 0xFFFF)
-            b[13] = self.page
-            self.emit(bytes(b))
+            msg = bytearray(14)
+            msg[0] = 0x0C
+            msg[9:11] = u16(self.stim_count & 0xFFFF)
+            msg[13] = self.page
+            self.emit(bytes(msg))
             return "page/count get"
         return "unknown command (ignored)"
 
     def _status_body(self, mid: int) -> bytes:
-        return bytes([mid, self.status()]) + self.serial_number.to_bytes(3, "big") + bytes(
-            [self.temp, self.coil, self.amp_a, self.amp_b]
+        return (
+            bytes([mid, self.status()])
+            + self.serial_number.to_bytes(3, "big")
+            + bytes([self.temp, self.coil, self.amp_a, self.amp_b])
         )
 
     def _pulse(self, t: float, train: bool = False) -> None:

@@ -66,12 +66,16 @@ def _magstim(port: str) -> ProbeResult | None:
         if r[:2] == b"NV" and b"\x00" in r:
             end = r.index(b"\x00")
             version = parse_version(r[1:end])
-            return ProbeResult(port, "magstim-rapid", f"Magstim Rapid², firmware V{'.'.join(map(str, version))}")
+            return ProbeResult(
+                port, "magstim-rapid", f"Magstim Rapid², firmware V{'.'.join(map(str, version))}"
+            )
         r = _exchange(t, magstim_frame("J"), 0.3).lstrip(b"\x00")
         if len(r) >= 12 and r[0] == ord("J") and valid(r[:12]):
             b, interval = r[5:8], r[8:11]
             if b == b"000" and interval == b"000":
-                return ProbeResult(port, "magstim-200", "Magstim 200² (or a BiStim² with power B and interval 0)")
+                return ProbeResult(
+                    port, "magstim-200", "Magstim 200² (or a BiStim² with power B and interval 0)"
+                )
             return ProbeResult(port, "magstim-bistim", f"Magstim BiStim² (power B {int(b)} %)")
     finally:
         t.close()
@@ -83,6 +87,8 @@ def probe(port: str, hwid: str = "") -> ProbeResult:
     if any(i in hwid.lower() for i in TRIGGER_BOX_IDS):
         return ProbeResult(port, None, "serial trigger box (not probed: bytes would fire it)")
     try:
-        return _magventure(port) or _magstim(port) or ProbeResult(port, None, "no stimulator answered")
+        return (
+            _magventure(port) or _magstim(port) or ProbeResult(port, None, "no stimulator answered")
+        )
     except DeviceError as e:
         return ProbeResult(port, None, f"not probed: {e}")

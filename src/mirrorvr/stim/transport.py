@@ -86,6 +86,7 @@ class SerialTransport:
             timeout=timeout,
             write_timeout=write_timeout,
         )
+        self._timeout = timeout
         self._serial: serial.Serial | None = None
         self._write_lock = threading.Lock()
         self.sinks: list[ByteSink] = []
@@ -110,7 +111,7 @@ class SerialTransport:
     @property
     def timeout(self) -> float:
         """Read timeout in seconds."""
-        return float(self._settings["timeout"])
+        return self._timeout
 
     def _emit(self, direction: str, data: bytes, t: float) -> None:
         for sink in self.sinks:

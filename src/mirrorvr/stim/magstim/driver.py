@@ -585,7 +585,11 @@ class BiStim(MagstimDriver):
     def read_parameters(self) -> None:
         """Refresh power A, power B and the interval (``J``)."""
         r = self._command("J")
-        self.power_a, self.power_b, self.interval_raw = r.number(0, 3), r.number(3, 3), r.number(6, 3)
+        self.power_a, self.power_b, self.interval_raw = (
+            r.number(0, 3),
+            r.number(3, 3),
+            r.number(6, 3),
+        )
 
     def set_power_b(self, pct: int) -> None:
         """Set power B and verify it."""
@@ -774,7 +778,9 @@ class Rapid(MagstimDriver):
     def check_train(self, train: TrainSpec, now: float | None = None) -> energy.TrainCheck:
         """The energy rules applied to ``train`` right now (pure apart from the clock)."""
         power = math.floor(train.intensity_pct_mso + 1e-9)
-        since = None if self._last_train_end is None else (now or local_clock()) - self._last_train_end
+        since = (
+            None if self._last_train_end is None else (now or local_clock()) - self._last_train_end
+        )
         return energy.check_train(
             power,
             train.frequency_hz,

@@ -171,14 +171,22 @@ class MagPro(Stimulator):
         except (ValueError, IndexError) as e:
             log.warning("%s: undecodable MagPro message %s: %s", self.port, body.hex(" "), e)
         st = self.status_byte
-        if self.coil_temp_c is not None and self.coil_temp_c > COIL_LIMIT_C and self.coil_temp_c != 90:
+        if (
+            self.coil_temp_c is not None
+            and self.coil_temp_c > COIL_LIMIT_C
+            and self.coil_temp_c != 90
+        ):
             # 90 °C is what a Cool-B35 reports without a cooling unit (magventure-serial.md §5.1)
             fault = DeviceFaultError(
                 f"{self.port}: MagPro coil over-temperature ({self.coil_temp_c} °C > "
                 f"{COIL_LIMIT_C} °C): let the coil cool down"
             )
         elif self._expect_enabled and st is not None and not st.enabled and mid in (1, 2, 3, 8):
-            extra = f" (also sent unknown message(s) {self.unknown_messages})" if self.unknown_messages else ""
+            extra = (
+                f" (also sent unknown message(s) {self.unknown_messages})"
+                if self.unknown_messages
+                else ""
+            )
             fault = DeviceFaultError(
                 f"{self.port}: the MagPro disabled itself (message {mid}){extra}: check its "
                 "display for an error, the coil and the front panel"
@@ -212,7 +220,9 @@ class MagPro(Stimulator):
         self.last_disarm_write_t = t
         return t
 
-    def _request(self, body: bytes, expect: int | None, timeout: float | None = None) -> tuple[float, bytes]:
+    def _request(
+        self, body: bytes, expect: int | None, timeout: float | None = None
+    ) -> tuple[float, bytes]:
         """Write one command; wait for message ``expect`` (None: nothing to wait for)."""
         self._raise_if_faulted()
         with self._cmd_lock:
@@ -229,7 +239,11 @@ class MagPro(Stimulator):
                 while self._seen[expect] <= n0 and self._fault is None:
                     left = deadline - time.monotonic()
                     if left <= 0:
-                        bad = f"; {self.reader.bad_frames} corrupt frame(s) discarded so far" if self.reader.bad_frames else ""
+                        bad = (
+                            f"; {self.reader.bad_frames} corrupt frame(s) discarded so far"
+                            if self.reader.bad_frames
+                            else ""
+                        )
                         err = NoReplyError(
                             f"{self.port}: no message {expect} from the MagPro within "
                             f"{timeout or self.reply_timeout_s:g} s after command {body[0]}"
@@ -292,7 +306,9 @@ class MagPro(Stimulator):
         self._stop.clear()
         self._fault = None
         self._connected = True
-        reader = threading.Thread(target=self._reader_loop, name=f"magpro-reader {self.port}", daemon=True)
+        reader = threading.Thread(
+            target=self._reader_loop, name=f"magpro-reader {self.port}", daemon=True
+        )
         reader.start()
         self._threads = [reader]
         try:
@@ -305,7 +321,9 @@ class MagPro(Stimulator):
                 f"{e} — is a MagPro on {self.port}? (`mirrorvr devices --probe` checks)"
             ) from None
         if self.supervise:
-            sup = threading.Thread(target=self._supervise_loop, name=f"magpro-supervisor {self.port}", daemon=True)
+            sup = threading.Thread(
+                target=self._supervise_loop, name=f"magpro-supervisor {self.port}", daemon=True
+            )
             sup.start()
             self._threads.append(sup)
 
@@ -313,7 +331,9 @@ class MagPro(Stimulator):
         """Enable (command 2, 1) and verify from the unit's message 3 that it is enabled."""
         _, body = self._request(bytes([0x02, 0x01]), 0x03)
         if not Status(body[3]).enabled:
-            raise self._fail(ConflictError(f"{self.port}: the MagPro did not enable (status {body[3]:02x})"))
+            raise self._fail(
+                ConflictError(f"{self.port}: the MagPro did not enable (status {body[3]:02x})")
+            )
         self._expect_enabled = True
 
     def disarm(self) -> None:
@@ -325,7 +345,9 @@ class MagPro(Stimulator):
             return
         deadline = time.monotonic() + 0.5
         with self._cond:
-            while self._seen[0x03] <= n0 and time.monotonic() < deadline and not self._stop.is_set():
+            while (
+                self._seen[0x03] <= n0 and time.monotonic() < deadline and not self._stop.is_set()
+            ):
                 self._cond.wait(0.05)
 
     def set_intensity(self, pct_mso: float) -> None:
@@ -336,7 +358,9 @@ class MagPro(Stimulator):
         _, body = self._request(bytes([0x01, pct, 0x00]), 0x01)
         if body[1] != pct:
             raise self._fail(
-                ReadbackMismatch(f"{self.port}: amplitude set to {pct} but the MagPro reports {body[1]}")
+                ReadbackMismatch(
+                    f"{self.port}: amplitude set to {pct} but the MagPro reports {body[1]}"
+                )
             )
 
     def trigger(self) -> float:
@@ -347,7 +371,9 @@ class MagPro(Stimulator):
         try:
             t, _ = self._request(bytes([0x03]), 0x02)
         except NoReplyError as e:
-            raise NoReplyError(f"{e} (no di/dt after the trigger: the pulse may or may not have gone out)") from None
+            raise NoReplyError(
+                f"{e} (no di/dt after the trigger: the pulse may or may not have gone out)"
+            ) from None
         return t
 
     def set_page(self, page: int) -> None:
@@ -357,7 +383,9 @@ class MagPro(Stimulator):
         _, body = self._request(bytes([0x07, page, 0x00]), 0x08)
         if body[1] != page:
             raise self._fail(
-                ReadbackMismatch(f"{self.port}: asked for page {PAGES.get(page)}, the MagPro shows {PAGES.get(body[1], body[1])}")
+                ReadbackMismatch(
+                    f"{self.port}: asked for page {PAGES.get(page)}, the MagPro shows {PAGES.get(body[1], body[1])}"
+                )
             )
 
     def set_train(self, rate_hz: float, pulses: int, trains: int = 1, iti_s: float = 1.0) -> None:
@@ -378,8 +406,10 @@ class MagPro(Stimulator):
                int.from_bytes(body[7:9], "big"), int.from_bytes(body[9:11], "big"))  # fmt: skip
         if got != (rate, pulses, trains, iti):
             raise self._fail(
-                ReadbackMismatch(f"{self.port}: train set to {(rate, pulses, trains, iti)} (×10 Hz, "
-                                 f"pulses, trains, ×10 s) but the MagPro reports {got}")
+                ReadbackMismatch(
+                    f"{self.port}: train set to {(rate, pulses, trains, iti)} (×10 Hz, "
+                    f"pulses, trains, ×10 s) but the MagPro reports {got}"
+                )
             )
 
     def start_train(self, train: TrainSpec) -> float:
@@ -391,18 +421,26 @@ class MagPro(Stimulator):
         self.set_train(train.frequency_hz, train.n_pulses)
         t, body = self._request(bytes([0x04]), 0x08)
         if not body[2]:
-            raise self._fail(ConflictError(f"{self.port}: the MagPro did not start the train (message 8 {body.hex(' ')})"))
+            raise self._fail(
+                ConflictError(
+                    f"{self.port}: the MagPro did not start the train (message 8 {body.hex(' ')})"
+                )
+            )
         return t
 
     def set_delays(self, in_ms: float, out_ms: float, charge_ms: int) -> None:
         """Input/output trigger and charge delays (command 8), verified with the 0A get."""
         vals = (round(in_ms * 10), round(out_ms * 10), int(charge_ms))
-        self._request(bytes([0x08]) + u16(vals[0]) + i16(vals[1]) + u16(vals[2]) + b"\x00\x00", None)
+        self._request(
+            bytes([0x08]) + u16(vals[0]) + i16(vals[1]) + u16(vals[2]) + b"\x00\x00", None
+        )
         _, body = self._request(bytes([0x0A, 0x00]), 0x0A)
         got = (int.from_bytes(body[2:4], "big"), int.from_bytes(body[4:6], "big", signed=True),
                int.from_bytes(body[6:8], "big"))  # fmt: skip
         if got != vals:
-            raise self._fail(ReadbackMismatch(f"{self.port}: delays set to {vals}, read back {got}"))
+            raise self._fail(
+                ReadbackMismatch(f"{self.port}: delays set to {vals}, read back {got}")
+            )
 
     def set_pulse_setup(self, *, model: int, mode: int, direction: int, waveform: int,
                         pulses_per_burst: int = 2, ipi_ms: float = 10.0, ratio: float = 1.0) -> None:  # fmt: skip
@@ -422,7 +460,9 @@ class MagPro(Stimulator):
         want = (model, mode, direction, waveform, pulses_per_burst, ipi_ms)
         got = (ps.model, ps.mode, ps.direction, ps.waveform, ps.pulses_per_burst, ps.ipi_ms)
         if want != got:
-            raise self._fail(ReadbackMismatch(f"{self.port}: pulse setup {want} read back as {got}"))
+            raise self._fail(
+                ReadbackMismatch(f"{self.port}: pulse setup {want} read back as {got}")
+            )
 
     def page_and_count(self) -> tuple[int, int]:
         """(page, stimulus count) from the undocumented 0C get ([XL]; UNVERIFIED)."""
