@@ -21,7 +21,9 @@ from mirrorvr.sim.fault_matrix import run_all, to_markdown
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "fault-matrix.md")
+    ap.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "fault-matrix.md"
+    )
     args = ap.parse_args()
     logging.disable(logging.CRITICAL)  # the cells' errors are the result, not noise to print
     with tempfile.TemporaryDirectory() as tmp:
@@ -29,7 +31,9 @@ def main() -> int:
         text = to_markdown(cells, folder_note=tmp)
     args.out.write_text(text, encoding="utf-8")
     bad = [c for c in cells if c.stray or c.ended_armed]
-    print(f"{len(cells)} cells written to {args.out}; {len(bad)} with a stray pulse or ending armed")
+    print(
+        f"{len(cells)} cells written to {args.out}; {len(bad)} with a stray pulse or ending armed"
+    )
     return 1 if bad else 0
 
 

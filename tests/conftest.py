@@ -106,5 +106,7 @@ def hardware(request: pytest.FixtureRequest) -> tuple[str, str, str | None]:
     if not port:
         pytest.skip("hardware test: give --port PATH --device-kind KIND to run it")
     if not kind:
-        pytest.fail("--port needs --device-kind (magstim-200|magstim-bistim|magstim-rapid|magventure)")
+        pytest.fail(
+            "--port needs --device-kind (magstim-200|magstim-bistim|magstim-rapid|magventure)"
+        )
     return str(kind), str(port), request.config.getoption("--unlock-code")

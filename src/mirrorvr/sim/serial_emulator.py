@@ -118,14 +118,29 @@ class SerialEmulator:
             _, data = self._out.popleft()
             try:
                 if self.line.baudrate:
-                    for i in range(len(data)):  # paced like a real line, byte by byte
-                        self.line.delay(1)
-                        os.write(self.link.master_fd, data[i : i + 1])
+                    self._paced_write(data)
                 else:
                     os.write(self.link.master_fd, data)
             except OSError:
                 self._out.clear()
                 return
+
+    def _paced_write(self, data: bytes) -> None:
+        """Write ``data`` as a line at the baud rate would deliver it.
+
+        Byte i is due one byte-time after byte i-1; whatever is due is written at once, so a
+        late wake-up (a loaded machine) does not add up over the bytes of a reply.
+        """
+        bt = self.line.byte_time(1)
+        start = time.monotonic()
+        sent = 0
+        while sent < len(data):
+            due = min(len(data), int((time.monotonic() - start) / bt))
+            if due > sent:
+                os.write(self.link.master_fd, data[sent:due])
+                sent = due
+            else:
+                time.sleep(bt)
 
     # ------------------------------------------------------------------ hooks
 
