@@ -185,6 +185,11 @@ class SerialTransport:
         while len(buf) < n:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                # this thread may have been starved past its deadline while the bytes sat in
+                # the input buffer: take what is there before calling it a timeout
+                waiting = min(self.in_waiting(), n - len(buf))
+                if waiting:
+                    buf += self.read(waiting)
                 break
             if self._serial is None:
                 raise DeviceError(f"serial port {self.port} is not open")
