@@ -20,7 +20,7 @@ FAULT_KINDS: dict[str, str] = {
     "late": "one reply sent late (P seconds, default 1.5 s: past the driver's timeout)",
     "conflict": "one command refused as conflicting with the state (not carried out)",
     "disconnect": "the link closes (cable pulled) at that frame",
-    "overtemp": "the coil over-heats (42 °C): the device disarms itself and flags an error",
+    "overtemp": "the coil over-heats (Magstim 42.5 °C, MagPro 45 °C): the device disarms itself and flags it",
     "error-bits": "the device raises its error bits / disables itself (fatal error)",
 }
 
