@@ -54,6 +54,8 @@ class LaunchOptions:
     #: called with the runner before it starts (console, keyboard, tests hook pause/estop here)
     on_runner: Callable[[SessionRunner], None] | None = None
     presenter_factory: Callable[[Clock, SimulatedPatient], Presenter] | None = None
+    #: pulses this patient already had today (from the clinic store): the governor's per-day check
+    pulses_today: int = 0
 
 
 def with_seed(plan: SessionPlan, seed: int | None) -> SessionPlan:
@@ -225,7 +227,7 @@ def run_session(
                 clock=clock,
                 profile=plan.safety,
                 budget=governor.session_budget(plan, timeline.total_pulses),
-                ledger=governor.Ledger(delivered, delivered),
+                ledger=governor.Ledger(delivered, opts.pulses_today + delivered),
             )
         runner = SessionRunner(
             plan=plan,
@@ -237,6 +239,7 @@ def run_session(
             session_date=session_date,
             start_index=start_index,
             pulses_delivered=delivered,
+            pulses_today=opts.pulses_today,
         )
         if opts.on_runner is not None:
             opts.on_runner(runner)
