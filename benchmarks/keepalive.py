@@ -165,11 +165,18 @@ def main() -> None:
             calls: list[float] = []
             host_lat: list[float] = []  # call → write() returned (bytes with the kernel)
             for _ in range(args.aborts):
-                drv.arm()
+                try:
+                    drv.arm()
+                except DeviceError as e:  # a starved keep-alive lost remote control: count it
+                    faults.append(f"(abort phase) {e}")
+                    drv.close()
+                    drv = Rapid(str(Path(tmp) / "rapid"), unlock_code=DEFAULT_UNLOCK_CODE)
+                    drv.connect()
+                    drv.arm()
                 render.run_for(random.uniform(0.0, 0.3))
                 box: list[float] = []
 
-                def abort(box: list[float] = box) -> None:
+                def abort(box: list[float] = box, drv: Rapid = drv) -> None:
                     box.append(local_clock())
                     drv.disarm()
 
