@@ -3,7 +3,10 @@
 Conditions: the Rapid² emulator (firmware V9, keep-alive ``x@G``) in its own process on a pty,
 real timing and 9600-baud line pacing of its replies; this process runs a panda3d offscreen
 render loop (a lit, spinning scene, as fast as it renders) in its main thread while the driver's
-keep-alive thread keeps the unit in remote control; two extra processes burn CPU.
+keep-alive thread keeps the unit in remote control; two extra processes burn CPU. The driver's
+keep-alive thread runs at nice −10 (its default where CAP_SYS_NICE allows; ``--keepalive-nice 0``
+to compare) and so does the emulator process, which stands in for the stimulator's own
+hardware (``--emulator-nice 0`` to leave it at the default).
 
 1. Keep-alive: the unit stays armed for ``--armed-s`` (default 300 s), firing one pulse every
    10 s (a real unit disarms after 60 s without a pulse). From the emulator's arrival stamps:
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import random
 import resource
 import statistics
@@ -110,6 +114,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--armed-s", type=float, default=300.0)
     ap.add_argument("--aborts", type=int, default=100)
+    ap.add_argument("--emulator-nice", type=int, default=-10,
+                    help="nice of the emulator process (0: leave it; needs CAP_SYS_NICE)")  # fmt: skip
+    ap.add_argument("--keepalive-nice", type=int, default=-10,
+                    help="nice of the driver's keep-alive thread (0: leave it)")  # fmt: skip
     ap.add_argument("--keep", type=Path, default=None, help="copy the emulator log here")
     args = ap.parse_args()
     stop = multiprocessing.Event()
@@ -122,8 +130,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "emu.jsonl"
         with EmulatorProcess("magstim-rapid", Path(tmp) / "rapid", log,
-                             extra_args=["--unlock-code", DEFAULT_UNLOCK_CODE]):  # fmt: skip
-            drv = Rapid(str(Path(tmp) / "rapid"), unlock_code=DEFAULT_UNLOCK_CODE)
+                             extra_args=["--unlock-code", DEFAULT_UNLOCK_CODE]) as emu:  # fmt: skip
+            emu_pid = emu.proc.pid if emu.proc else None
+            if emu_pid is not None and args.emulator_nice < 0:
+                # the emulator stands in for the stimulator's own hardware, which host load does
+                # not slow down: keep its arrival stamps about the host, not about its starvation
+                try:
+                    os.setpriority(os.PRIO_PROCESS, emu_pid, args.emulator_nice)
+                except OSError as e:
+                    print(f"(emulator priority not raised: {e})")
+            drv = Rapid(
+                str(Path(tmp) / "rapid"),
+                unlock_code=DEFAULT_UNLOCK_CODE,
+                keepalive_nice=args.keepalive_nice,
+            )
             drv.connect()
             drv.set_intensity(50)
             # 1. keep-alive while armed, with the render loop and burners running. A session
@@ -146,7 +166,11 @@ def main() -> None:
                     except DeviceError as e:  # e.g. the unit's watchdog fired: count, re-arm
                         faults.append(str(e))
                         drv.close()
-                        drv = Rapid(str(Path(tmp) / "rapid"), unlock_code=DEFAULT_UNLOCK_CODE)
+                        drv = Rapid(
+                            str(Path(tmp) / "rapid"),
+                            unlock_code=DEFAULT_UNLOCK_CODE,
+                            keepalive_nice=args.keepalive_nice,
+                        )
                         drv.connect()
                         drv.arm()
 
@@ -170,7 +194,11 @@ def main() -> None:
                 except DeviceError as e:  # a starved keep-alive lost remote control: count it
                     faults.append(f"(abort phase) {e}")
                     drv.close()
-                    drv = Rapid(str(Path(tmp) / "rapid"), unlock_code=DEFAULT_UNLOCK_CODE)
+                    drv = Rapid(
+                        str(Path(tmp) / "rapid"),
+                        unlock_code=DEFAULT_UNLOCK_CODE,
+                        keepalive_nice=args.keepalive_nice,
+                    )
                     drv.connect()
                     drv.arm()
                 render.run_for(random.uniform(0.0, 0.3))

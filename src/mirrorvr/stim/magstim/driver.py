@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 from typing import ClassVar
@@ -66,6 +67,23 @@ log = logging.getLogger(__name__)
 DISARM_FRAME = frame("E", MODE_DISARM)
 
 
+def raise_thread_priority(nice: int) -> bool:
+    """Give the calling thread a higher CPU priority (Linux: per-thread nice), if permitted.
+
+    A starved keep-alive loses remote control (MAGIC issue #18); on a loaded machine the
+    scheduler, not Python, decides when this thread runs. Lowering nice needs CAP_SYS_NICE (or
+    root); without it the thread keeps the default priority and this returns False.
+    """
+    if nice >= 0 or not hasattr(os, "setpriority"):
+        return False
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except OSError:
+        log.debug("keep-alive priority not raised (no CAP_SYS_NICE)")
+        return False
+    return True
+
+
 class MagstimDriver(Stimulator):
     """Shared machinery of the Magstim family (use a subclass for a model)."""
 
@@ -84,8 +102,10 @@ class MagstimDriver(Stimulator):
         arm_timeout_s: float = 3.0,
         ready_timeout_s: float = 6.0,
         keepalive: bool = True,
+        keepalive_nice: int = -10,
     ) -> None:
         self.port = port
+        self.keepalive_nice = keepalive_nice
         self.transport = transport or SerialTransport.for_device(
             self.kind, port, timeout=reply_timeout_s
         )
@@ -350,6 +370,7 @@ class MagstimDriver(Stimulator):
     # ---------------------------------------------------------------- keep-alive
 
     def _keepalive_loop(self) -> None:
+        raise_thread_priority(self.keepalive_nice)
         while not self._ka_stop.is_set():
             charged = self._expect_charged or bool(self.status_byte and self.status_byte.charged)
             period = self.keepalive_armed_s if charged else self.keepalive_idle_s
