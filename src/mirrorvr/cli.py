@@ -130,12 +130,15 @@ def _run(
     stimulator: str | None,
     simulated: bool,
     date: str | None,
+    display: DisplayChoice | None = None,
     patient: str | None = None,
 ) -> None:
     from mirrorvr.stim.factory import parse_stimulator_option
 
     if patient is not None:  # the clinic store supplies patient, threshold, daily pulses
-        return _run_for_patient(patient, plan_arg, outdir, realtime, seed, stimulator, simulated)
+        return _run_for_patient(
+            patient, plan_arg, outdir, realtime, seed, stimulator, simulated, display
+        )
     plan, timeline, _ = _validate(plan_arg)
     plan = with_seed(plan, seed)
     kind = port = None
@@ -153,6 +156,7 @@ def _run(
         simulated=simulated,
         session_date=_parse_date(date, "--date") if date else None,
     )
+    opts.presenter_factory = _presenter_factory(plan, display, simulated)
     if realtime and sys.stderr.isatty():
         with Progress(
             TextColumn("{task.description}"),
@@ -163,11 +167,11 @@ def _run(
         ) as progress:
             task = progress.add_task("starting", total=timeline.duration)
             opts.sinks.append(_progress_sink(progress, task, [], timeline.duration))
-            result, summary = run_session(plan, opts)
+            result, summary = _launcher(_display_kind(plan, display), simulated)(plan, opts)
     else:
         if realtime:
             err.print(f"running in real time: {timeline.duration / 60:.1f} min")
-        result, summary = run_session(plan, opts)
+        result, summary = _launcher(_display_kind(plan, display), simulated)(plan, opts)
     _print_summary(summary, folder)
     out.print(f"session folder: {folder}")
     if result.state != "completed":
@@ -200,10 +204,23 @@ def sim(
     seed: Seed = None,
     stimulator: StimOpt = None,
     date: Annotated[str | None, typer.Option(help="Simulated session date (YYYY-MM-DD).")] = None,
+    display: DisplayOpt = None,
+    frames: FramesOpt = None,
+    size: SizeOpt = "1280x720",
     patient: PatientOpt = None,
 ) -> None:
     """Run a whole simulated session (emulated stimulator, simulated patient)."""
-    _run(plan, outdir, not fast, seed, stimulator, simulated=True, date=date, patient=patient)
+    _run(
+        plan,
+        outdir,
+        not fast,
+        seed,
+        stimulator,
+        simulated=True,
+        date=date,
+        display=DisplayChoice(display, frames, size),
+        patient=patient,
+    )
 
 
 @app.command()
@@ -212,10 +229,23 @@ def run(
     outdir: Out = None,
     seed: Seed = None,
     stimulator: StimOpt = None,
+    display: DisplayOpt = None,
+    frames: FramesOpt = None,
+    size: SizeOpt = "1280x720",
     patient: PatientOpt = None,
 ) -> None:
     """Run a session in real time with real devices (the plan's ports or --stimulator)."""
-    _run(plan, outdir, True, seed, stimulator, simulated=False, date=None, patient=patient)
+    _run(
+        plan,
+        outdir,
+        True,
+        seed,
+        stimulator,
+        simulated=False,
+        date=None,
+        display=DisplayChoice(display, frames, size),
+        patient=patient,
+    )
 
 
 @app.command()
@@ -313,6 +343,96 @@ def presets() -> None:
     """List the bundled plan presets."""
     for name in list_presets():
         out.print(name)
+
+
+# ---- displays (the mirror scene: issue 6) -------------------------------------------------------
+
+DisplayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--display",
+        help="none | offscreen | window | openxr (default: the plan's devices.display).",
+    ),
+]
+FramesOpt = Annotated[
+    Path | None,
+    typer.Option("--frames", help="Write PNG frames (and frames.jsonl) of the display here."),
+]
+SizeOpt = Annotated[str, typer.Option("--size", help="Display size WIDTHxHEIGHT.")]
+
+
+class DisplayChoice:
+    """The --display/--frames/--size options together."""
+
+    def __init__(self, kind: str | None, frames: Path | None, size: str) -> None:
+        self.kind = kind
+        self.frames = frames
+        self.size = size
+
+
+def _presenter_factory(plan: Any, choice: DisplayChoice | None, simulated: bool) -> Any:
+    """``LaunchOptions.presenter_factory`` for the chosen display (``None``: headless)."""
+    kind = (choice.kind if choice else None) or plan.devices.display
+    if choice is not None and choice.frames is not None and kind == "none":
+        raise MirrorVRError("--frames needs a display: add --display offscreen (or window)")
+    if kind == "none":
+        return None
+    from mirrorvr.render.backends import presenter_factory
+    from mirrorvr.render.display import parse_size
+
+    assert choice is not None
+    return presenter_factory(
+        kind,
+        plan,
+        size=parse_size(choice.size),
+        frames_dir=choice.frames,
+        simulated_input=simulated,
+    )
+
+
+# ---- OpenXR headset display (issue 7) ---------------------------------------------------------
+
+
+def _display_kind(plan: Any, choice: DisplayChoice | None) -> str:
+    """The display a session uses: ``--display``, else the plan's ``devices.display``."""
+    return (choice.kind if choice else None) or str(plan.devices.display)
+
+
+def _launcher(display: str, simulated: bool) -> Any:
+    """How to launch a session: in the headset (``openxr``) or through ``run_session``."""
+    if display != "openxr":
+        return run_session
+
+    def launch(plan: Any, opts: LaunchOptions) -> Any:
+        return _launch_openxr(plan, opts, simulated)
+
+    return launch
+
+
+def _launch_openxr(plan: Any, opts: LaunchOptions, simulated: bool) -> Any:
+    """Run the session in an OpenXR headset; in simulation, in mirrorvr's simulated headset
+    (built on first use) unless XR_RUNTIME_JSON already names a runtime."""
+    import os
+    from contextlib import ExitStack
+
+    from mirrorvr.render.openxr_presenter import run_headset_session
+    from mirrorvr.sim.xvfb import Xvfb
+
+    with ExitStack() as stack:
+        if simulated and not os.environ.get("XR_RUNTIME_JSON"):
+            from mirrorvr.sim.xr_runtime import build_runtime, simulated_headset_for_plan
+
+            headset = simulated_headset_for_plan(plan, opts.out, build_runtime())
+            os.environ.update(headset.env())
+            err.print(f"simulated headset: {headset.manifest}")
+        if not os.environ.get("DISPLAY"):
+            if not simulated:
+                raise MirrorVRError(
+                    "the OpenXR display renders through GLX: run mirrorvr in your desktop "
+                    "session (DISPLAY is not set)"
+                )
+            os.environ["DISPLAY"] = stack.enter_context(Xvfb()).display
+        return run_headset_session(plan, opts)
 
 
 # ---- clinic: patients, ratings, sessions recorded in the store, the therapist console --------
@@ -484,6 +604,7 @@ def _run_for_patient(
     seed: int | None,
     stimulator: str | None,
     simulated: bool,
+    display: DisplayChoice | None = None,
 ) -> None:
     """Run a plan for a patient in the store, and record the session there from its log."""
     from mirrorvr.clinic.readiness import fit_and_check
@@ -496,6 +617,7 @@ def _run_for_patient(
         except PlanError as e:
             raise PlanError([Problem(f"{path}:{p.where}", p.message) for p in e.problems]) from None
         timeline = compile_timeline(plan)
+        presenter = _presenter_factory(plan, display, simulated)  # display errors come first
         kind = port = None
         if stimulator:
             kind, port = parse_stimulator_option(stimulator)
@@ -522,10 +644,11 @@ def _run_for_patient(
             session_date=dt.date.today(),
             pulses_today=inputs.pulses_today,
         )
+        opts.presenter_factory = presenter
         if realtime:
             err.print(f"running in real time: {timeline.duration / 60:.1f} min")
         try:
-            result, summary = run_session(plan, opts)
+            result, summary = _launcher(_display_kind(plan, display), simulated)(plan, opts)
         finally:
             rec = s.import_session_log(sid)
     _print_summary(summary, folder)
