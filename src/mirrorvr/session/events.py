@@ -36,6 +36,9 @@ KINDS = frozenset(
         "display",  # headset (OpenXR): what = state | tracking_lost | tracking_regained | input | estop_button
         "resume",  # session resumed after a crash: delivered so far, remaining budget
         "session_end",  # final state and totals
+        "safety_override",  # a limit loosened by a clinic override in force: rule, value, who
+        "safety_notice",  # e.g. the train-duration table is UNVERIFIED
+        "scheduler",  # pulse scheduler started: real-time priority or the warning why not
     }
 )
 

@@ -35,8 +35,13 @@ from mirrorvr.sim.emulate import EmulatorProcess
 from mirrorvr.sim.patient import SimulatedPatient
 from mirrorvr.stim import governor
 from mirrorvr.stim.base import Stimulator
-from mirrorvr.stim.executor import StimulationExecutor
+from mirrorvr.stim.executor import (
+    DEFAULT_LATE_TOLERANCE_S,
+    StimulationExecutor,
+    last_stimulation_time,
+)
 from mirrorvr.stim.factory import make_stimulator
+from mirrorvr.stim.scheduler import DEFAULT_RT_PRIORITY, PulseScheduler
 
 
 @dataclass
@@ -54,8 +59,13 @@ class LaunchOptions:
     #: called with the runner before it starts (console, keyboard, tests hook pause/estop here)
     on_runner: Callable[[SessionRunner], None] | None = None
     presenter_factory: Callable[[Clock, SimulatedPatient], Presenter] | None = None
-    #: pulses this patient already had today (from the clinic store): the governor's per-day check
+    #: pulses this patient already had today in earlier sessions (the daily limit counts them;
+    #: the clinic store fills this in from its session history)
     pulses_today: int = 0
+    #: real time: a pulse later than this after its deadline is not fired (logged as missed)
+    late_tolerance_s: float = DEFAULT_LATE_TOLERANCE_S
+    #: real time: SCHED_FIFO priority of the pulse scheduler thread (``None``: normal priority)
+    realtime_priority: int | None = DEFAULT_RT_PRIORITY
 
 
 def with_seed(plan: SessionPlan, seed: int | None) -> SessionPlan:
@@ -221,13 +231,31 @@ def run_session(
                 emulated=opts.stimulator_port is None,
             )
             _set_intensity(stimulator, plan, log, clock)
+            scheduler = None
+            if opts.realtime:
+                scheduler = stack.enter_context(
+                    PulseScheduler(realtime_priority=opts.realtime_priority)
+                )
+                log.append(
+                    "scheduler",
+                    clock.now(),
+                    durable=True,
+                    realtime=scheduler.realtime,
+                    status=scheduler.rt_status,
+                    spin_s=scheduler.spin_s,
+                    late_tolerance_s=opts.late_tolerance_s,
+                )
             executor = StimulationExecutor(
                 stimulator=stimulator,
                 log=log,
                 clock=clock,
-                profile=plan.safety,
+                plan=plan,
+                timeline=timeline,
                 budget=governor.session_budget(plan, timeline.total_pulses),
-                ledger=governor.Ledger(delivered, opts.pulses_today + delivered),
+                ledger=governor.Ledger(delivered, delivered + opts.pulses_today),
+                late_tolerance_s=opts.late_tolerance_s,
+                scheduler=scheduler,
+                last_stim_t=last_stimulation_time(resume_from) if resume_from else None,
             )
         runner = SessionRunner(
             plan=plan,
