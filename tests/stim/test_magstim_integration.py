@@ -117,7 +117,7 @@ def test_rapid_train_runs_on_the_device_and_locks_out(tmp_path: Path) -> None:
             assert isinstance(d, Rapid) and d.capabilities.device_timed_trains
             d.arm()
             d.start_train(TrainSpec(n_pulses=5, frequency_hz=10.0, intensity_pct_mso=54))
-            with pytest.raises(EnergyRuleError, match="since the last train"):
+            with pytest.raises(EnergyRuleError, match="post-train lockout"):
                 d.start_train(TrainSpec(n_pulses=5, frequency_hz=10.0, intensity_pct_mso=54))
             until(lambda: "train-end" in log.read_text())
     recs = records(log)

@@ -421,6 +421,7 @@ def test_rapid_train_sets_verifies_and_fires_one_train() -> None:
     d, t = rapid([
         (h("45 42 78"), h("45 89 31")),
         (h("78 40 47"), rep("x", 0x8C, b"\x00\x00", rapid=0x30)),
+        (h("5C 40 63"), _params(st=0x8C)),
         (h("5B 30 30 36 30 DE"), rep("[", 0x8C, rapid=0x30)),
         (h("5C 40 63"), _params(dur=60, st=0x8C)),
         (ck(b"@054"), rep("@", 0x8C)),
@@ -430,10 +431,11 @@ def test_rapid_train_sets_verifies_and_fires_one_train() -> None:
         (h("44 30 30 30 36 30 C5"), rep("D", 0x8C, rapid=0x30)),
         (h("5C 40 63"), _params(power=54, dur=60, n=60, st=0x8C)),
         (h("45 48 72"), rep("E", 0x8C)),
+        (h("5C 40 63"), _params(power=54, dur=60, n=60, st=0x8A, rapid_st=0x32)),
     ])  # fmt: skip
     d.arm()
     d.start_train(TrainSpec(n_pulses=60, frequency_hz=10.0, intensity_pct_mso=54))
-    # the next train must wait the energy minimum (0.5 s at this energy)
-    with pytest.raises(EnergyRuleError, match="since the last train"):
+    # the unit reports its train running: the next one is refused before anything is set
+    with pytest.raises(EnergyRuleError, match="running a train or in its post-train lockout"):
         d.start_train(TrainSpec(n_pulses=60, frequency_hz=10.0, intensity_pct_mso=54))
     finish(d, t)

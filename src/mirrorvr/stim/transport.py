@@ -48,6 +48,11 @@ PORT_SETTINGS: dict[str, PortSettings] = {
 }
 
 
+def is_pty(port: str) -> bool:
+    """Whether ``port`` (or what a symlink points at) is a pseudo-terminal (no real line)."""
+    return os.path.realpath(port).startswith("/dev/pts/")
+
+
 class LineTriggerUnsupported(DeviceError):
     """The port cannot drive RTS/DTR (a pseudo-terminal, or an adapter without the lines)."""
 

@@ -60,7 +60,8 @@ from mirrorvr.stim.magstim.protocol import (
     valid,
     widths,
 )
-from mirrorvr.stim.transport import SerialTransport
+from mirrorvr.stim.safety.runtime import DeviceLimits
+from mirrorvr.stim.transport import SerialTransport, is_pty
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,7 @@ class MagstimDriver(Stimulator):
         self._remote = False
         self._fault: DeviceError | None = None
         self._connected = False
+        self._is_pty = False
         self._ka_stop = threading.Event()
         self._ka_thread: threading.Thread | None = None
 
@@ -145,6 +147,11 @@ class MagstimDriver(Stimulator):
             max_host_rate_hz=0.5,
             fixed_delay_s=0.0084,
         )
+
+    @property
+    def trigger_wire_s(self) -> float:
+        """The fire frame's 3 bytes on a real 9600-baud line (≈ 3.1 ms); none on a pty."""
+        return 0.0 if self._is_pty else self.transport.byte_time(3)
 
     @property
     def keepalive_frame(self) -> bytes:
@@ -412,6 +419,7 @@ class MagstimDriver(Stimulator):
     def connect(self) -> None:
         """Open the port, take remote control, read the parameters, start the keep-alive."""
         self.transport.open()
+        self._is_pty = is_pty(self.port)
         self.transport.reset_input()
         self._fault = None
         self._connected = True
@@ -660,8 +668,7 @@ class Rapid(MagstimDriver):
         self.duration_tenths: int | None = None
         self.wait_tenths: int | None = None
         self.train_mode = False
-        self._last_train_end: float | None = None
-        self._required_wait = 0.0
+        self._rapid_wait = False
 
     @property
     def max_power(self) -> int:  # type: ignore[override]
@@ -720,6 +727,7 @@ class Rapid(MagstimDriver):
         if r.rapid is not None:
             self.enhanced = r.rapid.enhanced
             self.train_mode = not r.rapid.single_pulse
+            self._rapid_wait = r.rapid.wait or r.rapid.train_running
 
     def set_frequency(self, hz: float) -> None:
         """Train frequency in 0.1 Hz steps, verified."""
@@ -796,20 +804,36 @@ class Rapid(MagstimDriver):
             self._single_pulse_mode()
         return super().trigger()
 
-    def check_train(self, train: TrainSpec, now: float | None = None) -> energy.TrainCheck:
-        """The energy rules applied to ``train`` right now (pure apart from the clock)."""
+    def check_train(self, train: TrainSpec) -> energy.TrainCheck:
+        """The energy rules that depend on the train alone (frequency, on-time, pulses).
+
+        The minimum wait *between* trains is the governor's to time (on the session clock,
+        from :meth:`device_limits`); the driver also refuses a train while the unit itself
+        reports its post-train lockout.
+        """
         power = math.floor(train.intensity_pct_mso + 1e-9)
-        since = (
-            None if self._last_train_end is None else (now or local_clock()) - self._last_train_end
-        )
         return energy.check_train(
             power,
             train.frequency_hz,
             train.n_pulses,
-            since_last_train_s=since,
-            required_wait_s=self._required_wait,
             voltage=self.voltage,
             system_type=self.system_type,
+        )
+
+    def device_limits(self, intensity_pct_mso: float, frequency_hz: float) -> DeviceLimits:
+        """The Rapid² energy rules at this power and frequency, for the governor."""
+        power = math.floor(intensity_pct_mso + 1e-9)
+        t_on = energy.max_on_time_s(power, frequency_hz) if frequency_hz > 0 else None
+        limited = t_on is not None and t_on <= 60
+        n_max = int(t_on * frequency_hz) if limited and t_on is not None else 6000
+        gap = energy.min_wait_s(power, frequency_hz, n_max) if frequency_hz > 0 else 0.0
+        return DeviceLimits(
+            max_frequency_hz=float(energy.max_frequency_hz(power, self.voltage, self.system_type)),
+            max_train_pulses=n_max,
+            max_train_duration_s=t_on if limited else None,
+            min_train_gap_s=max(energy.MIN_WAIT_S, gap),
+            max_intensity_pct_mso=float(self.max_power),
+            source=f"Rapid² energy rules ({self.voltage} V, type {self.system_type})",
         )
 
     def start_train(self, train: TrainSpec) -> float:
@@ -821,15 +845,18 @@ class Rapid(MagstimDriver):
         if not self._expect_charged:
             raise DeviceError(f"train refused: the Rapid² on {self.port} is disarmed")
         duration = train.n_pulses / train.frequency_hz
+        self.read_parameters()
+        if self._rapid_wait:
+            raise EnergyRuleError(
+                f"{self.port}: train refused: the Rapid² is running a train or in its post-train "
+                "lockout (status 'wait'): wait before the next train"
+            )
         self.set_duration(max(0.1, round(duration, 1)))
         self.train_mode = True
         self.set_intensity(train.intensity_pct_mso)
         self.set_frequency(train.frequency_hz)
         self.set_pulses(train.n_pulses)
-        t = MagstimDriver.trigger(self)
-        self._last_train_end = t + duration
-        self._required_wait = check.wait_after_s
-        return t
+        return MagstimDriver.trigger(self)
 
 
 __all__ = [

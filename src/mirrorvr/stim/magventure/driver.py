@@ -44,7 +44,7 @@ from mirrorvr.stim.magventure.protocol import (
     twin_ipi_index,
     u16,
 )
-from mirrorvr.stim.transport import SerialTransport
+from mirrorvr.stim.transport import SerialTransport, is_pty
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,11 @@ class MagPro(Stimulator):
     def capabilities(self) -> Capabilities:
         """Device-timed trains (command 6 + 4); serial single triggers ≤ 1 Hz (20–80 ms replies)."""
         return Capabilities(sets_intensity=True, device_timed_trains=True, max_host_rate_hz=1.0)
+
+    @property
+    def trigger_wire_s(self) -> float:
+        """The trigger frame's 5 bytes on a real 38400-baud line (≈ 1.3 ms); none on a pty."""
+        return 0.0 if is_pty(self.port) else self.transport.byte_time(5)
 
     # ------------------------------------------------------------------ reader thread
 
