@@ -122,5 +122,5 @@ def test_not_a_recording(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(AnalysisError, match="not a session folder or an XDF"):
         load_recording(tmp_path / "notes.txt")
-    with pytest.raises(AnalysisError, match="no events.jsonl"):
+    with pytest.raises(AnalysisError, match=r"no events\.jsonl"):
         load_recording(tmp_path)

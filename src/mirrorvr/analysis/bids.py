@@ -281,16 +281,20 @@ def motion_channels(sig: Signal) -> pd.DataFrame:
                     "units": unit or "n/a",
                 }
             )
-    return pd.DataFrame(rows, columns=["name", "component", "type", "tracked_point", "units"])
+    df = pd.DataFrame(rows, columns=["name", "component", "type", "tracked_point", "units"])
+    df["reference_frame"] = ["n/a"] + [
+        "global" if t in ("POS", "ORNT") else "n/a" for t in df["type"][1:]
+    ]
+    return df
 
 
 def _tracksys(sig: Signal) -> str:
-    n = sig.name.lower()
+    n = sig.name.lower().replace("mirrorvr", "")
     if "mirror" in n:
         return "mirrored"
     if "track" in n:
         return "tracked"
-    return label(n.replace("mirrorvr", ""), "pose")
+    return label(n, "pose")
 
 
 def write_motion(rec: Recording, sig: Signal, base: Path, task: str) -> list[Path]:
@@ -328,11 +332,17 @@ def write_motion(rec: Recording, sig: Signal, base: Path, task: str) -> list[Pat
             Path(str(stem) + "_channels.json"),
             {
                 "reference_frame": {
-                    "Levels": {"global": "OpenXR stage space"},
-                },
-                "SpatialAxes": "RUB",
-                "RotationRule": "right-hand",
-                "RotationOrder": "n/a",
+                    "Description": "frame of the position and orientation channels",
+                    "Levels": {
+                        "global": {
+                            "Description": "OpenXR stage space: x right, y up, z backwards "
+                            "(the user looks along -z); metres; quaternions rotate "
+                            "joint-local to stage",
+                            "SpatialAxes": "RSP",  # x right, y up (superior), z back (posterior)
+                            "RotationRule": "right-hand",
+                        }
+                    },
+                }
             },
         ),
     ]
