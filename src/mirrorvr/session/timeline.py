@@ -19,6 +19,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 from types import MappingProxyType
 from typing import Any
 
@@ -232,6 +233,8 @@ def compile_timeline(plan: SessionPlan) -> Timeline:
 
     if stim.mode == "concurrent":
         _place_concurrent(b, plan)
+    if stim.mode == "cue-locked":
+        _check_cue_locked_spacing(b)
     if stim.mode == "post":
         t = _add_train_block(b, plan, t + stim.gap_s, "post", 0)
     b.add(t, 0.0, "end", None)
@@ -295,3 +298,20 @@ def _place_concurrent(b: _Builder, plan: SessionPlan) -> None:
                 )
             ]
         )
+
+
+def _check_cue_locked_spacing(b: _Builder) -> None:
+    pulses = sorted((s for s in b.steps if s["kind"] == "cue_pulse"), key=lambda s: s["t"])
+    for prev, nxt in pairwise(pulses):
+        last = prev["t"] + prev["data"]["offsets"][-1]
+        if nxt["t"] <= last:
+            raise PlanError(
+                [
+                    Problem(
+                        "stimulation.protocol",
+                        f"a cue-locked train lasts {prev['data']['offsets'][-1]:g} s but the next "
+                        f"cue comes {nxt['t'] - prev['t']:g} s later; shorten the train or "
+                        "lengthen the cue cycle (cue_s + imagery_s/movement_s + rest_s)",
+                    )
+                ]
+            )
