@@ -32,7 +32,7 @@ BOUNDARY_INTERVAL_S = 10.0
 #: seconds between looks for new streams
 DISCOVERY_INTERVAL_S = 1.0
 
-RecorderStatus = Callable[[str, dict[str, Any]], None]
+RecorderStatus = Callable[[str, dict[str, Any]], object]
 """``(what, details)``: stream_added, connected, lost, restored, stalled, resumed, error."""
 
 
