@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
+import tempfile
 import textwrap
+import uuid
 from pathlib import Path
 
 import pytest
@@ -22,6 +25,36 @@ SRC = ROOT / "src"
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(SRC), *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
 )
+
+# --- LSL kept on this machine, in a session of its own -------------------------------------
+# liblsl reads its configuration once, at the first call that needs it, so this runs at
+# conftest import, before any test module can open a stream. The file named by LSLAPICFG is
+# also what every child process (producers, `python -m mirrorvr ...`) reads, so they join the
+# same private session. ~8 engineers run tests on this machine at once: a unique SessionID
+# keeps our streams invisible to theirs and theirs to ours.
+LSL_SESSION_ID = f"mirrorvr-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+LSL_CONFIG = f"[multicast]\nResolveScope = machine\n\n[lab]\nSessionID = {LSL_SESSION_ID}\n"
+_lsl_cfg_dir = tempfile.mkdtemp(prefix="mirrorvr-lsl-")
+LSL_CONFIG_FILE = Path(_lsl_cfg_dir) / "lsl_api.cfg"
+LSL_CONFIG_FILE.write_text(LSL_CONFIG, encoding="utf-8")
+os.environ["LSLAPICFG"] = str(LSL_CONFIG_FILE)
+
+from mirrorvr.streams.lslconfig import configure_lsl  # noqa: E402  (needs LSLAPICFG set)
+
+configure_lsl()
+
+_names = itertools.count()
+
+
+def unique_stream_name(prefix: str = "test") -> str:
+    """A stream name no other test (in this or another process) uses: prefix-pid-n-random."""
+    return f"{prefix}-{os.getpid()}-{next(_names)}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def lsl_name(request: pytest.FixtureRequest) -> str:
+    """A unique LSL stream name for this test."""
+    return unique_stream_name(request.node.name[:24].replace("[", "-").replace("]", ""))
 
 
 def mirrorvr_cmd(*args: str) -> list[str]:

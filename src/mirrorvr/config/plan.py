@@ -320,6 +320,17 @@ class SafetyProfile(_Model):
     min_intertrain_interval_s: Seconds = 0.0
 
 
+class LslSettings(_Model):
+    """Lab Streaming Layer network settings (multi-machine sessions); CLI options override."""
+
+    #: hosts (names or addresses) to query directly, e.g. nodes on another subnet
+    known_peers: list[str] = Field(default_factory=list)
+    #: liblsl [lab] SessionID: only nodes with the same id see each other's streams
+    session_id: str | None = None
+    #: liblsl [multicast] ResolveScope: machine, link, site, organization or global
+    resolve_scope: Literal["machine", "link", "site", "organization", "global"] | None = None
+
+
 class SessionPlan(_Model):
     """A whole, validated session plan."""
 
@@ -329,6 +340,7 @@ class SessionPlan(_Model):
     stimulation: Stimulation = Field(default_factory=Stimulation)
     devices: Devices = Field(default_factory=Devices)
     safety: SafetyProfile = Field(default_factory=SafetyProfile)
+    lsl: LslSettings = Field(default_factory=LslSettings)
 
     @model_validator(mode="after")
     def _cue_locked_needs_cues(self) -> SessionPlan:

@@ -35,6 +35,9 @@ KINDS = frozenset(
         "device",  # device connected / armed / disarmed / fault
         "resume",  # session resumed after a crash: delivered so far, remaining budget
         "session_end",  # final state and totals
+        "stream",  # an LSL inlet connected / lost / restored / stalled / resumed: stream, gap_s
+        "clock_offset",  # measured offset of a remote node's clock: stream, host, offset
+        "remote_marker",  # a remote node's marker acted on: remote_seq, marker, step, remote_t, latency_s
     }
 )
 

@@ -7,6 +7,8 @@ A session folder holds everything needed to understand (and resume) a session::
     events.jsonl      the append-only event log (authoritative)
     summary.json      totals, written when the session ends
     emulator-*.jsonl  what an emulated device received, when (simulation only)
+    session.xdf       the session's LSL streams (recorded live, or written from the log
+                      for simulated-clock runs); docs/streams.md
 """
 
 from __future__ import annotations
@@ -53,6 +55,15 @@ class LaunchOptions:
     #: called with the runner before it starts (console, keyboard, tests hook pause/estop here)
     on_runner: Callable[[SessionRunner], None] | None = None
     presenter_factory: Callable[[Clock, SimulatedPatient], Presenter] | None = None
+    #: write session.xdf (real time: publish on LSL and record; simulated clock: from the log)
+    xdf: bool = True
+    #: publish the session's LSL outlets; ``None``: only in real time (sim time is not LSL time)
+    lsl: bool | None = None
+    #: XPath predicates of other LSL streams to record with the session (e.g. "type='EMG'")
+    record_also: list[str] = field(default_factory=list)
+    #: multi-machine: start only once this node (e.g. "tms") follows our markers
+    wait_for_node: str | None = None
+    wait_node_s: float = 60.0
 
 
 def with_seed(plan: SessionPlan, seed: int | None) -> SessionPlan:
@@ -132,10 +143,33 @@ def run_session(
     patient = SimulatedPatient(seed=plan.session.seed + (len(resume_from) if resume_from else 0))
     presenter = (opts.presenter_factory or HeadlessPresenter)(clock, patient)
 
+    dev = _stimulator_device(plan, opts)
+    publish = opts.realtime if opts.lsl is None else opts.lsl
     with ExitStack() as stack:
         log = stack.enter_context(EventLog(out / "events.jsonl"))
         for sink in opts.sinks:
             log.add_sink(sink)
+        if publish:
+            from mirrorvr.streams.session_io import session_streams
+
+            log.add_sink(
+                stack.enter_context(
+                    session_streams(
+                        out,
+                        device=dev.kind if dev else "",
+                        record=opts.xdf,
+                        record_also=opts.record_also,
+                        plan=plan,
+                        wait_for_node=opts.wait_for_node,
+                        wait_node_s=opts.wait_node_s,
+                        log=lambda what, d: (
+                            log.append("stream", clock.now(), **{**d, "what": what})
+                            if what not in ("offset", "stream_found")
+                            else None
+                        ),
+                    )
+                )
+            )
         if resume_from is None:
             log.append(
                 "session_start",
@@ -160,7 +194,6 @@ def run_session(
                 remaining_budget=budget - delivered,
             )
         executor = None
-        dev = _stimulator_device(plan, opts)
         if dev is not None and timeline.total_pulses:
             port = opts.stimulator_port
             if port is None:
@@ -205,6 +238,10 @@ def run_session(
             result = runner.run()
         finally:
             presenter.close()
+    if opts.xdf and not publish:
+        from mirrorvr.streams.session_io import write_fast_xdf
+
+        write_fast_xdf(out, device=dev.kind if dev else "", session_date=session_date)
     events = read_events(out / "events.jsonl").events
     summary = summarize(events, timeline.total_pulses)
     _write_json(out / "summary.json", summary)
