@@ -33,11 +33,13 @@ from mirrorvr.session.presenter import HeadlessPresenter, Presenter
 from mirrorvr.session.runner import RunResult, SessionRunner
 from mirrorvr.session.summary import delivered_pulses, summarize
 from mirrorvr.session.timeline import Timeline, compile_timeline
+from mirrorvr.sim.emg import BodyModel, SimulatedEmg
 from mirrorvr.sim.emulate import EmulatorProcess
 from mirrorvr.sim.patient import SimulatedPatient
 from mirrorvr.stim import governor
 from mirrorvr.stim.executor import StimulationExecutor
 from mirrorvr.stim.factory import make_stimulator
+from mirrorvr.threshold.procedure import EmgSource
 
 
 @dataclass
@@ -55,6 +57,11 @@ class LaunchOptions:
     #: called with the runner before it starts (console, keyboard, tests hook pause/estop here)
     on_runner: Callable[[SessionRunner], None] | None = None
     presenter_factory: Callable[[Clock, SimulatedPatient], Presenter] | None = None
+    #: EMG for a motor-threshold estimate at session start (``None``: the simulated patient's
+    #: body on the simulated clock; an LSL inlet named in the plan in real time)
+    emg: EmgSource | None = None
+    #: the simulated patient's corticospinal response (true motor threshold etc.)
+    body: BodyModel | None = None
     #: write session.xdf (real time: publish on LSL and record; simulated clock: from the log)
     xdf: bool = True
     #: publish the session's LSL outlets; ``None``: only in real time (sim time is not LSL time)
@@ -198,7 +205,10 @@ def run_session(
             port = opts.stimulator_port
             if port is None:
                 emu = EmulatorProcess(
-                    dev.kind, out / "stimulator.pty", out / f"emulator-{dev.kind}.jsonl"
+                    dev.kind,
+                    out / "stimulator.pty",
+                    out / f"emulator-{dev.kind}.jsonl",
+                    extra_args=_body_args(plan, opts),
                 )
                 stack.enter_context(emu)
                 port = str(out / "stimulator.pty")
@@ -213,13 +223,19 @@ def run_session(
                 port=port,
                 emulated=opts.stimulator_port is None,
             )
+            mt_pulses = 0
+            if plan.stimulation.threshold_estimate is not None and resume_from is None:
+                plan, mt_pulses = _estimate_threshold(
+                    plan, opts, stimulator, log, clock, session_date, timeline.total_pulses
+                )
+                timeline = compile_timeline(plan)  # same steps, intensities from the new MT
             executor = StimulationExecutor(
                 stimulator=stimulator,
                 log=log,
                 clock=clock,
                 profile=plan.safety,
                 budget=governor.session_budget(plan, timeline.total_pulses),
-                ledger=governor.Ledger(delivered, delivered),
+                ledger=governor.Ledger(delivered, delivered + mt_pulses),
             )
         runner = SessionRunner(
             plan=plan,
@@ -246,6 +262,91 @@ def run_session(
     summary = summarize(events, timeline.total_pulses)
     _write_json(out / "summary.json", summary)
     return result, summary
+
+
+def _emg_stream_name(plan: SessionPlan, opts: LaunchOptions) -> str:
+    cfg = plan.stimulation.threshold_estimate
+    assert cfg is not None
+    if opts.simulated and opts.stimulator_port is None:
+        return f"{cfg.emg_stream}-sim-{os.getpid()}"  # unique: other sessions may run
+    return cfg.emg_stream
+
+
+def _body_args(plan: SessionPlan, opts: LaunchOptions) -> list[str]:
+    """Emulator options that make it host the simulated patient's EMG (real-time estimates)."""
+    if not (opts.realtime and opts.simulated and plan.stimulation.threshold_estimate):
+        return []
+    body = opts.body or BodyModel()
+    return [
+        "--emg",
+        _emg_stream_name(plan, opts),
+        "--true-mt",
+        f"{body.true_threshold_pct_mso:g}",
+        "--panel",
+        str(opts.out / "panel.txt"),
+        "--seed",
+        str(plan.session.seed),
+    ]
+
+
+def _estimate_threshold(
+    plan: SessionPlan,
+    opts: LaunchOptions,
+    stimulator: Any,
+    log: EventLog,
+    clock: Clock,
+    session_date: dt.date,
+    planned_pulses: int,
+) -> tuple[SessionPlan, int]:
+    """Measure the motor threshold before the session; a failure ends the session aborted."""
+    from mirrorvr.threshold.session import estimate_session_threshold
+
+    cfg = plan.stimulation.threshold_estimate
+    assert cfg is not None
+    emg = opts.emg
+    operator = None
+    live = None
+    if emg is None:
+        if opts.realtime:
+            from mirrorvr.sim.emg_stream import LslEmgSource, panel_operator
+
+            if _body_args(plan, opts):  # the emulator publishes the simulated patient's EMG
+                operator = panel_operator(opts.out / "panel.txt")
+            live = LslEmgSource(_emg_stream_name(plan, opts))
+            live.wait_connected(30)
+            emg = live
+        else:
+            emg = SimulatedEmg(opts.body, seed=plan.session.seed, t0=clock.now())
+    try:
+        new_plan, outcome = estimate_session_threshold(
+            plan,
+            stimulator=stimulator,
+            emg=emg,
+            log=log,
+            clock=clock,
+            session_date=session_date,
+            out=opts.out,
+            operator=operator,
+        )
+    except SessionError as e:
+        log.append(
+            "session_end",
+            clock.now(),
+            durable=True,
+            state="aborted",
+            reason=str(e),
+            pulses_delivered=0,
+            last_step=-1,
+        )
+        events = read_events(opts.out / "events.jsonl").events
+        _write_json(opts.out / "summary.json", summarize(events, planned_pulses))
+        raise
+    finally:
+        if live is not None:
+            live.close()
+    # the plan that runs is the one with the measured threshold (resume reads it back)
+    (opts.out / "plan.toml").write_text(plan_to_toml(new_plan), encoding="utf-8")
+    return new_plan, outcome.pulses
 
 
 def resume_point(events: list[Event], timeline: Timeline) -> tuple[int, int]:

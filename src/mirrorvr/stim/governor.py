@@ -55,6 +55,9 @@ def authorize(
     """Allow ``request`` only if it keeps every limit; never adjust it."""
     if request.n_pulses <= 0:
         return Decision(False, "a train must have at least one pulse")
+    if request.intensity_pct_mso <= 0:
+        # a plan whose threshold was to be measured but was not has no intensity at all
+        return Decision(False, "no intensity: the motor threshold is not known")
     if request.intensity_pct_rmt > profile.max_intensity_pct_rmt:
         return Decision(
             False,
@@ -92,8 +95,11 @@ def check_plan(
         return problems
     prof = plan.safety
     mt = stim.motor_threshold
-    if mt is None:  # the model already requires it; kept so the governor stands alone
-        problems.append(Problem("stimulation.motor_threshold", "no motor threshold on record"))
+    if mt is None:
+        # measured at session start when the plan says so; the governor checks every pulse of
+        # the hunt and, once the threshold is known, the plan again (see session.launch)
+        if stim.threshold_estimate is None:
+            problems.append(Problem("stimulation.motor_threshold", "no motor threshold on record"))
     else:
         age = (today - mt.measured_on).days
         if age < 0:
