@@ -69,7 +69,8 @@ COLUMN_DOCS: dict[str, dict[str, Any]] = {
         "Description": "kind of event",
         "Levels": {k: v[0] for k, v in TRIAL_TYPES.items()},
         # HED annotations by trial type (the sidecar form: one place, applied to every row)
-        "HED": {k: v[1] for k, v in TRIAL_TYPES.items()},
+        # (each in its own group with a Label, so events sharing an onset never repeat a tag)
+        "HED": {k: f"({v[1]}, Label/{k})" for k, v in TRIAL_TYPES.items()},
     },
     "value": {
         "Description": "pain rating (NRS 0-10), laterality answer, or a foreign marker's value"

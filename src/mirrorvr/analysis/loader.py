@@ -359,12 +359,14 @@ def _can_drop(info: dict[str, Any]) -> bool:
 
 
 def classify_stream(name: str, type_: str, fmt: str, srate: float, first: Any) -> str:
-    """Role of a stream: events | markers | pose | frames | emg | stim | other.
+    """Role of a stream: events | markers | pose | frames | emg | stim | state | other.
 
     Ours follow ``mirrorvr-<kind>`` names; other producers are recognised by LSL content type
     (``Markers``, ``MoCap``, ``EMG``) and, for strings, by whether samples are JSON events.
     """
     n, t = name.lower(), type_.lower()
+    if n == "mirrorvr-state" or t == "sessionstate":
+        return "state"  # runner states: the same information as the event stream's state events
     if fmt == "string":
         if isinstance(first, str) and _is_event_json(first):
             return "events"
@@ -394,7 +396,7 @@ def _is_event_json(s: str) -> bool:
 
 class _LogCapture(logging.Handler):
     def __init__(self) -> None:
-        super().__init__(logging.WARNING)
+        super().__init__(logging.ERROR)  # pyxdf reports damaged chunks as errors
         self.messages: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -489,6 +491,8 @@ def _from_xdf(path: Path, sync: bool, dejitter: bool) -> Recording:
                     continue
                 # the XDF time (clock-synchronised) is the event's time on the recording clock
                 events.append(Event(ev.seq, t, ev.kind, ev.data))
+            continue
+        if role == "state":
             continue
         if role == "markers":
             vals = (
