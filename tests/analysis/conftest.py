@@ -13,6 +13,7 @@ import pytest
 from mirrorvr.config.loader import load_plan
 from mirrorvr.session.eventlog import read_events
 from mirrorvr.session.launch import LaunchOptions, run_session
+from mirrorvr.streams.layout import FRAMES, MARKERS, pose_spec
 from tests.analysis.xdfgen import XdfFile, header_xml
 from tests.conftest import SHORT_PLAN
 
@@ -109,11 +110,6 @@ def shift_pulses(folder: Path, errors_s: np.ndarray) -> Path:
     return folder
 
 
-POSE_LABELS = [
-    f"{j}_{c}" for j in ("palm", "wrist") for c in ("px", "py", "pz", "qw", "qx", "qy", "qz")
-]
-
-
 def write_session_xdf(
     path: Path,
     folder: Path,
@@ -122,7 +118,6 @@ def write_session_xdf(
     dropped: list[int] | None = None,
     clock_offsets: list[tuple[float, float]] | None = None,
     emg: bool = False,
-    footers: bool = True,
 ) -> dict[str, float]:
     """An XDF of a simulated session in mirrorvr's stream conventions: JSON markers, frame
     timing (with ``dropped`` frame indices left out), tracked and mirrored poses, optional EMG.
@@ -142,19 +137,14 @@ def write_session_xdf(
     missed[0] = 0.0
     dur = np.concatenate([[1 / frame_rate], np.diff(ft)])
     frames = np.column_stack([keep, ft, dur, missed, np.full(len(keep), 0.002)])
+    # mirrorvr's own stream layouts (docs/streams.md), two joints to keep files small
+    joints = ("palm", "wrist")
     headers = [
-        header_xml("mirrorvr-markers", "Markers", 1, "string", 0.0),
-        header_xml(
-            "mirrorvr-frames", "FrameTiming", 5, "double64", frame_rate,
-            labels=["frame", "display_time", "frame_duration", "missed_frames", "render_cpu"],
-            can_drop_samples=True,
-        ),
-        header_xml("mirrorvr-pose-tracked", "MoCap", 14, "float32", frame_rate,
-                   labels=POSE_LABELS, units=["m"] * 3 + [""] * 4 + ["m"] * 3 + [""] * 4,
-                   can_drop_samples=True),
-        header_xml("mirrorvr-pose-mirrored", "MoCap", 14, "float32", frame_rate,
-                   labels=POSE_LABELS, can_drop_samples=True),
-    ]  # fmt: skip
+        MARKERS.header_xml("test"),
+        FRAMES.header_xml("test"),
+        pose_spec("tracked", joints, "left").header_xml("test"),
+        pose_spec("mirrored", joints, "right").header_xml("test"),
+    ]
     if emg:
         headers.append(
             header_xml("EMG-amp", "EMG", 1, "float32", 2000.0, labels=["FDI"], units=["uV"])
@@ -163,7 +153,7 @@ def write_session_xdf(
     pose = rng.normal(0, 0.01, (len(keep), 14)).astype(np.float32)
     x = XdfFile(path, headers)
     try:
-        x.samples(1, [e.t for e in events], [e.to_json() for e in events])
+        x.samples(1, [e.t for e in events], [[e.to_json()] for e in events])
         x.samples(2, ft, frames)
         x.samples(3, ft, pose)
         mirrored = pose.copy()
@@ -182,5 +172,5 @@ def write_session_xdf(
                 x.clock_offset(sid, ct, off)
         x.boundary()
     finally:
-        x.close(footers=footers)  # no footers: as after a recorder crash
+        x.close()
     return {"due": n, "dropped": n - len(keep)}

@@ -59,7 +59,7 @@ def test_dropped_frames_are_not_dejittered(concurrent_session: Path, tmp_path: P
     assert np.median(d) == pytest.approx(1 / 90.0, abs=1e-9)
 
 
-def _foreign(path: Path, *, footers: bool = True, truncate: int = 0) -> None:
+def _foreign(path: Path, *, truncate: int = 0) -> None:
     """LabRecorder-style file: numeric marker codes, EEG at 500 Hz, pose at 90 Hz, and clock
     offsets of a second machine 2.5 s behind the recorder."""
     headers = [
@@ -78,7 +78,7 @@ def _foreign(path: Path, *, footers: bool = True, truncate: int = 0) -> None:
         for sid in (1, 2, 3):
             x.clock_offset(sid, 1000.0 + 5 * k, 2.5)
     x.boundary()
-    x.close(footers=footers)
+    x.close()
     if truncate:
         data = path.read_bytes()
         path.write_bytes(data[:truncate])
@@ -100,9 +100,10 @@ def test_foreign_xdf(tmp_path: Path) -> None:
 
 def test_truncated_xdf_loads_what_it_can(tmp_path: Path) -> None:
     x = tmp_path / "cut.xdf"
-    _foreign(x, footers=False)
+    _foreign(x)
     full = x.stat().st_size
-    _foreign(x, footers=False, truncate=full * 2 // 3)
+    x.unlink()
+    _foreign(x, truncate=full * 2 // 3)  # cut mid-chunk, no footers: a crashed recorder
     rec = load_recording(x)
     assert len(rec.other["BioSemi"]) > 0
     assert rec.warnings and "truncated" in rec.warnings[0]

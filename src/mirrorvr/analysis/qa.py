@@ -383,15 +383,22 @@ def clock_offsets(rec: Recording, s: QASettings) -> Metric:
 
 
 def stream_gaps(rec: Recording, s: QASettings) -> Metric:
-    """Gaps in regular-rate streams: intervals longer than both ``gap_min_s`` and
-    ``gap_periods`` periods. Values are the gap lengths (ms)."""
+    """Gaps in sampled streams: intervals longer than both ``gap_min_s`` and ``gap_periods``
+    sample periods (the nominal one, or the median interval of per-frame streams declared
+    irregular). Values are the gap lengths (ms)."""
     gaps: list[float] = []
     per: dict[str, Any] = {}
     for sig in rec.signals():
-        if sig.nominal_srate <= 0 or len(sig) < 2:
+        if len(sig) < 3:
             continue
-        limit = max(s.gap_min_s, s.gap_periods / sig.nominal_srate)
         d = np.diff(sig.timestamps)
+        if sig.nominal_srate > 0:
+            period = 1.0 / sig.nominal_srate
+        elif sig.can_drop_samples:  # irregular but one sample per frame: the median frame
+            period = float(np.median(d))
+        else:  # markers and other event streams have no expected rate
+            continue
+        limit = max(s.gap_min_s, s.gap_periods * period)
         where = np.nonzero(d > limit)[0]
         g = d[where] * 1000.0
         gaps += g.tolist()
