@@ -218,10 +218,13 @@ _UV = {
 }
 
 
+def _unit(sig: Signal, channel: int = 0) -> str:
+    return (sig.units[channel] if channel < len(sig.units) else "").strip().lower()
+
+
 def emg_in_uv(sig: Signal, channel: int = 0) -> np.ndarray:
     """One EMG channel in µV, from the unit in the stream header (µV assumed if none)."""
-    unit = (sig.units[channel] if channel < len(sig.units) else "").strip().lower()
-    return np.asarray(sig.data[:, channel], dtype=float) * _UV.get(unit, 1.0)
+    return np.asarray(sig.data[:, channel], dtype=float) * _UV.get(_unit(sig, channel), 1.0)
 
 
 def meps(rec: Recording) -> dict[str, Any]:
@@ -245,7 +248,20 @@ def meps(rec: Recording) -> dict[str, Any]:
             "reason": "the MEP measure (mirrorvr.analysis.mep) is not installed in this build",
         }
     name, sig = next(iter(rec.emg.items()))
-    results = mep_mod.measure_meps(emg_in_uv(sig), sig.timestamps, rec.pulses["t"].to_numpy(float))
+    settings = mep_mod.MepSettings()
+    # Measure each pulse on a slice of EMG around it: the measure works on whole arrays, and
+    # an hour at 2 kHz per pulse would cost time and memory for nothing.
+    lo = min(settings.baseline_ms[0], 0.0) / 1000.0 - 0.05
+    hi = settings.window_ms[1] / 1000.0 + 0.05
+    ts = sig.timestamps
+    pulse_t = rec.pulses["t"].to_numpy(float)
+    a_idx = np.searchsorted(ts, pulse_t + lo)
+    b_idx = np.searchsorted(ts, pulse_t + hi)
+    scale = _UV.get(_unit(sig), 1.0)
+    results = []
+    for p, a, b in zip(pulse_t.tolist(), a_idx.tolist(), b_idx.tolist(), strict=True):
+        seg = sig.data[a:b, 0].astype(float) * scale
+        results.append(mep_mod.measure_mep(seg, ts[a:b], p, settings))
     summary = mep_mod.summarize_meps(results)
     return {
         "available": True,
