@@ -264,6 +264,8 @@ def _fmt(x: Any, nd: int = 3) -> str:
     if isinstance(x, bool):
         return "yes" if x else "no"
     if isinstance(x, float):
+        if abs(x) >= 1000:
+            return f"{x:.0f}"
         return f"{x:.{nd}g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.2e}"
     return _e(x)
 
@@ -465,7 +467,8 @@ def render_html(
         ]
         parts.append(_table(cols, rows, 3))
     if "pain" in pooled_figs:
-        parts.append("<h2>Pain across sessions</h2>" + _img(pooled_figs["pain"], "pain"))
+        head = "Pain across sessions" if n > 1 else "Pain before and after"
+        parts.append(f"<h2>{head}</h2>" + _img(pooled_figs["pain"], "pain"))
     if "laterality" in pooled_figs:
         parts.append(
             "<h2>Laterality, all sessions</h2>" + _img(pooled_figs["laterality"], "laterality")
