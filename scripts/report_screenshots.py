@@ -39,9 +39,10 @@ def shoot(html: Path, png: Path, height: int) -> None:
 
 
 def main() -> None:
-    from mirrorvr.analysis.report import analyze_paths, find_recordings
     from tests.analysis.conftest import CUE_LOCKED_PLAN, shift_pulses, simulate, write_session_xdf
     from tests.conftest import SHORT_PLAN
+
+    from mirrorvr.analysis.report import analyze_paths, find_recordings
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "images")
