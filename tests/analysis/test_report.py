@@ -94,3 +94,20 @@ def test_analyze_usage_errors(tmp_path: Path) -> None:
     res = _run("analyze", str(tmp_path / "missing"), "--out", str(tmp_path / "o"))
     assert res.returncode == 2 and "no such session folder" in " ".join(res.stderr.split())
     assert "Traceback" not in res.stderr
+
+
+def test_analyze_what_mirrorvr_sim_recorded(short_plan: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "sim"
+    res = _run("sim", str(short_plan), "--out", str(folder))
+    assert res.returncode == 0, res.stderr
+    xdfs = sorted(folder.glob("*.xdf"))
+    for target, name in [(folder, "folder"), *[(x, x.stem) for x in xdfs]]:
+        out = tmp_path / name
+        res = _run("analyze", str(target), "--out", str(out))
+        assert res.returncode == 0, res.stderr
+        s = json.loads((out / "summary.json").read_text())["sessions"][0]
+        assert s["counts"]["pulses"] == 120 and s["counts"]["ratings"] == 2
+        assert s["outcomes"]["dose"]["pulses_delivered"] == 120
+        assert s["qa"]["status"] == "pass"
+        if xdfs:  # the session's own XDF (issue 5) is read with the folder
+            assert "mirrorvr-markers" in {st["name"] for st in s["streams"]}
