@@ -258,7 +258,7 @@ def _e(x: Any) -> str:
     return html.escape(str(x))
 
 
-def _fmt(x: Any, nd: int = 3) -> str:
+def _fmt(x: Any, nd: int = 4) -> str:
     if x is None:
         return "–"
     if isinstance(x, bool):
