@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
 import pyxdf
 
+from mirrorvr.streams.xdf_repair import scan_xdf
 from mirrorvr.streams.xdf_writer import XdfWriter
 from tests.conftest import mirrorvr_cmd
 
@@ -17,15 +20,25 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_record_command_records_a_named_stream(tmp_path: Path, lsl_name: str) -> None:
     out = tmp_path / "r.xdf"
     rec = subprocess.Popen(
-        mirrorvr_cmd("record", lsl_name, "--out", str(out), "--duration", "12"),
+        mirrorvr_cmd("record", lsl_name, "--out", str(out)),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    prod = subprocess.run(
-        [*mirrorvr_cmd()[:1], "-m", "tests.streams.producers", lsl_name, "--seconds", "1", "--srate", "100"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert prod.returncode == 0, prod.stderr
-    stdout, stderr = rec.communicate(timeout=120)
+    try:
+        prod = subprocess.run(
+            [*mirrorvr_cmd()[:1], "-m", "tests.streams.producers", lsl_name, "--seconds", "1",
+             "--srate", "100"],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert prod.returncode == 0, prod.stderr
+        deadline = time.monotonic() + 60  # until the file holds every sample (it is live)
+        while time.monotonic() < deadline:
+            streams = scan_xdf(out).streams if out.exists() else {}
+            if any(s.count == 100 for s in streams.values()):
+                break
+            time.sleep(0.2)
+    finally:
+        rec.send_signal(signal.SIGTERM)  # stops cleanly: footers written
+        stdout, stderr = rec.communicate(timeout=120)
     assert rec.returncode == 0, stderr
     assert f"{lsl_name}: 100 samples" in stdout
     (s,), _ = pyxdf.load_xdf(str(out))
