@@ -22,7 +22,7 @@ def main() -> None:
     ap.add_argument("--srate", type=float, default=500.0)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--wait-consumer", type=float, default=60.0)
-    ap.add_argument("--linger", type=float, default=1.0)
+    ap.add_argument("--linger", type=float, default=3.0)  # let the outlet flush under load
     ap.add_argument("--forever", action="store_true", help="push until killed")
     a = ap.parse_args()
     info = pylsl.StreamInfo(a.name, "EMG", a.channels, a.srate, a.fmt, f"{a.name}-src")

@@ -32,7 +32,7 @@ def test_emg_follower_takes_an_eeg_stream_reconnects_and_logs_the_gap(lsl_name: 
         for _ in range(2):  # the producer comes, goes, and comes back
             p = subprocess.run(
                 [sys.executable, "-m", "tests.streams.producers", lsl_name, "--srate", "100",
-                 "--seconds", "0.5", "--linger", "0.5"],
+                 "--seconds", "0.5", "--linger", "2"],
                 cwd=ROOT, capture_output=True, text=True, timeout=120,
             )  # fmt: skip
             assert p.returncode == 0, p.stderr

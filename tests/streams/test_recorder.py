@@ -68,7 +68,7 @@ def test_a_stream_that_goes_and_returns_is_reattached(tmp_path: Path, lsl_name: 
     statuses: list[str] = []
     rec = Recorder(path, [f"name='{lsl_name}'"], on_status=lambda w, d: statuses.append(w))
     rec.start()
-    first = sent(producer(lsl_name, "--srate", "100", "--seconds", "1", "--linger", "0.5"))
+    first = sent(producer(lsl_name, "--srate", "100", "--seconds", "1", "--linger", "2"))
     # the outlet is gone; the same source id comes back from a new process
     second = sent(producer(lsl_name, "--srate", "100", "--seconds", "1"))
     deadline = time.monotonic() + 30
