@@ -164,7 +164,7 @@ def run_session(
                         wait_node_s=opts.wait_node_s,
                         log=lambda what, d: (
                             log.append("stream", clock.now(), **{**d, "what": what})
-                            if what not in ("offset", "stream_found")
+                            if what != "offset"
                             else None
                         ),
                     )

@@ -25,8 +25,8 @@ from mirrorvr.streams.recorder import Recorder
 #: how long a real-time session waits for its recorder to connect before starting anyway
 #: (seconds on a loaded machine; it is normally connected within ~2 s)
 CONNECT_TIMEOUT_S = 60.0
-#: after the session ends, how long to wait for the last samples to reach the recorder
-DRAIN_TIMEOUT_S = 5.0
+#: after the session ends, how long (at most) to wait for the last samples to reach the recorder
+DRAIN_TIMEOUT_S = 30.0
 
 
 def session_key(folder: Path) -> str:
