@@ -130,9 +130,15 @@ def _run(
     stimulator: str | None,
     simulated: bool,
     date: str | None,
+    display: DisplayChoice | None = None,
+    patient: str | None = None,
 ) -> None:
     from mirrorvr.stim.factory import parse_stimulator_option
 
+    if patient is not None:  # the clinic store supplies patient, threshold, daily pulses
+        return _run_for_patient(
+            patient, plan_arg, outdir, realtime, seed, stimulator, simulated, display
+        )
     plan, timeline, _ = _validate(plan_arg)
     plan = with_seed(plan, seed)
     kind = port = None
@@ -150,6 +156,7 @@ def _run(
         simulated=simulated,
         session_date=_parse_date(date, "--date") if date else None,
     )
+    opts.presenter_factory = _presenter_factory(plan, display, simulated)
     if realtime and sys.stderr.isatty():
         with Progress(
             TextColumn("{task.description}"),
@@ -160,11 +167,11 @@ def _run(
         ) as progress:
             task = progress.add_task("starting", total=timeline.duration)
             opts.sinks.append(_progress_sink(progress, task, [], timeline.duration))
-            result, summary = run_session(plan, opts)
+            result, summary = _launcher(_display_kind(plan, display), simulated)(plan, opts)
     else:
         if realtime:
             err.print(f"running in real time: {timeline.duration / 60:.1f} min")
-        result, summary = run_session(plan, opts)
+        result, summary = _launcher(_display_kind(plan, display), simulated)(plan, opts)
     _print_summary(summary, folder)
     out.print(f"session folder: {folder}")
     if result.state != "completed":
@@ -176,6 +183,14 @@ Seed = Annotated[int | None, typer.Option(help="Override the plan's randomisatio
 StimOpt = Annotated[
     str | None,
     typer.Option(help="KIND:PORT of a real stimulator (default: emulated on a pseudo-terminal)."),
+]
+PatientOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--patient",
+        help="Patient id in the clinic store: uses their threshold, screening and today's "
+        "pulses, and records the session there ($MIRRORVR_CLINIC_DB picks the database).",
+    ),
 ]
 
 
@@ -189,9 +204,23 @@ def sim(
     seed: Seed = None,
     stimulator: StimOpt = None,
     date: Annotated[str | None, typer.Option(help="Simulated session date (YYYY-MM-DD).")] = None,
+    display: DisplayOpt = None,
+    frames: FramesOpt = None,
+    size: SizeOpt = "1280x720",
+    patient: PatientOpt = None,
 ) -> None:
     """Run a whole simulated session (emulated stimulator, simulated patient)."""
-    _run(plan, outdir, not fast, seed, stimulator, simulated=True, date=date)
+    _run(
+        plan,
+        outdir,
+        not fast,
+        seed,
+        stimulator,
+        simulated=True,
+        date=date,
+        display=DisplayChoice(display, frames, size),
+        patient=patient,
+    )
 
 
 @app.command()
@@ -200,9 +229,23 @@ def run(
     outdir: Out = None,
     seed: Seed = None,
     stimulator: StimOpt = None,
+    display: DisplayOpt = None,
+    frames: FramesOpt = None,
+    size: SizeOpt = "1280x720",
+    patient: PatientOpt = None,
 ) -> None:
     """Run a session in real time with real devices (the plan's ports or --stimulator)."""
-    _run(plan, outdir, True, seed, stimulator, simulated=False, date=None)
+    _run(
+        plan,
+        outdir,
+        True,
+        seed,
+        stimulator,
+        simulated=False,
+        date=None,
+        display=DisplayChoice(display, frames, size),
+        patient=patient,
+    )
 
 
 @app.command()
@@ -250,6 +293,353 @@ def presets() -> None:
     """List the bundled plan presets."""
     for name in list_presets():
         out.print(name)
+
+
+# ---- displays (the mirror scene: issue 6) -------------------------------------------------------
+
+DisplayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--display",
+        help="none | offscreen | window | openxr (default: the plan's devices.display).",
+    ),
+]
+FramesOpt = Annotated[
+    Path | None,
+    typer.Option("--frames", help="Write PNG frames (and frames.jsonl) of the display here."),
+]
+SizeOpt = Annotated[str, typer.Option("--size", help="Display size WIDTHxHEIGHT.")]
+
+
+class DisplayChoice:
+    """The --display/--frames/--size options together."""
+
+    def __init__(self, kind: str | None, frames: Path | None, size: str) -> None:
+        self.kind = kind
+        self.frames = frames
+        self.size = size
+
+
+def _presenter_factory(plan: Any, choice: DisplayChoice | None, simulated: bool) -> Any:
+    """``LaunchOptions.presenter_factory`` for the chosen display (``None``: headless)."""
+    kind = (choice.kind if choice else None) or plan.devices.display
+    if choice is not None and choice.frames is not None and kind == "none":
+        raise MirrorVRError("--frames needs a display: add --display offscreen (or window)")
+    if kind == "none":
+        return None
+    from mirrorvr.render.backends import presenter_factory
+    from mirrorvr.render.display import parse_size
+
+    assert choice is not None
+    return presenter_factory(
+        kind,
+        plan,
+        size=parse_size(choice.size),
+        frames_dir=choice.frames,
+        simulated_input=simulated,
+    )
+
+
+# ---- OpenXR headset display (issue 7) ---------------------------------------------------------
+
+
+def _display_kind(plan: Any, choice: DisplayChoice | None) -> str:
+    """The display a session uses: ``--display``, else the plan's ``devices.display``."""
+    return (choice.kind if choice else None) or str(plan.devices.display)
+
+
+def _launcher(display: str, simulated: bool) -> Any:
+    """How to launch a session: in the headset (``openxr``) or through ``run_session``."""
+    if display != "openxr":
+        return run_session
+
+    def launch(plan: Any, opts: LaunchOptions) -> Any:
+        return _launch_openxr(plan, opts, simulated)
+
+    return launch
+
+
+def _launch_openxr(plan: Any, opts: LaunchOptions, simulated: bool) -> Any:
+    """Run the session in an OpenXR headset; in simulation, in mirrorvr's simulated headset
+    (built on first use) unless XR_RUNTIME_JSON already names a runtime."""
+    import os
+    from contextlib import ExitStack
+
+    from mirrorvr.render.openxr_presenter import run_headset_session
+    from mirrorvr.sim.xvfb import Xvfb
+
+    with ExitStack() as stack:
+        if simulated and not os.environ.get("XR_RUNTIME_JSON"):
+            from mirrorvr.sim.xr_runtime import build_runtime, simulated_headset_for_plan
+
+            headset = simulated_headset_for_plan(plan, opts.out, build_runtime())
+            os.environ.update(headset.env())
+            err.print(f"simulated headset: {headset.manifest}")
+        if not os.environ.get("DISPLAY"):
+            if not simulated:
+                raise MirrorVRError(
+                    "the OpenXR display renders through GLX: run mirrorvr in your desktop "
+                    "session (DISPLAY is not set)"
+                )
+            os.environ["DISPLAY"] = stack.enter_context(Xvfb()).display
+        return run_headset_session(plan, opts)
+
+
+# ---- clinic: patients, ratings, sessions recorded in the store, the therapist console --------
+DbOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--db", help="Clinic database (default: $MIRRORVR_CLINIC_DB or the user data dir)."
+    ),
+]
+patients_app = typer.Typer(help="Patients in the clinic store.", no_args_is_help=True)
+app.add_typer(patients_app, name="patients")
+
+
+def _store(db: Path | None) -> Any:
+    from mirrorvr.clinic.store import ClinicStore
+
+    return ClinicStore(db)
+
+
+@patients_app.command("add")
+def patients_add(
+    patient_id: Annotated[str, typer.Argument(help="Pseudonymous id (never a name).")],
+    side: Annotated[str, typer.Option("--side", help="Amputation side: left or right.")],
+    level: Annotated[str, typer.Option("--level", help="Amputation level.")] = "transradial",
+    amputated_on: Annotated[
+        str | None, typer.Option("--date", help="Date of amputation (YYYY-MM-DD).")
+    ] = None,
+    notes: Annotated[str, typer.Option(help="Free-text notes.")] = "",
+    db: DbOpt = None,
+) -> None:
+    """Register a patient."""
+    day = _parse_date(amputated_on, "--date") if amputated_on else None
+    with _store(db) as s:
+        p = s.add_patient(patient_id, side, level, day, notes)
+        s.audit("cli", "patient_added", p.id)
+    out.print(f"added patient {p.id} ({p.amputation_side} {p.amputation_level})")
+
+
+@patients_app.command("list")
+def patients_list(db: DbOpt = None) -> None:
+    """List patients with their session count and latest threshold."""
+    with _store(db) as s:
+        table = Table("id", "side", "level", "sessions", "latest threshold", "GMI stage")
+        for p in s.patients():
+            t = s.latest_threshold(p.id)
+            table.add_row(
+                p.id,
+                p.amputation_side,
+                p.amputation_level,
+                str(len(s.sessions(p.id))),
+                f"{t.rmt_pct_mso:g} % MSO ({t.date})" if t else "-",
+                s.current_gmi_stage(p.id) or "-",
+            )
+    out.print(table)
+
+
+@patients_app.command("show")
+def patients_show(
+    patient_id: Annotated[str, typer.Argument(help="Patient id.")], db: DbOpt = None
+) -> None:
+    """A patient's screening, thresholds, sessions and pain trend."""
+    from mirrorvr.clinic.screening import screening_status
+
+    with _store(db) as s:
+        p = s.patient(patient_id)
+        out.print(f"[bold]{p.id}[/bold]: {p.amputation_side} {p.amputation_level}", highlight=False)
+        st = screening_status(s.latest_screening(p.id), dt.date.today())
+        out.print(f"screening: {'cleared' if st.cleared else 'NOT cleared'} ({st.reason})")
+        for t in s.thresholds(p.id):
+            out.print(f"threshold {t.date}: {t.rmt_pct_mso:g} % MSO ({t.method})")
+        out.print(f"pulses today: {s.pulses_today(p.id)}")
+        table = Table("session", "date", "plan", "status", "pulses", "e-stops", "pre", "post")
+        trend = {t["session_id"]: t for t in s.pain_trend(p.id)}
+        for r in s.sessions(p.id):
+            t = trend.get(r.id, {})
+            table.add_row(
+                str(r.id),
+                str(r.date),
+                r.plan_name,
+                r.status,
+                f"{r.pulses_delivered if r.pulses_delivered is not None else '-'}/{r.pulses_planned}",
+                str(r.estops if r.estops is not None else "-"),
+                str(t.get("pre", "-")),
+                str(t.get("post", "-")),
+            )
+        out.print(table)
+        for r in s.ratings(p.id):
+            if r.session_id is None:
+                out.print(f"rating {r.date} {r.timepoint}: {r.value:g} ({r.scale})")
+
+
+@patients_app.command("threshold")
+def patients_threshold(
+    patient_id: Annotated[str, typer.Argument(help="Patient id.")],
+    rmt: Annotated[float, typer.Argument(help="Resting motor threshold, % of stimulator output.")],
+    method: Annotated[
+        str, typer.Option(help="5-10, ml-pest, two-threshold, visual, other.")
+    ] = "5-10",
+    db: DbOpt = None,
+) -> None:
+    """Record today's resting motor threshold."""
+    with _store(db) as s:
+        t = s.record_threshold(patient_id, rmt, method)
+        s.audit("cli", "threshold_recorded", patient_id, rmt_pct_mso=rmt, method=method)
+    out.print(f"{patient_id}: threshold {t.rmt_pct_mso:g} % MSO ({t.method}) on {t.date}")
+
+
+@patients_app.command("screen")
+def patients_screen(
+    patient_id: Annotated[str, typer.Argument(help="Patient id.")],
+    yes: Annotated[
+        list[str] | None, typer.Option("--yes", help="An item answered yes (repeat for more).")
+    ] = None,
+    cleared_by: Annotated[str, typer.Option(help="Physician who weighed any yes.")] = "",
+    db: DbOpt = None,
+) -> None:
+    """Record a TMS screening: every item no, except those given with --yes."""
+    from mirrorvr.clinic.screening import ITEMS, screening_status
+
+    answers = {k: k in (yes or []) for k in ITEMS}
+    unknown = set(yes or []) - set(ITEMS)
+    if unknown:
+        raise MirrorVRError(f"--yes {', '.join(sorted(unknown))}: items are {', '.join(ITEMS)}")
+    with _store(db) as s:
+        sc = s.record_screening(patient_id, answers, cleared_by=cleared_by)
+        st = screening_status(sc, dt.date.today())
+        s.audit("cli", "screening_recorded", patient_id, yes=sc.yes_items, cleared=st.cleared)
+    out.print(f"{patient_id}: {'cleared' if st.cleared else 'NOT cleared'} ({st.reason})")
+
+
+@app.command()
+def rate(
+    patient_id: Annotated[str, typer.Argument(help="Patient id.")],
+    value: Annotated[float, typer.Argument(help="Pain rating (NRS 0-10, or VAS 0-100 mm).")],
+    timepoint: Annotated[
+        str, typer.Option(help="pre, post, during, end-of-treatment, follow-up-N (e.g. 3m).")
+    ] = "follow-up",
+    scale: Annotated[str, typer.Option(help="nrs or vas.")] = "nrs",
+    session: Annotated[int | None, typer.Option(help="Session id this rating belongs to.")] = None,
+    item: Annotated[
+        list[str] | None,
+        typer.Option(help="Questionnaire item score, e.g. bpi.worst=7 (repeat for more)."),
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """Record a pain rating (and optional BPI / SF-MPQ-2 items) for a patient."""
+    items: dict[str, float] = {}
+    for it in item or []:
+        key, sep, v = it.partition("=")
+        try:
+            items[key] = float(v)
+        except ValueError:
+            raise MirrorVRError(f"--item {it}: write ITEM=SCORE, e.g. bpi.worst=7") from None
+        if not sep:
+            raise MirrorVRError(f"--item {it}: write ITEM=SCORE, e.g. bpi.worst=7")
+    with _store(db) as s:
+        r = s.add_rating(
+            patient_id, value, timepoint=timepoint, scale=scale, session_id=session, items=items
+        )
+        s.audit("cli", "rating_recorded", patient_id, timepoint=r.timepoint, value=r.value)
+    out.print(f"{patient_id}: {r.scale.upper()} {r.value:g} ({r.timepoint}) on {r.date}")
+
+
+def _run_for_patient(
+    patient: str,
+    plan_arg: str | None,
+    outdir: Path | None,
+    realtime: bool,
+    seed: int | None,
+    stimulator: str | None,
+    simulated: bool,
+    display: DisplayChoice | None = None,
+) -> None:
+    """Run a plan for a patient in the store, and record the session there from its log."""
+    from mirrorvr.clinic.readiness import fit_and_check
+    from mirrorvr.stim.factory import parse_stimulator_option
+
+    with _store(None) as s:
+        path = resolve_plan_path(plan_arg)
+        try:
+            plan, inputs = fit_and_check(with_seed(load_plan(path), seed), s, patient)
+        except PlanError as e:
+            raise PlanError([Problem(f"{path}:{p.where}", p.message) for p in e.problems]) from None
+        timeline = compile_timeline(plan)
+        presenter = _presenter_factory(plan, display, simulated)  # display errors come first
+        kind = port = None
+        if stimulator:
+            kind, port = parse_stimulator_option(stimulator)
+        if not simulated and port is None and plan.devices.stimulator.port:
+            port = plan.devices.stimulator.port
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        folder = outdir or Path("sessions") / f"{patient}-{stamp}"
+        from mirrorvr.config.loader import plan_to_toml
+
+        sid = s.create_session(
+            patient,
+            plan_name=plan.session.name,
+            plan_toml=plan_to_toml(plan),
+            folder=folder,
+            pulses_planned=timeline.total_pulses,
+        )
+        s.audit("cli", "session_start", patient, session_id=sid, plan=plan.session.name)
+        opts = LaunchOptions(
+            out=folder,
+            realtime=realtime,
+            stimulator_port=port,
+            stimulator_kind=kind,
+            simulated=simulated,
+            session_date=dt.date.today(),
+            pulses_today=inputs.pulses_today,
+        )
+        opts.presenter_factory = presenter
+        if realtime:
+            err.print(f"running in real time: {timeline.duration / 60:.1f} min")
+        try:
+            result, summary = _launcher(_display_kind(plan, display), simulated)(plan, opts)
+        finally:
+            rec = s.import_session_log(sid)
+    _print_summary(summary, folder)
+    out.print(f"session folder: {folder}")
+    out.print(f"recorded as session {rec.id} of patient {patient} ({rec.status})")
+    if result.state != "completed":
+        raise typer.Exit(1)
+
+
+@app.command()
+def console(
+    host: Annotated[
+        str, typer.Option(help="Address to bind (default: this computer only).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8765,
+    lan: Annotated[
+        bool, typer.Option("--lan", help="Serve other computers on the network (0.0.0.0).")
+    ] = False,
+    token: Annotated[
+        str | None,
+        typer.Option(help="Access token (default: a new one is generated and printed)."),
+    ] = None,
+    sessions_dir: Annotated[
+        Path | None, typer.Option(help="Where session folders go (default: beside the database).")
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """The therapist console: a local web app (patients, plans, live session, e-stop)."""
+    from mirrorvr.clinic.console.auth import Access, generate_token
+    from mirrorvr.clinic.console.server import ConsoleServer
+
+    access = Access("0.0.0.0" if lan else host, token or generate_token())
+    with _store(db) as s:
+        server = ConsoleServer(s, access, port=port, sessions_dir=sessions_dir)
+        out.print(f"clinic database: {s.path}")
+        if access.lan:
+            out.print(
+                "[yellow]serving the LAN: anyone with the address below can control it[/yellow]"
+            )
+        out.print(f"open: {server.url}", highlight=False, soft_wrap=True)
+        server.serve()
 
 
 # ---- LSL streams, XDF recording and multi-machine nodes (issue 5) ----------------------------

@@ -64,6 +64,8 @@ class LaunchOptions:
     #: multi-machine: start only once this node (e.g. "tms") follows our markers
     wait_for_node: str | None = None
     wait_node_s: float = 60.0
+    #: pulses this patient already had today (from the clinic store): the governor's per-day check
+    pulses_today: int = 0
 
 
 def with_seed(plan: SessionPlan, seed: int | None) -> SessionPlan:
@@ -219,7 +221,7 @@ def run_session(
                 clock=clock,
                 profile=plan.safety,
                 budget=governor.session_budget(plan, timeline.total_pulses),
-                ledger=governor.Ledger(delivered, delivered),
+                ledger=governor.Ledger(delivered, opts.pulses_today + delivered),
             )
         runner = SessionRunner(
             plan=plan,
@@ -231,6 +233,7 @@ def run_session(
             session_date=session_date,
             start_index=start_index,
             pulses_delivered=delivered,
+            pulses_today=opts.pulses_today,
         )
         if opts.on_runner is not None:
             opts.on_runner(runner)
