@@ -34,12 +34,18 @@ def main() -> None:
             walls.append(time.perf_counter() - t0)
             assert result.state == "completed", result.reason
     speedups = sorted(session_s / w for w in walls)
-    print(f"plan: {plan.session.name}: {session_s / 60:.1f} min of session time, "
-          f"{summary['pulses_delivered']} pulses")
-    print(f"wall time per run: median {statistics.median(walls):.2f} s "
-          f"(min {min(walls):.2f}, max {max(walls):.2f}) over {args.runs} runs")
-    print(f"speed-up: median {statistics.median(speedups):.0f}x "
-          f"(min {speedups[0]:.0f}x, max {speedups[-1]:.0f}x)")
+    print(
+        f"plan: {plan.session.name}: {session_s / 60:.1f} min of session time, "
+        f"{summary['pulses_delivered']} pulses"
+    )
+    print(
+        f"wall time per run: median {statistics.median(walls):.2f} s "
+        f"(min {min(walls):.2f}, max {max(walls):.2f}) over {args.runs} runs"
+    )
+    print(
+        f"speed-up: median {statistics.median(speedups):.0f}x "
+        f"(min {speedups[0]:.0f}x, max {speedups[-1]:.0f}x)"
+    )
 
 
 if __name__ == "__main__":

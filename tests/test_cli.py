@@ -120,4 +120,6 @@ def test_validate_reports_trains_that_do_not_fit_in_rests(tmp_path: Path, short_
     short_plan.write_text(text)
     res = _run("validate", str(short_plan))
     assert res.returncode == 2
-    assert f"{short_plan}:stimulation.protocol: only 0 of 6 trains fit" in res.stderr.replace("\n", " ")
+    assert f"{short_plan}:stimulation.protocol: only 0 of 6 trains fit" in res.stderr.replace(
+        "\n", " "
+    )

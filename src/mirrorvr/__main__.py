@@ -4,4 +4,6 @@ from __future__ import annotations
 
 from mirrorvr.cli import main
 
-main()
+# guarded: the display process (spawned by multiprocessing) re-imports this module by name
+if __name__ == "__main__":
+    main()

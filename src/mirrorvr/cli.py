@@ -113,6 +113,7 @@ def _print_summary(summary: dict[str, Any], folder: Path) -> None:
         "ratings",
         "pain_change",
         "laterality",
+        "motor_threshold",
     ):
         v = summary.get(key)
         if key == "duration_s" and isinstance(v, int | float):
@@ -131,11 +132,26 @@ def _run(
     stimulator: str | None,
     simulated: bool,
     date: str | None,
+    display: DisplayChoice | None = None,
+    patient: str | None = None,
     estimate_mt: str | None = None,
     true_mt: float | None = None,
 ) -> None:
     from mirrorvr.stim.factory import parse_stimulator_option
 
+    if patient is not None:  # the clinic store supplies patient, threshold, daily pulses
+        return _run_for_patient(
+            patient,
+            plan_arg,
+            outdir,
+            realtime,
+            seed,
+            stimulator,
+            simulated,
+            display,
+            estimate_mt=estimate_mt,
+            true_mt=true_mt,
+        )
     plan, timeline, _ = _validate(plan_arg)
     plan = _with_threshold_estimate(with_seed(plan, seed), estimate_mt)
     kind = port = None
@@ -154,6 +170,7 @@ def _run(
         session_date=_parse_date(date, "--date") if date else None,
         body=_simulated_body(true_mt),
     )
+    opts.presenter_factory = _presenter_factory(plan, display, simulated)
     if realtime and sys.stderr.isatty():
         with Progress(
             TextColumn("{task.description}"),
@@ -164,11 +181,11 @@ def _run(
         ) as progress:
             task = progress.add_task("starting", total=timeline.duration)
             opts.sinks.append(_progress_sink(progress, task, [], timeline.duration))
-            result, summary = run_session(plan, opts)
+            result, summary = _launcher(_display_kind(plan, display), simulated)(plan, opts)
     else:
         if realtime:
             err.print(f"running in real time: {timeline.duration / 60:.1f} min")
-        result, summary = run_session(plan, opts)
+        result, summary = _launcher(_display_kind(plan, display), simulated)(plan, opts)
     _print_summary(summary, folder)
     out.print(f"session folder: {folder}")
     if result.state != "completed":
@@ -180,6 +197,14 @@ Seed = Annotated[int | None, typer.Option(help="Override the plan's randomisatio
 StimOpt = Annotated[
     str | None,
     typer.Option(help="KIND:PORT of a real stimulator (default: emulated on a pseudo-terminal)."),
+]
+PatientOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--patient",
+        help="Patient id in the clinic store: uses their threshold, screening and today's "
+        "pulses, and records the session there ($MIRRORVR_CLINIC_DB picks the database).",
+    ),
 ]
 
 
@@ -193,11 +218,27 @@ def sim(
     seed: Seed = None,
     stimulator: StimOpt = None,
     date: Annotated[str | None, typer.Option(help="Simulated session date (YYYY-MM-DD).")] = None,
+    display: DisplayOpt = None,
+    frames: FramesOpt = None,
+    size: SizeOpt = "1280x720",
+    patient: PatientOpt = None,
     estimate_mt: EstimateOpt = None,
     true_mt: TrueMtOpt = None,
 ) -> None:
     """Run a whole simulated session (emulated stimulator, simulated patient)."""
-    _run(plan, outdir, not fast, seed, stimulator, True, date, estimate_mt, true_mt)
+    _run(
+        plan,
+        outdir,
+        not fast,
+        seed,
+        stimulator,
+        simulated=True,
+        date=date,
+        display=DisplayChoice(display, frames, size),
+        patient=patient,
+        estimate_mt=estimate_mt,
+        true_mt=true_mt,
+    )
 
 
 @app.command()
@@ -206,9 +247,23 @@ def run(
     outdir: Out = None,
     seed: Seed = None,
     stimulator: StimOpt = None,
+    display: DisplayOpt = None,
+    frames: FramesOpt = None,
+    size: SizeOpt = "1280x720",
+    patient: PatientOpt = None,
 ) -> None:
     """Run a session in real time with real devices (the plan's ports or --stimulator)."""
-    _run(plan, outdir, True, seed, stimulator, simulated=False, date=None)
+    _run(
+        plan,
+        outdir,
+        True,
+        seed,
+        stimulator,
+        simulated=False,
+        date=None,
+        display=DisplayChoice(display, frames, size),
+        patient=patient,
+    )
 
 
 @app.command()
@@ -273,93 +328,511 @@ def presets() -> None:
         out.print(name)
 
 
-# ---- analysis: mirrorvr analyze, mirrorvr export-bids (issue 8) ----------------------------
+# --- motor threshold (issue 10) -------------------------------------------------------------
+
+EstimateOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Start by measuring the motor threshold (ml-pest or 5-10) from the simulated "
+        "patient's EMG; the result sets the % RMT dosing."
+    ),
+]
+TrueMtOpt = Annotated[
+    float | None,
+    typer.Option(help="Simulated patient's true resting motor threshold, % MSO (default 48)."),
+]
+
+
+def _with_threshold_estimate(plan: Any, method: str | None) -> Any:
+    """The plan with a [stimulation.threshold_estimate] table for ``method`` (None: as is)."""
+    if method is None:
+        return plan
+    from mirrorvr.config.plan import ThresholdEstimation
+
+    if method not in ("ml-pest", "5-10"):
+        raise MirrorVRError(f"--estimate-mt: '{method}' is not a method (use ml-pest or 5-10)")
+    cfg = plan.stimulation.threshold_estimate or ThresholdEstimation()
+    cfg = cfg.model_copy(update={"method": method})
+    stim = plan.stimulation.model_copy(update={"threshold_estimate": cfg})
+    return plan.model_copy(update={"stimulation": stim})
+
+
+def _simulated_body(true_mt: float | None) -> Any:
+    if true_mt is None:
+        return None
+    from mirrorvr.sim.emg import BodyModel
+
+    if not 1 <= true_mt <= 150:
+        raise MirrorVRError(f"--true-mt: {true_mt:g} % MSO is outside 1..150")
+    return BodyModel(true_threshold_pct_mso=true_mt)
 
 
 @app.command()
-def analyze(
-    path: Annotated[
-        Path | None, typer.Argument(help="Session folder or XDF file (omit with --sessions).")
+def threshold(
+    method: Annotated[str, typer.Option(help="ml-pest or 5-10.")] = "ml-pest",
+    outdir: Annotated[
+        Path | None, typer.Option("--out", help="Folder for events.jsonl and threshold.json.")
     ] = None,
-    outdir: Annotated[Path, typer.Option("--out", help="Folder for report.html, summary.json.")] = Path("analysis"),
-    sessions: Annotated[
-        Path | None,
-        typer.Option(help="Folder of session folders / XDF files: pool them into one report."),
+    fast: Annotated[
+        bool, typer.Option("--fast/--realtime", help="Simulated clock or real time.")
+    ] = True,
+    stimulator: StimOpt = None,
+    emg: Annotated[
+        str, typer.Option(help="LSL name of the EMG stream (real stimulator only).")
+    ] = "EMG",
+    start: Annotated[float, typer.Option(help="First pulse / level, % MSO.")] = 60.0,
+    max_trials: Annotated[int, typer.Option(help="ML-PEST: accepted trials to run.")] = 20,
+    ci: Annotated[
+        float | None, typer.Option(help="ML-PEST: stop when the 95 % CI half-width ≤ this.")
     ] = None,
-    thresholds: Annotated[
-        Path | None, typer.Option(help="TOML file of QA thresholds ([thresholds.<metric>]).")
+    max_pulses: Annotated[int, typer.Option(help="Pulses the hunt may use in all.")] = 100,
+    isi: Annotated[
+        str, typer.Option(help="Inter-pulse interval MIN,MAX in s (uniform).")
+    ] = "4,6",
+    criterion: Annotated[float, typer.Option(help="Positive MEP: peak-to-peak > this µV.")] = 50.0,
+    max_mso: Annotated[float, typer.Option(help="Never exceed this % MSO.")] = 100.0,
+    site: Annotated[str, typer.Option(help="Coil position label of the hunt.")] = "hotspot",
+    hotspot: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated coil positions to search first (hotspot search)."),
     ] = None,
-    threshold: Annotated[
-        list[str] | None,
-        typer.Option(help="Override one QA threshold: NAME=WARN,FAIL[,STAT] (repeatable)."),
-    ] = None,
-    responder_rule: Annotated[
-        str | None, typer.Option(help="Responder rule name[@version] (default immpact-moderate@1).")
-    ] = None,
+    true_mt: TrueMtOpt = None,
+    seed: Annotated[int, typer.Option(help="Seed (simulated patient, pulse jitter).")] = 0,
 ) -> None:
-    """Timing QA, outcomes and plots of one session or a study: report.html + summary.json."""
-    from mirrorvr.analysis.outcomes import responder_rule as get_rule
-    from mirrorvr.analysis.qa import load_settings
-    from mirrorvr.analysis.report import analyze_paths, find_recordings
+    """Measure the resting motor threshold from EMG (ML-PEST or the 5/10 rule)."""
+    from mirrorvr.config.plan import ThresholdEstimation
+    from mirrorvr.stim.factory import parse_stimulator_option
+    from mirrorvr.threshold.standalone import ThresholdRun, run_threshold
 
-    if (path is None) == (sessions is None):
-        raise MirrorVRError("give either a PATH (one session or XDF file) or --sessions DIR")
-    settings = load_settings(thresholds, threshold)
-    rule = get_rule(responder_rule)
-    paths = find_recordings(sessions) if sessions is not None else [Path(str(path))]
-    if not paths:
-        raise MirrorVRError(f"--sessions {sessions}: no session folders or XDF files found")
-    with Progress(
-        TextColumn("{task.description:<40}"),
-        BarColumn(),
-        TextColumn("{task.completed:.0f}/{task.total:.0f}"),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    ) as progress:
-        task = progress.add_task("starting", total=2 * len(paths))
-
-        def step(msg: str) -> None:
-            progress.update(task, advance=1 if msg.startswith("analysing") else 0, description=msg)
-
-        summary = analyze_paths(
-            paths, outdir, settings=settings, rule=rule, pooled=sessions is not None, progress=step
+    try:
+        lo, hi = (float(v) for v in isi.split(","))
+        cfg = ThresholdEstimation(
+            method=method,
+            start_pct_mso=start,
+            max_trials=max_trials,
+            ci_half_width_pct=ci,
+            max_pulses=max_pulses,
+            isi_s=(lo, hi),
+            criterion_uv=criterion,
+            emg_stream=emg,
+            site=site,
         )
-    table = Table("session", "QA", "pain pre→post", "responder", "pulses", title="mirrorvr analyze")
-    for s in summary["sessions"]:
-        o = s["outcomes"]
-        table.add_row(
-            s["session"],
-            s["qa"]["status"],
-            f"{o['pain']['pre']} → {o['pain']['post']}",
-            str(o["pain"]["responder"]),
-            f"{o['dose']['pulses_delivered']}/{o['dose']['pulses_planned']}",
+    except ValueError as e:
+        raise MirrorVRError(f"threshold options: {e}") from None
+    kind, port = ("ttl-box", None)
+    if stimulator:
+        kind, port = parse_stimulator_option(stimulator)
+    folder = outdir or Path("thresholds") / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    operator = move = None
+    if port is not None:
+        def operator(pct: float) -> None:
+            typer.prompt(f"Set the stimulator to {pct:g} % MSO and press Enter", default="")
+
+        def move(label: str) -> None:
+            typer.prompt(f"Place the coil at {label} and press Enter", default="")
+
+    sites = [s.strip() for s in hotspot.split(",") if s.strip()] if hotspot else []
+    outcome, hs = run_threshold(
+        ThresholdRun(
+            out=folder,
+            config=cfg,
+            realtime=not fast or port is not None,
+            stimulator_kind=kind,
+            stimulator_port=port,
+            true_mt=true_mt if true_mt is not None else 48.0,
+            seed=seed,
+            max_pct_mso=max_mso,
+            hotspot_sites=sites,
+            operator=operator,
+            move_coil=move,
         )
-    out.print(table)
-    for s in summary["sessions"]:
-        for w in s["warnings"]:
-            err.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
-    out.print(f"report: {outdir / 'report.html'}")
-
-
-@app.command("export-bids")
-def export_bids(
-    source: Annotated[Path, typer.Argument(help="Session folder, XDF file, or a folder of them.")],
-    outdir: Annotated[Path, typer.Option("--out", help="BIDS root to create or add to.")],
-) -> None:
-    """Write sessions as a BIDS dataset (events, Motion-BIDS poses, EMG, stimulation)."""
-    from mirrorvr.analysis.bids import export_bids as do_export
-    from mirrorvr.analysis.report import find_recordings
-
-    paths = (
-        [source]
-        if source.is_file() or (source / "events.jsonl").exists()
-        else find_recordings(source)
     )
-    if not paths:
-        raise MirrorVRError(f"{source}: no session folders or XDF files found")
-    written = do_export(paths, outdir)
-    out.print(f"BIDS dataset: {outdir} ({len(written)} files written)")
+    table = Table(title=f"Motor threshold ({cfg.method})", show_header=False)
+    if hs is not None:
+        for s_ in hs.sites:
+            med = f"{s_.median_pp_uv:.0f} µV" if s_.median_pp_uv is not None else "-"
+            table.add_row(f"site {s_.site}", f"median MEP {med} ({s_.positive}/{s_.accepted} > "
+                          f"{criterion:g} µV)")
+        table.add_row("hotspot", str(hs.best))
+    est = outcome.estimate
+    table.add_row("threshold", f"{est.mt_pct_mso:g} % MSO" if est.mt_pct_mso is not None else "none")
+    if est.ci_pct_mso:
+        table.add_row("95 % interval", f"{est.ci_pct_mso[0]:.1f}-{est.ci_pct_mso[1]:.1f} % MSO")
+    table.add_row("trials / pulses", f"{est.n_trials} accepted / {outcome.pulses} "
+                  f"({outcome.rejected} rejected)")
+    table.add_row("stopped", f"{outcome.status}: {outcome.reason or est.stop_reason}")
+    if port is None:
+        rec = json.loads((folder / "threshold.json").read_text(encoding="utf-8"))
+        true_here = rec.get("simulated_true_mt_pct_mso")
+        if true_here is not None:
+            table.add_row("simulated true MT", f"{true_here:g} % MSO at this site")
+    out.print(table)
+    out.print(f"folder: {folder}")
+    mt = outcome.motor_threshold(dt.date.today())
+    if mt is None:
+        raise typer.Exit(1)
+    out.print(
+        "[stimulation.motor_threshold]\n"
+        f"rmt_pct_mso = {mt.rmt_pct_mso:g}\nmeasured_on = \"{mt.measured_on}\"\n"
+        f"method = \"{mt.method}\"",
+        highlight=False,
+        markup=False,
+    )
+
+# ---- displays (the mirror scene: issue 6) -------------------------------------------------------
+
+DisplayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--display",
+        help="none | offscreen | window | openxr (default: the plan's devices.display).",
+    ),
+]
+FramesOpt = Annotated[
+    Path | None,
+    typer.Option("--frames", help="Write PNG frames (and frames.jsonl) of the display here."),
+]
+SizeOpt = Annotated[str, typer.Option("--size", help="Display size WIDTHxHEIGHT.")]
+
+
+class DisplayChoice:
+    """The --display/--frames/--size options together."""
+
+    def __init__(self, kind: str | None, frames: Path | None, size: str) -> None:
+        self.kind = kind
+        self.frames = frames
+        self.size = size
+
+
+def _presenter_factory(plan: Any, choice: DisplayChoice | None, simulated: bool) -> Any:
+    """``LaunchOptions.presenter_factory`` for the chosen display (``None``: headless)."""
+    kind = (choice.kind if choice else None) or plan.devices.display
+    if choice is not None and choice.frames is not None and kind == "none":
+        raise MirrorVRError("--frames needs a display: add --display offscreen (or window)")
+    if kind == "none":
+        return None
+    from mirrorvr.render.backends import presenter_factory
+    from mirrorvr.render.display import parse_size
+
+    assert choice is not None
+    return presenter_factory(
+        kind,
+        plan,
+        size=parse_size(choice.size),
+        frames_dir=choice.frames,
+        simulated_input=simulated,
+    )
+
+
+# ---- OpenXR headset display (issue 7) ---------------------------------------------------------
+
+
+def _display_kind(plan: Any, choice: DisplayChoice | None) -> str:
+    """The display a session uses: ``--display``, else the plan's ``devices.display``."""
+    return (choice.kind if choice else None) or str(plan.devices.display)
+
+
+def _launcher(display: str, simulated: bool) -> Any:
+    """How to launch a session: in the headset (``openxr``) or through ``run_session``."""
+    if display != "openxr":
+        return run_session
+
+    def launch(plan: Any, opts: LaunchOptions) -> Any:
+        return _launch_openxr(plan, opts, simulated)
+
+    return launch
+
+
+def _launch_openxr(plan: Any, opts: LaunchOptions, simulated: bool) -> Any:
+    """Run the session in an OpenXR headset; in simulation, in mirrorvr's simulated headset
+    (built on first use) unless XR_RUNTIME_JSON already names a runtime."""
+    import os
+    from contextlib import ExitStack
+
+    from mirrorvr.render.openxr_presenter import run_headset_session
+    from mirrorvr.sim.xvfb import Xvfb
+
+    with ExitStack() as stack:
+        if simulated and not os.environ.get("XR_RUNTIME_JSON"):
+            from mirrorvr.sim.xr_runtime import build_runtime, simulated_headset_for_plan
+
+            headset = simulated_headset_for_plan(plan, opts.out, build_runtime())
+            os.environ.update(headset.env())
+            err.print(f"simulated headset: {headset.manifest}")
+        if not os.environ.get("DISPLAY"):
+            if not simulated:
+                raise MirrorVRError(
+                    "the OpenXR display renders through GLX: run mirrorvr in your desktop "
+                    "session (DISPLAY is not set)"
+                )
+            os.environ["DISPLAY"] = stack.enter_context(Xvfb()).display
+        return run_headset_session(plan, opts)
+
+
+# ---- clinic: patients, ratings, sessions recorded in the store, the therapist console --------
+DbOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--db", help="Clinic database (default: $MIRRORVR_CLINIC_DB or the user data dir)."
+    ),
+]
+patients_app = typer.Typer(help="Patients in the clinic store.", no_args_is_help=True)
+app.add_typer(patients_app, name="patients")
+
+
+def _store(db: Path | None) -> Any:
+    from mirrorvr.clinic.store import ClinicStore
+
+    return ClinicStore(db)
+
+
+@patients_app.command("add")
+def patients_add(
+    patient_id: Annotated[str, typer.Argument(help="Pseudonymous id (never a name).")],
+    side: Annotated[str, typer.Option("--side", help="Amputation side: left or right.")],
+    level: Annotated[str, typer.Option("--level", help="Amputation level.")] = "transradial",
+    amputated_on: Annotated[
+        str | None, typer.Option("--date", help="Date of amputation (YYYY-MM-DD).")
+    ] = None,
+    notes: Annotated[str, typer.Option(help="Free-text notes.")] = "",
+    db: DbOpt = None,
+) -> None:
+    """Register a patient."""
+    day = _parse_date(amputated_on, "--date") if amputated_on else None
+    with _store(db) as s:
+        p = s.add_patient(patient_id, side, level, day, notes)
+        s.audit("cli", "patient_added", p.id)
+    out.print(f"added patient {p.id} ({p.amputation_side} {p.amputation_level})")
+
+
+@patients_app.command("list")
+def patients_list(db: DbOpt = None) -> None:
+    """List patients with their session count and latest threshold."""
+    with _store(db) as s:
+        table = Table("id", "side", "level", "sessions", "latest threshold", "GMI stage")
+        for p in s.patients():
+            t = s.latest_threshold(p.id)
+            table.add_row(
+                p.id,
+                p.amputation_side,
+                p.amputation_level,
+                str(len(s.sessions(p.id))),
+                f"{t.rmt_pct_mso:g} % MSO ({t.date})" if t else "-",
+                s.current_gmi_stage(p.id) or "-",
+            )
+    out.print(table)
+
+
+@patients_app.command("show")
+def patients_show(
+    patient_id: Annotated[str, typer.Argument(help="Patient id.")], db: DbOpt = None
+) -> None:
+    """A patient's screening, thresholds, sessions and pain trend."""
+    from mirrorvr.clinic.screening import screening_status
+
+    with _store(db) as s:
+        p = s.patient(patient_id)
+        out.print(f"[bold]{p.id}[/bold]: {p.amputation_side} {p.amputation_level}", highlight=False)
+        st = screening_status(s.latest_screening(p.id), dt.date.today())
+        out.print(f"screening: {'cleared' if st.cleared else 'NOT cleared'} ({st.reason})")
+        for t in s.thresholds(p.id):
+            out.print(f"threshold {t.date}: {t.rmt_pct_mso:g} % MSO ({t.method})")
+        out.print(f"pulses today: {s.pulses_today(p.id)}")
+        table = Table("session", "date", "plan", "status", "pulses", "e-stops", "pre", "post")
+        trend = {t["session_id"]: t for t in s.pain_trend(p.id)}
+        for r in s.sessions(p.id):
+            t = trend.get(r.id, {})
+            table.add_row(
+                str(r.id),
+                str(r.date),
+                r.plan_name,
+                r.status,
+                f"{r.pulses_delivered if r.pulses_delivered is not None else '-'}/{r.pulses_planned}",
+                str(r.estops if r.estops is not None else "-"),
+                str(t.get("pre", "-")),
+                str(t.get("post", "-")),
+            )
+        out.print(table)
+        for r in s.ratings(p.id):
+            if r.session_id is None:
+                out.print(f"rating {r.date} {r.timepoint}: {r.value:g} ({r.scale})")
+
+
+@patients_app.command("threshold")
+def patients_threshold(
+    patient_id: Annotated[str, typer.Argument(help="Patient id.")],
+    rmt: Annotated[float, typer.Argument(help="Resting motor threshold, % of stimulator output.")],
+    method: Annotated[
+        str, typer.Option(help="5-10, ml-pest, two-threshold, visual, other.")
+    ] = "5-10",
+    db: DbOpt = None,
+) -> None:
+    """Record today's resting motor threshold."""
+    with _store(db) as s:
+        t = s.record_threshold(patient_id, rmt, method)
+        s.audit("cli", "threshold_recorded", patient_id, rmt_pct_mso=rmt, method=method)
+    out.print(f"{patient_id}: threshold {t.rmt_pct_mso:g} % MSO ({t.method}) on {t.date}")
+
+
+@patients_app.command("screen")
+def patients_screen(
+    patient_id: Annotated[str, typer.Argument(help="Patient id.")],
+    yes: Annotated[
+        list[str] | None, typer.Option("--yes", help="An item answered yes (repeat for more).")
+    ] = None,
+    cleared_by: Annotated[str, typer.Option(help="Physician who weighed any yes.")] = "",
+    db: DbOpt = None,
+) -> None:
+    """Record a TMS screening: every item no, except those given with --yes."""
+    from mirrorvr.clinic.screening import ITEMS, screening_status
+
+    answers = {k: k in (yes or []) for k in ITEMS}
+    unknown = set(yes or []) - set(ITEMS)
+    if unknown:
+        raise MirrorVRError(f"--yes {', '.join(sorted(unknown))}: items are {', '.join(ITEMS)}")
+    with _store(db) as s:
+        sc = s.record_screening(patient_id, answers, cleared_by=cleared_by)
+        st = screening_status(sc, dt.date.today())
+        s.audit("cli", "screening_recorded", patient_id, yes=sc.yes_items, cleared=st.cleared)
+    out.print(f"{patient_id}: {'cleared' if st.cleared else 'NOT cleared'} ({st.reason})")
+
+
+@app.command()
+def rate(
+    patient_id: Annotated[str, typer.Argument(help="Patient id.")],
+    value: Annotated[float, typer.Argument(help="Pain rating (NRS 0-10, or VAS 0-100 mm).")],
+    timepoint: Annotated[
+        str, typer.Option(help="pre, post, during, end-of-treatment, follow-up-N (e.g. 3m).")
+    ] = "follow-up",
+    scale: Annotated[str, typer.Option(help="nrs or vas.")] = "nrs",
+    session: Annotated[int | None, typer.Option(help="Session id this rating belongs to.")] = None,
+    item: Annotated[
+        list[str] | None,
+        typer.Option(help="Questionnaire item score, e.g. bpi.worst=7 (repeat for more)."),
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """Record a pain rating (and optional BPI / SF-MPQ-2 items) for a patient."""
+    items: dict[str, float] = {}
+    for it in item or []:
+        key, sep, v = it.partition("=")
+        try:
+            items[key] = float(v)
+        except ValueError:
+            raise MirrorVRError(f"--item {it}: write ITEM=SCORE, e.g. bpi.worst=7") from None
+        if not sep:
+            raise MirrorVRError(f"--item {it}: write ITEM=SCORE, e.g. bpi.worst=7")
+    with _store(db) as s:
+        r = s.add_rating(
+            patient_id, value, timepoint=timepoint, scale=scale, session_id=session, items=items
+        )
+        s.audit("cli", "rating_recorded", patient_id, timepoint=r.timepoint, value=r.value)
+    out.print(f"{patient_id}: {r.scale.upper()} {r.value:g} ({r.timepoint}) on {r.date}")
+
+
+def _run_for_patient(
+    patient: str,
+    plan_arg: str | None,
+    outdir: Path | None,
+    realtime: bool,
+    seed: int | None,
+    stimulator: str | None,
+    simulated: bool,
+    display: DisplayChoice | None = None,
+    estimate_mt: str | None = None,
+    true_mt: float | None = None,
+) -> None:
+    """Run a plan for a patient in the store, and record the session there from its log."""
+    from mirrorvr.clinic.readiness import fit_and_check
+    from mirrorvr.stim.factory import parse_stimulator_option
+
+    with _store(None) as s:
+        path = resolve_plan_path(plan_arg)
+        try:
+            base = _with_threshold_estimate(with_seed(load_plan(path), seed), estimate_mt)
+            plan, inputs = fit_and_check(base, s, patient)
+        except PlanError as e:
+            raise PlanError([Problem(f"{path}:{p.where}", p.message) for p in e.problems]) from None
+        timeline = compile_timeline(plan)
+        presenter = _presenter_factory(plan, display, simulated)  # display errors come first
+        kind = port = None
+        if stimulator:
+            kind, port = parse_stimulator_option(stimulator)
+        if not simulated and port is None and plan.devices.stimulator.port:
+            port = plan.devices.stimulator.port
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        folder = outdir or Path("sessions") / f"{patient}-{stamp}"
+        from mirrorvr.config.loader import plan_to_toml
+
+        sid = s.create_session(
+            patient,
+            plan_name=plan.session.name,
+            plan_toml=plan_to_toml(plan),
+            folder=folder,
+            pulses_planned=timeline.total_pulses,
+        )
+        s.audit("cli", "session_start", patient, session_id=sid, plan=plan.session.name)
+        opts = LaunchOptions(
+            out=folder,
+            realtime=realtime,
+            stimulator_port=port,
+            stimulator_kind=kind,
+            simulated=simulated,
+            session_date=dt.date.today(),
+            pulses_today=inputs.pulses_today,
+            body=_simulated_body(true_mt),
+        )
+        opts.presenter_factory = presenter
+        if realtime:
+            err.print(f"running in real time: {timeline.duration / 60:.1f} min")
+        try:
+            result, summary = _launcher(_display_kind(plan, display), simulated)(plan, opts)
+            measured = summary.get("motor_threshold") or {}
+            if measured.get("rmt_pct_mso") is not None:  # measured at the start of this session
+                s.record_threshold(
+                    patient, measured["rmt_pct_mso"], measured["method"], date=dt.date.today()
+                )
+        finally:
+            rec = s.import_session_log(sid)
+    _print_summary(summary, folder)
+    out.print(f"session folder: {folder}")
+    out.print(f"recorded as session {rec.id} of patient {patient} ({rec.status})")
+    if result.state != "completed":
+        raise typer.Exit(1)
+
+
+@app.command()
+def console(
+    host: Annotated[
+        str, typer.Option(help="Address to bind (default: this computer only).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8765,
+    lan: Annotated[
+        bool, typer.Option("--lan", help="Serve other computers on the network (0.0.0.0).")
+    ] = False,
+    token: Annotated[
+        str | None,
+        typer.Option(help="Access token (default: a new one is generated and printed)."),
+    ] = None,
+    sessions_dir: Annotated[
+        Path | None, typer.Option(help="Where session folders go (default: beside the database).")
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """The therapist console: a local web app (patients, plans, live session, e-stop)."""
+    from mirrorvr.clinic.console.auth import Access, generate_token
+    from mirrorvr.clinic.console.server import ConsoleServer
+
+    access = Access("0.0.0.0" if lan else host, token or generate_token())
+    with _store(db) as s:
+        server = ConsoleServer(s, access, port=port, sessions_dir=sessions_dir)
+        out.print(f"clinic database: {s.path}")
+        if access.lan:
+            out.print(
+                "[yellow]serving the LAN: anyone with the address below can control it[/yellow]"
+            )
+        out.print(f"open: {server.url}", highlight=False, soft_wrap=True)
+        server.serve()
 
 
 # ---- LSL streams, XDF recording and multi-machine nodes (issue 5) ----------------------------
@@ -572,156 +1045,93 @@ def node_vr(
         raise typer.Exit(1)
 
 
-# --- motor threshold (issue 10) -------------------------------------------------------------
-
-EstimateOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="Start by measuring the motor threshold (ml-pest or 5-10) from the simulated "
-        "patient's EMG; the result sets the % RMT dosing."
-    ),
-]
-TrueMtOpt = Annotated[
-    float | None,
-    typer.Option(help="Simulated patient's true resting motor threshold, % MSO (default 48)."),
-]
-
-
-def _with_threshold_estimate(plan: Any, method: str | None) -> Any:
-    """The plan with a [stimulation.threshold_estimate] table for ``method`` (None: as is)."""
-    if method is None:
-        return plan
-    from mirrorvr.config.plan import ThresholdEstimation
-
-    if method not in ("ml-pest", "5-10"):
-        raise MirrorVRError(f"--estimate-mt: '{method}' is not a method (use ml-pest or 5-10)")
-    cfg = plan.stimulation.threshold_estimate or ThresholdEstimation()
-    cfg = cfg.model_copy(update={"method": method})
-    stim = plan.stimulation.model_copy(update={"threshold_estimate": cfg})
-    return plan.model_copy(update={"stimulation": stim})
-
-
-def _simulated_body(true_mt: float | None) -> Any:
-    if true_mt is None:
-        return None
-    from mirrorvr.sim.emg import BodyModel
-
-    if not 1 <= true_mt <= 150:
-        raise MirrorVRError(f"--true-mt: {true_mt:g} % MSO is outside 1..150")
-    return BodyModel(true_threshold_pct_mso=true_mt)
+# ---- analysis: mirrorvr analyze, mirrorvr export-bids (issue 8) ----------------------------
 
 
 @app.command()
-def threshold(
-    method: Annotated[str, typer.Option(help="ml-pest or 5-10.")] = "ml-pest",
-    outdir: Annotated[
-        Path | None, typer.Option("--out", help="Folder for events.jsonl and threshold.json.")
+def analyze(
+    path: Annotated[
+        Path | None, typer.Argument(help="Session folder or XDF file (omit with --sessions).")
     ] = None,
-    fast: Annotated[
-        bool, typer.Option("--fast/--realtime", help="Simulated clock or real time.")
-    ] = True,
-    stimulator: StimOpt = None,
-    emg: Annotated[
-        str, typer.Option(help="LSL name of the EMG stream (real stimulator only).")
-    ] = "EMG",
-    start: Annotated[float, typer.Option(help="First pulse / level, % MSO.")] = 60.0,
-    max_trials: Annotated[int, typer.Option(help="ML-PEST: accepted trials to run.")] = 20,
-    ci: Annotated[
-        float | None, typer.Option(help="ML-PEST: stop when the 95 % CI half-width ≤ this.")
+    outdir: Annotated[Path, typer.Option("--out", help="Folder for report.html, summary.json.")] = Path("analysis"),
+    sessions: Annotated[
+        Path | None,
+        typer.Option(help="Folder of session folders / XDF files: pool them into one report."),
     ] = None,
-    max_pulses: Annotated[int, typer.Option(help="Pulses the hunt may use in all.")] = 100,
-    isi: Annotated[
-        str, typer.Option(help="Inter-pulse interval MIN,MAX in s (uniform).")
-    ] = "4,6",
-    criterion: Annotated[float, typer.Option(help="Positive MEP: peak-to-peak > this µV.")] = 50.0,
-    max_mso: Annotated[float, typer.Option(help="Never exceed this % MSO.")] = 100.0,
-    site: Annotated[str, typer.Option(help="Coil position label of the hunt.")] = "hotspot",
-    hotspot: Annotated[
-        str | None,
-        typer.Option(help="Comma-separated coil positions to search first (hotspot search)."),
+    thresholds: Annotated[
+        Path | None, typer.Option(help="TOML file of QA thresholds ([thresholds.<metric>]).")
     ] = None,
-    true_mt: TrueMtOpt = None,
-    seed: Annotated[int, typer.Option(help="Seed (simulated patient, pulse jitter).")] = 0,
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option(help="Override one QA threshold: NAME=WARN,FAIL[,STAT] (repeatable)."),
+    ] = None,
+    responder_rule: Annotated[
+        str | None, typer.Option(help="Responder rule name[@version] (default immpact-moderate@1).")
+    ] = None,
 ) -> None:
-    """Measure the resting motor threshold from EMG (ML-PEST or the 5/10 rule)."""
-    from mirrorvr.config.plan import ThresholdEstimation
-    from mirrorvr.stim.factory import parse_stimulator_option
-    from mirrorvr.threshold.standalone import ThresholdRun, run_threshold
+    """Timing QA, outcomes and plots of one session or a study: report.html + summary.json."""
+    from mirrorvr.analysis.outcomes import responder_rule as get_rule
+    from mirrorvr.analysis.qa import load_settings
+    from mirrorvr.analysis.report import analyze_paths, find_recordings
 
-    try:
-        lo, hi = (float(v) for v in isi.split(","))
-        cfg = ThresholdEstimation(
-            method=method,
-            start_pct_mso=start,
-            max_trials=max_trials,
-            ci_half_width_pct=ci,
-            max_pulses=max_pulses,
-            isi_s=(lo, hi),
-            criterion_uv=criterion,
-            emg_stream=emg,
-            site=site,
+    if (path is None) == (sessions is None):
+        raise MirrorVRError("give either a PATH (one session or XDF file) or --sessions DIR")
+    settings = load_settings(thresholds, threshold)
+    rule = get_rule(responder_rule)
+    paths = find_recordings(sessions) if sessions is not None else [Path(str(path))]
+    if not paths:
+        raise MirrorVRError(f"--sessions {sessions}: no session folders or XDF files found")
+    with Progress(
+        TextColumn("{task.description:<40}"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f}"),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as progress:
+        task = progress.add_task("starting", total=2 * len(paths))
+
+        def step(msg: str) -> None:
+            progress.update(task, advance=1 if msg.startswith("analysing") else 0, description=msg)
+
+        summary = analyze_paths(
+            paths, outdir, settings=settings, rule=rule, pooled=sessions is not None, progress=step
         )
-    except ValueError as e:
-        raise MirrorVRError(f"threshold options: {e}") from None
-    kind, port = ("ttl-box", None)
-    if stimulator:
-        kind, port = parse_stimulator_option(stimulator)
-    folder = outdir or Path("thresholds") / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    operator = move = None
-    if port is not None:
-        def operator(pct: float) -> None:
-            typer.prompt(f"Set the stimulator to {pct:g} % MSO and press Enter", default="")
-
-        def move(label: str) -> None:
-            typer.prompt(f"Place the coil at {label} and press Enter", default="")
-
-    sites = [s.strip() for s in hotspot.split(",") if s.strip()] if hotspot else []
-    outcome, hs = run_threshold(
-        ThresholdRun(
-            out=folder,
-            config=cfg,
-            realtime=not fast or port is not None,
-            stimulator_kind=kind,
-            stimulator_port=port,
-            true_mt=true_mt if true_mt is not None else 48.0,
-            seed=seed,
-            max_pct_mso=max_mso,
-            hotspot_sites=sites,
-            operator=operator,
-            move_coil=move,
+    table = Table("session", "QA", "pain pre→post", "responder", "pulses", title="mirrorvr analyze")
+    for s in summary["sessions"]:
+        o = s["outcomes"]
+        table.add_row(
+            s["session"],
+            s["qa"]["status"],
+            f"{o['pain']['pre']} → {o['pain']['post']}",
+            str(o["pain"]["responder"]),
+            f"{o['dose']['pulses_delivered']}/{o['dose']['pulses_planned']}",
         )
-    )
-    table = Table(title=f"Motor threshold ({cfg.method})", show_header=False)
-    if hs is not None:
-        for s_ in hs.sites:
-            med = f"{s_.median_pp_uv:.0f} µV" if s_.median_pp_uv is not None else "-"
-            table.add_row(f"site {s_.site}", f"median MEP {med} ({s_.positive}/{s_.accepted} > "
-                          f"{criterion:g} µV)")
-        table.add_row("hotspot", str(hs.best))
-    est = outcome.estimate
-    table.add_row("threshold", f"{est.mt_pct_mso:g} % MSO" if est.mt_pct_mso is not None else "none")
-    if est.ci_pct_mso:
-        table.add_row("95 % interval", f"{est.ci_pct_mso[0]:.1f}-{est.ci_pct_mso[1]:.1f} % MSO")
-    table.add_row("trials / pulses", f"{est.n_trials} accepted / {outcome.pulses} "
-                  f"({outcome.rejected} rejected)")
-    table.add_row("stopped", f"{outcome.status}: {outcome.reason or est.stop_reason}")
-    if port is None:
-        rec = json.loads((folder / "threshold.json").read_text(encoding="utf-8"))
-        true_here = rec.get("simulated_true_mt_pct_mso")
-        if true_here is not None:
-            table.add_row("simulated true MT", f"{true_here:g} % MSO at this site (fast path)")
     out.print(table)
-    out.print(f"folder: {folder}")
-    mt = outcome.motor_threshold(dt.date.today())
-    if mt is None:
-        raise typer.Exit(1)
-    out.print(
-        "[stimulation.motor_threshold]\n"
-        f"rmt_pct_mso = {mt.rmt_pct_mso:g}\nmeasured_on = \"{mt.measured_on}\"\n"
-        f"method = \"{mt.method}\"",
-        highlight=False,
-        markup=False,
+    for s in summary["sessions"]:
+        for w in s["warnings"]:
+            err.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
+    out.print(f"report: {outdir / 'report.html'}")
+
+
+@app.command("export-bids")
+def export_bids(
+    source: Annotated[Path, typer.Argument(help="Session folder, XDF file, or a folder of them.")],
+    outdir: Annotated[Path, typer.Option("--out", help="BIDS root to create or add to.")],
+) -> None:
+    """Write sessions as a BIDS dataset (events, Motion-BIDS poses, EMG, stimulation)."""
+    from mirrorvr.analysis.bids import export_bids as do_export
+    from mirrorvr.analysis.report import find_recordings
+
+    paths = (
+        [source]
+        if source.is_file() or (source / "events.jsonl").exists()
+        else find_recordings(source)
     )
+    if not paths:
+        raise MirrorVRError(f"{source}: no session folders or XDF files found")
+    written = do_export(paths, outdir)
+    out.print(f"BIDS dataset: {outdir} ({len(written)} files written)")
 
 
 def main() -> None:

@@ -109,7 +109,11 @@ def test_cue_markers_drive_stimulation_on_another_node_across_a_cut_link(tmp_pat
         vr_log = tmp_path / "vr" / "events.jsonl"
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and vr.poll() is None:
-            cues = [e for e in read_events(vr_log).events if e.kind == "cue"] if vr_log.exists() else []
+            cues = (
+                [e for e in read_events(vr_log).events if e.kind == "cue"]
+                if vr_log.exists()
+                else []
+            )
             if len(cues) >= 5:
                 break
             time.sleep(0.1)

@@ -366,6 +366,31 @@ class LslSettings(_Model):
     session_id: str | None = None
     #: liblsl [multicast] ResolveScope: machine, link, site, organization or global
     resolve_scope: Literal["machine", "link", "site", "organization", "global"] | None = None
+class SceneSettings(_Model):
+    """How the patient's virtual limbs look and move (per patient; see docs/scene.md)."""
+
+    #: skin tone of both hands, as a #rrggbb colour
+    skin: str = Field(default="#dcb294", pattern=r"^#[0-9a-fA-F]{6}$")
+    #: thickness of the drawn fingers, palm and forearm relative to the tracked joint radii
+    #: (bone lengths always follow the tracked hand)
+    hand_scale: Annotated[float, Field(ge=0.6, le=1.6)] = 1.0
+    #: draw the tracked intact hand too (the mirrored hand is always drawn)
+    show_real_side: bool = True
+    #: draw the residual limb (stump) on the amputated side
+    show_residual: bool = False
+    #: therapist's visual gain of the mirrored hand's movement (1 = faithful)
+    mirror_gain: Annotated[float, Field(ge=0.25, le=4.0)] = 1.0
+    #: offset of the mirrored hand (metres, x right, y forward, z up)
+    mirror_offset_m: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    #: One Euro smoothing of the tracked hand before mirroring
+    smoothing: bool = True
+
+    @property
+    def skin_rgb(self) -> tuple[float, float, float]:
+        """The skin colour as 0–1 floats."""
+        h = self.skin.lstrip("#")
+        r, g, b = (int(h[i : i + 2], 16) / 255.0 for i in (0, 2, 4))
+        return r, g, b
 
 
 class SessionPlan(_Model):
@@ -378,6 +403,7 @@ class SessionPlan(_Model):
     devices: Devices = Field(default_factory=Devices)
     safety: SafetyProfile = Field(default_factory=SafetyProfile)
     lsl: LslSettings = Field(default_factory=LslSettings)
+    scene: SceneSettings = Field(default_factory=SceneSettings)
 
     @model_validator(mode="after")
     def _cue_locked_needs_cues(self) -> SessionPlan:

@@ -33,6 +33,7 @@ KINDS = frozenset(
         "stim_skipped",  # not delivered because budget/resume rules forbid it
         "estop",  # emergency stop: cause
         "device",  # device connected / armed / disarmed / fault
+        "display",  # headset (OpenXR): what = state | tracking_lost | tracking_regained | input | estop_button
         "resume",  # session resumed after a crash: delivered so far, remaining budget
         "session_end",  # final state and totals
         "stream",  # an LSL inlet connected / lost / restored / stalled / resumed: stream, gap_s

@@ -71,6 +71,8 @@ class LaunchOptions:
     #: multi-machine: start only once this node (e.g. "tms") follows our markers
     wait_for_node: str | None = None
     wait_node_s: float = 60.0
+    #: pulses this patient already had today (from the clinic store): the governor's per-day check
+    pulses_today: int = 0
 
 
 def with_seed(plan: SessionPlan, seed: int | None) -> SessionPlan:
@@ -171,7 +173,7 @@ def run_session(
                         wait_node_s=opts.wait_node_s,
                         log=lambda what, d: (
                             log.append("stream", clock.now(), **{**d, "what": what})
-                            if what not in ("offset", "stream_found")
+                            if what != "offset"
                             else None
                         ),
                     )
@@ -235,7 +237,7 @@ def run_session(
                 clock=clock,
                 profile=plan.safety,
                 budget=governor.session_budget(plan, timeline.total_pulses),
-                ledger=governor.Ledger(delivered, delivered + mt_pulses),
+                ledger=governor.Ledger(delivered, opts.pulses_today + mt_pulses + delivered),
             )
         runner = SessionRunner(
             plan=plan,
@@ -247,6 +249,7 @@ def run_session(
             session_date=session_date,
             start_index=start_index,
             pulses_delivered=delivered,
+            pulses_today=opts.pulses_today,
         )
         if opts.on_runner is not None:
             opts.on_runner(runner)

@@ -69,6 +69,7 @@ class SessionRunner:
         session_date: dt.date,
         start_index: int = 0,
         pulses_delivered: int = 0,
+        pulses_today: int = 0,
     ) -> None:
         self.plan = plan
         self.timeline = timeline
@@ -79,6 +80,8 @@ class SessionRunner:
         self.session_date = session_date
         self.start_index = start_index
         self.pulses_delivered = pulses_delivered
+        #: pulses the patient had today before this session (the governor's per-day check)
+        self.pulses_today = pulses_today
         self.state = State.IDLE
         self._lock = threading.Lock()
         self._pause_req = threading.Event()
@@ -174,7 +177,9 @@ class SessionRunner:
         """Pre-session checks: the governor's plan check and arming the stimulator."""
         self._set_state(State.CHECKS)
         planned = self.timeline.total_pulses
-        problems = governor.check_plan(self.plan, planned, today=self.session_date)
+        problems = governor.check_plan(
+            self.plan, planned, today=self.session_date, pulses_today=self.pulses_today
+        )
         if problems:
             return [str(p) for p in problems]
         if self.executor is not None and planned:

@@ -65,7 +65,20 @@ class TTLBoxEmulator:
                 continue
             if data:
                 self.handle(data, local_clock())
+        self._drain(fd)
         self._log(t=local_clock(), action="stop", pulses=len(self.pulses))
+
+    def _drain(self, fd: int) -> None:
+        # bytes written just before we were told to stop are still in the pty: record them
+        # too, or the log would under-report what the host sent
+        while select.select([fd], [], [], 0.02)[0]:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            self.handle(data, local_clock())
 
     def stop(self) -> None:
         """Ask ``serve`` to return."""

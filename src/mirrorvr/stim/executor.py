@@ -94,6 +94,9 @@ class StimulationExecutor:
                 break
             planned = onset + off
             self.clock.sleep_until(planned)
+            if self.stop_event.is_set():  # stopped while waiting for this pulse
+                result.status, result.reason = "stopped", "emergency stop or abort"
+                break
             now = self.clock.now()
             if now - planned > self.late_tolerance_s:
                 result.missed += 1
@@ -110,7 +113,10 @@ class StimulationExecutor:
             try:
                 t_out = self.stimulator.trigger() if self.clock.realtime else self._sim_trigger()
             except DeviceError as e:
-                result.status, result.reason = "fault", str(e)
+                if self.stop_event.is_set():  # disarmed by an e-stop while we waited: no fault
+                    result.status, result.reason = "stopped", "emergency stop or abort"
+                else:
+                    result.status, result.reason = "fault", str(e)
                 break
             result.delivered += 1
             self.log.append(

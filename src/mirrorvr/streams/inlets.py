@@ -133,8 +133,10 @@ class StreamFollower:
         poll_s: float = 0.1,
         max_buflen: int = 360,
         label: str = "",
+        initial_info: Any = None,
     ) -> None:
         self.predicate = predicate
+        self._initial_info = initial_info
         self.on_samples = on_samples
         self.on_status = on_status
         self.clock_sync = clock_sync
@@ -214,7 +216,8 @@ class StreamFollower:
             predicate = self.predicate
             lost_at: float | None = None
             while not self._stop.is_set():
-                info = self._resolve(predicate)
+                # the first time, a stream the caller already resolved saves a second lookup
+                info, self._initial_info = self._initial_info or self._resolve(predicate), None
                 if info is None:
                     return
                 inlet = self._open(info)

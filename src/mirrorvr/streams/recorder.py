@@ -176,6 +176,7 @@ class Recorder:
             clock_sync=False,  # XDF keeps raw stamps + ClockOffset chunks; readers correct
             offset_interval_s=self.offset_interval_s,
             label=info.name(),
+            initial_info=info,
         )
         rec = _Recorded(f)
         with self._lock:

@@ -1,0 +1,3 @@
+"""The clinic: patients, session history and ratings (SQLite), exercise library, console."""
+
+from __future__ import annotations

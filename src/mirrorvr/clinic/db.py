@@ -1,0 +1,181 @@
+"""Opening the clinic database: where it lives, SQLite settings, versioned migrations.
+
+The store is one SQLite file in WAL mode, so a running session (writing from its own thread or
+process) and the console (reading and writing from its request threads) never block each other
+for long. ``PRAGMA user_version`` holds the schema version; :data:`MIGRATIONS` take a database
+from any older version to the current one, each in its own transaction, so a crash mid-upgrade
+leaves the previous version intact.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from mirrorvr.errors import MirrorVRError
+
+#: Environment variable naming the clinic database file (overrides the default location).
+DB_ENV = "MIRRORVR_CLINIC_DB"
+
+
+class StoreError(MirrorVRError):
+    """The clinic database is missing, unreadable, newer than this mirrorvr, or inconsistent."""
+
+
+def default_db_path() -> Path:
+    """``$MIRRORVR_CLINIC_DB``, else ``clinic.sqlite3`` in the user's data directory."""
+    env = os.environ.get(DB_ENV)
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("mirrorvr", appauthor=False)) / "clinic.sqlite3"
+
+
+# Each entry takes the schema from version i to i + 1. Never edit a released entry: add one.
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE patients (
+        id TEXT PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 64),
+        amputation_side TEXT NOT NULL CHECK (amputation_side IN ('left', 'right')),
+        amputation_level TEXT NOT NULL,
+        amputation_date TEXT,
+        notes TEXT NOT NULL DEFAULT '',
+        created TEXT NOT NULL
+    );
+    CREATE TABLE screenings (
+        id INTEGER PRIMARY KEY,
+        patient_id TEXT NOT NULL REFERENCES patients(id),
+        date TEXT NOT NULL,
+        answers TEXT NOT NULL,              -- JSON {item: true/false}
+        cleared_by TEXT NOT NULL DEFAULT '', -- physician who weighed any "yes"
+        notes TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE motor_thresholds (
+        id INTEGER PRIMARY KEY,
+        patient_id TEXT NOT NULL REFERENCES patients(id),
+        date TEXT NOT NULL,
+        rmt_pct_mso REAL NOT NULL CHECK (rmt_pct_mso > 0 AND rmt_pct_mso <= 100),
+        method TEXT NOT NULL
+    );
+    CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY,
+        patient_id TEXT NOT NULL REFERENCES patients(id),
+        date TEXT NOT NULL,
+        plan_name TEXT NOT NULL,
+        plan_toml TEXT NOT NULL,
+        folder TEXT NOT NULL UNIQUE,
+        status TEXT NOT NULL DEFAULT 'planned',
+        pulses_planned INTEGER NOT NULL DEFAULT 0,
+        -- copied from the session's events.jsonl (authoritative) by import_session_log
+        pulses_delivered INTEGER,
+        estops INTEGER,
+        deviations TEXT,                    -- JSON list of what did not go as planned
+        imported_seq INTEGER,               -- last event seq the copy was made from
+        notes TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE adverse_events (
+        id INTEGER PRIMARY KEY,
+        session_id INTEGER NOT NULL REFERENCES sessions(id),
+        recorded TEXT NOT NULL,
+        description TEXT NOT NULL,
+        severity TEXT NOT NULL CHECK (severity IN ('mild', 'moderate', 'severe')),
+        relatedness TEXT NOT NULL DEFAULT 'unknown',
+        action TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE ratings (
+        id INTEGER PRIMARY KEY,
+        patient_id TEXT NOT NULL REFERENCES patients(id),
+        session_id INTEGER REFERENCES sessions(id),
+        date TEXT NOT NULL,
+        timepoint TEXT NOT NULL,            -- pre, post, during, end-of-treatment, follow-up-N
+        scale TEXT NOT NULL CHECK (scale IN ('nrs', 'vas')),
+        value REAL NOT NULL,
+        items TEXT,                         -- JSON: optional BPI / SF-MPQ-2 item scores
+        source TEXT NOT NULL DEFAULT 'manual', -- manual | log (imported from events.jsonl)
+        event_seq INTEGER,                  -- the rating event it was copied from
+        UNIQUE (session_id, event_seq)
+    );
+    CREATE TABLE gmi_progress (
+        id INTEGER PRIMARY KEY,
+        patient_id TEXT NOT NULL REFERENCES patients(id),
+        date TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        change TEXT NOT NULL CHECK (change IN ('start', 'progress', 'regress', 'repeat')),
+        reason TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        t TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        patient_id TEXT,
+        details TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX ratings_patient ON ratings(patient_id, date);
+    CREATE INDEX sessions_patient ON sessions(patient_id, date);
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """Open (creating if needed) and migrate the database at ``path``."""
+    p = Path(path)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        # autocommit mode: every write is in an explicit BEGIN IMMEDIATE ... COMMIT (see store)
+        conn = sqlite3.connect(p, timeout=30.0, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")  # a committed row survives a power cut
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+        migrate(conn, p)
+    except sqlite3.DatabaseError as e:
+        raise StoreError(
+            f"{p}: cannot open the clinic database ({e}); check the path or "
+            f"set {DB_ENV} to another file"
+        ) from None
+    except OSError as e:
+        raise StoreError(f"{p}: cannot create the clinic database ({e})") from None
+    return conn
+
+
+def migrate(conn: sqlite3.Connection, path: Path, target: int = SCHEMA_VERSION) -> int:
+    """Apply every migration above the file's version, up to ``target``; returns the version."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: schema version {version} is newer than this mirrorvr knows "
+            f"({SCHEMA_VERSION}); upgrade mirrorvr before opening it"
+        )
+    while version < target:
+        script = MIGRATIONS[version]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(script):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        version += 1
+    return version
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (``executescript`` would commit on its own)."""
+    out, buf = [], ""
+    for line in script.splitlines():
+        buf += line.split("--", 1)[0] + "\n"
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return out

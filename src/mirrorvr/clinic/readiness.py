@@ -1,0 +1,117 @@
+"""The safety governor's inputs from the clinic store, and a plan fitted to a patient.
+
+Before a session the governor needs three facts the plan file cannot know: how many pulses the
+patient already had today, the latest motor threshold (value, method, date) and whether the
+patient's TMS screening clears them. This module reads them from the store, puts the patient and
+their threshold into the plan, and lists every reason the session may not start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from mirrorvr.clinic.records import Patient, ThresholdRecord
+from mirrorvr.clinic.screening import ScreeningStatus, screening_status
+from mirrorvr.clinic.store import ClinicStore
+from mirrorvr.config.loader import plan_from_dict
+from mirrorvr.config.plan import SessionPlan
+from mirrorvr.errors import PlanError, Problem
+from mirrorvr.session.timeline import compile_timeline
+from mirrorvr.stim import governor
+
+_PLAN_LEVELS = ("hand", "wrist", "transradial", "elbow", "transhumeral", "shoulder", "other")
+
+
+@dataclass(frozen=True)
+class GovernorInputs:
+    """What the store tells the governor about a patient on a given day."""
+
+    patient: Patient
+    day: dt.date
+    pulses_today: int
+    threshold: ThresholdRecord | None
+    screening: ScreeningStatus
+
+
+def governor_inputs(
+    store: ClinicStore, patient_id: str, day: dt.date | None = None
+) -> GovernorInputs:
+    """Read the governor's inputs for ``patient_id`` on ``day`` (default today)."""
+    day = day or dt.date.today()
+    patient = store.patient(patient_id)
+    return GovernorInputs(
+        patient=patient,
+        day=day,
+        pulses_today=store.pulses_today(patient_id, day),
+        threshold=store.latest_threshold(patient_id),
+        screening=screening_status(store.latest_screening(patient_id), day),
+    )
+
+
+def plan_for_patient(plan: SessionPlan, inputs: GovernorInputs) -> SessionPlan:
+    """``plan`` with the patient's reference and latest motor threshold from the store.
+
+    The plan file's own patient and threshold are replaced: the store is where a clinic keeps
+    them. A stimulating plan for a patient without a threshold on record is refused here.
+    """
+    data = plan.model_dump(mode="json", exclude_none=True)
+    p = inputs.patient
+    data["patient"] = {
+        "id": p.id,
+        "amputation_side": p.amputation_side,
+        "amputation_level": p.amputation_level if p.amputation_level in _PLAN_LEVELS else "other",
+    }
+    stim = data.setdefault("stimulation", {})
+    if inputs.threshold is not None:
+        stim["motor_threshold"] = {
+            "rmt_pct_mso": inputs.threshold.rmt_pct_mso,
+            "measured_on": inputs.threshold.date.isoformat(),
+            "method": inputs.threshold.method,
+        }
+    elif stim.get("mode", "none") != "none":
+        raise PlanError(
+            [
+                Problem(
+                    "motor_threshold",
+                    f"no motor threshold on record for {p.id}: measure and record it first",
+                )
+            ]
+        )
+    return plan_from_dict(data, "plan")
+
+
+def readiness_problems(plan: SessionPlan, inputs: GovernorInputs) -> list[Problem]:
+    """Every reason ``plan`` may not start for this patient today (empty = it may)."""
+    problems: list[Problem] = []
+    timeline = compile_timeline(plan)
+    stimulating = plan.stimulation.mode != "none" and timeline.total_pulses > 0
+    if stimulating:
+        if not inputs.screening.cleared:
+            problems.append(Problem("screening", inputs.screening.reason))
+        if inputs.threshold is None:
+            problems.append(Problem("motor_threshold", "no motor threshold on record: measure it"))
+        elif inputs.threshold.method == "visual":
+            problems.append(
+                Problem(
+                    "motor_threshold.method",
+                    "a visually judged threshold averages 11 % above the EMG threshold the "
+                    "safety limits assume (Westin 2014): measure it with EMG",
+                )
+            )
+    problems += governor.check_plan(
+        plan, timeline.total_pulses, today=inputs.day, pulses_today=inputs.pulses_today
+    )
+    return problems
+
+
+def fit_and_check(
+    plan: SessionPlan, store: ClinicStore, patient_id: str, day: dt.date | None = None
+) -> tuple[SessionPlan, GovernorInputs]:
+    """The plan fitted to the patient, or a PlanError listing every reason it may not run."""
+    inputs = governor_inputs(store, patient_id, day)
+    fitted = plan_for_patient(plan, inputs)
+    problems = readiness_problems(fitted, inputs)
+    if problems:
+        raise PlanError(problems)
+    return fitted, inputs

@@ -1,0 +1,136 @@
+"""Session logic inside the scene: what each step shows, and answers from key actions.
+
+A plain object (no panda3d tasks): the presenter calls :meth:`Director.show` when the runner
+presents a step, and :meth:`Director.on_actions` in the frame's session-logic phase with the
+actions the input phase read. Answers carry the time of the frame whose input delivered them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mirrorvr.render.panels import PANEL_RGB
+from mirrorvr.render.scene import MirrorScene
+from mirrorvr.session.timeline import Step
+from mirrorvr.tracking.source import Performer
+
+MOVEMENT_TEXT = {
+    "fist": "make a fist",
+    "finger_flexion": "bend your fingers one by one",
+    "thumb_opposition": "touch each fingertip with your thumb",
+    "wrist_flexion": "bend your wrist down",
+    "wrist_extension": "bend your wrist up",
+    "pronation": "turn your palm down and up",
+    "supination": "turn your palm up",
+    "reach": "reach forward",
+    "open_hand": "spread your fingers wide",
+}
+REST_RGB = (0.80, 0.92, 0.84)
+
+
+@dataclass(frozen=True)
+class SceneAnswer:
+    """An answer given in the scene: a rating value or a side, and the frame time it came in."""
+
+    value: int | str
+    t: float
+
+
+class Director:
+    """Turns timeline steps into scene changes and key actions into answers."""
+
+    def __init__(
+        self, scene: MirrorScene, performer: Performer | None, duration: float, blocks: int
+    ) -> None:
+        self.scene = scene
+        self.performer = performer
+        self.duration = max(duration, 1e-9)
+        self.blocks = blocks
+        self.mode: str | None = None  # "rating" | "laterality" while waiting for an answer
+        self.answer: SceneAnswer | None = None
+        self.pause_requests = 0
+
+    def show(self, step: Step, t: float, session_t: float) -> None:
+        """Set the scene up for ``step``, whose first frame is displayed at ``t``.
+
+        ``session_t`` is the step's planned time from the session start (for progress).
+        """
+        s, kind, d = self.scene, step.kind, step.data
+        amp = s.amputated
+        block = f"block {step.block + 1}/{self.blocks}" if step.block is not None else ""
+        s.set_progress(session_t / self.duration, block)
+        self.answer = None
+        self.mode = None
+        if kind != "laterality_trial":
+            s.laterality.hide()
+            s.show_limbs(True)
+        if kind != "rating":
+            s.rating.close()
+        if kind == "cue":
+            movement = str(d.get("movement", ""))
+            what = MOVEMENT_TEXT.get(movement, movement.replace("_", " "))
+            if d.get("exercise") == "imagery":
+                s.show_cue(f"Imagine: {what}\nwith your {amp} hand")
+                s.demonstrate(movement, t, max(step.duration, 2.0))
+            else:
+                s.show_cue(f"Watch your {amp} hand:\n{what}", point_at_mirrored=True)
+                s.demonstrate(None)
+        elif kind == "window":
+            movement = str(d.get("movement", ""))
+            what = MOVEMENT_TEXT.get(movement, movement.replace("_", " "))
+            s.demonstrate(None)
+            if d.get("exercise") == "imagery":
+                s.show_cue(f"Imagine it now: {what}", rgb=PANEL_RGB)
+            else:
+                s.show_cue(f"Now: {what}", rgb=PANEL_RGB)
+                if self.performer is not None:
+                    self.performer.perform(movement, t, step.duration)
+        elif kind == "rest":
+            s.demonstrate(None)
+            s.show_cue("Rest", rgb=REST_RGB)
+        elif kind == "rating":
+            s.demonstrate(None)
+            s.clear_cue()
+            s.rating.open(str(d.get("prompt", "Pain now? (0-10)")))
+            self.mode = "rating"
+        elif kind == "laterality_trial":
+            s.demonstrate(None)
+            s.show_limbs(False)
+            # the prompt goes on the progress line: the cue card would hide the stimulus
+            s.clear_cue()
+            s.set_progress(
+                session_t / self.duration, f"{block}   Left or right hand?  (arrow keys)"
+            )
+            s.laterality.show(
+                "left" if d["side"] == "left" else "right",
+                int(d["angle_deg"]),
+                str(d.get("view", "back")),
+            )
+            self.mode = "laterality"
+
+    def on_actions(self, actions: list[str], t: float) -> None:
+        """Apply the frame's key actions (frame display time ``t``)."""
+        for action in actions:
+            if action == "pause":
+                self.pause_requests += 1
+            elif self.mode == "rating":
+                if action == "left":
+                    self.scene.rating.move(-1)
+                elif action == "right":
+                    self.scene.rating.move(+1)
+                elif action == "confirm":
+                    self.answer = SceneAnswer(self.scene.rating.value, t)
+                    self.scene.rating.close()
+                    self.mode = None
+            elif self.mode == "laterality" and action in ("left", "right"):
+                self.answer = SceneAnswer(action, t)
+                self.scene.laterality.hide()
+                self.mode = None
+
+    def expire(self) -> None:
+        """The answer window closed unanswered: take the question down."""
+        if self.mode == "rating":
+            self.scene.rating.close()
+        elif self.mode == "laterality":
+            self.scene.laterality.hide()
+        self.mode = None

@@ -1,0 +1,179 @@
+"""Real-time display in its own process, so drawing never delays a pulse.
+
+On the simulated clock the presenter is stepped in the runner's thread (deterministic). In real
+time the scene must keep moving while the runner times pulses; in a thread of the same process
+the render loop competes for the GIL and was measured to make ``sleep_until`` late by 5 ms
+(median) on this 2-core machine with software GL — beyond the executor's 5 ms late tolerance.
+So a real-time display runs in a child process (same LSL clock: CLOCK_MONOTONIC), which renders
+continuously and answers the runner's requests over a pipe: ``present`` returns the display
+time of the first frame that shows the step, answers are polled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+from multiprocessing.connection import Connection
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from mirrorvr.config.plan import SessionPlan
+from mirrorvr.render.display import DisplayError
+from mirrorvr.session.clock import Clock, RealClock
+from mirrorvr.session.presenter import Answer
+from mirrorvr.session.timeline import Step
+from mirrorvr.sim.patient import SimulatedPatient
+
+_POLL_S = 0.005
+
+
+def _step_to_wire(step: Step) -> tuple[Any, ...]:
+    return (step.index, step.t, step.duration, step.kind, step.block, dict(step.data))
+
+
+def _step_from_wire(w: tuple[Any, ...]) -> Step:
+    return Step(w[0], w[1], w[2], w[3], w[4], MappingProxyType(w[5]))
+
+
+def _serve(
+    conn: Connection,
+    kind: str,
+    size: tuple[int, int],
+    plan: SessionPlan,
+    patient: SimulatedPatient | None,
+    frames_dir: Path | None,
+    fps: float,
+) -> None:
+    """The display process: build the scene, then render frames and answer requests."""
+    # the session's process times pulses: drawing takes second place for the CPU, and Mesa's
+    # software rasteriser keeps to one thread (set before the GL context exists)
+    os.environ.setdefault("LP_NUM_THREADS", "1")
+    with contextlib.suppress(OSError):
+        os.nice(15)
+    from mirrorvr.render.backends import BACKENDS
+    from mirrorvr.render.presenter import PandaPresenter, PresenterOptions
+
+    try:
+        display = BACKENDS[kind](size)
+        core = PandaPresenter(
+            RealClock(),
+            patient,
+            plan,
+            display,
+            options=PresenterOptions(fps=fps, frames_dir=frames_dir),
+        )
+    except Exception as e:  # reported to the session's process as a DisplayError
+        conn.send(("error", str(e)))
+        return
+    conn.send(("ready", display.renderer))
+    try:
+        while True:
+            if not conn.poll(0):
+                core._frame()
+                continue
+            msg = conn.recv()
+            op = msg[0]
+            if op == "present":
+                conn.send(core.present(_step_from_wire(msg[1])))
+            elif op == "answer":
+                a = core.director.answer
+                conn.send(None if a is None else (a.value, a.t))
+            elif op == "withdraw":
+                core.withdraw_question()
+                conn.send(None)
+            elif op == "close":
+                conn.send(core.frames)
+                break
+    except (EOFError, BrokenPipeError):
+        pass  # the session's process went away: just stop drawing
+    finally:
+        core.close()
+
+
+class ProcessPresenter:
+    """The :class:`~mirrorvr.session.presenter.Presenter` of a display running in a child process."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        patient: SimulatedPatient | None,
+        plan: SessionPlan,
+        kind: str,
+        size: tuple[int, int],
+        *,
+        frames_dir: Path | None = None,
+        fps: float = 90.0,
+        start_timeout: float = 120.0,
+    ) -> None:
+        self.clock = clock
+        ctx = mp.get_context("spawn")  # a clean interpreter: no inherited GL state or threads
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(
+            target=_serve,
+            args=(child, kind, size, plan, patient, frames_dir, fps),
+            name="mirrorvr-display",
+            daemon=True,
+        )
+        self._proc.start()
+        child.close()
+        if not self._conn.poll(start_timeout):
+            self._proc.kill()
+            raise DisplayError(f"the {kind} display did not start within {start_timeout:g} s")
+        try:
+            status, detail = self._conn.recv()
+        except EOFError:
+            status, detail = "error", "it exited (see its messages above)"
+        if status != "ready":
+            self._proc.join(timeout=10)
+            raise DisplayError(f"the {kind} display could not start: {detail}")
+        self.renderer = detail
+        self.frames = 0
+
+    def _ask(self, *msg: Any) -> Any:
+        try:
+            self._conn.send(msg)
+            return self._conn.recv()
+        except (EOFError, BrokenPipeError, ConnectionResetError):
+            raise DisplayError(
+                "the display process stopped (window closed or crashed); see its messages above"
+            ) from None
+
+    def present(self, step: Step) -> float:
+        """Show ``step``; returns the display time of the first frame showing it."""
+        return float(self._ask("present", _step_to_wire(step)))
+
+    def _await(self, deadline: float) -> Answer | None:
+        while True:
+            got = self._ask("answer")
+            if got is not None:
+                return Answer(got[0], got[1]) if got[1] <= deadline else None
+            if self.clock.now() >= deadline:
+                self._ask("withdraw")
+                return None
+            self.clock.sleep_until(min(deadline, self.clock.now() + _POLL_S))
+
+    def ask_rating(self, step: Step, deadline: float) -> Answer | None:
+        """Wait for the in-scene rating (keys → slider → confirm)."""
+        return self._await(deadline)
+
+    def ask_laterality(self, step: Step, deadline: float) -> Answer | None:
+        """Wait for a left/right key."""
+        return self._await(deadline)
+
+    def idle(self, until: float) -> None:
+        """The display process keeps drawing; just wait."""
+        self.clock.sleep_until(until)
+
+    def close(self) -> None:
+        """Stop the display process."""
+        if self._proc.is_alive():
+            try:
+                self.frames = int(self._ask("close"))
+            except DisplayError:
+                pass
+            self._proc.join(timeout=30)
+            if self._proc.is_alive():
+                self._proc.kill()
+        self._conn.close()

@@ -1,0 +1,289 @@
+"""The articulated limb model: rigid parts placed on the 26 tracked joints every frame.
+
+Built from the parts in ``assets/hand/hand-parts.egg`` (joint sphere, bone tube, palm slab; made
+by ``scripts/build_hand_asset.py``): one sphere per joint, one tapered tube per bone stretched
+from joint to child joint, a palm slab on the palm joint, and a forearm tube behind the wrist.
+Skinning: every vertex is bound rigidly (weight 1) to one part, and each part's transform is
+computed from the joint data; the vertices of the whole hand are transformed on the CPU in one
+vectorised numpy pass and written into a single dynamic vertex buffer — one draw call per hand
+(51 separate part nodes were measured 10× slower to draw with software GL). Bone lengths come
+from the tracked joints, so the model fits any patient's hand without a separate calibration.
+
+Both sides use the same parts: every part is symmetric across its local x = 0 plane, and the
+placement uses proper rotations only (the mirror math returns proper rotations), so nothing is
+ever scaled negatively — mirroring cannot turn the model inside out. For geometry that *is*
+mirrored by a negative scale, :func:`mirror_geometry` applies the needed cull-face fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from panda3d.core import (
+    CullFaceAttrib,
+    Filename,
+    Geom,
+    GeomNode,
+    GeomTriangles,
+    GeomVertexData,
+    GeomVertexFormat,
+    GeomVertexReader,
+    Loader,
+    LoaderOptions,
+    NodePath,
+    OmniBoundingVolume,
+    TransparencyAttrib,
+)
+
+from mirrorvr.errors import MirrorVRError
+from mirrorvr.tracking import quat
+from mirrorvr.tracking.joints import BONES, JOINT_COUNT, Joint, Side
+from mirrorvr.tracking.pose import HandPose
+from mirrorvr.tracking.skeleton import FOREARM_LENGTH
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+PARTS_FILE = ASSETS / "hand" / "hand-parts.egg"
+_TUBE_TAPER = 0.85  # must match meshes.tube()
+_UP = np.array([0.0, 0.0, 1.0])
+
+_parts_cache: dict[str, NodePath] = {}
+
+
+def load_parts() -> dict[str, NodePath]:
+    """The limb parts (``joint``, ``bone``, ``palm``), loaded once per process."""
+    if not _parts_cache:
+        if not PARTS_FILE.exists():
+            raise MirrorVRError(
+                f"{PARTS_FILE}: the limb model is missing; run scripts/build_hand_asset.py"
+            )
+        opts = LoaderOptions(LoaderOptions.LF_no_cache | LoaderOptions.LF_report_errors)
+        node = Loader.get_global_ptr().load_sync(Filename.from_os_specific(str(PARTS_FILE)), opts)
+        if node is None:
+            raise MirrorVRError(f"{PARTS_FILE}: panda3d could not load the limb model")
+        model = NodePath(node)
+        for name in ("joint", "bone", "palm"):
+            part = model.find(f"**/{name}")
+            if part.is_empty():
+                raise MirrorVRError(f"{PARTS_FILE}: part '{name}' is missing; rebuild the asset")
+            part.clear_transform()
+            _parts_cache[name] = part
+    return _parts_cache
+
+
+def mirror_geometry(node: NodePath) -> None:
+    """Mirror ``node``'s geometry left↔right by a negative x scale, without losing faces.
+
+    A determinant −1 transform reverses the triangles' winding; panda3d does not compensate, so
+    back-face culling would remove the front faces (measured: the model disappears). Reversing
+    the cull face restores them while still culling back faces.
+    """
+    node.set_sx(-node.get_sx())
+    node.set_attrib(CullFaceAttrib.make_reverse())
+
+
+def _mesh_arrays(
+    part: NodePath,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]]:
+    """Vertices, normals and triangle indices of a loaded part."""
+    geom_np = part if isinstance(part.node(), GeomNode) else part.find("**/+GeomNode")
+    node = geom_np.node()
+    assert isinstance(node, GeomNode)
+    verts: list[tuple[float, float, float]] = []
+    norms: list[tuple[float, float, float]] = []
+    tris: list[int] = []
+    for g in range(node.get_num_geoms()):
+        geom = node.get_geom(g)
+        vdata = geom.get_vertex_data()
+        base = len(verts)
+        rv, rn = GeomVertexReader(vdata, "vertex"), GeomVertexReader(vdata, "normal")
+        for _ in range(vdata.get_num_rows()):
+            verts.append(tuple(rv.get_data3()))
+            norms.append(tuple(rn.get_data3()))
+        for k in range(geom.get_num_primitives()):
+            prim = geom.get_primitive(k).decompose()
+            tris.extend(base + prim.get_vertex(i) for i in range(prim.get_num_vertices()))
+    return np.array(verts), np.array(norms), np.array(tris, dtype=np.int64)
+
+
+class Limb:
+    """One hand + forearm drawn on tracked joints; hidden when the pose is missing or invalid."""
+
+    def __init__(
+        self,
+        parent: NodePath,
+        side: Side,
+        *,
+        skin: tuple[float, float, float] = (0.87, 0.70, 0.58),
+        alpha: float = 1.0,
+        forearm: bool = True,
+        name: str | None = None,
+        thickness: float = 1.0,
+    ) -> None:
+        parts = {k: _mesh_arrays(v) for k, v in load_parts().items()}
+        self.side = side
+        self.forearm = forearm
+        #: scales the drawn thickness of fingers and palm (the patient's hand size setting)
+        self.thickness = thickness
+        nj, nb = JOINT_COUNT, len(BONES)
+        # parts in buffer order: 26 joint spheres, one tube per bone (+ the forearm), the palm;
+        # each group shares one mesh, so it is skinned as one batched matrix product
+        groups = [("joint", 0, nj), ("bone", nj, nb + (1 if forearm else 0))]
+        self.n_parts = nj + nb + 2
+        self._forearm_index = nj + nb
+        self._palm_index = nj + nb + 1
+        groups.append(("palm", self._palm_index, 1))
+        self._groups: list[tuple[int, int, slice, NDArray[np.float64], NDArray[np.float64]]] = []
+        idx: list[NDArray[np.int64]] = []
+        row = 0
+        for kind, first, count in groups:
+            v, n, t = parts[kind]
+            rows = slice(row, row + count * len(v))
+            self._groups.append(
+                (first, count, rows, np.tile(v, (count, 1, 1)), np.tile(n, (count, 1, 1)))
+            )
+            idx.extend(t + row + k * len(v) for k in range(count))
+            row += count * len(v)
+        self._mats = np.tile(np.eye(4), (self.n_parts, 1, 1))
+        self._buffer = np.zeros((row, 6), dtype=np.float32)
+        # joint spheres are only translated and uniformly scaled: their normals never change
+        first, count, rows, _, n0 = self._groups[0]
+        self._buffer[rows, 3:] = n0.reshape(-1, 3)
+        fmt = GeomVertexFormat.get_v3n3()
+        self._vdata = GeomVertexData(f"limb-{side}", fmt, Geom.UH_dynamic)
+        self._vdata.set_num_rows(row)
+        tris = GeomTriangles(Geom.UH_static)
+        tris.set_index_type(Geom.NT_uint32)
+        flat = np.concatenate(idx).astype(np.uint32)
+        handle = tris.modify_vertices()
+        handle.unclean_set_num_rows(len(flat))
+        memoryview(handle).cast("B")[:] = flat.tobytes()
+        geom = Geom(self._vdata)
+        geom.add_primitive(tris)
+        # the vertices move every frame behind panda3d's back (written into the buffer), so its
+        # cached bounds would go stale and cull the hand wrongly: never cull it
+        geom.set_bounds(OmniBoundingVolume())
+        gnode = GeomNode(name or f"limb-{side}")
+        gnode.add_geom(geom)
+        gnode.set_bounds(OmniBoundingVolume())
+        gnode.set_final(True)
+        self.root = parent.attach_new_node(gnode)
+        self.root.set_color(*skin, alpha)
+        if alpha < 1.0:
+            self.root.set_transparency(TransparencyAttrib.M_alpha)
+            self.root.set_depth_write(False)
+        self._bone_a = np.array([a for a, _ in BONES])
+        self._bone_b = np.array([b for _, b in BONES])
+        self.root.hide()
+        self.visible = False
+
+    def set_skin(self, rgb: tuple[float, float, float], alpha: float = 1.0) -> None:
+        """Change the skin tone."""
+        self.root.set_color(*rgb, alpha)
+
+    def update(self, hand: HandPose | None) -> None:
+        """Place every part on ``hand``'s joints (positions relative to this limb's parent)."""
+        if hand is None or not hand.usable:
+            if self.visible:
+                self.root.hide()
+                self.visible = False
+            return
+        if not self.visible:
+            self.root.show()
+            self.visible = True
+        self.part_matrices(hand)
+        self._skin()
+
+    def part_matrices(self, hand: HandPose) -> NDArray[np.float64]:
+        """Row-vector 4×4 transform of every part (unit part → its place on ``hand``)."""
+        p, r = hand.positions, hand.radii * self.thickness
+        rot = quat.to_matrix(hand.orientations)  # (26, 3, 3), columns = joint axes
+        m = self._mats
+        nj, nb = JOINT_COUNT, len(BONES)
+        m[:nj, :3, :3] = 0.0
+        m[:nj, 0, 0] = m[:nj, 1, 1] = m[:nj, 2, 2] = r
+        m[:nj, 3, :3] = p
+        # bones: +y from joint a to joint b, roll from joint a's back-of-hand axis
+        a, b = self._bone_a, self._bone_b
+        d = p[b] - p[a]
+        length = np.sqrt(np.einsum("ij,ij->i", d, d))
+        y = d / np.maximum(length, 1e-9)[:, None]
+        z = rot[a][:, :, 2]
+        z = z - np.einsum("ij,ij->i", z, y)[:, None] * y
+        z /= np.maximum(np.sqrt(np.einsum("ij,ij->i", z, z)), 1e-9)[:, None]
+        x = y[:, [1, 2, 0]] * z[:, [2, 0, 1]] - y[:, [2, 0, 1]] * z[:, [1, 2, 0]]  # y × z
+        rad = r[a] * 0.92
+        bm = m[nj : nj + nb]
+        bm[:, 0, :3] = x * rad[:, None]
+        bm[:, 1, :3] = y * length[:, None]
+        bm[:, 2, :3] = z * rad[:, None]
+        bm[:, 3, :3] = p[a]
+        m[self._palm_index] = self._palm_matrix(p, rot, r)
+        if self.forearm:
+            m[self._forearm_index] = self._forearm_matrix(p, rot, r)
+        return m
+
+    def _skin(self) -> None:
+        """Transform every vertex by its part's matrix into the vertex buffer (one draw call)."""
+        m = self._mats
+        buf = self._buffer
+        for k, (first, count, rows, v0, n0) in enumerate(self._groups):
+            part = m[first : first + count]
+            m3 = part[:, :3, :3]
+            pos = np.matmul(v0, m3) + part[:, 3, None, :3]
+            buf[rows, :3] = pos.reshape(-1, 3)
+            if k == 0:
+                continue  # sphere normals are constant
+            # normals take the inverse transpose; each part's rows are orthogonal, so that is
+            # every row divided by its squared length
+            nm = m3 / np.einsum("nij,nij->ni", m3, m3)[:, :, None]
+            nrm = np.matmul(n0, nm)
+            nrm /= np.sqrt(np.einsum("nvi,nvi->nv", nrm, nrm))[:, :, None]
+            buf[rows, 3:] = nrm.reshape(-1, 3)
+        memoryview(self._vdata.modify_array(0)).cast("B")[:] = buf.tobytes()
+
+    def _palm_matrix(
+        self, p: NDArray[np.float64], rot: NDArray[np.float64], r: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        pa = rot[Joint.PALM]
+        # palm size from the hand itself: width across the finger bases, length wrist → MCP
+        width = float(np.linalg.norm(p[Joint.INDEX_PROXIMAL] - p[Joint.LITTLE_PROXIMAL])) * 0.62
+        length = float(np.linalg.norm(p[Joint.MIDDLE_PROXIMAL] - p[Joint.WRIST])) * 0.5
+        thick = float(r[Joint.PALM]) * 0.5
+        m = np.eye(4)
+        m[0, :3] = pa[:, 0] * width
+        m[1, :3] = pa[:, 1] * length
+        m[2, :3] = pa[:, 2] * thick
+        m[3, :3] = p[Joint.PALM]
+        return m
+
+    def _forearm_matrix(
+        self, p: NDArray[np.float64], rot: NDArray[np.float64], r: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        # the forearm is not tracked by hand tracking: it lies behind the wrist along the
+        # horizontal part of the hand's direction (unaffected by wrist flexion), sloping down
+        wrist = p[Joint.WRIST]
+        fwd = rot[Joint.PALM][:, 1].copy()
+        fwd[2] = 0.0
+        n = float(np.linalg.norm(fwd))
+        fwd = fwd / n if n > 0.2 else np.array([0.0, 1.0, 0.0])
+        scale = float(r[Joint.WRIST]) / 0.026
+        elbow = wrist - fwd * FOREARM_LENGTH * scale - _UP * 0.06 * scale
+        y = wrist - elbow
+        length = float(np.linalg.norm(y))
+        y /= length
+        z = rot[Joint.WRIST][:, 2] - float(rot[Joint.WRIST][:, 2] @ y) * y
+        z /= max(float(np.linalg.norm(z)), 1e-9)
+        x = np.cross(y, z)
+        rad = float(r[Joint.WRIST]) / _TUBE_TAPER
+        m = np.eye(4)
+        m[0, :3] = x * rad * 1.15
+        m[1, :3] = y * length
+        m[2, :3] = z * rad * 0.9
+        m[3, :3] = elbow
+        return m
+
+    def remove(self) -> None:
+        """Take the limb out of the scene."""
+        self.root.remove_node()

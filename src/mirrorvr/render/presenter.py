@@ -1,0 +1,328 @@
+"""The panda3d presenter: the session's display seam on a window, offscreen buffer or headset.
+
+:class:`PandaPresenter` implements :class:`mirrorvr.session.presenter.Presenter`. Every call
+renders frames through one :class:`~mirrorvr.render.frame.FrameLoop` whose phases run in the
+fixed slots (pose sync −1000, simulated patient −60, input −50, session logic 0, scene update
+40, render 50). ``present(step)`` sets the scene up, renders the next frame and returns *that
+frame's display time*; ratings and laterality answers arrive through the keys (a simulated
+patient presses the same keys, on the virtual keyboard, at its reaction times).
+
+Time: on a real clock frames are paced at ``fps`` and a frame's display time is stamped when
+the render phase returns (``auto-flip`` is on, so the frame has been handed to the display;
+a monitor adds its own scan-out latency, a headset backend stamps the runtime's predicted
+display time instead). On the simulated clock (``mirrorvr sim --fast``) frames sit on a
+1/``fps`` grid of simulated time and are stamped with their grid time; between steps only every
+``stride_s``-th frame is rendered so a 20-minute session still runs in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from panda3d.core import NodePath
+
+from mirrorvr.config.plan import SessionPlan
+from mirrorvr.render.director import Director
+from mirrorvr.render.display import Display, WindowDisplay
+from mirrorvr.render.frame import (
+    SORT_INPUT,
+    SORT_POSE_SYNC,
+    SORT_RENDER,
+    SORT_SCENE,
+    SORT_SESSION,
+    FrameInfo,
+    FrameLoop,
+)
+from mirrorvr.render.input import KeyInput, keys_for_rating
+from mirrorvr.render.scene import MirrorScene, patient_camera
+from mirrorvr.session.clock import Clock
+from mirrorvr.session.presenter import Answer
+from mirrorvr.session.timeline import Step, compile_timeline
+from mirrorvr.sim.patient import SimulatedPatient
+from mirrorvr.tracking.mirror import calibrate_from_body, reflect_positions
+from mirrorvr.tracking.pipeline import MirrorPipeline, gain_from_settings
+from mirrorvr.tracking.pose import TrackingFrame
+from mirrorvr.tracking.skeleton import HOME_WRIST
+from mirrorvr.tracking.source import Performer, PoseSource
+from mirrorvr.tracking.synthetic import SyntheticSource
+
+#: the simulated patient acts just before input is read, like a finger on a key
+SORT_PATIENT = -60
+
+
+@dataclass
+class PresenterOptions:
+    """Frame pacing and capture."""
+
+    fps: float = 90.0
+    #: simulated clock: render at least one frame every this many seconds between steps
+    #: (``frame_every_s`` instead when frames are written, so none are missing)
+    stride_s: float = 0.5
+    #: write PNG frames here (every presented step's first frame, and one per ``frame_every_s``)
+    frames_dir: Path | None = None
+    frame_every_s: float = 0.2
+    #: the simulated patient answers with key presses (False: only a person's keyboard)
+    simulated_input: bool = True
+
+
+class FrameRecorder:
+    """Writes rendered frames as PNG files with an index (``frames.jsonl``)."""
+
+    def __init__(self, display: Display, folder: Path, every_s: float) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.display = display
+        self.folder = folder
+        self.every_s = every_s
+        self._last: float | None = None
+        self._index: IO[str] = (folder / "frames.jsonl").open("a", encoding="utf-8")
+        display.enable_capture()
+        self.written = 0
+
+    def maybe_write(self, frame: FrameInfo) -> None:
+        """Write ``frame`` if it shows a new step or enough time has passed."""
+        assert frame.shown is not None
+        new_step = "step" in frame.notes
+        if not new_step and self._last is not None and frame.shown - self._last < self.every_s:
+            return
+        name = f"frame-{frame.index:06d}.png"
+        self.display.save_png(self.folder / name)
+        rec = {"frame": frame.index, "t": round(frame.shown, 7), "file": name, **frame.notes}
+        self._index.write(json.dumps(rec) + "\n")
+        self._index.flush()
+        self._last = frame.shown
+        self.written += 1
+
+    def close(self) -> None:
+        """Close the index."""
+        self._index.close()
+
+
+class PandaPresenter:
+    """Shows a session in the mirror scene on ``display`` (window, offscreen, headset)."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        patient: SimulatedPatient | None,
+        plan: SessionPlan,
+        display: Display,
+        *,
+        source: PoseSource | None = None,
+        options: PresenterOptions | None = None,
+        root: NodePath | None = None,
+        attach_camera: bool = True,
+    ) -> None:
+        self.clock = clock
+        self.patient = patient
+        self.plan = plan
+        self.display = display
+        self.options = opts = options or PresenterOptions()
+        if opts.frames_dir is not None and opts.frame_every_s < opts.stride_s:
+            opts = self.options = PresenterOptions(
+                **{**opts.__dict__, "stride_s": opts.frame_every_s}
+            )
+        self.timeline = compile_timeline(plan)
+        amputated = plan.patient.amputation_side
+        intact = plan.patient.intact_side
+        self.root = root if root is not None else NodePath("scene-root")
+        self.scene = MirrorScene(self.root, plan.scene, amputated)
+        if attach_camera:
+            self.camera = patient_camera(self.root, display.aspect)
+            display.attach_camera(self.camera)
+        self.source: PoseSource = source or SyntheticSource(intact, seed=plan.session.seed)
+        if isinstance(self.source, SyntheticSource):
+            plane = calibrate_from_body(*self.source.body())
+        else:
+            from mirrorvr.tracking.mirror import MidlinePlane
+
+            plane = MidlinePlane.sagittal()
+        home = reflect_positions(plane, HOME_WRIST[intact])
+        self.pipeline = MirrorPipeline(
+            intact_side=intact,
+            plane=plane,
+            gain=gain_from_settings(plan.scene.mirror_gain, plan.scene.mirror_offset_m, home),
+            smoothing=plan.scene.smoothing,
+        )
+        self.director = Director(
+            self.scene,
+            self.source if isinstance(self.source, Performer) else None,
+            self.timeline.duration,
+            len(plan.blocks),
+        )
+        window = display.output if isinstance(display, WindowDisplay) else None
+        self.keys = KeyInput(window)
+        self.recorder = (
+            FrameRecorder(display, opts.frames_dir, opts.frame_every_s) if opts.frames_dir else None
+        )
+        self._scheduled: list[tuple[float, str]] = []
+        self._tracking = TrackingFrame(t=0.0)
+        self._actions: list[str] = []
+        self._last_t: float | None = None
+        self._grid0: float | None = None
+        self._t0: float | None = None
+        self.frames = 0
+        self.loop = FrameLoop()
+        self.loop.add_phase("pose-sync", SORT_POSE_SYNC, self._pose_sync)
+        self.loop.add_phase("simulated-patient", SORT_PATIENT, self._patient_keys)
+        self.loop.add_phase("input", SORT_INPUT, self._input)
+        self.loop.add_phase("session-logic", SORT_SESSION, self._session_logic)
+        self.loop.add_phase("scene-update", SORT_SCENE, self._scene_update)
+        self.loop.add_phase("render", SORT_RENDER, self._render)
+
+    # ---- frame phases (thin: the work is in the objects they call) ---------------------------
+    def _pose_sync(self, frame: FrameInfo) -> None:
+        self._tracking = self.source.poll(frame.t)
+
+    def _patient_keys(self, frame: FrameInfo) -> None:
+        while self._scheduled and self._scheduled[0][0] <= frame.t:
+            self.keys.press(self._scheduled.pop(0)[1])
+
+    def _input(self, frame: FrameInfo) -> None:
+        self._actions = self.keys.poll()
+
+    def _session_logic(self, frame: FrameInfo) -> None:
+        if self._actions:
+            self.director.on_actions(self._actions, frame.t)
+
+    def _scene_update(self, frame: FrameInfo) -> None:
+        intact, mirrored = self.pipeline.process(self._tracking)
+        self.scene.set_hands(intact, mirrored)
+        self.scene.update(frame.t)
+
+    def _render(self, frame: FrameInfo) -> None:
+        self.display.render()
+        frame.shown = self.clock.now() if self.clock.realtime else frame.t
+        self.frames += 1
+        if self.recorder is not None:
+            self.recorder.maybe_write(frame)
+
+    # ---- frame timing ------------------------------------------------------------------------
+    def _grid(self, t: float) -> float:
+        """The first simulated frame time at or after ``t``."""
+        if self._grid0 is None:
+            self._grid0 = t
+        dt = 1.0 / self.options.fps
+        k = math.ceil((t - self._grid0) / dt - 1e-9)
+        return self._grid0 + k * dt
+
+    def _next_time(self, min_gap: float) -> float:
+        """Target display time of the next frame, at least ``min_gap`` after the last one."""
+        now = self.clock.now()
+        if self.clock.realtime:
+            return now
+        earliest = now if self._last_t is None else max(now, self._last_t + min_gap)
+        return self._grid(earliest)
+
+    def _frame(
+        self, min_gap: float | None = None, notes: dict[str, object] | None = None
+    ) -> FrameInfo:
+        dt = 1.0 / self.options.fps
+        if self.clock.realtime:
+            if self._last_t is not None:
+                self.clock.sleep_until(self._last_t + dt)  # pace at fps
+            t = self.clock.now()
+        else:
+            t = self._next_time(dt if min_gap is None else min_gap)
+            self.clock.sleep_until(t)
+        info = self.loop.step(t, notes)
+        self._last_t = t
+        return info
+
+    # ---- Presenter protocol --------------------------------------------------------------------
+    def present(self, step: Step) -> float:
+        """Show ``step``; returns the display time of the first frame that shows it."""
+        if self._t0 is None:
+            self._t0 = self.clock.now() - step.t
+        t = self._next_time(1.0 / self.options.fps)
+        self.director.show(step, t, step.t)
+        frame = self._frame(notes={"step": step.index, "kind": step.kind})
+        assert frame.shown is not None
+        onset = frame.shown
+        if self.patient is not None and self.options.simulated_input:
+            self._schedule_answer(step, onset)
+        return onset
+
+    def _schedule_answer(self, step: Step, onset: float) -> None:
+        assert self.patient is not None
+        if step.kind == "rating":
+            value, rt = self.patient.pain_rating(str(step.data.get("timepoint", "")))
+            keys = list(keys_for_rating(self.scene.rating.value, value))
+            n = len(keys)
+            self._scheduled = [
+                (onset + rt * (0.3 + 0.6 * i / max(1, n - 1)) if i < n - 1 else onset + rt, k)
+                for i, k in enumerate(keys)
+            ]
+        elif step.kind == "laterality_trial":
+            side, rt = self.patient.laterality_answer(
+                str(step.data["side"]), int(step.data["angle_deg"])
+            )
+            self._scheduled = [(onset + rt, "arrow_left" if side == "left" else "arrow_right")]
+
+    def withdraw_question(self) -> None:
+        """The answer window closed: take the question down, forget pending presses."""
+        self.director.expire()
+        self._scheduled.clear()
+
+    def _await_answer(self, deadline: float) -> Answer | None:
+        while self.director.answer is None:
+            if self.clock.now() >= deadline:
+                break
+            if self.clock.realtime:
+                self._frame()
+                continue
+            # simulated clock: render the next stride frame, or the frame that takes a key press
+            gap = self.options.stride_s
+            if self._scheduled and self._last_t is not None:
+                gap = min(gap, max(1.0 / self.options.fps, self._scheduled[0][0] - self._last_t))
+            t = self._next_time(gap)
+            if t > deadline:
+                self.clock.sleep_until(deadline)
+                break
+            self._frame(min_gap=gap)
+        answer = self.director.answer
+        self._scheduled.clear()
+        if answer is None:
+            self.director.expire()
+            return None
+        if answer.t > deadline:
+            return None
+        return Answer(answer.value, answer.t)
+
+    def ask_rating(self, step: Step, deadline: float) -> Answer | None:
+        """Wait for the slider to be confirmed (keys), rendering frames; ``None`` at the deadline."""
+        return self._await_answer(deadline)
+
+    def ask_laterality(self, step: Step, deadline: float) -> Answer | None:
+        """Wait for a left/right key, rendering frames; ``None`` at the deadline."""
+        return self._await_answer(deadline)
+
+    def idle(self, until: float) -> None:
+        """Keep rendering (the mirrored hand keeps following) until ``until``."""
+        if self.clock.realtime:
+            dt = 1.0 / self.options.fps
+            while True:
+                now = self.clock.now()
+                if now >= until:
+                    return
+                if self._last_t is not None and self._last_t + dt > until:
+                    self.clock.sleep_until(until)
+                    return
+                self._frame()
+        while True:
+            t = self._next_time(self.options.stride_s)
+            if t >= until:
+                break
+            self._frame(min_gap=self.options.stride_s)
+        self.clock.sleep_until(until)
+
+    def close(self) -> None:
+        """Stop the frame loop and release the display."""
+        self.loop.close()
+        if self.recorder is not None:
+            self.recorder.close()
+        self.display.close()
+        self.source.close()

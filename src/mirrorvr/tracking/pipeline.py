@@ -1,0 +1,47 @@
+"""Pose → mirror, per frame: pick the intact hand, smooth it, reflect it onto the amputated side."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mirrorvr.tracking.filters import HandFilter
+from mirrorvr.tracking.joints import Side, other_side
+from mirrorvr.tracking.mirror import MidlinePlane, VisualGain, mirror_hand
+from mirrorvr.tracking.pose import HandPose, TrackingFrame
+
+
+@dataclass
+class MirrorPipeline:
+    """The intact hand and its mirror image from each tracking frame."""
+
+    intact_side: Side
+    plane: MidlinePlane = field(default_factory=MidlinePlane.sagittal)
+    gain: VisualGain | None = None
+    smoothing: bool = True
+    filter: HandFilter = field(default_factory=HandFilter)
+
+    @property
+    def amputated_side(self) -> Side:
+        """The side the mirrored hand is drawn on."""
+        return other_side(self.intact_side)
+
+    def process(self, frame: TrackingFrame) -> tuple[HandPose | None, HandPose | None]:
+        """(intact hand, mirrored hand); both ``None`` while the intact hand is not tracked."""
+        hand = frame.hands.get(self.intact_side)
+        if hand is None or not hand.usable:
+            self.filter.reset()  # do not smooth across a tracking gap
+            return None, None
+        if self.smoothing:
+            hand = self.filter(hand)
+        return hand, mirror_hand(hand, self.plane, self.gain)
+
+
+def gain_from_settings(
+    gain: float, offset: tuple[float, float, float], home: np.ndarray
+) -> VisualGain | None:
+    """A :class:`VisualGain` from plan settings (``None`` when it changes nothing)."""
+    if gain == 1.0 and not any(offset):
+        return None
+    return VisualGain(gain=gain, offset=np.array(offset, dtype=np.float64), home=home)

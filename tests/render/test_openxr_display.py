@@ -1,0 +1,292 @@
+"""Whole sessions through the OpenXR backend against the simulated headset (Xvfb + Mesa GLX).
+
+Each session runs `mirrorvr sim --display openxr --realtime` in its own process, with the
+simulated runtime scripted through its environment: hand/controller trajectories in, eye
+images and the log of submitted frames out.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mirrorvr.session.eventlog import read_events
+from mirrorvr.session.events import Event
+from mirrorvr.sim.xr_runtime import (
+    SimulatedHeadset,
+    read_frame_log,
+    read_ppm,
+    seated_head,
+    write_controllers_csv,
+    write_hands_csv,
+    write_head_csv,
+)
+from mirrorvr.tracking.motion import params_at
+from mirrorvr.tracking.skeleton import HandParams, hand_pose
+from mirrorvr.tracking.synthetic import HEAD
+from tests.conftest import ROOT, mirrorvr_cmd
+from tests.render.helpers import skin_mask
+from tests.xr_fixtures import x_display, xr_manifest
+
+__all__ = ["x_display", "xr_manifest"]
+
+pytestmark = pytest.mark.slow
+
+#: the simulated headset's rate in tests; eye images stay small to keep llvmpipe quick
+RATE_HZ = 60.0
+VIEW = (256, 288)
+
+
+def _headset(tmp: Path, manifest: Path, commands: list[str], **kw: object) -> SimulatedHeadset:
+    p, q = seated_head()
+    return SimulatedHeadset(
+        manifest=manifest,
+        rate_hz=RATE_HZ,
+        view_size=VIEW,
+        head_csv=write_head_csv(tmp / "head.csv", [(0.0, p, q)]),
+        frame_log=tmp / "frames.csv",
+        script_path=tmp / "script.txt",
+        control_dir=tmp / "control",
+        commands=commands,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def _run(
+    tmp: Path,
+    plan: Path,
+    headset: SimulatedHeadset,
+    display: str,
+    extra_env: dict[str, str] | None = None,
+) -> tuple[subprocess.CompletedProcess[str], list[Event]]:
+    out = tmp / "session"
+    env = {**os.environ, **headset.env(), "DISPLAY": display, **(extra_env or {})}
+    proc = subprocess.run(
+        mirrorvr_cmd("sim", str(plan), "--out", str(out), "--display", "openxr", "--realtime"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    events = read_events(out / "events.jsonl").events if (out / "events.jsonl").exists() else []
+    return proc, events
+
+
+def _spread(mask: np.ndarray) -> float:
+    """How spread out the marked pixels are (RMS distance from their centroid, pixels)."""
+    ys, xs = np.nonzero(mask)
+    assert len(xs) > 20, "the hand is not in the image"
+    return float(np.sqrt(xs.var() + ys.var()))
+
+
+def test_session_in_simulated_headset(
+    tmp_path: Path, short_plan: Path, xr_manifest: Path, x_display: str
+) -> None:
+    # the intact (right) hand is open for 3 s, then closes into a fist and stays closed
+    open_hand, fist = HandParams(), params_at("fist", 0.5)
+    hands = write_hands_csv(
+        tmp_path / "hands.csv",
+        [
+            (0.0, hand_pose("right", open_hand)),
+            (3.0, hand_pose("right", open_hand)),
+            (4.0, hand_pose("right", fist)),
+        ],
+    )
+    shots = {n: tmp_path / f"{n}.ppm" for n in ("open_left", "fist_left", "fist_right")}
+    headset = _headset(
+        tmp_path,
+        xr_manifest,
+        [
+            f"t=2 capture left {shots['open_left']}",
+            f"t=6 capture left {shots['fist_left']}",
+            f"t=6 capture right {shots['fist_right']}",
+        ],
+        hands_csv=hands,
+    )
+    proc, events = _run(tmp_path, short_plan, headset, x_display)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert events[-1]["state"] == "completed"
+
+    # frames: one per display slot, on the runtime's grid of display times
+    frames = read_frame_log(tmp_path / "frames.csv")
+    period = frames[0].period
+    steps = np.diff([f.display_time for f in frames]) / period
+    assert (steps > 0.5).all(), "two frames were submitted for one display time"
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-3)
+    shown = np.array([f.display_time for f in frames if f.layers == 1])
+
+    # every onset is the predicted display time of a frame that showed it, on the LSL clock
+    onsets = [e for e in events if e.kind in ("cue", "window", "rest", "rating_prompt")]
+    assert len([e for e in onsets if e.kind == "cue"]) == 6
+    assert len(frames) > len(onsets)
+    for e in onsets:
+        nearest = np.abs(shown - e.t).min()  # the event log keeps 0.1 µs
+        assert nearest < 1e-6, f"{e.kind} onset {e.t} is not a displayed frame's time"
+
+    display = [e for e in events if e.kind == "display"]
+    assert {"what": "input", "mode": "hands"} in [e.data for e in display]
+    assert "focused" in [e.get("state") for e in display]
+
+    # the fist on the intact hand appears as a fist on the mirrored side of the eye image
+    open_img, fist_img = read_ppm(shots["open_left"]), read_ppm(shots["fist_left"])
+    w = open_img.shape[1] // 2
+    area = {}
+    for name, img in (
+        ("open", open_img),
+        ("fist", fist_img),
+        ("fist_r", read_ppm(shots["fist_right"])),
+    ):
+        skin = skin_mask(img)
+        # the mirrored hand is drawn on the amputated (left) side, the real one on the right
+        area[name] = (int(skin[:, :w].sum()), int(skin[:, w:].sum()))
+        assert area[name][0] > 150 and area[name][1] > 150, (name, area[name])
+    print(area)
+    assert area["fist"][0] < 0.8 * area["open"][0], "the mirrored hand did not close"
+    assert area["fist"][1] < 0.8 * area["open"][1], "the real hand did not close"
+    # mirrored and real hand look alike (same pose, reflected), seen from either eye
+    for name in ("open", "fist", "fist_r"):
+        left, right = area[name]
+        assert 0.6 < left / right < 1.6, (name, area[name])
+
+
+def test_headset_events_pause_stop_and_end_the_session(
+    tmp_path: Path, short_plan: Path, xr_manifest: Path, x_display: str
+) -> None:
+    # no hand tracking: controllers through actions; the script (tests/render/xr_driver.py)
+    # reacts to the session's events: focus lost → pause, focus back → resume, tracking lost
+    # → emergency stop, menu button → emergency stop, runtime stops → session aborted
+    grip = HEAD + np.array([0.2, 0.35, -0.4])
+    controllers = write_controllers_csv(
+        tmp_path / "controllers.csv", [(0.0, "right", grip, np.array([1.0, 0, 0, 0]), {})]
+    )
+    headset = _headset(tmp_path, xr_manifest, [], hand_tracking=False, controllers_csv=controllers)
+    out = tmp_path / "session"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.render.xr_driver",
+            "events",
+            str(short_plan),
+            str(out),
+        ],
+        cwd=ROOT,
+        env={**os.environ, **headset.env(), "DISPLAY": x_display},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    events = read_events(out / "events.jsonl").events
+
+    def idx(pred: Callable[[Event], bool]) -> int:
+        return next(i for i, e in enumerate(events) if pred(e))
+
+    assert {"what": "input", "mode": "controllers"} in [
+        e.data for e in events if e.kind == "display"
+    ]
+    paused = idx(
+        lambda e: e.kind == "state" and e["to"] == "paused" and "focus lost" in e["reason"]
+    )
+    resumed = idx(lambda e: e.kind == "state" and e["to"] == "running" and e["reason"] == "resumed")
+    lost = idx(lambda e: e.kind == "estop" and e["cause"] == "headset tracking lost")
+    button = idx(lambda e: e.kind == "estop" and e["cause"] == "right controller menu button")
+    ended = idx(lambda e: e.kind == "session_end")
+    assert paused < resumed < lost < button < ended
+    end = events[ended]
+    assert end["state"] == "aborted"
+    assert end["reason"] == "the headset's OpenXR session ended (stopping)"
+    # nothing was stimulated after the emergency stop
+    assert not [e for e in events[lost:] if e.kind == "pulse"]
+
+
+RATING_PLAN = """
+[session]
+name = "rating in the headset"
+seed = 1
+
+[patient]
+id = "T-2"
+amputation_side = "left"
+
+[[blocks]]
+kind = "rating"
+timepoint = "pre"
+duration_s = 0.5
+timeout_s = 60
+
+[stimulation]
+mode = "none"
+
+[devices]
+stimulator = { kind = "none" }
+"""
+
+
+def test_real_session_takes_the_rating_from_the_controllers(
+    tmp_path: Path, xr_manifest: Path, x_display: str
+) -> None:
+    plan = tmp_path / "rating.toml"
+    plan.write_text(RATING_PLAN, encoding="utf-8")
+    grip = HEAD + np.array([0.2, 0.35, -0.4])
+    controllers = write_controllers_csv(
+        tmp_path / "controllers.csv", [(0.0, "right", grip, np.array([1.0, 0, 0, 0]), {})]
+    )
+    headset = _headset(tmp_path, xr_manifest, [], hand_tracking=False, controllers_csv=controllers)
+    out = tmp_path / "session"
+    env = {
+        **os.environ,
+        **headset.env(),
+        "DISPLAY": x_display,
+        # a Quest-like controller: trigger (select) and grip (squeeze)
+        "XRSIM_PROFILE": "/interaction_profiles/oculus/touch_controller",
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.render.xr_driver",
+            "answers",
+            str(plan),
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    events = read_events(out / "events.jsonl").events
+    prompt = next(e for e in events if e.kind == "rating_prompt")
+    rating = next(e for e in events if e.kind == "rating")
+    # the slider starts at 5; two trigger presses move it to 7, the grip confirms
+    assert rating["value"] == 7
+    assert rating.t > prompt.t and rating["rt_s"] > 1.0  # three presses of 0.5 s each
+    assert events[-1]["state"] == "completed"
+
+
+def test_missing_runtime_gives_a_clear_message(
+    tmp_path: Path, short_plan: Path, x_display: str
+) -> None:
+    env = {
+        **os.environ,
+        "XR_RUNTIME_JSON": str(tmp_path / "no-such-runtime.json"),
+        "DISPLAY": x_display,
+    }
+    proc = subprocess.run(
+        mirrorvr_cmd("sim", str(short_plan), "--out", str(tmp_path / "s"), "--display", "openxr"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "no OpenXR runtime is available" in proc.stderr
+    assert "XR_RUNTIME_JSON" in proc.stderr and "Traceback" not in proc.stderr
