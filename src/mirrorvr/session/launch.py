@@ -167,7 +167,7 @@ def run_session(
                         out,
                         device=dev.kind if dev else "",
                         record=opts.xdf,
-                        record_also=opts.record_also,
+                        record_also=opts.record_also + _emg_record(plan, opts),
                         plan=plan,
                         wait_for_node=opts.wait_for_node,
                         wait_node_s=opts.wait_node_s,
@@ -203,6 +203,7 @@ def run_session(
                 remaining_budget=budget - delivered,
             )
         executor = None
+        mt_pulses = 0  # pulses of a threshold hunt at session start (they count for the day)
         if dev is not None and timeline.total_pulses:
             port = opts.stimulator_port
             if port is None:
@@ -225,7 +226,6 @@ def run_session(
                 port=port,
                 emulated=opts.stimulator_port is None,
             )
-            mt_pulses = 0
             if plan.stimulation.threshold_estimate is not None and resume_from is None:
                 plan, mt_pulses = _estimate_threshold(
                     plan, opts, stimulator, log, clock, session_date, timeline.total_pulses
@@ -249,7 +249,7 @@ def run_session(
             session_date=session_date,
             start_index=start_index,
             pulses_delivered=delivered,
-            pulses_today=opts.pulses_today,
+            pulses_today=opts.pulses_today + mt_pulses,
         )
         if opts.on_runner is not None:
             opts.on_runner(runner)
@@ -273,6 +273,13 @@ def _emg_stream_name(plan: SessionPlan, opts: LaunchOptions) -> str:
     if opts.simulated and opts.stimulator_port is None:
         return f"{cfg.emg_stream}-sim-{os.getpid()}"  # unique: other sessions may run
     return cfg.emg_stream
+
+
+def _emg_record(plan: SessionPlan, opts: LaunchOptions) -> list[str]:
+    """Record the threshold hunt's EMG stream with the session (MEPs per pulse offline)."""
+    if not (opts.realtime and plan.stimulation.threshold_estimate and opts.emg is None):
+        return []
+    return [f"name='{_emg_stream_name(plan, opts)}'"]
 
 
 def _body_args(plan: SessionPlan, opts: LaunchOptions) -> list[str]:
@@ -316,7 +323,7 @@ def _estimate_threshold(
             if _body_args(plan, opts):  # the emulator publishes the simulated patient's EMG
                 operator = panel_operator(opts.out / "panel.txt")
             live = LslEmgSource(_emg_stream_name(plan, opts))
-            live.wait_connected(30)
+            live.wait_connected(60)  # the emulator's outlet may take a while on a busy machine
             emg = live
         else:
             emg = SimulatedEmg(opts.body, seed=plan.session.seed, t0=clock.now())
@@ -330,6 +337,7 @@ def _estimate_threshold(
             session_date=session_date,
             out=opts.out,
             operator=operator,
+            pulses_today=opts.pulses_today,
         )
     except SessionError as e:
         log.append(

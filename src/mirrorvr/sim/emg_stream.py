@@ -4,7 +4,8 @@ The body lives in the *emulator's* process: the emulated stimulator calls
 :meth:`EmgPublisher.pulse` on every pulse it delivers (for the TTL box, on each rising edge,
 at the intensity its panel is set to), so the MEP answers what the device did, not what the
 session code meant to do. The publisher renders EMG at 2 kHz a little behind real time
-(``lag_s``, so a pulse is known before samples after it are rendered) and pushes it to an
+(``lag_s``, 250 ms, so a pulse is known before samples after it are rendered, even when
+a loaded machine delays the emulator) and pushes it to an
 outlet of type ``EMG`` in µV.
 
 :class:`LslEmgSource` is the :class:`~mirrorvr.threshold.procedure.EmgSource` for live EMG
@@ -42,7 +43,7 @@ class EmgPublisher:
         model: BodyModel | None = None,
         *,
         seed: int = 0,
-        lag_s: float = 0.05,
+        lag_s: float = 0.25,
         chunk_s: float = 0.02,
         source_id: str | None = None,
     ) -> None:

@@ -117,7 +117,10 @@ def check_plan(
                     f"profile allows {prof.max_threshold_age_days} days: measure it again",
                 )
             )
-    request = StimRequest(1, stim.intensity_pct_mso, stim.intensity_pct_rmt, 0.0)
+    # with the threshold still to be measured only the % RMT limit can be checked now; the
+    # session checks the plan again once the measured threshold is on record
+    pct_mso = stim.intensity_pct_mso if mt is not None else min(1.0, prof.max_intensity_pct_mso)
+    request = StimRequest(1, pct_mso, stim.intensity_pct_rmt, 0.0)
     d = authorize(request, Ledger(), prof, budget=10**9)
     if not d.allowed:
         problems.append(Problem("stimulation.intensity_pct_rmt", d.reason))

@@ -66,6 +66,7 @@ def estimate_session_threshold(
     session_date: dt.date,
     out: Path | None = None,
     operator: IntensityOperator | None = None,
+    pulses_today: int = 0,
 ) -> tuple[SessionPlan, ThresholdOutcome]:
     """Hunt the threshold; the plan with it on record, or ``SessionError`` if none was found."""
     cfg = plan.stimulation.threshold_estimate
@@ -83,7 +84,7 @@ def estimate_session_threshold(
         seed=plan.session.seed,
         site=cfg.site,
         operator=operator,
-        ledger=governor.Ledger(0, 0),
+        ledger=governor.Ledger(0, pulses_today),
     )
     outcome = proc.run(make_estimator(cfg, plan.safety.max_intensity_pct_mso))
     if out is not None:
