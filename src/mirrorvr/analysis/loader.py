@@ -150,7 +150,8 @@ def _merge(a: Recording, b: Recording) -> Recording:
     a.poses.update(b.poses)
     a.emg.update(b.emg)
     a.other.update(b.other)
-    a.frames = a.frames or b.frames
+    if a.frames is None:  # explicit: an empty Signal is falsy
+        a.frames = b.frames
     a.clock_offsets.update(b.clock_offsets)
     a.markers = pd.concat([a.markers, b.markers], ignore_index=True)
     a.streams = pd.concat([a.streams, b.streams], ignore_index=True)
