@@ -36,7 +36,7 @@ def test_threshold_hunt_in_real_time_over_lsl(tmp_path: Path, lsl_name: str) -> 
                 log,
                 RealClock(),
                 SafetyProfile(),
-                isi_s=(0.3, 0.4),
+                isi_s=(1.0, 1.2),
                 operator=panel_operator(panel),
                 # the body's bursts of activity are random: not this test's topic; a wide
                 # window because a loaded machine may let the emulator read the trigger late

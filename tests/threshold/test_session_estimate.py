@@ -115,7 +115,7 @@ def test_real_time_session_estimates_from_the_emulators_emg(
         .replace(
             "max_pulses = 150",
             # a wide window: on a loaded machine the emulator may read the trigger byte late
-            "max_pulses = 30\nisi_s = [0.3, 0.4]\nmax_baseline_rms_uv = 1000\nwindow_ms = [10, 90]",
+            "max_pulses = 30\nisi_s = [1.0, 1.2]\nmax_baseline_rms_uv = 1000\nwindow_ms = [10, 90]",
         )
         .replace("max_trials = 16", "max_trials = 6")
     )
@@ -167,13 +167,15 @@ def test_preset_with_estimate_validates_before_the_threshold_is_known() -> None:
     assert plan.stimulation.motor_threshold is None
     assert plan.stimulation.threshold_estimate is not None
     tl = compile_timeline(plan)
-    assert governor.check_plan(plan, tl.total_pulses, today=dt.date.today()) == []
+    day = plan.screening.completed_on if plan.screening else dt.date.today()
+    assert governor.check_plan(plan, tl, today=day) == []
     # ... but no train can go out at 0 % MSO, which is what it has until the hunt is done
     req = governor.StimRequest(60, plan.stimulation.intensity_pct_mso, 90.0, 10.0)
-    d = governor.authorize(req, governor.Ledger(), plan.safety, 1200)
+    limits = governor.effective_limits(plan.safety)
+    d = governor.authorize(req, governor.RuntimeState(), limits, 1200)
     assert not d.allowed and "not known" in d.reason
     # the % RMT limit is still checked up front
     hot = plan.model_copy(
         update={"stimulation": plan.stimulation.model_copy(update={"intensity_pct_rmt": 140.0})}
     )
-    assert governor.check_plan(hot, tl.total_pulses, today=dt.date.today())
+    assert governor.check_plan(hot, tl, today=day)

@@ -47,6 +47,9 @@ KINDS = frozenset(
         "threshold_result",  # durable: method, mt_pct_mso, ci, trials, pulses, stop_reason
         "hotspot_site",  # one coil position done: site label, pulses, median MEP
         "motor_threshold",  # the session's dosing now uses this threshold: rmt, method, source
+        "safety_override",  # a limit loosened by a clinic override in force: rule, value, who
+        "safety_notice",  # e.g. the train-duration table is UNVERIFIED
+        "scheduler",  # pulse scheduler started: real-time priority or the warning why not
     }
 )
 

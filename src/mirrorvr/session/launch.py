@@ -37,8 +37,13 @@ from mirrorvr.sim.emg import BodyModel, SimulatedEmg
 from mirrorvr.sim.emulate import EmulatorProcess
 from mirrorvr.sim.patient import SimulatedPatient
 from mirrorvr.stim import governor
-from mirrorvr.stim.executor import StimulationExecutor
+from mirrorvr.stim.executor import (
+    DEFAULT_LATE_TOLERANCE_S,
+    StimulationExecutor,
+    last_stimulation_time,
+)
 from mirrorvr.stim.factory import make_stimulator
+from mirrorvr.stim.scheduler import DEFAULT_RT_PRIORITY, PulseScheduler
 from mirrorvr.threshold.procedure import EmgSource
 
 
@@ -71,8 +76,13 @@ class LaunchOptions:
     #: multi-machine: start only once this node (e.g. "tms") follows our markers
     wait_for_node: str | None = None
     wait_node_s: float = 60.0
-    #: pulses this patient already had today (from the clinic store): the governor's per-day check
+    #: pulses this patient already had today in earlier sessions (the daily limit counts them;
+    #: the clinic store fills this in from its session history)
     pulses_today: int = 0
+    #: real time: a pulse later than this after its deadline is not fired (logged as missed)
+    late_tolerance_s: float = DEFAULT_LATE_TOLERANCE_S
+    #: real time: SCHED_FIFO priority of the pulse scheduler thread (``None``: normal priority)
+    realtime_priority: int | None = DEFAULT_RT_PRIORITY
 
 
 def with_seed(plan: SessionPlan, seed: int | None) -> SessionPlan:
@@ -91,6 +101,8 @@ def default_session_date(plan: SessionPlan, simulated: bool) -> dt.date:
     mt = plan.stimulation.motor_threshold
     if simulated and mt is not None:
         return mt.measured_on
+    if simulated and plan.stimulation.threshold_estimate is not None and plan.screening:
+        return plan.screening.completed_on  # threshold measured in-session: the screening's day
     return dt.date.today()
 
 
@@ -226,18 +238,38 @@ def run_session(
                 port=port,
                 emulated=opts.stimulator_port is None,
             )
+            mt_last: float | None = None
             if plan.stimulation.threshold_estimate is not None and resume_from is None:
-                plan, mt_pulses = _estimate_threshold(
+                plan, mt_pulses, mt_last = _estimate_threshold(
                     plan, opts, stimulator, log, clock, session_date, timeline.total_pulses
                 )
                 timeline = compile_timeline(plan)  # same steps, intensities from the new MT
+            scheduler = None
+            if opts.realtime:
+                scheduler = stack.enter_context(
+                    PulseScheduler(realtime_priority=opts.realtime_priority)
+                )
+                log.append(
+                    "scheduler",
+                    clock.now(),
+                    durable=True,
+                    realtime=scheduler.realtime,
+                    status=scheduler.rt_status,
+                    spin_s=scheduler.spin_s,
+                    late_tolerance_s=opts.late_tolerance_s,
+                )
             executor = StimulationExecutor(
                 stimulator=stimulator,
                 log=log,
                 clock=clock,
-                profile=plan.safety,
+                plan=plan,
+                timeline=timeline,
                 budget=governor.session_budget(plan, timeline.total_pulses),
-                ledger=governor.Ledger(delivered, opts.pulses_today + mt_pulses + delivered),
+                ledger=governor.Ledger(delivered, delivered + opts.pulses_today + mt_pulses),
+                late_tolerance_s=opts.late_tolerance_s,
+                scheduler=scheduler,
+                # the gap rules also count from the threshold hunt's last pulse
+                last_stim_t=last_stimulation_time(resume_from) if resume_from else mt_last,
             )
         runner = SessionRunner(
             plan=plan,
@@ -307,7 +339,7 @@ def _estimate_threshold(
     clock: Clock,
     session_date: dt.date,
     planned_pulses: int,
-) -> tuple[SessionPlan, int]:
+) -> tuple[SessionPlan, int, float | None]:
     """Measure the motor threshold before the session; a failure ends the session aborted."""
     from mirrorvr.threshold.session import estimate_session_threshold
 
@@ -357,7 +389,8 @@ def _estimate_threshold(
             live.close()
     # the plan that runs is the one with the measured threshold (resume reads it back)
     (opts.out / "plan.toml").write_text(plan_to_toml(new_plan), encoding="utf-8")
-    return new_plan, outcome.pulses
+    last = outcome.meps[-1].pulse_t if outcome.meps else None
+    return new_plan, outcome.pulses, last
 
 
 def resume_point(events: list[Event], timeline: Timeline) -> tuple[int, int]:

@@ -113,11 +113,13 @@ class ThresholdProcedure:
         if not MIN_ISI_S <= lo <= hi:
             raise ValueError(f"inter-pulse interval {self.isi_s} s: need {MIN_ISI_S} <= min <= max")
         self._rng = random.Random(self.seed)
+        self.state = governor.RuntimeState(self.ledger)
+        self._limits = governor.effective_limits(self.profile)
 
-    def _request(self, x: float) -> governor.StimRequest:
+    def _request(self, x: float, t: float) -> governor.StimRequest:
         # During hunting the threshold is what is unknown: the % MSO cap is the limit that
-        # applies, so % RMT is reported as 0 (single pulses far below 1 Hz).
-        return governor.StimRequest(1, x, 0.0, 0.0)
+        # applies, so % RMT is reported as 0 (single pulses, far below 1 Hz).
+        return governor.StimRequest(1, x, 0.0, 0.0, pattern="single", first_pulse=t, last_pulse=t)
 
     def run(self, estimator: ThresholdEstimator) -> ThresholdOutcome:
         """Hunt the threshold; always leaves the stimulator disarmed."""
@@ -151,8 +153,9 @@ class ThresholdProcedure:
                 if pulses >= self.max_pulses:
                     status, reason = "pulse limit", f"used all {self.max_pulses} pulses"
                     break
-                budget = self.ledger.session + (self.max_pulses - pulses)
-                d = governor.authorize(self._request(x), self.ledger, self.profile, budget)
+                budget = self.state.ledger.session + (self.max_pulses - pulses)
+                req = self._request(x, next_t)
+                d = governor.authorize(req, self.state, self._limits, budget)
                 if not d.allowed:
                     log.append(
                         "stim_refused",
@@ -171,7 +174,8 @@ class ThresholdProcedure:
                 if self.stop_event.is_set():
                     status, reason = "stopped", "stopped by operator or emergency stop"
                     break
-                self.ledger = governor.Ledger(self.ledger.session + 1, self.ledger.today + 1)
+                self.state = governor.reserve(self.state, req)
+                self.ledger = self.state.ledger
                 log.append(
                     "threshold_intent",
                     clock.now(),
