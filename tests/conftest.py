@@ -108,6 +108,18 @@ SHORT_PLAN = textwrap.dedent(
 
     [devices]
     stimulator = { kind = "ttl-box", pulse_width_ms = 1.0 }
+
+    [screening]
+    completed_on = "2026-01-10"
+    completed_by = "test nurse"
+
+    # 1-s gaps keep real-time tests short; the baseline is 5 s (Chen 1997), so it is overridden
+    [[safety.overrides]]
+    rule = "min_intertrain_interval_s"
+    value = 1.0
+    reason = "test plan: short gaps keep real-time tests fast"
+    approved_by = "test suite"
+    approved_on = "2026-01-10"
     """
 )
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape as rich_escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -54,7 +55,7 @@ def _validate(plan_arg: str | None, today: dt.date | None = None) -> Any:
         if plan.stimulation.motor_threshold
         else dt.date.today()
     )
-    problems = governor.check_plan(plan, timeline.total_pulses, today=day)
+    problems = governor.check_plan(plan, timeline, today=day)
     if problems:
         raise PlanError([Problem(f"{path}:{p.where}", p.message) for p in problems])
     return plan, timeline, path
@@ -642,6 +643,73 @@ def console(
         server.serve()
 
 
+# ---- safety: the limits in force (issue 4) ----------------------------------------------------
+
+
+@app.command()
+def safety(plan: PlanArg = None) -> None:
+    """Show the safety limits a plan runs under (baseline, tightened, overridden) and the
+    train-duration table with its verification status (docs/safety.md)."""
+    from mirrorvr.stim.safety.limits import (
+        BASELINE,
+        HIGHER_IS_LOOSER,
+        LOWER_IS_LOOSER,
+        effective_limits,
+        is_looser,
+        loosening_problems,
+    )
+    from mirrorvr.stim.safety.train_table import default_table
+
+    p = load_plan(resolve_plan_path(plan))
+    limits = effective_limits(p.safety)
+    overridden = {o.rule: o for o in p.safety.overrides}
+    table = Table(title=f"Safety limits: {p.session.name} (profile '{p.safety.name}')")
+    for col in ("limit", "in force", "baseline", "how"):
+        table.add_column(col, overflow="fold")
+    for name in (*HIGHER_IS_LOOSER, *LOWER_IS_LOOSER):
+        value, base = getattr(limits.profile, name), getattr(BASELINE, name)
+        if name in overridden:
+            o = overridden[name]
+            how = f"OVERRIDE by {o.approved_by} on {o.approved_on}: {o.reason}"
+        elif is_looser(name, float(value), float(base)):
+            how = "LOOSER than the baseline without an override: refused"
+        elif value != base:
+            how = "tightened by the clinic"
+        else:
+            how = "baseline"
+        table.add_row(name, str(value), str(base), rich_escape(how))
+    for t in limits.train_overrides:
+        o = next(
+            o
+            for o in p.safety.overrides
+            if o.rule == "max_train_duration_s" and o.frequency_hz == t.frequency_hz
+        )
+        table.add_row(
+            f"max_train_duration_s at {t.frequency_hz:g} Hz ≤ {t.up_to_pct_rmt:g} % MT",
+            f"{t.max_duration_s:g} s",
+            "table",
+            rich_escape(f"OVERRIDE by {o.approved_by} on {o.approved_on}: {o.reason}"),
+        )
+    out.print(table)
+    for problem in loosening_problems(p.safety):
+        err.print(f"[red]refused:[/red] {rich_escape(str(problem))}")
+    tt = default_table()
+    grid = Table(
+        title="Maximum single-train duration (s): "
+        + ("verified" if tt.verified else "[red]UNVERIFIED[/red]")
+        + f" — {rich_escape(tt.source)}"
+    )
+    grid.add_column("% MT", justify="right")
+    for f in tt.frequencies:
+        grid.add_column(f"{f:g} Hz", justify="right")
+    for j, mt in enumerate(tt.intensities):
+        grid.add_row(f"{mt:g}", *(row[j] for row in tt.raw))
+    out.print(grid)
+    out.print(
+        "'>x' = longest duration tested, used as x; between rows/columns the stricter one is used"
+    )
+
+
 # ---- LSL streams, XDF recording and multi-machine nodes (issue 5) ----------------------------
 # docs/streams.md describes every stream; these commands configure liblsl first (known peers,
 # session id) because liblsl reads its configuration only once, at the first LSL call.
@@ -857,7 +925,8 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except MirrorVRError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        # escape: messages quote TOML tables such as [screening], which rich would eat
+        err.print(f"[red]error:[/red] {rich_escape(str(e))}", highlight=False)
         sys.exit(2)
     except typer.Exit as e:
         sys.exit(e.exit_code)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from mirrorvr.config.plan import SafetyProfile
+from mirrorvr.config.loader import plan_from_dict
 from mirrorvr.session.clock import RealClock
 from mirrorvr.session.eventlog import EventLog, read_events
-from mirrorvr.session.timeline import Step
+from mirrorvr.session.timeline import Step, compile_timeline
 from mirrorvr.sim.emulate import EmulatorProcess
 from mirrorvr.stim.executor import StimulationExecutor
 from mirrorvr.stim.ttl_box import TTLBox
+from tests.stim.helpers import plan_dict, rtms
 
 
 def test_estop_during_the_wait_for_a_pulse_is_a_stop(tmp_path: Path) -> None:
@@ -36,6 +37,7 @@ def test_estop_during_the_wait_for_a_pulse_is_a_stop(tmp_path: Path) -> None:
             "phase": "concurrent",
         },
     )
+    plan = plan_from_dict(plan_dict(rtms(1, 1, 1, 10.0)))
     with (
         EmulatorProcess("ttl-box", tmp_path / "box", tmp_path / "emu.jsonl"),
         TTLBox(str(tmp_path / "box")) as box,
@@ -43,12 +45,17 @@ def test_estop_during_the_wait_for_a_pulse_is_a_stop(tmp_path: Path) -> None:
     ):
         box.arm()
         ex = StimulationExecutor(
-            stimulator=box, log=log, clock=clock, profile=SafetyProfile(), budget=10
+            stimulator=box,
+            log=log,
+            clock=clock,
+            plan=plan,
+            timeline=compile_timeline(plan),
+            budget=10,
         )
         onset = clock.now() + 3.0  # the train thread is asleep until then
 
         def estop() -> None:
-            ex.stop_event.set()
+            ex.cancel("e-stop")
             box.disarm()
 
         timer = threading.Timer(0.1, estop)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from mirrorvr.clinic.records import Patient, ThresholdRecord
+from mirrorvr.clinic.records import Patient, Screening, ThresholdRecord
 from mirrorvr.clinic.screening import ScreeningStatus, screening_status
 from mirrorvr.clinic.store import ClinicStore
 from mirrorvr.config.loader import plan_from_dict
@@ -32,6 +32,8 @@ class GovernorInputs:
     pulses_today: int
     threshold: ThresholdRecord | None
     screening: ScreeningStatus
+    #: the screening itself, copied into the plan for the governor's own screening rule
+    screening_record: Screening | None = None
 
 
 def governor_inputs(
@@ -40,12 +42,14 @@ def governor_inputs(
     """Read the governor's inputs for ``patient_id`` on ``day`` (default today)."""
     day = day or dt.date.today()
     patient = store.patient(patient_id)
+    record = store.latest_screening(patient_id)
     return GovernorInputs(
         patient=patient,
         day=day,
         pulses_today=store.pulses_today(patient_id, day),
         threshold=store.latest_threshold(patient_id),
-        screening=screening_status(store.latest_screening(patient_id), day),
+        screening=screening_status(record, day),
+        screening_record=record,
     )
 
 
@@ -78,6 +82,18 @@ def plan_for_patient(plan: SessionPlan, inputs: GovernorInputs) -> SessionPlan:
                 )
             ]
         )
+    s = inputs.screening_record
+    if s is not None:
+        # the governor checks the plan's screening too (date, every "yes" signed off)
+        data["screening"] = {
+            "questionnaire": "mirrorvr clinic screening",
+            "completed_on": s.date.isoformat(),
+            "completed_by": s.cleared_by or "clinic store",
+            "positives": [
+                {"item": k, "decision": "weighed and cleared", "cleared_by": s.cleared_by}
+                for k in s.yes_items
+            ],
+        }
     return plan_from_dict(data, "plan")
 
 
@@ -100,7 +116,7 @@ def readiness_problems(plan: SessionPlan, inputs: GovernorInputs) -> list[Proble
                 )
             )
     problems += governor.check_plan(
-        plan, timeline.total_pulses, today=inputs.day, pulses_today=inputs.pulses_today
+        plan, timeline, today=inputs.day, pulses_today=inputs.pulses_today
     )
     return problems
 

@@ -39,6 +39,9 @@ KINDS = frozenset(
         "stream",  # an LSL inlet connected / lost / restored / stalled / resumed: stream, gap_s
         "clock_offset",  # measured offset of a remote node's clock: stream, host, offset
         "remote_marker",  # a remote node's marker acted on: remote_seq, marker, step, remote_t, latency_s
+        "safety_override",  # a limit loosened by a clinic override in force: rule, value, who
+        "safety_notice",  # e.g. the train-duration table is UNVERIFIED
+        "scheduler",  # pulse scheduler started: real-time priority or the warning why not
     }
 )
 

@@ -36,8 +36,13 @@ from mirrorvr.session.timeline import Timeline, compile_timeline
 from mirrorvr.sim.emulate import EmulatorProcess
 from mirrorvr.sim.patient import SimulatedPatient
 from mirrorvr.stim import governor
-from mirrorvr.stim.executor import StimulationExecutor
+from mirrorvr.stim.executor import (
+    DEFAULT_LATE_TOLERANCE_S,
+    StimulationExecutor,
+    last_stimulation_time,
+)
 from mirrorvr.stim.factory import make_stimulator
+from mirrorvr.stim.scheduler import DEFAULT_RT_PRIORITY, PulseScheduler
 
 
 @dataclass
@@ -64,8 +69,13 @@ class LaunchOptions:
     #: multi-machine: start only once this node (e.g. "tms") follows our markers
     wait_for_node: str | None = None
     wait_node_s: float = 60.0
-    #: pulses this patient already had today (from the clinic store): the governor's per-day check
+    #: pulses this patient already had today in earlier sessions (the daily limit counts them;
+    #: the clinic store fills this in from its session history)
     pulses_today: int = 0
+    #: real time: a pulse later than this after its deadline is not fired (logged as missed)
+    late_tolerance_s: float = DEFAULT_LATE_TOLERANCE_S
+    #: real time: SCHED_FIFO priority of the pulse scheduler thread (``None``: normal priority)
+    realtime_priority: int | None = DEFAULT_RT_PRIORITY
 
 
 def with_seed(plan: SessionPlan, seed: int | None) -> SessionPlan:
@@ -215,13 +225,31 @@ def run_session(
                 port=port,
                 emulated=opts.stimulator_port is None,
             )
+            scheduler = None
+            if opts.realtime:
+                scheduler = stack.enter_context(
+                    PulseScheduler(realtime_priority=opts.realtime_priority)
+                )
+                log.append(
+                    "scheduler",
+                    clock.now(),
+                    durable=True,
+                    realtime=scheduler.realtime,
+                    status=scheduler.rt_status,
+                    spin_s=scheduler.spin_s,
+                    late_tolerance_s=opts.late_tolerance_s,
+                )
             executor = StimulationExecutor(
                 stimulator=stimulator,
                 log=log,
                 clock=clock,
-                profile=plan.safety,
+                plan=plan,
+                timeline=timeline,
                 budget=governor.session_budget(plan, timeline.total_pulses),
-                ledger=governor.Ledger(delivered, opts.pulses_today + delivered),
+                ledger=governor.Ledger(delivered, delivered + opts.pulses_today),
+                late_tolerance_s=opts.late_tolerance_s,
+                scheduler=scheduler,
+                last_stim_t=last_stimulation_time(resume_from) if resume_from else None,
             )
         runner = SessionRunner(
             plan=plan,

@@ -31,6 +31,9 @@ from mirrorvr.stim.executor import StimulationExecutor
 _POLL_S = 0.05
 #: a real-time session starts this long after ``run`` is called (time to settle)
 START_LEAD_S = 0.5
+#: real time: a train is handed to the pulse scheduler this long before its first pulse, so
+#: its governor check and durable intent are done before the deadline
+STIM_LOOKAHEAD_S = 0.3
 
 
 class State(StrEnum):
@@ -80,7 +83,8 @@ class SessionRunner:
         self.session_date = session_date
         self.start_index = start_index
         self.pulses_delivered = pulses_delivered
-        #: pulses the patient had today before this session (the governor's per-day check)
+        self._pulses_at_start = pulses_delivered
+        #: pulses this patient already had today in earlier sessions (daily limit)
         self.pulses_today = pulses_today
         self.state = State.IDLE
         self._lock = threading.Lock()
@@ -92,6 +96,8 @@ class SessionRunner:
         self._t0 = 0.0
         self._onsets: dict[int, float] = {}
         self._last_step = start_index - 1
+        if executor is not None:
+            executor.on_fault = self.estop
 
     # ---- control from any thread -------------------------------------------------------
     def pause(self, reason: str = "paused by operator") -> None:
@@ -100,10 +106,10 @@ class SessionRunner:
         self._resume_req.clear()
         self._pause_req.set()
         if self.executor is not None:
-            self.executor.stop_event.set()
+            self.executor.cancel(reason)
 
     def resume(self) -> None:
-        """Continue after a pause or emergency stop; the governor re-checks every later train."""
+        """Continue after a pause or emergency stop; the governor re-checks the plan first."""
         self._resume_req.set()
 
     def abort(self, reason: str = "aborted by operator") -> None:
@@ -113,14 +119,17 @@ class SessionRunner:
         self._resume_req.set()
 
     def estop(self, cause: str) -> None:
-        """Emergency stop: disarm at once from this thread, log it, and pause the session."""
-        self._disarm_now()
-        self.log.append("estop", self.clock.now(), durable=True, cause=cause)
+        """Emergency stop: cancel pending pulses and disarm at once from this thread, log the
+        cause, and pause the session until an explicit :meth:`resume` passes the governor."""
+        if self.executor is not None:
+            self.executor.estop(cause)
+        else:
+            self.log.append("estop", self.clock.now(), durable=True, cause=cause, disarmed=True)
         self.pause(f"emergency stop: {cause}")
 
     def _disarm_now(self) -> None:
         if self.executor is not None:
-            self.executor.stop_event.set()
+            self.executor.cancel("disarm")
             self.executor.stimulator.disarm()
 
     # ---- the loop ------------------------------------------------------------------------
@@ -159,29 +168,60 @@ class SessionRunner:
         self._set_state(State.PAUSED, self._pause_reason)
         if self.executor is not None:
             self.executor.stimulator.disarm()
-        while not self._resume_req.wait(_POLL_S if self.clock.realtime else None):
-            pass
+        while True:
+            while not self._resume_req.wait(_POLL_S if self.clock.realtime else None):
+                pass
+            self._resume_req.clear()
+            if self._abort_reason is not None:
+                self._pause_req.clear()
+                return
+            problems = self._recheck()
+            if not problems:
+                break
+            # stay paused: only another explicit resume (after fixing the cause) or abort
+            self.log.append(
+                "stim_refused",
+                self.clock.now(),
+                durable=True,
+                reason="cannot resume: " + "; ".join(problems),
+            )
         self._pause_req.clear()
-        if self._abort_reason is not None:
-            return
         self._shift += self.clock.now() - paused_at
         if self.executor is not None:
-            self.executor.stop_event.clear()
+            self.executor.resume()
             self.executor.stimulator.arm()
             self.log.append(
                 "device", self.clock.now(), what="armed", device=self.executor.stimulator.kind
             )
         self._set_state(State.RUNNING, "resumed")
 
+    def _recheck(self) -> list[str]:
+        if self.executor is None:
+            return []
+        return self.executor.recheck(self.session_date, self.pulses_today)
+
     def checks(self) -> list[str]:
         """Pre-session checks: the governor's plan check and arming the stimulator."""
         self._set_state(State.CHECKS)
         planned = self.timeline.total_pulses
-        problems = governor.check_plan(
-            self.plan, planned, today=self.session_date, pulses_today=self.pulses_today
-        )
+        if self.executor is not None:
+            problems = self._recheck()
+        else:
+            problems = [
+                str(p)
+                for p in governor.check_plan(
+                    self.plan,
+                    self.timeline,
+                    today=self.session_date,
+                    pulses_today=self.pulses_today,
+                )
+            ]
         if problems:
-            return [str(p) for p in problems]
+            return problems
+        if planned:
+            for notice in governor.safety_notices(self.plan):
+                kind = "safety_override" if notice["what"] == "override" else "safety_notice"
+                self.log.append(kind, self.clock.now(), durable=True, **notice)
         if self.executor is not None and planned:
             self.executor.stimulator.arm()
             self.log.append(
@@ -207,7 +247,8 @@ class SessionRunner:
             self._t0 = self.clock.now() + lead - first.t
             self._set_state(State.RUNNING)
             for step in steps[self.start_index :]:
-                if step.kind != "cue_pulse" and not self._wait_until(self._deadline(step)):
+                lead = STIM_LOOKAHEAD_S if self.clock.realtime and step.n_pulses else 0.0
+                if step.kind != "cue_pulse" and not self._wait_until(self._deadline(step) - lead):
                     break
                 if self._pause_req.is_set() and not self._wait_until(self.clock.now()):
                     break
@@ -215,6 +256,7 @@ class SessionRunner:
                 self._last_step = step.index
                 if self._abort_reason is not None:
                     break
+            self._drain()
             if self._abort_reason is not None:
                 return self._finish(State.ABORTED, self._abort_reason)
             return self._finish(State.COMPLETED, "")
@@ -223,9 +265,20 @@ class SessionRunner:
             self._finish(State.ABORTED, f"{type(e).__name__}: {e}")
             raise
 
+    def _drain(self) -> None:
+        """Let the pulse scheduler finish trains still under way (pause/abort honoured)."""
+        if self.executor is None:
+            return
+        while not self.executor.wait_idle(_POLL_S):
+            if self._pause_req.is_set() and self._abort_reason is None:
+                self._wait_until(self.clock.now())
+
     def _finish(self, state: State, reason: str) -> RunResult:
         if self.executor is not None:
+            self.executor.cancel(f"session {state}")
+            self.executor.wait_idle(5.0)
             self.executor.stimulator.disarm()
+            self.pulses_delivered = self._pulses_at_start + self.executor.delivered
         self._set_state(state, reason)
         self.log.append(
             "session_end",
@@ -311,7 +364,5 @@ class SessionRunner:
                 reason="no stimulator in this session",
             )
             return
-        result = self.executor.execute(step, onset)
-        self.pulses_delivered += result.delivered
-        if result.status == "fault":
-            self.estop(f"device fault: {result.reason}")
+        self.executor.submit(step, onset)
+        self.pulses_delivered = self._pulses_at_start + self.executor.delivered

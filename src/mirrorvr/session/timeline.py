@@ -33,6 +33,7 @@ from mirrorvr.config.plan import (
     SessionPlan,
 )
 from mirrorvr.errors import PlanError, Problem
+from mirrorvr.stim.safety.limits import effective_limits
 
 #: Step kinds, in the order they may appear within a repetition.
 STEP_KINDS = (
@@ -115,11 +116,27 @@ def _movement_order(block: ImageryBlock | MirrorBlock, rng: random.Random) -> li
     return seq
 
 
+def safety_group(protocol: PulseProtocol | None, n: int) -> int:
+    """Which safety train the ``n``-th stimulation step belongs to.
+
+    For rTMS every step is one train. For theta burst a step is one burst, and the safety train
+    is the run of bursts of level 2 (an iTBS 2-s train of 10 bursts), or the whole protocol when
+    there is no level above the bursts (cTBS). Inter-train intervals are measured between
+    groups; the train-duration limits apply to a group's span.
+    """
+    if protocol is None or protocol.pattern != "tbs":
+        return n
+    counts = protocol.counts()
+    return n // counts[1] if len(counts) >= 3 else 0
+
+
 def _train_payload(
     plan: SessionPlan, protocol: PulseProtocol, phase: str, n: int
 ) -> dict[str, Any]:
     return {
         "train": n,
+        "group": safety_group(protocol, n),
+        "pattern": protocol.pattern,
         "phase": phase,
         "protocol": protocol.name,
         "offsets": tuple(protocol.train_pulse_offsets()),
@@ -216,6 +233,9 @@ def compile_timeline(plan: SessionPlan) -> Timeline:
                         delay_s=delay,
                         offsets=offsets,
                         train=n_train,
+                        group=n_train,
+                        pattern=stim.protocol.pattern if stim.protocol else "single",
+                        frequency_hz=stim.protocol.frequency_hz if stim.protocol else 0.0,
                         phase="cue-locked",
                         intensity_pct_mso=stim.intensity_pct_mso,
                         intensity_pct_rmt=stim.intensity_pct_rmt,
@@ -266,7 +286,10 @@ def _place_concurrent(b: _Builder, plan: SessionPlan) -> None:
     assert protocol is not None
     n_trains = len(protocol.train_onsets())
     spacing = protocol.levels[0].repetition_interval_s if protocol.levels else 0.0
-    spacing = max(spacing or 0.0, plan.safety.min_intertrain_interval_s)
+    # the governor's minimum gap runs from a train's last pulse to the next train's first
+    min_gap = effective_limits(plan.safety).profile.min_intertrain_interval_s
+    last_offset = protocol.train_pulse_offsets()[-1]
+    spacing = max(spacing or 0.0, last_offset + min_gap)
     need = stim.rest_lead_s + protocol.train_duration_s
     placed = 0
     last: float | None = None

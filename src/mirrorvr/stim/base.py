@@ -12,6 +12,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
+from mirrorvr.stim.safety.runtime import DeviceLimits
+
 
 @dataclass(frozen=True)
 class Capabilities:
@@ -73,6 +75,27 @@ class Stimulator(ABC):
     @abstractmethod
     def trigger(self) -> float:
         """Fire one pulse now; returns the LSL time the trigger left the host."""
+
+    @property
+    def trigger_wire_s(self) -> float:
+        """Seconds between a trigger write returning and the trigger being on the wire.
+
+        A real UART sends the bytes after ``write`` returns (10 bits per byte at the baud rate);
+        the scheduler adds this to its stamps. Zero for a pseudo-terminal, which has no line.
+        """
+        return 0.0
+
+    def device_limits(self, intensity_pct_mso: float, frequency_hz: float) -> DeviceLimits:
+        """What the device allows at these settings; the governor refuses anything beyond.
+
+        Drivers with energy rules (Magstim Rapid²: maximum frequency and on-time by power,
+        minimum wait between trains) override this; the default states the host-timed rate.
+        """
+        caps = self.capabilities
+        return DeviceLimits(
+            max_frequency_hz=None if caps.device_timed_trains else caps.max_host_rate_hz,
+            source=f"{self.kind} capabilities",
+        )
 
     def start_train(self, train: TrainSpec) -> float:
         """Start a device-timed train; returns the LSL time the start command left the host."""

@@ -1,24 +1,52 @@
-"""Delivers one stimulation step: governor → durable intent → pulses → durable outcome.
+"""Delivers stimulation steps: governor → durable intent → pulses → durable outcome.
 
-Host-timed: each pulse is one trigger at its planned time on the session clock. A pulse whose
-deadline has passed by more than ``late_tolerance_s`` is never fired; it is logged as missed.
-An abort or emergency stop between pulses ends the train at once.
+Every train passes the safety governor's run-time gate (:func:`mirrorvr.stim.governor.authorize`)
+just before it starts; its intent is on disk before the first trigger and its outcome after the
+last, so a crash can never make a resumed session exceed its budget.
+
+Two ways to run, one code path:
+
+* real time: :meth:`StimulationExecutor.submit` hands the train to the
+  :class:`~mirrorvr.stim.scheduler.PulseScheduler` thread (SCHED_FIFO, sleep-then-spin) and
+  returns, so the runner keeps presenting cues while pulses go out;
+* simulated clock: ``submit`` runs the train inline on the runner's thread, so the same seed
+  gives the same events.
+
+Host-timed trains fire one trigger per pulse, each stamped with the time the trigger left
+(write completed + line time of its bytes). The write starts early by the smallest write cost
+seen recently (at most ``MAX_LEAD_S``), so the trigger leaves at its deadline, not after it. Device-timed trains (``capabilities.
+device_timed_trains``) send one start command; their pulses are logged at the expected times.
+``train_intent.timing`` says which. A pulse whose deadline has passed by more than
+``late_tolerance_s`` is never fired; it is logged as ``pulse_missed``.
+
+:meth:`StimulationExecutor.estop` may be called from any thread: it cancels pending pulses,
+disarms the device from the calling thread at once and logs the cause. Stimulation continues
+only after :meth:`StimulationExecutor.resume`, which re-runs the governor's plan check.
 """
 
 from __future__ import annotations
 
+import collections
+import datetime as dt
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
+from mirrorvr.config.plan import SessionPlan
 from mirrorvr.errors import DeviceError
 from mirrorvr.session.clock import Clock
 from mirrorvr.session.eventlog import EventLog
-from mirrorvr.session.timeline import Step
+from mirrorvr.session.events import Event
+from mirrorvr.session.timeline import Step, Timeline
 from mirrorvr.stim import governor
-from mirrorvr.stim.base import Stimulator
+from mirrorvr.stim.base import Stimulator, TrainSpec
+from mirrorvr.stim.scheduler import PulseScheduler, monotonic, realtime_boost
 
 #: a pulse later than this after its deadline is skipped and logged as missed
 DEFAULT_LATE_TOLERANCE_S = 0.005
+#: the largest head start a trigger write gets to compensate its own cost
+MAX_LEAD_S = 0.0005
 
 
 @dataclass
@@ -29,32 +57,216 @@ class TrainResult:
     missed: int = 0
     status: str = "completed"  # completed | refused | skipped | stopped | fault
     reason: str = ""
+    timing: str = "host"
 
 
-@dataclass
+def last_stimulation_time(events: list[Event]) -> float | None:
+    """When the last stimulation of a (crashed) log may have happened, conservatively.
+
+    A train with an intent and no outcome may have run until the crash, so the last event's
+    time counts; otherwise the last pulse's.
+    """
+    open_trains: set[tuple[object, object]] = set()
+    last_pulse: float | None = None
+    for e in events:
+        if e.kind == "train_intent":
+            open_trains.add((e.get("step"), e.get("train")))
+        elif e.kind == "train_outcome":
+            open_trains.discard((e.get("step"), e.get("train")))
+        elif e.kind == "pulse":
+            last_pulse = e.t
+    if open_trains and events:
+        return events[-1].t
+    return last_pulse
+
+
 class StimulationExecutor:
     """Runs stimulation steps on a stimulator, through the governor, into the event log."""
 
-    stimulator: Stimulator
-    log: EventLog
-    clock: Clock
-    profile: object  # SafetyProfile
-    budget: int
-    ledger: governor.Ledger = field(default_factory=governor.Ledger)
-    late_tolerance_s: float = DEFAULT_LATE_TOLERANCE_S
-    stop_event: threading.Event = field(default_factory=threading.Event)
+    def __init__(
+        self,
+        *,
+        stimulator: Stimulator,
+        log: EventLog,
+        clock: Clock,
+        plan: SessionPlan,
+        timeline: Timeline,
+        budget: int,
+        ledger: governor.Ledger | None = None,
+        late_tolerance_s: float = DEFAULT_LATE_TOLERANCE_S,
+        scheduler: PulseScheduler | None = None,
+        last_stim_t: float | None = None,
+    ) -> None:
+        self.stimulator = stimulator
+        self.log = log
+        self.clock = clock
+        self.plan = plan
+        self.timeline = timeline
+        self.budget = budget
+        self.late_tolerance_s = late_tolerance_s
+        self.scheduler = scheduler
+        self.limits = governor.effective_limits(plan.safety)
+        self._state = governor.RuntimeState(ledger or governor.Ledger())
+        if last_stim_t is not None:
+            # resumed after a crash: the next train keeps the minimum gap from the last
+            # stimulation of the crashed run (same clock), like any other train
+            self._state = governor.RuntimeState(
+                self._state.ledger,
+                0,
+                governor.GroupState(None, "rtms", last_stim_t, last_stim_t, last_stim_t, 0),
+            )
+        self._lock = threading.Lock()
+        self._sim_stop = threading.Event()
+        #: recent trigger write costs (wake → write completed), for the write lead
+        self._costs: collections.deque[float] = collections.deque(maxlen=32)
+        self.delivered = 0  # pulses certainly delivered by this executor
+        self.estopped: str | None = None
+        #: called (from the scheduler thread) when the device faults; the runner sets its e-stop
+        self.on_fault: Callable[[str], None] | None = None
+
+    # ---- state shared across threads ---------------------------------------------------
+    @property
+    def state(self) -> governor.RuntimeState:
+        """The run-time gate's state (ledger, last train)."""
+        with self._lock:
+            return self._state
+
+    @property
+    def ledger(self) -> governor.Ledger:
+        """Pulses counted so far (session, today)."""
+        with self._lock:
+            return self._state.ledger
+
+    @property
+    def timing(self) -> Literal["host", "device"]:
+        """How this device's trains are timed."""
+        return "device" if self.stimulator.capabilities.device_timed_trains else "host"
+
+    def device_limits(self) -> governor.DeviceLimits:
+        """The driver's limits at the plan's intensity and pulse rate."""
+        proto = self.plan.stimulation.protocol
+        freq = proto.frequency_hz if proto else 0.0
+        return self.stimulator.device_limits(self.plan.stimulation.intensity_pct_mso, freq)
+
+    @property
+    def stopping(self) -> bool:
+        """Whether a pause, abort or emergency stop is in force."""
+        if self.scheduler is not None:
+            return self.scheduler.cancelled
+        return self._sim_stop.is_set()
+
+    # ---- control (any thread) ------------------------------------------------------------
+    def cancel(self, reason: str = "") -> None:
+        """Stop the running train at its next pulse and drop pending ones (pause/abort)."""
+        self._sim_stop.set()
+        if self.scheduler is not None:
+            self.scheduler.cancel(reason)
+
+    def estop(self, cause: str) -> None:
+        """Emergency stop: cancel pending pulses, disarm at once, log the cause.
+
+        The calling thread (keyboard, console, tracking watchdog: ordinary threads) runs the
+        cancel and disarm at real-time priority where allowed, so a busy machine cannot
+        preempt it half-way.
+        """
+        t_call = self.clock.now()
+        with realtime_boost():
+            self.cancel(f"emergency stop: {cause}")
+            self.estopped = cause
+            try:
+                self.stimulator.disarm()
+                disarmed = True
+            except Exception as e:  # keep going: the log must say the disarm failed
+                disarmed = False
+                cause = f"{cause} (disarm failed: {e})"
+            t_done = self.clock.now()
+        self.log.append(
+            "estop",
+            t_call,
+            durable=True,
+            cause=cause,
+            disarmed=disarmed,
+            disarm_s=t_done - t_call,  # from the call to the disarm write completed
+        )
+
+    def recheck(self, today: dt.date, pulses_today: int = 0) -> list[str]:
+        """The governor's plan check again (``pulses_today``: from earlier sessions)."""
+        problems = governor.check_plan(
+            self.plan,
+            self.timeline,
+            today=today,
+            pulses_today=pulses_today,
+            device=self.device_limits(),
+        )
+        return [str(p) for p in problems]
+
+    def resume(self) -> None:
+        """Accept pulses again (after a pause or an emergency stop whose re-check passed)."""
+        self.estopped = None
+        self._sim_stop.clear()
+        if self.scheduler is not None:
+            self.scheduler.reset()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until every submitted train has finished."""
+        return True if self.scheduler is None else self.scheduler.wait_idle(timeout)
+
+    # ---- delivery ------------------------------------------------------------------------
+    def submit(self, step: Step, onset: float) -> None:
+        """Deliver ``step`` at ``onset`` (clock seconds): on the scheduler thread if any."""
+        if self.scheduler is None:
+            self._run_safely(step, onset)
+            return
+
+        def dropped(reason: str) -> None:
+            self.log.append(
+                "stim_skipped",
+                self.clock.now(),
+                step=step.index,
+                train=step.data.get("train"),
+                reason=reason,
+            )
+
+        self.scheduler.submit(lambda: self._run_safely(step, onset), dropped)
+
+    def _run_safely(self, step: Step, onset: float) -> None:
+        result = self.execute(step, onset)
+        if result.status == "fault" and self.on_fault is not None:
+            self.on_fault(f"device fault: {result.reason}")
+
+    def _wait(self, deadline: float) -> bool:
+        """Wait until ``deadline``; False if stopped meanwhile."""
+        if self.scheduler is not None:
+            return self.scheduler.wait_until(deadline)
+        if self._sim_stop.is_set():
+            return False
+        self.clock.sleep_until(deadline)
+        return not self._sim_stop.is_set()
+
+    def _now(self) -> float:
+        return monotonic() if self.clock.realtime else self.clock.now()
 
     def execute(self, step: Step, onset: float) -> TrainResult:
-        """Deliver ``step``'s pulses at ``onset + offsets`` (LSL seconds)."""
+        """Deliver ``step``'s pulses at ``onset + offsets`` on the calling thread."""
         d = step.data
-        offsets: tuple[float, ...] = tuple(d["offsets"])
-        request = governor.StimRequest(
-            n_pulses=len(offsets),
-            intensity_pct_mso=float(d["intensity_pct_mso"]),
-            intensity_pct_rmt=float(d["intensity_pct_rmt"]),
-            frequency_hz=float(d.get("frequency_hz", 0.0)),
-        )
-        decision = governor.authorize(request, self.ledger, self.profile, self.budget)  # type: ignore[arg-type]
+        offsets: tuple[float, ...] = tuple(float(o) for o in d["offsets"])
+        request = governor.request_from_step(step, onset)
+        if self.stopping:
+            self.log.append(
+                "stim_skipped",
+                self.clock.now(),
+                step=step.index,
+                train=d["train"],
+                reason="stimulation is stopped (pause, abort or emergency stop)",
+            )
+            return TrainResult(status="skipped", reason="stopped")
+        with self._lock:
+            decision = governor.authorize(
+                request, self._state, self.limits, self.budget, self.device_limits()
+            )
+            if decision.allowed:
+                # the budget is counted before the first trigger; undelivered pulses come back
+                self._state = governor.reserve(self._state, request)
         if not decision.allowed:
             self.log.append(
                 "stim_refused",
@@ -65,74 +277,34 @@ class StimulationExecutor:
                 reason=decision.reason,
             )
             return TrainResult(status="refused", reason=decision.reason)
-        if self.stop_event.is_set():
-            return TrainResult(status="stopped", reason="session stopping")
-        # The intent is on disk before the first trigger: after a crash, resume counts these
-        # pulses as delivered unless an outcome says otherwise, so the budget is never exceeded.
-        self.ledger = governor.Ledger(
-            self.ledger.session + len(offsets), self.ledger.today + len(offsets)
-        )
+        device_timed = self.timing == "device" and request.pattern == "rtms" and len(offsets) > 1
+        timing = "device" if device_timed else "host"
         self.log.append(
             "train_intent",
             self.clock.now(),
             durable=True,
             step=step.index,
             train=d["train"],
+            group=d.get("group"),
             phase=d["phase"],
+            pattern=request.pattern,
             n_pulses=len(offsets),
             planned_onset=onset,
             intensity_pct_mso=request.intensity_pct_mso,
             intensity_pct_rmt=request.intensity_pct_rmt,
             frequency_hz=request.frequency_hz,
-            timing="host",
+            timing=timing,
             device=self.stimulator.kind,
         )
-        result = TrainResult()
-        for i, off in enumerate(offsets):
-            if self.stop_event.is_set():
-                result.status, result.reason = "stopped", "emergency stop or abort"
-                break
-            planned = onset + off
-            self.clock.sleep_until(planned)
-            if self.stop_event.is_set():  # stopped while waiting for this pulse
-                result.status, result.reason = "stopped", "emergency stop or abort"
-                break
-            now = self.clock.now()
-            if now - planned > self.late_tolerance_s:
-                result.missed += 1
-                self.log.append(
-                    "pulse_missed",
-                    now,
-                    step=step.index,
-                    train=d["train"],
-                    i=i,
-                    planned=planned,
-                    late_s=now - planned,
-                )
-                continue
-            try:
-                t_out = self.stimulator.trigger() if self.clock.realtime else self._sim_trigger()
-            except DeviceError as e:
-                if self.stop_event.is_set():  # disarmed by an e-stop while we waited: no fault
-                    result.status, result.reason = "stopped", "emergency stop or abort"
-                else:
-                    result.status, result.reason = "fault", str(e)
-                break
-            result.delivered += 1
-            self.log.append(
-                "pulse",
-                t_out,
-                step=step.index,
-                train=d["train"],
-                i=i,
-                planned=planned,
-                intensity_pct_mso=request.intensity_pct_mso,
-            )
-        # give back what certainly did not go out
+        if device_timed:
+            result = self._device_train(step, onset, offsets, request)
+        else:
+            result = self._host_train(step, onset, offsets, request)
+        result.timing = timing
         undelivered = len(offsets) - result.delivered
-        self.ledger = governor.Ledger(
-            self.ledger.session - undelivered, self.ledger.today - undelivered
-        )
+        with self._lock:
+            self._state = governor.release(self._state, undelivered, request.pattern)
+            self.delivered += result.delivered
         self.log.append(
             "train_outcome",
             self.clock.now(),
@@ -143,11 +315,108 @@ class StimulationExecutor:
             missed=result.missed,
             status=result.status,
             reason=result.reason,
+            timing=timing,
         )
         return result
 
-    def _sim_trigger(self) -> float:
-        # On the simulated clock the trigger still goes to the (emulated) device, but the
-        # pulse is stamped on the session clock so the record stays deterministic.
-        self.stimulator.trigger()
-        return self.clock.now()
+    def _host_train(
+        self,
+        step: Step,
+        onset: float,
+        offsets: tuple[float, ...],
+        request: governor.StimRequest,
+    ) -> TrainResult:
+        result = TrainResult()
+        wire = self.stimulator.trigger_wire_s
+        realtime = self.clock.realtime
+        for i, off in enumerate(offsets):
+            planned = onset + off
+            # real time: start the write early by the smallest recent write cost, so that the
+            # trigger leaves at (not after) its deadline; never by more than MAX_LEAD_S
+            lead = self._lead() if realtime else 0.0
+            if not self._wait(planned - lead - wire):
+                result.status, result.reason = "stopped", self._stop_reason()
+                break
+            now = self._now()
+            if now - planned > self.late_tolerance_s:
+                result.missed += 1
+                self.log.append(
+                    "pulse_missed",
+                    now,
+                    step=step.index,
+                    train=step.data["train"],
+                    i=i,
+                    planned=planned,
+                    late_s=now - planned,
+                )
+                continue
+            try:
+                t_write = self.stimulator.trigger()
+            except DeviceError as e:
+                if self.stopping:  # disarmed by an e-stop while we waited: no fault
+                    result.status, result.reason = "stopped", self._stop_reason()
+                else:
+                    result.status, result.reason = "fault", str(e)
+                break
+            if realtime:
+                self._costs.append(t_write - now)
+            # real time: the trigger left when the write completed plus its bytes' line time;
+            # simulated clock: stamped on the session clock so the record stays deterministic
+            t_out = t_write + wire if realtime else self.clock.now()
+            result.delivered += 1
+            self.log.append(
+                "pulse",
+                t_out,
+                step=step.index,
+                train=step.data["train"],
+                i=i,
+                planned=planned,
+                intensity_pct_mso=request.intensity_pct_mso,
+            )
+        return result
+
+    def _device_train(
+        self,
+        step: Step,
+        onset: float,
+        offsets: tuple[float, ...],
+        request: governor.StimRequest,
+    ) -> TrainResult:
+        result = TrainResult()
+        if not self._wait(onset):
+            result.status, result.reason = "stopped", self._stop_reason()
+            return result
+        spec = TrainSpec(len(offsets), request.frequency_hz, request.intensity_pct_mso)
+        try:
+            t_start = self.stimulator.start_train(spec) + self.stimulator.trigger_wire_s
+        except DeviceError as e:
+            if self.stopping:  # disarmed by an e-stop while we waited: no fault
+                result.status, result.reason = "stopped", self._stop_reason()
+            else:
+                result.status, result.reason = "fault", str(e)
+            return result
+        if not self.clock.realtime:
+            t_start = self.clock.now()
+        # the device times the pulses itself: log them at the times it will fire them, and
+        # count every one as delivered (an e-stop mid-train may cut it short: never fewer)
+        for i, off in enumerate(offsets):
+            self.log.append(
+                "pulse",
+                t_start + off,
+                step=step.index,
+                train=step.data["train"],
+                i=i,
+                planned=onset + off,
+                intensity_pct_mso=request.intensity_pct_mso,
+                expected=True,
+            )
+        result.delivered = len(offsets)
+        if not self._wait(onset + offsets[-1]):
+            result.status, result.reason = "stopped", self._stop_reason()
+        return result
+
+    def _lead(self) -> float:
+        return min(min(self._costs, default=0.0), MAX_LEAD_S) if self._costs else 0.0
+
+    def _stop_reason(self) -> str:
+        return f"emergency stop: {self.estopped}" if self.estopped else "paused or aborted"

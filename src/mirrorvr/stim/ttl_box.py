@@ -8,12 +8,21 @@ only tracks an armed flag and refuses triggers while disarmed.
 
 from __future__ import annotations
 
+import os
 import threading
 
 from mirrorvr.errors import DeviceError
 from mirrorvr.session.clock import RealClock, local_clock
 from mirrorvr.stim.base import Capabilities, Stimulator, StimulatorStatus
 from mirrorvr.stim.transport import SerialTransport
+
+
+def _is_pty(port: str) -> bool:
+    # Unix98 pty slaves are /dev/pts/N (device major 136-143); a symlink may point at one
+    try:
+        return os.major(os.stat(port).st_rdev) in range(136, 144)
+    except OSError:
+        return False
 
 
 class TTLBox(Stimulator):
@@ -38,15 +47,22 @@ class TTLBox(Stimulator):
         self._intensity: float | None = None
         self._lock = threading.Lock()
         self._clock = RealClock()
+        self._is_pty = False
 
     @property
     def capabilities(self) -> Capabilities:
         """Host-timed only; intensity is set on the stimulator itself."""
         return Capabilities(sets_intensity=False, device_timed_trains=False, max_host_rate_hz=100.0)
 
+    @property
+    def trigger_wire_s(self) -> float:
+        """One byte's line time on a real port; none on a pseudo-terminal (it has no line)."""
+        return 0.0 if self._is_pty else self.transport.byte_time(1)
+
     def connect(self) -> None:
         """Open the port and set all lines low."""
         self.transport.open()
+        self._is_pty = _is_pty(self.transport.port)
         self.transport.write(b"\x00")
 
     def arm(self) -> None:

@@ -1,0 +1,411 @@
+"""Pulse timing of the real-time session path against the emulated TTL box, with a reference.
+
+For each load condition (idle; then panda3d offscreen rendering + two CPU-burning processes)
+and each protocol (20 Hz × 2000 pulses; iTBS × 600 pulses) this runs a real-time session
+(`run_session(realtime=True)`: runner, governor, pulse scheduler thread, TTL box driver, emulator
+process on a pty) and, right after it under the same load, a *reference sender*: a minimal
+sleep-then-spin loop at SCHED_FIFO in its own process writing the same bytes to the same kind of
+pty served by the same emulator. It prints, in µs:
+
+* emission error: the scheduler's own stamp (trigger write completed) minus the planned time;
+* arrival error: the emulator's arrival stamp minus the planned time, mirrorvr vs reference;
+* logged minus emission: the event's timestamp minus the emission stamp (0 by construction),
+  and how long after emission the event reached the log's sinks (what an LSL outlet sees);
+* e-stop → disarm byte on the wire: from the `estop()` call to the emulator receiving 0x00.
+
+    .venv/bin/python benchmarks/pulse_timing.py [--quick] [--loads idle,load] [--json out.json]
+
+``--quick`` shortens both protocols (for trying the script), never for recorded figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from mirrorvr.config.loader import plan_from_dict
+from mirrorvr.session.clock import RealClock, local_clock
+from mirrorvr.session.eventlog import EventLog, read_events
+from mirrorvr.session.launch import LaunchOptions, run_session
+from mirrorvr.session.timeline import compile_timeline
+from mirrorvr.sim.emulate import EmulatorProcess
+from mirrorvr.stim.executor import StimulationExecutor
+from mirrorvr.stim.scheduler import PulseScheduler
+from mirrorvr.stim.ttl_box import TTLBox
+
+DAY = "2026-11-21"
+BENCH_OVERRIDE = {
+    "reason": "timing benchmark against an emulated trigger box: nobody is stimulated",
+    "approved_by": "benchmarks/pulse_timing.py",
+    "approved_on": DAY,
+}
+
+RENDER_LOAD = textwrap.dedent(
+    """
+    import time
+    from panda3d.core import loadPrcFileData
+    loadPrcFileData("", "window-type offscreen\\naudio-library-name null\\nsync-video false\\n"
+                    "win-size 1280 720\\nnotify-level error\\n")
+    from direct.showbase.ShowBase import ShowBase
+    app = ShowBase(windowType="offscreen")
+    model = app.loader.loadModel("teapot")
+    for i in range(20):
+        model.copyTo(app.render).setPos((i % 5) * 3 - 6, 30 + (i // 5) * 3, 0)
+    n = 0
+    while True:
+        app.render.setH(n * 0.5)
+        app.taskMgr.step()
+        n += 1
+    """
+)
+
+REFERENCE = textwrap.dedent(
+    """
+    import json, os, sys, time
+    port, times_file, code = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(80))
+    except OSError as e:
+        print("no SCHED_FIFO:", e, file=sys.stderr)
+    planned = json.load(open(times_file))
+    fd = os.open(port, os.O_RDWR | os.O_NOCTTY)
+    on, off = bytes([code]), b"\\x00"
+    stamps = []
+    mono = time.monotonic
+    for t in planned:
+        r = t - mono()
+        if r > 0.002:
+            time.sleep(r - 0.002)
+        while mono() < t:
+            pass
+        os.write(fd, on)
+        stamps.append(mono())
+        end = mono() + 0.001
+        while mono() < end:
+            pass
+        os.write(fd, off)
+    os.close(fd)
+    json.dump(stamps, sys.stdout)
+    """
+)
+
+
+def protocol_plan(name: str, quick: bool) -> dict[str, Any]:
+    """A priming-only plan running the protocol (benchmark overrides logged, as any)."""
+    if name == "20hz":
+        n = 200 if quick else 2000
+        protocol = {
+            "name": f"20 Hz × {n}",
+            "pulse_repetition_interval_s": 0.05,
+            "levels": [{"duration_s": n * 0.05}],
+        }
+        overrides = [
+            {
+                "rule": "max_train_duration_s",
+                "value": n * 0.05,
+                "frequency_hz": 20.0,
+                "up_to_pct_rmt": 90.0,
+                **BENCH_OVERRIDE,
+            },
+            {"rule": "max_pulses_per_session", "value": 2000, **BENCH_OVERRIDE},
+        ]
+        rmt = 90
+    else:
+        trains = 2 if quick else 20
+        protocol = {
+            "name": "iTBS",
+            "pulse_repetition_interval_s": 0.02,
+            "levels": [
+                {"duration_s": 0.06, "repetition_interval_s": 0.2},
+                {"duration_s": 2.0, "repetition_interval_s": 10.0},
+                {"duration_s": trains * 10.0},
+            ],
+        }
+        overrides = []
+        rmt = 80
+    return {
+        "session": {"name": f"pulse timing {name}", "seed": 1},
+        "patient": {"id": "BENCH", "amputation_side": "left"},
+        "blocks": [{"kind": "rest", "duration_s": 1.0}],
+        "stimulation": {
+            "mode": "priming",
+            "intensity_pct_rmt": rmt,
+            "gap_s": 0.5,
+            "motor_threshold": {"rmt_pct_mso": 50, "measured_on": DAY},
+            "protocol": protocol,
+        },
+        "devices": {"stimulator": {"kind": "ttl-box", "pulse_width_ms": 1.0}},
+        "screening": {"completed_on": DAY, "completed_by": "benchmark"},
+        "safety": {"overrides": overrides},
+    }
+
+
+def us(values: list[float]) -> dict[str, float]:
+    """p50/p99/max of seconds, in µs."""
+    if not values:
+        return {"n": 0}
+    v = sorted(values)
+
+    def pct(p: float) -> float:
+        return v[min(len(v) - 1, round(p / 100 * (len(v) - 1)))] * 1e6
+
+    return {"n": len(v), "p50": pct(50), "p99": pct(99), "max": v[-1] * 1e6}
+
+
+def emulator_pulses(log: Path) -> list[float]:
+    """Arrival stamps of every rising edge the emulator saw."""
+    out = []
+    for line in log.read_text().splitlines():
+        rec = json.loads(line)
+        if rec.get("action") == "pulse":
+            out.append(rec["t"])
+    return out
+
+
+def emulator_priority(emu: EmulatorProcess) -> None:
+    """Both senders' emulators read at SCHED_FIFO 70 (below the senders' 80), so arrival
+    stamps measure the pty path rather than how busy the shared machine is."""
+    assert emu.proc is not None
+    try:
+        os.sched_setscheduler(emu.proc.pid, os.SCHED_FIFO, os.sched_param(70))
+    except OSError as e:
+        print(f"emulator stays at normal priority: {e}", file=sys.stderr)
+
+
+def run_mirrorvr(name: str, quick: bool, tmp: Path) -> dict[str, Any]:
+    """One real-time session; figures from its log and its emulator's log."""
+    plan = plan_from_dict(protocol_plan(name, quick))
+    sink_lag: list[tuple[float, float]] = []
+
+    def sink(e: Any) -> None:
+        if e.kind == "pulse":
+            sink_lag.append((e.t, local_clock()))
+
+    out = tmp / f"mirrorvr-{name}-{time.monotonic_ns()}"
+    out.mkdir()
+    emu_log = out / "emulator-ttl-box.jsonl"
+    with EmulatorProcess("ttl-box", out / "box", emu_log) as emu:
+        emulator_priority(emu)
+        result, summary = run_session(
+            plan,
+            LaunchOptions(
+                out=out / "session",
+                realtime=True,
+                simulated=True,
+                sinks=[sink],
+                stimulator_port=str(out / "box"),
+            ),
+        )
+        time.sleep(0.5)
+    out = out / "session"
+    events = read_events(out / "events.jsonl").events
+    pulses = [e for e in events if e.kind == "pulse"]
+    sched = next((e for e in events if e.kind == "scheduler"), None)
+    arrivals = emulator_pulses(emu_log)
+    planned = [e["planned"] for e in pulses]
+    return {
+        "state": str(result.state),
+        "pulses": len(pulses),
+        "missed": summary["pulses_missed"],
+        "scheduler": sched["status"] if sched else "",
+        "emission": us([e.t - e["planned"] for e in pulses]),
+        "arrival": us([a - p for a, p in zip(arrivals, planned, strict=False)]),
+        "arrivals_seen": len(arrivals),
+        "logged_minus_emission": us([0.0 for _ in pulses]),
+        "emission_to_sink": us([seen - t for t, seen in sink_lag]),
+    }
+
+
+def run_reference(name: str, quick: bool, tmp: Path) -> dict[str, Any]:
+    """The minimal reference sender on the same protocol, to its own emulator on a pty."""
+    tl = compile_timeline(plan_from_dict(protocol_plan(name, quick)))
+    rel = tl.pulse_times()
+    folder = tmp / f"reference-{name}-{time.monotonic_ns()}"
+    folder.mkdir()
+    with EmulatorProcess("ttl-box", folder / "box", folder / "emu.jsonl") as emu:
+        emulator_priority(emu)
+        t0 = local_clock() + 1.0
+        planned = [t0 + t for t in rel]
+        (folder / "times.json").write_text(json.dumps(planned))
+        res = subprocess.run(
+            [sys.executable, "-c", REFERENCE, str(folder / "box"), str(folder / "times.json"), "1"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        stamps = json.loads(res.stdout)
+        time.sleep(0.5)
+    arrivals = emulator_pulses(folder / "emu.jsonl")
+    return {
+        "pulses": len(stamps),
+        "emission": us([s - p for s, p in zip(stamps, planned, strict=True)]),
+        "arrival": us([a - p for a, p in zip(arrivals, planned, strict=False)]),
+        "arrivals_seen": len(arrivals),
+        "stderr": res.stderr.strip(),
+    }
+
+
+def run_estops(n: int, tmp: Path) -> dict[str, Any]:
+    """``estop()`` from the main thread while the scheduler waits for a pulse → 0x00 arrives."""
+    plan = plan_from_dict(
+        protocol_plan("20hz", True)
+        | {
+            "stimulation": protocol_plan("20hz", True)["stimulation"]
+            | {
+                "protocol": {
+                    "pulse_repetition_interval_s": 1.0,
+                    "levels": [{"duration_s": 10.0}],
+                }
+            }
+        }
+    )
+    tl = compile_timeline(plan)
+    step = tl.stim_steps[0]
+    folder = tmp / f"estop-{time.monotonic_ns()}"
+    folder.mkdir()
+    calls: list[float] = []
+    rng = random.Random(7)
+    with (
+        EmulatorProcess("ttl-box", folder / "box", folder / "emu.jsonl"),
+        EventLog(folder / "events.jsonl") as log,
+        TTLBox(str(folder / "box")) as box,
+        PulseScheduler() as sched,
+    ):
+        for _ in range(n):
+            box.arm()
+            ex = StimulationExecutor(
+                stimulator=box,
+                log=log,
+                clock=RealClock(),
+                plan=plan,
+                timeline=tl,
+                budget=tl.total_pulses,
+                scheduler=sched,
+            )
+            sched.reset()
+            ex.submit(step, local_clock() + 0.1)
+            time.sleep(rng.uniform(0.3, 1.6))
+            t_call = local_clock()
+            ex.estop("benchmark")
+            calls.append(t_call)
+            ex.wait_idle(5)
+            time.sleep(0.05)
+        time.sleep(0.3)
+    frames = [json.loads(x) for x in (folder / "emu.jsonl").read_text().splitlines()]
+    lat = []
+    for t_call in calls:
+        first = next((f for f in frames if f.get("rx") == "00" and f["t"] >= t_call), None)
+        if first is not None:
+            lat.append(first["t"] - t_call)
+    written = [
+        e["disarm_s"] for e in read_events(folder / "events.jsonl").events if e.kind == "estop"
+    ]
+    return {
+        "estop_to_disarm_byte": us(lat),
+        "estop_to_disarm_written": us(written),
+        "trials": n,
+    }
+
+
+def start_load() -> list[subprocess.Popen[bytes]]:
+    """panda3d offscreen rendering loop + two CPU burners."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RENDER_LOAD],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
+    for _ in range(2):
+        procs.append(subprocess.Popen([sys.executable, "-c", "while True: pass"]))
+    time.sleep(3.0)  # let the renderer get going
+    return procs
+
+
+def stop_load(procs: list[subprocess.Popen[bytes]]) -> None:
+    """End the load processes started by :func:`start_load`."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def fmt(d: dict[str, Any]) -> str:
+    """p50/p99/max µs."""
+    if not d.get("n"):
+        return "n/a"
+    return f"{d['p50']:8.1f} {d['p99']:8.1f} {d['max']:8.1f}  (n={d['n']})"
+
+
+def machine() -> str:
+    """CPU model, cores, kernel."""
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="short protocols (not for figures)")
+    ap.add_argument("--loads", default="idle,load")
+    ap.add_argument("--protocols", default="20hz,itbs")
+    ap.add_argument("--estops", type=int, default=30)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    report: dict[str, Any] = {"machine": machine(), "runs": {}}
+    print(report["machine"])
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        for load in args.loads.split(","):
+            procs = start_load() if load == "load" else []
+            try:
+                for name in filter(None, args.protocols.split(",")):
+                    m = run_mirrorvr(name, args.quick, tmp)
+                    r = run_reference(name, args.quick, tmp)
+                    report["runs"][f"{load}/{name}"] = {"mirrorvr": m, "reference": r}
+                    print(
+                        f"\n== {load} / {name}: {m['pulses']} pulses, {m['missed']} missed, "
+                        f"state {m['state']}; scheduler: {m['scheduler']}"
+                    )
+                    print("                                   p50      p99      max  [µs]")
+                    print(f"  emission   mirrorvr            {fmt(m['emission'])}")
+                    print(f"  emission   reference           {fmt(r['emission'])}")
+                    print(f"  arrival    mirrorvr            {fmt(m['arrival'])}")
+                    print(f"  arrival    reference           {fmt(r['arrival'])}")
+                    print(f"  logged - emission              {fmt(m['logged_minus_emission'])}")
+                    print(f"  emission → sinks (LSL push)    {fmt(m['emission_to_sink'])}")
+                    if r["stderr"]:
+                        print("  reference:", r["stderr"])
+                e = run_estops(args.estops, tmp)
+                report["runs"][f"{load}/estop"] = e
+                print(f"\n== {load} / e-stop → 0x00 received     {fmt(e['estop_to_disarm_byte'])}")
+                print(f"   {load} / e-stop → 0x00 written      {fmt(e['estop_to_disarm_written'])}")
+            finally:
+                stop_load(procs)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "bench-main"
+    main()

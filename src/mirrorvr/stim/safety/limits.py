@@ -1,0 +1,130 @@
+"""The project baseline, how a clinic's profile may differ from it, and logged overrides.
+
+A clinic profile may *tighten* any limit. A value looser than the baseline is refused unless the
+profile's ``overrides`` list names the rule with the new value, a reason, who approved it and
+when; the effective limit is then the override's value, and every override in force is written
+to the session log (event ``safety_override``) so the record shows who loosened what.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mirrorvr.config.plan import SafetyOverride, SafetyProfile
+from mirrorvr.errors import Problem
+
+#: The project baseline: the defaults of :class:`SafetyProfile` (sources in docs/safety.md).
+BASELINE = SafetyProfile()
+
+#: Limits where a larger value allows more stimulation.
+HIGHER_IS_LOOSER = (
+    "max_intensity_pct_rmt",
+    "max_intensity_pct_mso",
+    "max_pulses_per_session",
+    "max_pulses_per_day",
+    "max_threshold_age_days",
+    "max_screening_age_days",
+    "train_table_scale",
+    "tbs_max_intensity_pct_rmt",
+    "tbs_max_pulses_per_burst",
+    "tbs_max_burst_frequency_hz",
+    "tbs_max_train_duration_s",
+    "tbs_max_pulses_per_session",
+    "allow_visual_threshold",
+)
+#: Limits where a smaller value allows more stimulation.
+LOWER_IS_LOOSER = (
+    "min_intertrain_interval_s",
+    "min_single_pulse_interval_s",
+    "tbs_min_burst_interval_s",
+)
+_INT_FIELDS = {
+    "max_pulses_per_session",
+    "max_pulses_per_day",
+    "max_threshold_age_days",
+    "max_screening_age_days",
+    "tbs_max_pulses_per_burst",
+    "tbs_max_pulses_per_session",
+}
+
+
+@dataclass(frozen=True)
+class TrainDurationOverride:
+    """A clinic's replacement for one table row, up to an intensity."""
+
+    frequency_hz: float
+    up_to_pct_rmt: float
+    max_duration_s: float
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits in force: the profile with its overrides applied."""
+
+    profile: SafetyProfile
+    train_overrides: tuple[TrainDurationOverride, ...] = ()
+
+    def train_override(self, frequency_hz: float, pct_rmt: float) -> TrainDurationOverride | None:
+        """An override covering this frequency and intensity, if any (the strictest wins)."""
+        hits = [
+            o
+            for o in self.train_overrides
+            if abs(o.frequency_hz - frequency_hz) <= 1e-9 * frequency_hz
+            and pct_rmt <= o.up_to_pct_rmt + 1e-9
+        ]
+        return min(hits, key=lambda o: o.max_duration_s) if hits else None
+
+
+def is_looser(name: str, value: float, reference: float) -> bool:
+    """Whether ``value`` of limit ``name`` allows more than ``reference``."""
+    if name in LOWER_IS_LOOSER:
+        return value < reference
+    return value > reference
+
+
+def _overridden(profile: SafetyProfile) -> dict[str, SafetyOverride]:
+    return {o.rule: o for o in profile.overrides if o.rule != "max_train_duration_s"}
+
+
+def loosening_problems(profile: SafetyProfile) -> list[Problem]:
+    """Every limit the profile loosens beyond the baseline without an override."""
+    problems: list[Problem] = []
+    overridden = _overridden(profile)
+    for name in (*HIGHER_IS_LOOSER, *LOWER_IS_LOOSER):
+        value, base = getattr(profile, name), getattr(BASELINE, name)
+        if is_looser(name, float(value), float(base)) and name not in overridden:
+            problems.append(
+                Problem(
+                    f"safety.{name}",
+                    f"{value} is looser than the project baseline ({base}); a clinic profile "
+                    "can only tighten limits. To loosen one, add a [[safety.overrides]] entry "
+                    f'with rule = "{name}", value, reason, approved_by and approved_on',
+                )
+            )
+    return problems
+
+
+def effective_limits(profile: SafetyProfile) -> Limits:
+    """The profile with its overrides applied (run :func:`loosening_problems` first)."""
+    update: dict[str, float | int | bool] = {}
+    for name, o in _overridden(profile).items():
+        if name == "allow_visual_threshold":
+            update[name] = bool(o.value)
+        elif name in _INT_FIELDS:
+            update[name] = int(o.value)
+        else:
+            update[name] = float(o.value)
+    trains = tuple(
+        TrainDurationOverride(float(o.frequency_hz), float(o.up_to_pct_rmt), o.value)
+        for o in profile.overrides
+        if o.rule == "max_train_duration_s" and o.frequency_hz and o.up_to_pct_rmt
+    )
+    return Limits(profile.model_copy(update=update), trains)
+
+
+def at_least_as_strict(a: SafetyProfile, b: SafetyProfile) -> bool:
+    """Whether every limit of ``a`` is as strict as or stricter than ``b``'s."""
+    return not any(
+        is_looser(n, float(getattr(a, n)), float(getattr(b, n)))
+        for n in (*HIGHER_IS_LOOSER, *LOWER_IS_LOOSER)
+    )

@@ -1,0 +1,240 @@
+"""The whole-plan check: everything that must hold before a session may stimulate.
+
+Run when a plan is validated, when a session starts, and again when a session resumes after a
+pause or an emergency stop. Besides the static rules (profile within the baseline or overridden,
+motor threshold present, recent and measured with EMG, screening complete with every positive
+answer cleared by a physician, pulse budgets), it walks the compiled timeline through the same
+run-time gate the scheduler uses, with planned times, so a plan that passes here cannot be
+refused later for a reason it already had.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from mirrorvr.config.plan import SessionPlan
+from mirrorvr.errors import Problem
+from mirrorvr.session.timeline import Step, Timeline
+from mirrorvr.stim.safety.limits import Limits, effective_limits, loosening_problems
+from mirrorvr.stim.safety.runtime import (
+    DeviceLimits,
+    Ledger,
+    RuntimeState,
+    StimRequest,
+    authorize,
+    intensity_problem,
+    reserve,
+)
+from mirrorvr.stim.safety.train_table import TrainTable, default_table
+
+
+def session_budget(plan: SessionPlan, planned_pulses: int) -> int:
+    """The most pulses this session may ever deliver: the plan's total, capped by the profile."""
+    return min(planned_pulses, effective_limits(plan.safety).profile.max_pulses_per_session)
+
+
+def request_from_step(step: Step, onset: float) -> StimRequest:
+    """The gate's view of a stimulation step whose first pulse is planned at ``onset``."""
+    d: Mapping[str, Any] = step.data
+    offsets = tuple(float(o) for o in d["offsets"])
+    return StimRequest(
+        n_pulses=len(offsets),
+        intensity_pct_mso=float(d["intensity_pct_mso"]),
+        intensity_pct_rmt=float(d["intensity_pct_rmt"]),
+        frequency_hz=float(d.get("frequency_hz", 0.0)),
+        pattern=d.get("pattern", "rtms"),
+        group=d.get("group"),
+        first_pulse=onset + offsets[0],
+        last_pulse=onset + offsets[-1],
+    )
+
+
+def _threshold_problems(plan: SessionPlan, limits: Limits, today: dt.date) -> list[Problem]:
+    mt = plan.stimulation.motor_threshold
+    p = limits.profile
+    if mt is None:  # the plan model already requires it; kept so the governor stands alone
+        return [Problem("stimulation.motor_threshold", "no motor threshold on record")]
+    out: list[Problem] = []
+    age = (today - mt.measured_on).days
+    where = "stimulation.motor_threshold.measured_on"
+    if age < 0:
+        out.append(Problem(where, f"date {mt.measured_on} is in the future"))
+    elif age > p.max_threshold_age_days:
+        allowed = (
+            "it must be measured on the day of the session"
+            if p.max_threshold_age_days == 0
+            else f"the safety profile allows {p.max_threshold_age_days} days"
+        )
+        out.append(
+            Problem(
+                where,
+                f"motor threshold is {age} days old (measured {mt.measured_on}); {allowed}: "
+                "measure it again",
+            )
+        )
+    if mt.method == "visual" and not p.allow_visual_threshold:
+        out.append(
+            Problem(
+                "stimulation.motor_threshold.method",
+                "the motor threshold was judged visually (twitch); safety limits assume an "
+                "EMG threshold, and visual thresholds average 11 % higher (Westin 2014). "
+                "Measure it with EMG, or record a physician's override "
+                '(rule "allow_visual_threshold")',
+            )
+        )
+    return out
+
+
+def _screening_problems(plan: SessionPlan, limits: Limits, today: dt.date) -> list[Problem]:
+    s = plan.screening
+    if s is None:
+        return [
+            Problem(
+                "screening",
+                "no safety screening questionnaire on record for this session: complete it "
+                "before stimulation ([screening] with completed_on and completed_by)",
+            )
+        ]
+    out: list[Problem] = []
+    age = (today - s.completed_on).days
+    max_age = limits.profile.max_screening_age_days
+    if age < 0:
+        out.append(Problem("screening.completed_on", f"date {s.completed_on} is in the future"))
+    elif age > max_age:
+        when = "on the day of the session" if max_age == 0 else f"within {max_age} days"
+        out.append(
+            Problem(
+                "screening.completed_on",
+                f"screening was completed {age} days ago ({s.completed_on}); it must be done "
+                f"{when}: screen again",
+            )
+        )
+    for i, pos in enumerate(s.positives):
+        if not pos.resolved:
+            out.append(
+                Problem(
+                    f"screening.positives[{i}]",
+                    f"'{pos.item}' was answered yes and has no physician decision yet; the "
+                    "responsible physician must weigh it and sign (decision, cleared_by)",
+                )
+            )
+    return out
+
+
+def walk_timeline(
+    steps: Iterable[Step],
+    limits: Limits,
+    budget: int,
+    state: RuntimeState,
+    device: DeviceLimits | None = None,
+    table: TrainTable | None = None,
+) -> list[tuple[Step, str]]:
+    """Every stimulation step the run-time gate would refuse at its planned time, with why."""
+    refused: list[tuple[Step, str]] = []
+    for step in sorted((s for s in steps if s.n_pulses), key=lambda s: (s.t, s.index)):
+        req = request_from_step(step, step.t)
+        d = authorize(req, state, limits, budget, device, table)
+        if d.allowed:
+            state = reserve(state, req)
+        else:
+            refused.append((step, d.reason))
+    return refused
+
+
+def check_plan(
+    plan: SessionPlan,
+    timeline: Timeline,
+    *,
+    today: dt.date,
+    pulses_today: int = 0,
+    device: DeviceLimits | None = None,
+    table: TrainTable | None = None,
+) -> list[Problem]:
+    """Every reason this plan may not stimulate today (empty list = allowed)."""
+    stim = plan.stimulation
+    planned = timeline.total_pulses
+    if stim.mode == "none" or planned == 0:
+        return []
+    problems = loosening_problems(plan.safety)
+    limits = effective_limits(plan.safety)
+    p = limits.profile
+    problems += _threshold_problems(plan, limits, today)
+    problems += _screening_problems(plan, limits, today)
+    if planned > p.max_pulses_per_session:
+        problems.append(
+            Problem(
+                "stimulation.protocol",
+                f"the plan delivers {planned} pulses; the safety profile allows "
+                f"{p.max_pulses_per_session} per session",
+            )
+        )
+    if pulses_today + planned > p.max_pulses_per_day:
+        problems.append(
+            Problem(
+                "stimulation.protocol",
+                f"{pulses_today} pulses already today + {planned} planned exceeds the daily "
+                f"limit of {p.max_pulses_per_day} for this patient",
+            )
+        )
+    proto = stim.protocol
+    why = intensity_problem(
+        stim.intensity_pct_rmt,
+        stim.intensity_pct_mso,
+        proto.pattern if proto is not None else "single",
+        limits,
+    )
+    if why:
+        problems.append(Problem("stimulation.intensity_pct_rmt", why))
+    state = RuntimeState(Ledger(0, pulses_today))
+    refused = walk_timeline(
+        timeline.steps, limits, session_budget(plan, planned), state, device, table
+    )
+    where = "stimulation.cue_locked" if stim.mode == "cue-locked" else "stimulation.protocol"
+    seen: dict[str, list[Step]] = {}
+    for step, reason in refused:
+        # budget refusals repeat what the totals above already say
+        if "budget" in reason or "daily limit" in reason or reason == why:
+            continue
+        seen.setdefault(reason, []).append(step)
+    for reason, steps in seen.items():
+        first = steps[0]
+        more = f" (and {len(steps) - 1} more)" if len(steps) > 1 else ""
+        problems.append(
+            Problem(
+                where,
+                f"train {first.data.get('train')} at {first.t:.2f} s{more} would be refused: "
+                f"{reason}",
+            )
+        )
+    return problems
+
+
+def safety_notices(plan: SessionPlan, table: TrainTable | None = None) -> list[dict[str, Any]]:
+    """What the session log must show about the rules in force (overrides, unverified data)."""
+    out: list[dict[str, Any]] = []
+    t = table or default_table()
+    if plan.stimulation.mode != "none" and not t.verified:
+        out.append(
+            {
+                "what": "train_table_unverified",
+                "message": "the train-duration table is UNVERIFIED (not yet checked against "
+                "Rossi 2009 / Wassermann 1998); the clinic's written limits are binding",
+                "source": t.source,
+            }
+        )
+    for o in plan.safety.overrides:
+        out.append(
+            {
+                "what": "override",
+                "rule": o.rule,
+                "value": o.value,
+                "frequency_hz": o.frequency_hz,
+                "up_to_pct_rmt": o.up_to_pct_rmt,
+                "reason": o.reason,
+                "approved_by": o.approved_by,
+                "approved_on": o.approved_on.isoformat(),
+            }
+        )
+    return out
