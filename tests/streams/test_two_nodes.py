@@ -54,8 +54,17 @@ PLAN = textwrap.dedent(
     [devices]
     stimulator = { kind = "ttl-box" }
 
-    [safety]
-    max_threshold_age_days = 100000
+    [screening]
+    completed_on = "2026-01-10"
+    completed_by = "test nurse"
+
+    # cue-locked pulses 1.5 s apart; the baseline minimum gap is 5 s, so it is overridden
+    [[safety.overrides]]
+    rule = "min_intertrain_interval_s"
+    value = 1.0
+    reason = "test plan: short gaps keep real-time tests fast"
+    approved_by = "test suite"
+    approved_on = "2026-01-10"
 
     [lsl]
     known_peers = ["10.77.0.2"]
