@@ -166,7 +166,7 @@ class TmsNode:
         if kind == "estop" or (kind == "state" and ev.get("to") in STOP_STATES):
             self._halt(f"VR node: {kind} {ev.get('cause') or ev.get('reason') or ev.get('to')}")
         elif kind == "state" and ev.get("to") == "running" and self.executor is not None:
-            self.executor.stop_event.clear()
+            self.executor.resume()
             self.executor.stimulator.arm()
         elif kind == "session_end":
             self.end_reason = f"VR session ended ({ev.get('state')})"
@@ -196,7 +196,7 @@ class TmsNode:
 
     def _halt(self, reason: str) -> None:
         if self.executor is not None:
-            self.executor.stop_event.set()
+            self.executor.cancel(reason)
             self.executor.stimulator.disarm()
             self.log.append("device", self.clock.now(), what="disarmed", reason=reason)
 
@@ -244,7 +244,7 @@ class TmsNode:
             self._work.put(None)
             worker.join(timeout=60)
             if self.executor is not None:
-                self.executor.stop_event.set()
+                self.executor.cancel("node stopping")
                 self.executor.stimulator.disarm()
 
 
@@ -270,7 +270,7 @@ def run_tms_node(plan: SessionPlan, opts: NodeOptions) -> NodeResult:
     out.mkdir(parents=True, exist_ok=True)
     simulated = opts.stimulator_port is None
     session_date = opts.session_date or default_session_date(plan, simulated)
-    problems = governor.check_plan(plan, timeline.total_pulses, today=session_date)
+    problems = governor.check_plan(plan, timeline, today=session_date)
     if problems:
         from mirrorvr.errors import PlanError
 
@@ -325,7 +325,8 @@ def run_tms_node(plan: SessionPlan, opts: NodeOptions) -> NodeResult:
                 stimulator=stimulator,
                 log=log,
                 clock=clock,
-                profile=plan.safety,
+                plan=plan,
+                timeline=timeline,
                 budget=governor.session_budget(plan, timeline.total_pulses),
             )
             stimulator.arm()
@@ -339,7 +340,7 @@ def run_tms_node(plan: SessionPlan, opts: NodeOptions) -> NodeResult:
                 on_ready=opts.on_ready,
             )
         finally:
-            delivered = executor.ledger.session if executor else 0
+            delivered = executor.delivered if executor else 0
             log.append(
                 "session_end", clock.now(), durable=True,
                 state="completed" if reason.startswith("VR session ended") else "aborted",
