@@ -67,6 +67,10 @@ CUE_LOCKED_PLAN = textwrap.dedent(
 
     [devices]
     stimulator = { kind = "ttl-box" }
+
+    [screening]
+    completed_on = "2026-01-10"
+    completed_by = "test nurse"
     """
 )
 
