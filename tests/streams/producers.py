@@ -22,12 +22,10 @@ def main() -> None:
     ap.add_argument("--srate", type=float, default=500.0)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--wait-consumer", type=float, default=60.0)
-    ap.add_argument("--linger", type=float, default=1.0)
+    ap.add_argument("--linger", type=float, default=3.0)  # let the outlet flush under load
     ap.add_argument("--forever", action="store_true", help="push until killed")
     a = ap.parse_args()
-    info = pylsl.StreamInfo(
-        a.name, "EMG", a.channels, a.srate, a.fmt, f"{a.name}-src"
-    )
+    info = pylsl.StreamInfo(a.name, "EMG", a.channels, a.srate, a.fmt, f"{a.name}-src")
     info.set_channel_labels([f"ch{i}" for i in range(a.channels)])
     outlet = pylsl.StreamOutlet(info, chunk_size=0, max_buffered=60)
     if a.wait_consumer and not outlet.wait_for_consumers(a.wait_consumer):

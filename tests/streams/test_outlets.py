@@ -34,7 +34,7 @@ PRODUCER = textwrap.dedent(
     log.append("pulse", t0 + 0.1002, step=4, train=0, i=0, planned=t0 + 0.1,
                intensity_pct_mso=45.0)
     print(t0, flush=True)
-    time.sleep(3)  # keep the outlets alive while the consumer drains them
+    sys.stdin.readline()  # keep the outlets alive until the consumer is done
     outlets.close()
     """
 )
@@ -58,6 +58,7 @@ def test_events_become_described_samples(tmp_path: Path) -> None:
     session = f"t{uuid.uuid4().hex[:10]}"
     proc = subprocess.Popen(
         [sys.executable, "-c", PRODUCER, session, str(tmp_path / "events.jsonl")],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -76,6 +77,9 @@ def test_events_become_described_samples(tmp_path: Path) -> None:
         for i in inlets.values():
             i.close_stream()
     finally:
+        if proc.stdin:
+            proc.stdin.write("done\n")
+            proc.stdin.close()
         proc.wait(timeout=60)
     assert proc.returncode == 0
 

@@ -68,7 +68,7 @@ def test_a_stream_that_goes_and_returns_is_reattached(tmp_path: Path, lsl_name: 
     statuses: list[str] = []
     rec = Recorder(path, [f"name='{lsl_name}'"], on_status=lambda w, d: statuses.append(w))
     rec.start()
-    first = sent(producer(lsl_name, "--srate", "100", "--seconds", "1", "--linger", "0.5"))
+    first = sent(producer(lsl_name, "--srate", "100", "--seconds", "1", "--linger", "2"))
     # the outlet is gone; the same source id comes back from a new process
     second = sent(producer(lsl_name, "--srate", "100", "--seconds", "1"))
     deadline = time.monotonic() + 30
@@ -102,7 +102,7 @@ def test_sigkill_at_random_moments_leaves_a_loadable_file(tmp_path: Path, lsl_na
     rng = random.Random(os.getpid())
     prod = producer(lsl_name, "--srate", "2000", "--channels", "8", "--forever")
     try:
-        for k in range(5):
+        for k in range(6):
             path = tmp_path / f"kill{k}.xdf"
             recp = subprocess.Popen(
                 [sys.executable, "-c", RECORD_SCRIPT, str(path), lsl_name],
@@ -110,18 +110,27 @@ def test_sigkill_at_random_moments_leaves_a_loadable_file(tmp_path: Path, lsl_na
                 text=True,
             )
             assert recp.stdout is not None
-            assert recp.stdout.readline().strip() == "recording"
-            time.sleep(rng.uniform(0.0, 1.5))
+            if k % 2 == 0:  # mid-recording
+                assert recp.stdout.readline().strip() == "recording"
+                time.sleep(rng.uniform(0.0, 1.5))
+            else:  # any moment from start-up on (imports, file creation, first headers)
+                time.sleep(rng.uniform(0.0, 3.0))
             recp.send_signal(signal.SIGKILL)
             recp.wait(30)
-            (s,), _ = pyxdf.load_xdf(str(path))  # as the crash left it: no footer
-            assert len(s["time_stamps"]) > 0
-            before = len(s["time_stamps"])
+            if not path.exists():
+                assert k % 2 == 1  # killed before the file was created: nothing to load
+                continue
+            streams, _ = pyxdf.load_xdf(str(path))  # as the crash left it: no footer
+            before = {s["info"]["stream_id"]: len(s["time_stamps"]) for s in streams}
             report = repair_xdf(path)
-            assert report.footers_added == [1]
-            (s2,), _ = pyxdf.load_xdf(str(path))
-            assert s2["footer"]["info"]["sample_count"] == [str(before)]
+            assert report.footers_added == sorted(before)
+            streams2, _ = pyxdf.load_xdf(str(path))
+            for s2 in streams2:
+                n = before[s2["info"]["stream_id"]]
+                assert s2["footer"]["info"]["sample_count"] == [str(n)]
             assert not repair_xdf(path).changed
+            if k % 2 == 0:
+                assert sum(before.values()) > 0
     finally:
         prod.kill()
         prod.wait()

@@ -24,6 +24,9 @@ def _by_name(path: Path) -> dict[str, dict]:
 
 def _check_against_log(folder: Path, xdf: dict[str, dict]) -> None:
     events = read_events(folder / "events.jsonl").events
+    # the recorder's own connection events come before session_start: in the log only
+    start = next(e.seq for e in events if e.kind == "session_start")
+    events = [e for e in events if e.seq >= start]
     markers = xdf["mirrorvr-markers"]
     assert [json.loads(m[0])["seq"] for m in markers["time_series"]] == [e.seq for e in events]
     pulses = [e for e in events if e.kind == "pulse"]

@@ -127,3 +127,15 @@ def test_headers_exist_atomically_and_bad_input_is_refused(tmp_path: Path) -> No
     assert s["time_series"].tolist() == [[1.0], [2.0]]
     assert not s.get("footer")
     w2.close()
+
+
+def test_docs_name_every_stream_and_channel() -> None:
+    from mirrorvr.streams.layout import FRAMES, MARKERS, POSE_FIELDS, STATE, STIM
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "streams.md").read_text("utf-8")
+    for spec in (MARKERS, STIM, STATE, FRAMES):
+        assert f"`{spec.name}`" in doc
+        for c in spec.channels:
+            assert f"`{c.label}`" in doc, f"docs/streams.md does not explain {spec.name}/{c.label}"
+    for f, _, _ in POSE_FIELDS:
+        assert f"_{f}" in doc

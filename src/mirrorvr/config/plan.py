@@ -474,6 +474,15 @@ class Screening(_Model):
     positives: list[ScreeningPositive] = Field(default_factory=list)
 
 
+class LslSettings(_Model):
+    """Lab Streaming Layer network settings (multi-machine sessions); CLI options override."""
+
+    #: hosts (names or addresses) to query directly, e.g. nodes on another subnet
+    known_peers: list[str] = Field(default_factory=list)
+    #: liblsl [lab] SessionID: only nodes with the same id see each other's streams
+    session_id: str | None = None
+    #: liblsl [multicast] ResolveScope: machine, link, site, organization or global
+    resolve_scope: Literal["machine", "link", "site", "organization", "global"] | None = None
 class SceneSettings(_Model):
     """How the patient's virtual limbs look and move (per patient; see docs/scene.md)."""
 
@@ -510,6 +519,7 @@ class SessionPlan(_Model):
     stimulation: Stimulation = Field(default_factory=Stimulation)
     devices: Devices = Field(default_factory=Devices)
     safety: SafetyProfile = Field(default_factory=SafetyProfile)
+    lsl: LslSettings = Field(default_factory=LslSettings)
     #: required before any stimulation (the governor refuses without it)
     screening: Screening | None = None
     scene: SceneSettings = Field(default_factory=SceneSettings)

@@ -36,6 +36,9 @@ KINDS = frozenset(
         "display",  # headset (OpenXR): what = state | tracking_lost | tracking_regained | input | estop_button
         "resume",  # session resumed after a crash: delivered so far, remaining budget
         "session_end",  # final state and totals
+        "stream",  # an LSL inlet connected / lost / restored / stalled / resumed: stream, gap_s
+        "clock_offset",  # measured offset of a remote node's clock: stream, host, offset
+        "remote_marker",  # a remote node's marker acted on: remote_seq, marker, step, remote_t, latency_s
         # motor-threshold hunting and hotspot search (docs/motor-threshold.md)
         "threshold_start",  # method, site, device, inter-pulse interval, MEP window/criterion
         "threshold_intent",  # durable BEFORE each single pulse: i, intensity_pct_mso, site

@@ -74,6 +74,9 @@ class LaunchOptions:
     lsl: bool | None = None
     #: XPath predicates of other LSL streams to record with the session (e.g. "type='EMG'")
     record_also: list[str] = field(default_factory=list)
+    #: multi-machine: start only once this node (e.g. "tms") follows our markers
+    wait_for_node: str | None = None
+    wait_node_s: float = 60.0
     #: pulses this patient already had today in earlier sessions (the daily limit counts them;
     #: the clinic store fills this in from its session history)
     pulses_today: int = 0
@@ -211,6 +214,14 @@ def run_session(
                         device=dev.kind if dev else "",
                         record=opts.xdf,
                         record_also=opts.record_also + _emg_record(plan, opts),
+                        plan=plan,
+                        wait_for_node=opts.wait_for_node,
+                        wait_node_s=opts.wait_node_s,
+                        log=lambda what, d: (
+                            log.append("stream", clock.now(), **{**d, "what": what})
+                            if what != "offset"
+                            else None
+                        ),
                     )
                 )
             )

@@ -23,6 +23,9 @@ import numpy as np
 #: seconds between clock-offset measurements (LabRecorder's and the XDF spec's cadence)
 OFFSET_INTERVAL_S = 5.0
 
+#: a clock-offset estimate older than this means the link to the stream's host is down
+STALL_AFTER_S = 5.0
+
 SamplesCallback = Callable[["StreamFollower", np.ndarray, Any], None]
 """``(follower, timestamps, values)``: values an (n, channels) array (strings: object array
 of ``bytes`` exactly as sent)."""
@@ -59,6 +62,32 @@ class StreamDescription:
             nominal_srate=info.nominal_srate(),
             xml=info.as_xml(),
         )
+
+
+def time_correction_ex(inlet: Any, timeout: float) -> tuple[float, float, float]:
+    """(offset, remote time of the estimate, round-trip uncertainty) of an inlet.
+
+    pylsl only wraps ``lsl_time_correction``; the ``_ex`` form also says *when* the estimate
+    was made, which is how a stalled link shows.
+    """
+    import ctypes
+
+    import pylsl
+    from pylsl.lib import lib
+
+    fn = lib.lsl_time_correction_ex
+    fn.restype = ctypes.c_double
+    fn.argtypes = [
+        ctypes.c_void_p,
+        ctypes.POINTER(ctypes.c_double),
+        ctypes.POINTER(ctypes.c_double),
+        ctypes.c_double,
+        ctypes.POINTER(ctypes.c_int),
+    ]
+    remote, unc, ec = ctypes.c_double(), ctypes.c_double(), ctypes.c_int()
+    offset = fn(inlet.obj, ctypes.byref(remote), ctypes.byref(unc), timeout, ctypes.byref(ec))
+    pylsl.util.handle_error(ec)
+    return float(offset), float(remote.value), float(unc.value)
 
 
 def _q(value: str) -> str:
@@ -99,16 +128,20 @@ class StreamFollower:
         on_status: StatusCallback | None = None,
         clock_sync: bool = True,
         offset_interval_s: float = OFFSET_INTERVAL_S,
+        stall_after_s: float = STALL_AFTER_S,
         max_chunk: int = 4096,
         poll_s: float = 0.1,
         max_buflen: int = 360,
         label: str = "",
+        initial_info: Any = None,
     ) -> None:
         self.predicate = predicate
+        self._initial_info = initial_info
         self.on_samples = on_samples
         self.on_status = on_status
         self.clock_sync = clock_sync
         self.offset_interval_s = offset_interval_s
+        self.stall_after_s = stall_after_s
         self.max_chunk = max_chunk
         self.poll_s = poll_s
         self.max_buflen = max_buflen
@@ -183,7 +216,8 @@ class StreamFollower:
             predicate = self.predicate
             lost_at: float | None = None
             while not self._stop.is_set():
-                info = self._resolve(predicate)
+                # the first time, a stream the caller already resolved saves a second lookup
+                info, self._initial_info = self._initial_info or self._resolve(predicate), None
                 if info is None:
                     return
                 inlet = self._open(info)
@@ -225,34 +259,36 @@ class StreamFollower:
         """Pull until stopped (returns None) or the stream is lost (returns when)."""
         import pylsl
 
-        next_offset = 0.0
+        next_probe = next_report = 0.0
         stalled_at: float | None = None
         while not self._stop.is_set():
             now = pylsl.local_clock()
-            if now >= next_offset:
-                # measured for every stream: the recorder writes it to the XDF, live consumers
-                # log it (node-to-node clock offsets), and a timeout reveals a cut link that
-                # TCP alone would hide for minutes
+            if now >= next_probe:
+                # liblsl refreshes the clock offset in the background every ~2 s; how old its
+                # latest estimate is reveals a cut link that TCP alone would hide for minutes
                 try:
-                    offset: float | None = float(inlet.time_correction(timeout=2.0))
+                    offset, remote_t, _rtt = time_correction_ex(inlet, 2.0)
                 except pylsl.util.TimeoutError:
-                    offset = None
+                    offset, remote_t = None, None
                 except pylsl.util.LostError:
                     return float(pylsl.local_clock())
                 now = pylsl.local_clock()
-                if offset is None:
+                age = (now - (remote_t + offset)) if offset is not None and remote_t else None
+                if age is None or age > self.stall_after_s:
                     if stalled_at is None:
-                        stalled_at = now
-                        self._status("stalled", since=now)
-                    next_offset = now + 1.0
-                else:
-                    if stalled_at is not None:
-                        self.gaps.append((stalled_at, now))
-                        self._status("resumed", since=stalled_at, gap_s=now - stalled_at)
-                        stalled_at = None
+                        stalled_at = now - (age or 0.0)
+                        self._status("stalled", since=stalled_at)
+                elif stalled_at is not None:
+                    self.gaps.append((stalled_at, now))
+                    self._status("resumed", since=stalled_at, gap_s=now - stalled_at)
+                    stalled_at = None
+                if offset is not None and stalled_at is None and now >= next_report:
+                    # measured for every stream: the recorder writes it to the XDF, live
+                    # consumers log it (node-to-node clock offsets)
                     self.last_offset = offset
                     self._status("offset", collection_time=now - offset, offset=offset)
-                    next_offset = now + self.offset_interval_s
+                    next_report = now + self.offset_interval_s
+                next_probe = now + 1.0
             try:
                 values, stamps = inlet.pull_chunk(
                     timeout=self.poll_s, max_samples=self.max_chunk, as_numpy=True

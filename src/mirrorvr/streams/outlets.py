@@ -68,6 +68,7 @@ class SessionOutlets:
 
     ``session`` is the stable part of every source id (e.g. the session folder's name), so a
     recorder or remote node re-attaches when a resumed session opens its outlets again.
+    ``prefix`` renames the streams (``mirrorvr-<prefix><kind>``) for a second node.
     """
 
     def __init__(
@@ -76,10 +77,13 @@ class SessionOutlets:
         *,
         device: str = "",
         specs: Sequence[StreamSpec] = SESSION_STREAMS,
+        prefix: str = "",
     ) -> None:
         self.session = session
-        self.specs = session_specs(device, specs)
-        self._outlets = {s.kind: _Outlet(s, session) for s in self.specs}
+        base = session_specs(device, specs)
+        # a node publishing beside the VR node (e.g. prefix "tms-") gets names of its own
+        self.specs = [dataclasses.replace(s, kind=prefix + s.kind) for s in base]
+        self._outlets = {b.kind: _Outlet(s, session) for b, s in zip(base, self.specs, strict=True)}
         self._lock = threading.Lock()
         self.pushed = 0
 

@@ -32,7 +32,7 @@ BOUNDARY_INTERVAL_S = 10.0
 #: seconds between looks for new streams
 DISCOVERY_INTERVAL_S = 1.0
 
-RecorderStatus = Callable[[str, dict[str, Any]], None]
+RecorderStatus = Callable[[str, dict[str, Any]], object]
 """``(what, details)``: stream_added, connected, lost, restored, stalled, resumed, error."""
 
 
@@ -176,6 +176,7 @@ class Recorder:
             clock_sync=False,  # XDF keeps raw stamps + ClockOffset chunks; readers correct
             offset_interval_s=self.offset_interval_s,
             label=info.name(),
+            initial_info=info,
         )
         rec = _Recorded(f)
         with self._lock:

@@ -23,9 +23,10 @@ from mirrorvr.streams.outlets import SessionOutlets
 from mirrorvr.streams.recorder import Recorder
 
 #: how long a real-time session waits for its recorder to connect before starting anyway
-CONNECT_TIMEOUT_S = 15.0
-#: after the session ends, how long to wait for the last samples to reach the recorder
-DRAIN_TIMEOUT_S = 5.0
+#: (seconds on a loaded machine; it is normally connected within ~2 s)
+CONNECT_TIMEOUT_S = 60.0
+#: after the session ends, how long (at most) to wait for the last samples to reach the recorder
+DRAIN_TIMEOUT_S = 30.0
 
 
 def session_key(folder: Path) -> str:
@@ -43,6 +44,67 @@ def xdf_path(folder: Path) -> Path:
     return p
 
 
+def apply_plan_lsl(plan: Any) -> None:
+    """Configure liblsl from the plan's ``[lsl]`` table unless this process already did."""
+    from mirrorvr.streams.lslconfig import configure_lsl, configured
+
+    lsl = getattr(plan, "lsl", None)
+    if configured() is None and lsl is not None:
+        configure_lsl(
+            known_peers=lsl.known_peers or None,
+            session_id=lsl.session_id,
+            resolve_scope=lsl.resolve_scope,
+        )
+
+
+class NodeHandshake:
+    """Waits until another node (``mirrorvr-<node>-markers``) follows our markers.
+
+    The inlet to the other node's markers is opened *before* our outlets exist, so its
+    "connected to mirrorvr-markers" event cannot be missed.
+    """
+
+    def __init__(self, node: str, session: str, timeout_s: float) -> None:
+        import pylsl
+
+        from mirrorvr.errors import SessionError
+
+        self.session = session
+        found = pylsl.resolve_bypred(f"name='mirrorvr-{node}-markers'", 1, timeout_s)
+        if not found:
+            raise SessionError(
+                f"no {node} node found within {timeout_s:.0f} s: start `mirrorvr node {node}` "
+                "first (same LSL session id / known peers), or pass --wait-tms 0"
+            )
+        self.node = node
+        self.inlet = pylsl.StreamInlet(found[0], max_buflen=30)
+        self.inlet.open_stream(timeout=timeout_s)
+
+    def wait_following(self, timeout_s: float) -> bool:
+        """True once the node reports it connected to our markers, within ``timeout_s``."""
+        import json
+
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            sample, _ = self.inlet.pull_sample(timeout=0.5)
+            if not sample:
+                continue
+            try:
+                ev = json.loads(sample[0])
+            except ValueError:
+                continue
+            if (
+                ev.get("kind") == "stream"
+                and ev.get("what") in ("connected", "restored")
+                and f"mirrorvr-{self.session}-markers" == ev.get("source_id", "")
+            ):
+                return True
+        return False
+
+    def close(self) -> None:
+        self.inlet.close_stream()
+
+
 @contextmanager
 def session_streams(
     folder: Path,
@@ -50,10 +112,20 @@ def session_streams(
     device: str = "",
     record: bool = True,
     record_also: Sequence[str] = (),
-    log: Callable[[str, dict[str, Any]], None] | None = None,
+    log: Callable[[str, dict[str, Any]], object] | None = None,
+    plan: Any = None,
+    wait_for_node: str | None = None,
+    wait_node_s: float = 60.0,
 ) -> Iterator[SessionOutlets]:
-    """Open the session outlets (an event sink) and, with ``record``, record them to XDF."""
+    """Open the session outlets (an event sink) and, with ``record``, record them to XDF.
+
+    With ``wait_for_node`` the session starts only once that node follows our markers.
+    """
+    from mirrorvr.errors import SessionError
+
+    apply_plan_lsl(plan)
     key = session_key(folder)
+    handshake = NodeHandshake(wait_for_node, key, wait_node_s) if wait_for_node else None
     outlets = SessionOutlets(key, device=device)
     recorder: Recorder | None = None
     try:
@@ -65,15 +137,26 @@ def session_streams(
                 on_status=log,
                 file_info={"clock": "lsl", "session": key},
             ).start()
-            recorder.wait_for(outlets.names, CONNECT_TIMEOUT_S)
-            outlets.wait_for_consumers(CONNECT_TIMEOUT_S)
+            ok = recorder.wait_for(outlets.names, CONNECT_TIMEOUT_S)
+            ok = outlets.wait_for_consumers(CONNECT_TIMEOUT_S) and ok
+            if not ok and log is not None:
+                # therapy is not held up by the recorder; the gap is on record instead
+                log("recorder_not_connected", {"timeout_s": CONNECT_TIMEOUT_S})
+        if handshake is not None:
+            if not handshake.wait_following(wait_node_s):
+                raise SessionError(
+                    f"the {wait_for_node} node did not follow this session's markers within "
+                    f"{wait_node_s:.0f} s (is it started with --vr-session {key}?)"
+                )
+            handshake.close()
         yield outlets
     finally:
         if recorder is not None:
             end = time.monotonic() + DRAIN_TIMEOUT_S
-            while time.monotonic() < end and sum(
-                recorder.samples(s.name) for s in SESSION_STREAMS
-            ) < outlets.pushed:
+            while (
+                time.monotonic() < end
+                and sum(recorder.samples(s.name) for s in SESSION_STREAMS) < outlets.pushed
+            ):
                 time.sleep(0.05)
             recorder.stop()
         outlets.close()

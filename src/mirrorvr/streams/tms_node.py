@@ -1,0 +1,349 @@
+"""The TMS node of a multi-machine session: stimulation driven by the VR node's LSL markers.
+
+The VR node (``mirrorvr node vr PLAN``) runs the session, renders and publishes
+``mirrorvr-markers``; this node (``mirrorvr node tms PLAN``) compiles the same plan, follows
+those markers and delivers the plan's stimulation on its own stimulator:
+
+* cue-locked pulses at the cue's display time (mapped to this machine's clock by liblsl's
+  clock correction) + the plan's delay;
+* concurrent / priming / post trains at their planned offset from the marker of the timeline
+  step before them (the rest, block start or cue that anchors them), so a pause or a slow
+  rating on the VR node moves them exactly as it moves the VR node's own timeline.
+
+Every train goes through the safety governor and the executor; a deadline that has passed
+(e.g. a marker held up by a cut link) is never fired late: its pulses are logged as missed.
+An ``estop``, pause or abort marker disarms at once. The offset between the two clocks is
+measured every 5 s and logged (``clock_offset`` events), and so are connection gaps
+(``stream`` events).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import queue
+import threading
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mirrorvr.config.loader import plan_to_toml
+from mirrorvr.config.plan import SessionPlan
+from mirrorvr.errors import SessionError
+from mirrorvr.session.clock import RealClock
+from mirrorvr.session.eventlog import EventLog
+from mirrorvr.session.timeline import Step, Timeline, compile_timeline
+from mirrorvr.stim import governor
+from mirrorvr.stim.executor import StimulationExecutor
+from mirrorvr.streams.inlets import StreamFollower, predicate_for
+
+#: timeline step kinds whose marker carries the time later stimulation steps are planned from
+ANCHOR_KINDS = ("block_start", "cue", "window", "rest", "rating", "laterality_trial")
+#: marker kind -> what the VR node's event log calls the event of an anchoring step
+_EVENT_OF_STEP = {"rating": "rating_prompt"}
+STOP_STATES = ("paused", "aborted")
+
+
+def stim_schedule(timeline: Timeline) -> dict[int, list[tuple[Step, float]]]:
+    """For each anchoring step index: the stimulation steps that follow it, with their delay.
+
+    Cue-locked pulses hang on their cue (delay = the plan's ``delay_s``); trains on the
+    nearest earlier anchoring step (delay = the difference of planned times). Pure.
+    """
+    out: dict[int, list[tuple[Step, float]]] = {}
+    anchor: Step | None = None
+    for step in timeline.steps:
+        if step.kind == "cue_pulse":
+            cue = int(step.data["cue_step"])
+            out.setdefault(cue, []).append((step, float(step.data["delay_s"])))
+        elif step.kind == "train":
+            if anchor is None:
+                raise SessionError(
+                    f"stimulation step {step.index} has no earlier step to anchor it to"
+                )
+            out.setdefault(anchor.index, []).append((step, step.t - anchor.t))
+        elif step.kind in ANCHOR_KINDS:
+            anchor = step
+    return out
+
+
+@dataclass
+class NodeOptions:
+    """How to run a TMS node."""
+
+    out: Path
+    #: ``None``: emulate the plan's stimulator on a pty; otherwise the stimulator's port
+    stimulator_port: str | None = None
+    stimulator_kind: str | None = None
+    #: follow only this VR session's markers (its session key); ``None``: any mirrorvr-markers
+    vr_session: str | None = None
+    #: give up if the VR node's markers are not found within this many seconds
+    connect_timeout_s: float = 120.0
+    #: stop after this many seconds even without a session_end marker (``None``: never)
+    timeout_s: float | None = None
+    session_date: dt.date | None = None
+    #: publish the node's own events as mirrorvr-tms-markers / -tms-stim / -tms-state
+    publish: bool = True
+    #: called once the VR node's markers are followed (tests, console)
+    on_ready: Callable[[], None] | None = None
+
+
+@dataclass
+class NodeResult:
+    """How a TMS node run ended."""
+
+    reason: str
+    pulses_delivered: int
+    trains: int
+    markers: int
+    offsets: list[float] = field(default_factory=list)
+
+
+class TmsNode:
+    """Follows the VR node's markers and stimulates; see the module docstring."""
+
+    def __init__(
+        self,
+        plan: SessionPlan,
+        timeline: Timeline,
+        log: EventLog,
+        executor: StimulationExecutor | None,
+        predicate: str,
+    ) -> None:
+        self.plan = plan
+        self.timeline = timeline
+        self.log = log
+        self.executor = executor
+        self.clock = RealClock()
+        self.schedule = stim_schedule(timeline)
+        self.predicate = predicate
+        self.done = threading.Event()
+        self.end_reason = ""
+        self.markers = 0
+        self.trains = 0
+        self.offsets: list[float] = []
+        self._seen: set[int] = set()
+        self._queued: set[int] = set()
+        self._work: queue.Queue[tuple[Step, float] | None] = queue.Queue()
+        self.follower = StreamFollower(
+            predicate, self._on_markers, on_status=self._on_status, clock_sync=True,
+            label="vr-markers",
+        )  # fmt: skip
+
+    # -- marker handling (follower thread) -------------------------------------------------
+    def _on_status(self, f: StreamFollower, what: str, d: dict[str, Any]) -> None:
+        now = self.clock.now()
+        name = f.description.name if f.description else f.label
+        host = f.description.hostname if f.description else ""
+        if what == "offset":
+            self.offsets.append(float(d["offset"]))
+            self.log.append("clock_offset", now, stream=name, host=host, offset=d["offset"])
+        else:
+            self.log.append("stream", now, **{**d, "what": what, "stream": name, "host": host})
+
+    def _on_markers(self, f: StreamFollower, stamps: np.ndarray, values: Any) -> None:
+        for t_local, row in zip(stamps.tolist(), values, strict=True):
+            raw = row[0]
+            try:
+                ev = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+                seq, kind = int(ev["seq"]), str(ev["kind"])
+            except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+                self.log.append("stream", self.clock.now(), what="bad_marker", data=repr(raw)[:200])
+                continue
+            if seq in self._seen:
+                continue
+            self._seen.add(seq)
+            self.markers += 1
+            self._act(ev, kind, float(t_local))
+
+    def _act(self, ev: dict[str, Any], kind: str, t_local: float) -> None:
+        step = ev.get("step")
+        now = self.clock.now()
+        if kind == "estop" or (kind == "state" and ev.get("to") in STOP_STATES):
+            self._halt(f"VR node: {kind} {ev.get('cause') or ev.get('reason') or ev.get('to')}")
+        elif kind == "state" and ev.get("to") == "running" and self.executor is not None:
+            self.executor.resume()
+            self.executor.stimulator.arm()
+        elif kind == "session_end":
+            self.end_reason = f"VR session ended ({ev.get('state')})"
+            self._log_marker(ev, kind, t_local, now)
+            self.done.set()
+            return
+        if step is None or kind in ("block_end", "rating", "laterality_response"):
+            return
+        # the event that carries an anchoring step's time (a rating step's is its prompt)
+        plan_step = self.timeline.steps[int(step)] if int(step) < len(self.timeline.steps) else None
+        if plan_step is None or _EVENT_OF_STEP.get(plan_step.kind, plan_step.kind) != kind:
+            return
+        todo = self.schedule.get(int(step), [])
+        if not todo:
+            return
+        self._log_marker(ev, kind, t_local, now)
+        for stim_step, delay in todo:
+            if stim_step.index not in self._queued:
+                self._queued.add(stim_step.index)
+                self._work.put((stim_step, t_local + delay))
+
+    def _log_marker(self, ev: dict[str, Any], kind: str, t_local: float, now: float) -> None:
+        self.log.append(
+            "remote_marker", now, remote_seq=ev.get("seq"), marker=kind, step=ev.get("step"),
+            remote_t=ev.get("t"), marker_t=t_local, latency_s=now - t_local,
+        )  # fmt: skip
+
+    def _halt(self, reason: str) -> None:
+        if self.executor is not None:
+            self.executor.cancel(reason)
+            self.executor.stimulator.disarm()
+            self.log.append("device", self.clock.now(), what="disarmed", reason=reason)
+
+    # -- stimulation (worker thread) --------------------------------------------------------
+    def _worker(self) -> None:
+        while True:
+            item = self._work.get()
+            if item is None:
+                return
+            step, onset = item
+            if self.executor is None:
+                self.log.append(
+                    "stim_skipped", self.clock.now(), step=step.index,
+                    reason="no stimulator on this node",
+                )  # fmt: skip
+                continue
+            self.trains += 1
+            result = self.executor.execute(step, onset)
+            if result.status == "fault":
+                self._halt(f"device fault: {result.reason}")
+                self.end_reason = f"device fault: {result.reason}"
+                self.done.set()
+                return
+
+    def run(
+        self, *, connect_timeout_s: float, timeout_s: float | None,
+        on_ready: Callable[[], None] | None = None,
+    ) -> str:  # fmt: skip
+        """Follow markers and stimulate until the VR session ends (or a timeout)."""
+        worker = threading.Thread(target=self._worker, name="tms-node-stim", daemon=True)
+        worker.start()
+        self.follower.start()
+        try:
+            if not self.follower.connected.wait(connect_timeout_s):
+                return (
+                    f"no VR node markers found within {connect_timeout_s:.0f} s ({self.predicate})"
+                )
+            if on_ready is not None:
+                on_ready()
+            if not self.done.wait(timeout_s):
+                return f"stopped after {timeout_s} s without the VR session's end"
+            return self.end_reason
+        finally:
+            self.follower.stop()
+            self._work.put(None)
+            worker.join(timeout=60)
+            if self.executor is not None:
+                self.executor.cancel("node stopping")
+                self.executor.stimulator.disarm()
+
+
+def markers_predicate(vr_session: str | None) -> str:
+    """The VR node's marker stream: by session key if given, else any ``mirrorvr-markers``."""
+    if vr_session:
+        return predicate_for(source_id=f"mirrorvr-{vr_session}-markers")
+    return predicate_for(name="mirrorvr-markers", type="Markers")
+
+
+def run_tms_node(plan: SessionPlan, opts: NodeOptions) -> NodeResult:
+    """Run the TMS node of ``plan`` into the node folder ``opts.out`` until the session ends."""
+    from mirrorvr.session.launch import _write_json, default_session_date
+    from mirrorvr.sim.emulate import EmulatorProcess
+    from mirrorvr.stim.factory import make_stimulator
+    from mirrorvr.streams.outlets import SessionOutlets
+    from mirrorvr.streams.session_io import session_key
+
+    timeline = compile_timeline(plan)
+    out = opts.out
+    if (out / "events.jsonl").exists():
+        raise SessionError(f"{out} already holds a node log; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    simulated = opts.stimulator_port is None
+    session_date = opts.session_date or default_session_date(plan, simulated)
+    problems = governor.check_plan(plan, timeline, today=session_date)
+    if problems:
+        from mirrorvr.errors import PlanError
+
+        raise PlanError(problems)
+    (out / "plan.toml").write_text(plan_to_toml(plan), encoding="utf-8")
+    dev = plan.devices.stimulator
+    if opts.stimulator_kind:
+        dev = dev.model_copy(update={"kind": opts.stimulator_kind})
+    pred = markers_predicate(opts.vr_session)
+    _write_json(
+        out / "session.json",
+        {
+            "node": "tms",
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "session_date": session_date.isoformat(),
+            "plan_name": plan.session.name,
+            "follows": pred,
+            "stimulator_kind": dev.kind,
+            "stimulator_port": opts.stimulator_port,
+            "planned_pulses": timeline.total_pulses,
+        },
+    )
+    clock = RealClock()
+    with ExitStack() as stack:
+        log = stack.enter_context(EventLog(out / "events.jsonl"))
+        if opts.publish:
+            outlets = SessionOutlets(session_key(out), device=dev.kind, prefix="tms-")
+            stack.callback(outlets.close)
+            log.add_sink(outlets)
+        log.append(
+            "session_start", clock.now(), durable=True, plan=plan.session.name,
+            seed=plan.session.seed, clock="lsl", session_date=session_date.isoformat(),
+            patient=plan.patient.id, planned_pulses=timeline.total_pulses,
+            planned_duration_s=timeline.duration, node="tms", follows=pred,
+        )  # fmt: skip
+        executor = None
+        if dev.kind != "none" and timeline.total_pulses:
+            port = opts.stimulator_port
+            if port is None:
+                emu = EmulatorProcess(
+                    dev.kind, out / "stimulator.pty", out / f"emulator-{dev.kind}.jsonl"
+                )
+                stack.enter_context(emu)
+                port = str(out / "stimulator.pty")
+            stimulator = make_stimulator(dev, port)
+            stack.enter_context(stimulator)  # exit disarms and closes, whatever happens
+            log.append(
+                "device", clock.now(), durable=True, what="connected", device=dev.kind,
+                port=port, emulated=opts.stimulator_port is None,
+            )  # fmt: skip
+            executor = StimulationExecutor(
+                stimulator=stimulator,
+                log=log,
+                clock=clock,
+                plan=plan,
+                timeline=timeline,
+                budget=governor.session_budget(plan, timeline.total_pulses),
+            )
+            stimulator.arm()
+            log.append("device", clock.now(), durable=True, what="armed", device=dev.kind)
+        node = TmsNode(plan, timeline, log, executor, pred)
+        reason = "interrupted"
+        try:
+            reason = node.run(
+                connect_timeout_s=opts.connect_timeout_s,
+                timeout_s=opts.timeout_s,
+                on_ready=opts.on_ready,
+            )
+        finally:
+            delivered = executor.delivered if executor else 0
+            log.append(
+                "session_end", clock.now(), durable=True,
+                state="completed" if reason.startswith("VR session ended") else "aborted",
+                reason=reason, pulses_delivered=delivered, last_step=None,
+            )  # fmt: skip
+    return NodeResult(reason, delivered, node.trains, node.markers, node.offsets)
