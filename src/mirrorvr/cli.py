@@ -7,6 +7,7 @@ message naming file, field or port, with exit code 2 and no traceback.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -113,6 +114,7 @@ def _print_summary(summary: dict[str, Any], folder: Path) -> None:
         "ratings",
         "pain_change",
         "laterality",
+        "motor_threshold",
     ):
         v = summary.get(key)
         if key == "duration_s" and isinstance(v, int | float):
@@ -133,15 +135,26 @@ def _run(
     date: str | None,
     display: DisplayChoice | None = None,
     patient: str | None = None,
+    estimate_mt: str | None = None,
+    true_mt: float | None = None,
 ) -> None:
     from mirrorvr.stim.factory import parse_stimulator_option
 
     if patient is not None:  # the clinic store supplies patient, threshold, daily pulses
         return _run_for_patient(
-            patient, plan_arg, outdir, realtime, seed, stimulator, simulated, display
+            patient,
+            plan_arg,
+            outdir,
+            realtime,
+            seed,
+            stimulator,
+            simulated,
+            display,
+            estimate_mt=estimate_mt,
+            true_mt=true_mt,
         )
     plan, timeline, _ = _validate(plan_arg)
-    plan = with_seed(plan, seed)
+    plan = _with_threshold_estimate(with_seed(plan, seed), estimate_mt)
     kind = port = None
     if stimulator:
         kind, port = parse_stimulator_option(stimulator)
@@ -156,6 +169,7 @@ def _run(
         stimulator_kind=kind,
         simulated=simulated,
         session_date=_parse_date(date, "--date") if date else None,
+        body=_simulated_body(true_mt),
     )
     opts.presenter_factory = _presenter_factory(plan, display, simulated)
     if realtime and sys.stderr.isatty():
@@ -209,6 +223,8 @@ def sim(
     frames: FramesOpt = None,
     size: SizeOpt = "1280x720",
     patient: PatientOpt = None,
+    estimate_mt: EstimateOpt = None,
+    true_mt: TrueMtOpt = None,
 ) -> None:
     """Run a whole simulated session (emulated stimulator, simulated patient)."""
     _run(
@@ -221,6 +237,8 @@ def sim(
         date=date,
         display=DisplayChoice(display, frames, size),
         patient=patient,
+        estimate_mt=estimate_mt,
+        true_mt=true_mt,
     )
 
 
@@ -267,11 +285,26 @@ def emulate(
     log: Annotated[
         Path | None, typer.Option(help="JSON Lines log of every received frame.")
     ] = None,
+    emg: Annotated[
+        str | None,
+        typer.Option(help="Publish the simulated patient's EMG on LSL under this name."),
+    ] = None,
+    true_mt: Annotated[
+        float, typer.Option(help="Simulated patient's true resting motor threshold, % MSO.")
+    ] = 48.0,
+    panel: Annotated[
+        Path | None, typer.Option(help="File holding the stimulator panel's intensity (% MSO).")
+    ] = None,
+    panel_intensity: Annotated[
+        float, typer.Option(help="Panel intensity when no --panel file is given.")
+    ] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated patient.")] = 0,
 ) -> None:
     """Serve an emulated device on a new pseudo-terminal until interrupted."""
     from mirrorvr.sim.emulate import run_emulator
 
-    run_emulator(kind, link, log)
+    body = dict(emg=emg, true_mt=true_mt, panel=panel, panel_intensity=panel_intensity, seed=seed)
+    run_emulator(kind, link, log, **(body if emg else {}))
 
 
 @app.command()
@@ -295,6 +328,157 @@ def presets() -> None:
     for name in list_presets():
         out.print(name)
 
+
+# --- motor threshold (issue 10) -------------------------------------------------------------
+
+EstimateOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Start by measuring the motor threshold (ml-pest or 5-10) from the simulated "
+        "patient's EMG; the result sets the % RMT dosing."
+    ),
+]
+TrueMtOpt = Annotated[
+    float | None,
+    typer.Option(help="Simulated patient's true resting motor threshold, % MSO (default 48)."),
+]
+
+
+def _with_threshold_estimate(plan: Any, method: str | None) -> Any:
+    """The plan with a [stimulation.threshold_estimate] table for ``method`` (None: as is)."""
+    if method is None:
+        return plan
+    from mirrorvr.config.plan import ThresholdEstimation
+
+    if method not in ("ml-pest", "5-10"):
+        raise MirrorVRError(f"--estimate-mt: '{method}' is not a method (use ml-pest or 5-10)")
+    cfg = plan.stimulation.threshold_estimate or ThresholdEstimation()
+    cfg = cfg.model_copy(update={"method": method})
+    stim = plan.stimulation.model_copy(update={"threshold_estimate": cfg})
+    return plan.model_copy(update={"stimulation": stim})
+
+
+def _simulated_body(true_mt: float | None) -> Any:
+    if true_mt is None:
+        return None
+    from mirrorvr.sim.emg import BodyModel
+
+    if not 1 <= true_mt <= 150:
+        raise MirrorVRError(f"--true-mt: {true_mt:g} % MSO is outside 1..150")
+    return BodyModel(true_threshold_pct_mso=true_mt)
+
+
+@app.command()
+def threshold(
+    method: Annotated[str, typer.Option(help="ml-pest or 5-10.")] = "ml-pest",
+    outdir: Annotated[
+        Path | None, typer.Option("--out", help="Folder for events.jsonl and threshold.json.")
+    ] = None,
+    fast: Annotated[
+        bool, typer.Option("--fast/--realtime", help="Simulated clock or real time.")
+    ] = True,
+    stimulator: StimOpt = None,
+    emg: Annotated[
+        str, typer.Option(help="LSL name of the EMG stream (real stimulator only).")
+    ] = "EMG",
+    start: Annotated[float, typer.Option(help="First pulse / level, % MSO.")] = 60.0,
+    max_trials: Annotated[int, typer.Option(help="ML-PEST: accepted trials to run.")] = 20,
+    ci: Annotated[
+        float | None, typer.Option(help="ML-PEST: stop when the 95 % CI half-width ≤ this.")
+    ] = None,
+    max_pulses: Annotated[int, typer.Option(help="Pulses the hunt may use in all.")] = 100,
+    isi: Annotated[
+        str, typer.Option(help="Inter-pulse interval MIN,MAX in s (uniform).")
+    ] = "4,6",
+    criterion: Annotated[float, typer.Option(help="Positive MEP: peak-to-peak > this µV.")] = 50.0,
+    max_mso: Annotated[float, typer.Option(help="Never exceed this % MSO.")] = 100.0,
+    site: Annotated[str, typer.Option(help="Coil position label of the hunt.")] = "hotspot",
+    hotspot: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated coil positions to search first (hotspot search)."),
+    ] = None,
+    true_mt: TrueMtOpt = None,
+    seed: Annotated[int, typer.Option(help="Seed (simulated patient, pulse jitter).")] = 0,
+) -> None:
+    """Measure the resting motor threshold from EMG (ML-PEST or the 5/10 rule)."""
+    from mirrorvr.config.plan import ThresholdEstimation
+    from mirrorvr.stim.factory import parse_stimulator_option
+    from mirrorvr.threshold.standalone import ThresholdRun, run_threshold
+
+    try:
+        lo, hi = (float(v) for v in isi.split(","))
+        cfg = ThresholdEstimation(
+            method=method,
+            start_pct_mso=start,
+            max_trials=max_trials,
+            ci_half_width_pct=ci,
+            max_pulses=max_pulses,
+            isi_s=(lo, hi),
+            criterion_uv=criterion,
+            emg_stream=emg,
+            site=site,
+        )
+    except ValueError as e:
+        raise MirrorVRError(f"threshold options: {e}") from None
+    kind, port = ("ttl-box", None)
+    if stimulator:
+        kind, port = parse_stimulator_option(stimulator)
+    folder = outdir or Path("thresholds") / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    operator = move = None
+    if port is not None:
+        def operator(pct: float) -> None:
+            typer.prompt(f"Set the stimulator to {pct:g} % MSO and press Enter", default="")
+
+        def move(label: str) -> None:
+            typer.prompt(f"Place the coil at {label} and press Enter", default="")
+
+    sites = [s.strip() for s in hotspot.split(",") if s.strip()] if hotspot else []
+    outcome, hs = run_threshold(
+        ThresholdRun(
+            out=folder,
+            config=cfg,
+            realtime=not fast or port is not None,
+            stimulator_kind=kind,
+            stimulator_port=port,
+            true_mt=true_mt if true_mt is not None else 48.0,
+            seed=seed,
+            max_pct_mso=max_mso,
+            hotspot_sites=sites,
+            operator=operator,
+            move_coil=move,
+        )
+    )
+    table = Table(title=f"Motor threshold ({cfg.method})", show_header=False)
+    if hs is not None:
+        for s_ in hs.sites:
+            med = f"{s_.median_pp_uv:.0f} µV" if s_.median_pp_uv is not None else "-"
+            table.add_row(f"site {s_.site}", f"median MEP {med} ({s_.positive}/{s_.accepted} > "
+                          f"{criterion:g} µV)")
+        table.add_row("hotspot", str(hs.best))
+    est = outcome.estimate
+    table.add_row("threshold", f"{est.mt_pct_mso:g} % MSO" if est.mt_pct_mso is not None else "none")
+    if est.ci_pct_mso:
+        table.add_row("95 % interval", f"{est.ci_pct_mso[0]:.1f}-{est.ci_pct_mso[1]:.1f} % MSO")
+    table.add_row("trials / pulses", f"{est.n_trials} accepted / {outcome.pulses} "
+                  f"({outcome.rejected} rejected)")
+    table.add_row("stopped", f"{outcome.status}: {outcome.reason or est.stop_reason}")
+    if port is None:
+        rec = json.loads((folder / "threshold.json").read_text(encoding="utf-8"))
+        true_here = rec.get("simulated_true_mt_pct_mso")
+        if true_here is not None:
+            table.add_row("simulated true MT", f"{true_here:g} % MSO at this site")
+    out.print(table)
+    out.print(f"folder: {folder}")
+    mt = outcome.motor_threshold(dt.date.today())
+    if mt is None:
+        raise typer.Exit(1)
+    out.print(
+        "[stimulation.motor_threshold]\n"
+        f"rmt_pct_mso = {mt.rmt_pct_mso:g}\nmeasured_on = \"{mt.measured_on}\"\n"
+        f"method = \"{mt.method}\"",
+        highlight=False,
+        markup=False,
+    )
 
 # ---- displays (the mirror scene: issue 6) -------------------------------------------------------
 
@@ -556,6 +740,8 @@ def _run_for_patient(
     stimulator: str | None,
     simulated: bool,
     display: DisplayChoice | None = None,
+    estimate_mt: str | None = None,
+    true_mt: float | None = None,
 ) -> None:
     """Run a plan for a patient in the store, and record the session there from its log."""
     from mirrorvr.clinic.readiness import fit_and_check
@@ -564,7 +750,8 @@ def _run_for_patient(
     with _store(None) as s:
         path = resolve_plan_path(plan_arg)
         try:
-            plan, inputs = fit_and_check(with_seed(load_plan(path), seed), s, patient)
+            base = _with_threshold_estimate(with_seed(load_plan(path), seed), estimate_mt)
+            plan, inputs = fit_and_check(base, s, patient)
         except PlanError as e:
             raise PlanError([Problem(f"{path}:{p.where}", p.message) for p in e.problems]) from None
         timeline = compile_timeline(plan)
@@ -594,12 +781,18 @@ def _run_for_patient(
             simulated=simulated,
             session_date=dt.date.today(),
             pulses_today=inputs.pulses_today,
+            body=_simulated_body(true_mt),
         )
         opts.presenter_factory = presenter
         if realtime:
             err.print(f"running in real time: {timeline.duration / 60:.1f} min")
         try:
             result, summary = _launcher(_display_kind(plan, display), simulated)(plan, opts)
+            measured = summary.get("motor_threshold") or {}
+            if measured.get("rmt_pct_mso") is not None:  # measured at the start of this session
+                s.record_threshold(
+                    patient, measured["rmt_pct_mso"], measured["method"], date=dt.date.today()
+                )
         finally:
             rec = s.import_session_log(sid)
     _print_summary(summary, folder)

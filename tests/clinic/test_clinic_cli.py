@@ -59,3 +59,29 @@ def test_patients_rate_and_a_simulated_session_recorded_in_the_store(tmp_path: P
         assert {r.timepoint for r in s.ratings("PLP-9")} == {"pre", "post", "follow-up-1m"}
         assert s.pulses_today("PLP-9") == 80
         assert [a["action"] for a in s.audit_log()].count("session_start") == 1
+
+
+def test_session_measures_the_threshold_and_records_it_in_the_store(tmp_path: Path) -> None:
+    """A patient without a threshold on record: the session hunts it first and stores it."""
+    db = tmp_path / "clinic.sqlite3"
+    assert _run(db, "patients", "add", "PLP-3", "--side", "left").returncode == 0
+    assert _run(db, "patients", "screen", "PLP-3").returncode == 0
+    plan = tmp_path / "short-mt.toml"
+    from tests.conftest import SHORT_PLAN
+
+    plan.write_text(
+        SHORT_PLAN.replace(
+            '[stimulation.motor_threshold]\nrmt_pct_mso = 50\nmeasured_on = "2026-01-10"\n',
+            '[stimulation.threshold_estimate]\nmethod = "ml-pest"\n',
+        )
+    )
+    res = _run(
+        db, "sim", str(plan), "--patient", "PLP-3", "--true-mt", "57", "--out", str(tmp_path / "s")
+    )
+    assert res.returncode == 0, res.stderr
+    with ClinicStore(db) as s:
+        t = s.latest_threshold("PLP-3")
+        assert t is not None and t.method == "ml-pest" and t.date == dt.date.today()
+        assert abs(t.rmt_pct_mso - 57) <= 6
+        (rec,) = s.sessions("PLP-3")
+        assert rec.status == "completed" and rec.pulses_delivered == 120

@@ -102,3 +102,33 @@ def test_rehab_only_plan_runs_without_any_stimulator(tmp_path: Path) -> None:
     assert summary["laterality"]["trials"] == 40
     assert set(summary["ratings"]) == {"pre", "post"}
     assert not list((tmp_path / "s").glob("emulator-*"))
+
+
+def test_device_fault_without_an_operator_ends_the_session_disarmed(
+    tmp_path: Path, short_plan: Path
+) -> None:
+    """An e-stop after a device fault pauses; with nobody to resume, the session must end
+    (aborted, disarmed) instead of waiting forever."""
+    from mirrorvr.sim.emulate import EmulatorProcess
+
+    emu = EmulatorProcess("ttl-box", tmp_path / "box", tmp_path / "emu.jsonl").start()
+    seen = []
+
+    def unplug_after_first_train(e):
+        seen.append(e.kind)
+        if e.kind == "train_outcome" and seen.count("train_outcome") == 1:
+            emu.stop()  # the device disappears mid-session (pty closed)
+
+    try:
+        result, summary = run_session(
+            load_plan(short_plan),
+            LaunchOptions(out=tmp_path / "s", stimulator_port=str(tmp_path / "box"),
+                          stimulator_kind="ttl-box", sinks=[unplug_after_first_train]),
+        )
+    finally:
+        emu.stop()
+    assert result.state == "aborted"
+    assert "no operator" in result.reason and "device fault" in result.reason
+    events = read_events(tmp_path / "s" / "events.jsonl").events
+    assert any(e.kind == "estop" for e in events)
+    assert summary["pulses_delivered"] == 20  # the first train only

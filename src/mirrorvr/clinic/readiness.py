@@ -67,7 +67,10 @@ def plan_for_patient(plan: SessionPlan, inputs: GovernorInputs) -> SessionPlan:
         "amputation_level": p.amputation_level if p.amputation_level in _PLAN_LEVELS else "other",
     }
     stim = data.setdefault("stimulation", {})
-    if inputs.threshold is not None:
+    if "threshold_estimate" in stim:
+        # measured at the start of this session: a threshold on record is not used for dosing
+        stim.pop("motor_threshold", None)
+    elif inputs.threshold is not None:
         stim["motor_threshold"] = {
             "rmt_pct_mso": inputs.threshold.rmt_pct_mso,
             "measured_on": inputs.threshold.date.isoformat(),
@@ -105,7 +108,9 @@ def readiness_problems(plan: SessionPlan, inputs: GovernorInputs) -> list[Proble
     if stimulating:
         if not inputs.screening.cleared:
             problems.append(Problem("screening", inputs.screening.reason))
-        if inputs.threshold is None:
+        if plan.stimulation.threshold_estimate is not None:
+            pass  # measured from EMG at the start of this session (docs/motor-threshold.md)
+        elif inputs.threshold is None:
             problems.append(Problem("motor_threshold", "no motor threshold on record: measure it"))
         elif inputs.threshold.method == "visual":
             problems.append(

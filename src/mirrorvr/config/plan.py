@@ -259,6 +259,40 @@ class MotorThreshold(_Model):
     method: Literal["5-10", "ml-pest", "two-threshold", "visual", "other"] = "5-10"
 
 
+class ThresholdEstimation(_Model):
+    """Measure the resting motor threshold at the start of the session, from EMG.
+
+    The estimate replaces any ``motor_threshold`` on record for this session's % RMT dosing
+    (see docs/motor-threshold.md). Single pulses, 4–6 s apart by default.
+    """
+
+    method: Literal["ml-pest", "5-10"] = "ml-pest"
+    #: first pulse (ML-PEST) or first level (5/10); e.g. the hotspot intensity
+    start_pct_mso: Annotated[float, Field(ge=1, le=100)] = 60.0
+    #: ML-PEST: stop after this many accepted trials
+    max_trials: Annotated[int, Field(ge=1, le=200)] = 20
+    #: ML-PEST: stop earlier once the 95 % interval half-width is at most this (% MSO)
+    ci_half_width_pct: Annotated[float, Field(gt=0, le=50)] | None = None
+    min_trials: Annotated[int, Field(ge=1, le=200)] = 8
+    #: pulses the hunt may use in all, rejected trials included
+    max_pulses: Annotated[int, Field(ge=1, le=500)] = 100
+    isi_s: tuple[PositiveSeconds, PositiveSeconds] = (4.0, 6.0)
+    criterion_uv: Annotated[float, Field(gt=0, le=5000)] = 50.0
+    window_ms: tuple[Seconds, Seconds] = (15.0, 50.0)
+    max_baseline_rms_uv: Annotated[float, Field(gt=0)] | None = 10.0
+    #: LSL name of the EMG stream (real time); simulation uses the simulated patient
+    emg_stream: str = "EMG"
+    site: str = "hotspot"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ThresholdEstimation:
+        if self.isi_s[0] > self.isi_s[1] or self.isi_s[0] < 0.25:
+            raise ValueError("isi_s must be [min, max] with 0.25 <= min <= max")
+        if self.window_ms[0] >= self.window_ms[1]:
+            raise ValueError("window_ms must be [start, end] with start < end")
+        return self
+
+
 class CueLocked(_Model):
     """Pulses locked to imagery/mirror cue onsets (display time + delay)."""
 
@@ -272,6 +306,8 @@ class Stimulation(_Model):
     mode: Literal["none", "priming", "concurrent", "post", "cue-locked"] = "none"
     intensity_pct_rmt: Annotated[float, Field(gt=0, le=150)] = 90.0
     motor_threshold: MotorThreshold | None = None
+    #: measure the motor threshold at session start (the result sets the % RMT dosing)
+    threshold_estimate: ThresholdEstimation | None = None
     protocol: PulseProtocol | None = None
     cue_locked: CueLocked | None = None
     #: concurrent mode: a train starts this long after a rest begins
@@ -283,9 +319,10 @@ class Stimulation(_Model):
     def _consistent(self) -> Stimulation:
         if self.mode == "none":
             return self
-        if self.motor_threshold is None:
+        if self.motor_threshold is None and self.threshold_estimate is None:
             raise ValueError(
-                "motor_threshold is required when stimulation is used (intensity is % of RMT)"
+                "motor_threshold is required when stimulation is used (intensity is % of RMT), "
+                "or a [stimulation.threshold_estimate] table to measure it at session start"
             )
         if self.mode == "cue-locked":
             if self.cue_locked is None:

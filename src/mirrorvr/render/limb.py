@@ -17,6 +17,7 @@ mirrored by a negative scale, :func:`mirror_geometry` applies the needed cull-fa
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -248,14 +249,17 @@ class Limb:
     ) -> NDArray[np.float64]:
         pa = rot[Joint.PALM]
         # palm size from the hand itself: width across the finger bases, length wrist → MCP
-        width = float(np.linalg.norm(p[Joint.INDEX_PROXIMAL] - p[Joint.LITTLE_PROXIMAL])) * 0.62
-        length = float(np.linalg.norm(p[Joint.MIDDLE_PROXIMAL] - p[Joint.WRIST])) * 0.5
+        # (plain floats: a handful of numbers, numpy's per-call overhead would dominate)
+        dx, dy, dz = (p[Joint.INDEX_PROXIMAL] - p[Joint.LITTLE_PROXIMAL]).tolist()
+        width = math.sqrt(dx * dx + dy * dy + dz * dz) * 0.62
+        dx, dy, dz = (p[Joint.MIDDLE_PROXIMAL] - p[Joint.WRIST]).tolist()
+        length = math.sqrt(dx * dx + dy * dy + dz * dz) * 0.5
         thick = float(r[Joint.PALM]) * 0.5
-        m = np.eye(4)
-        m[0, :3] = pa[:, 0] * width
-        m[1, :3] = pa[:, 1] * length
-        m[2, :3] = pa[:, 2] * thick
+        m = np.empty((4, 4))
+        m[:3, :3] = pa.T * np.array([width, length, thick])[:, None]
+        m[:3, 3] = 0.0
         m[3, :3] = p[Joint.PALM]
+        m[3, 3] = 1.0
         return m
 
     def _forearm_matrix(
@@ -263,26 +267,36 @@ class Limb:
     ) -> NDArray[np.float64]:
         # the forearm is not tracked by hand tracking: it lies behind the wrist along the
         # horizontal part of the hand's direction (unaffected by wrist flexion), sloping down
-        wrist = p[Joint.WRIST]
-        fwd = rot[Joint.PALM][:, 1].copy()
-        fwd[2] = 0.0
-        n = float(np.linalg.norm(fwd))
-        fwd = fwd / n if n > 0.2 else np.array([0.0, 1.0, 0.0])
-        scale = float(r[Joint.WRIST]) / 0.026
-        elbow = wrist - fwd * FOREARM_LENGTH * scale - _UP * 0.06 * scale
-        y = wrist - elbow
-        length = float(np.linalg.norm(y))
-        y /= length
-        z = rot[Joint.WRIST][:, 2] - float(rot[Joint.WRIST][:, 2] @ y) * y
-        z /= max(float(np.linalg.norm(z)), 1e-9)
-        x = np.cross(y, z)
-        rad = float(r[Joint.WRIST]) / _TUBE_TAPER
-        m = np.eye(4)
-        m[0, :3] = x * rad * 1.15
-        m[1, :3] = y * length
-        m[2, :3] = z * rad * 0.9
-        m[3, :3] = elbow
-        return m
+        wx, wy, wz = p[Joint.WRIST].tolist()
+        fx, fy = float(rot[Joint.PALM][0, 1]), float(rot[Joint.PALM][1, 1])
+        n = math.hypot(fx, fy)
+        fx, fy = (fx / n, fy / n) if n > 0.2 else (0.0, 1.0)
+        rw = float(r[Joint.WRIST])
+        scale = rw / 0.026
+        ex, ey, ez = (
+            wx - fx * FOREARM_LENGTH * scale,
+            wy - fy * FOREARM_LENGTH * scale,
+            wz - 0.06 * scale,
+        )
+        yx, yy, yz = wx - ex, wy - ey, wz - ez
+        length = math.sqrt(yx * yx + yy * yy + yz * yz)
+        yx, yy, yz = yx / length, yy / length, yz / length
+        zx, zy, zz = rot[Joint.WRIST][:, 2].tolist()
+        d = zx * yx + zy * yy + zz * yz
+        zx, zy, zz = zx - d * yx, zy - d * yy, zz - d * yz
+        zn = max(math.sqrt(zx * zx + zy * zy + zz * zz), 1e-9)
+        zx, zy, zz = zx / zn, zy / zn, zz / zn
+        xx, xy, xz = yy * zz - yz * zy, yz * zx - yx * zz, yx * zy - yy * zx
+        rad = rw / _TUBE_TAPER
+        a, c = rad * 1.15, rad * 0.9
+        return np.array(
+            [
+                [xx * a, xy * a, xz * a, 0.0],
+                [yx * length, yy * length, yz * length, 0.0],
+                [zx * c, zy * c, zz * c, 0.0],
+                [ex, ey, ez, 1.0],
+            ]
+        )
 
     def remove(self) -> None:
         """Take the limb out of the scene."""

@@ -39,6 +39,14 @@ KINDS = frozenset(
         "stream",  # an LSL inlet connected / lost / restored / stalled / resumed: stream, gap_s
         "clock_offset",  # measured offset of a remote node's clock: stream, host, offset
         "remote_marker",  # a remote node's marker acted on: remote_seq, marker, step, remote_t, latency_s
+        # motor-threshold hunting and hotspot search (docs/motor-threshold.md)
+        "threshold_start",  # method, site, device, inter-pulse interval, MEP window/criterion
+        "threshold_intent",  # durable BEFORE each single pulse: i, intensity_pct_mso, site
+        "threshold_pulse",  # the pulse left for the device: t = emission time, planned
+        "mep",  # one pulse's MEP: pp_uv, latency_ms, baseline_rms_uv, accepted, positive, reason
+        "threshold_result",  # durable: method, mt_pct_mso, ci, trials, pulses, stop_reason
+        "hotspot_site",  # one coil position done: site label, pulses, median MEP
+        "motor_threshold",  # the session's dosing now uses this threshold: rmt, method, source
         "safety_override",  # a limit loosened by a clinic override in force: rule, value, who
         "safety_notice",  # e.g. the train-duration table is UNVERIFIED
         "scheduler",  # pulse scheduler started: real-time priority or the warning why not

@@ -33,6 +33,7 @@ from mirrorvr.session.presenter import HeadlessPresenter, Presenter
 from mirrorvr.session.runner import RunResult, SessionRunner
 from mirrorvr.session.summary import delivered_pulses, summarize
 from mirrorvr.session.timeline import Timeline, compile_timeline
+from mirrorvr.sim.emg import BodyModel, SimulatedEmg
 from mirrorvr.sim.emulate import EmulatorProcess
 from mirrorvr.sim.patient import SimulatedPatient
 from mirrorvr.stim import governor
@@ -43,6 +44,7 @@ from mirrorvr.stim.executor import (
 )
 from mirrorvr.stim.factory import make_stimulator
 from mirrorvr.stim.scheduler import DEFAULT_RT_PRIORITY, PulseScheduler
+from mirrorvr.threshold.procedure import EmgSource
 
 
 @dataclass
@@ -60,6 +62,11 @@ class LaunchOptions:
     #: called with the runner before it starts (console, keyboard, tests hook pause/estop here)
     on_runner: Callable[[SessionRunner], None] | None = None
     presenter_factory: Callable[[Clock, SimulatedPatient], Presenter] | None = None
+    #: EMG for a motor-threshold estimate at session start (``None``: the simulated patient's
+    #: body on the simulated clock; an LSL inlet named in the plan in real time)
+    emg: EmgSource | None = None
+    #: the simulated patient's corticospinal response (true motor threshold etc.)
+    body: BodyModel | None = None
     #: write session.xdf (real time: publish on LSL and record; simulated clock: from the log)
     xdf: bool = True
     #: publish the session's LSL outlets; ``None``: only in real time (sim time is not LSL time)
@@ -94,6 +101,8 @@ def default_session_date(plan: SessionPlan, simulated: bool) -> dt.date:
     mt = plan.stimulation.motor_threshold
     if simulated and mt is not None:
         return mt.measured_on
+    if simulated and plan.stimulation.threshold_estimate is not None and plan.screening:
+        return plan.screening.completed_on  # threshold measured in-session: the screening's day
     return dt.date.today()
 
 
@@ -170,7 +179,7 @@ def run_session(
                         out,
                         device=dev.kind if dev else "",
                         record=opts.xdf,
-                        record_also=opts.record_also,
+                        record_also=opts.record_also + _emg_record(plan, opts),
                         plan=plan,
                         wait_for_node=opts.wait_for_node,
                         wait_node_s=opts.wait_node_s,
@@ -206,11 +215,15 @@ def run_session(
                 remaining_budget=budget - delivered,
             )
         executor = None
+        mt_pulses = 0  # pulses of a threshold hunt at session start (they count for the day)
         if dev is not None and timeline.total_pulses:
             port = opts.stimulator_port
             if port is None:
                 emu = EmulatorProcess(
-                    dev.kind, out / "stimulator.pty", out / f"emulator-{dev.kind}.jsonl"
+                    dev.kind,
+                    out / "stimulator.pty",
+                    out / f"emulator-{dev.kind}.jsonl",
+                    extra_args=_body_args(plan, opts),
                 )
                 stack.enter_context(emu)
                 port = str(out / "stimulator.pty")
@@ -225,6 +238,12 @@ def run_session(
                 port=port,
                 emulated=opts.stimulator_port is None,
             )
+            mt_last: float | None = None
+            if plan.stimulation.threshold_estimate is not None and resume_from is None:
+                plan, mt_pulses, mt_last = _estimate_threshold(
+                    plan, opts, stimulator, log, clock, session_date, timeline.total_pulses
+                )
+                timeline = compile_timeline(plan)  # same steps, intensities from the new MT
             scheduler = None
             if opts.realtime:
                 scheduler = stack.enter_context(
@@ -246,10 +265,11 @@ def run_session(
                 plan=plan,
                 timeline=timeline,
                 budget=governor.session_budget(plan, timeline.total_pulses),
-                ledger=governor.Ledger(delivered, delivered + opts.pulses_today),
+                ledger=governor.Ledger(delivered, delivered + opts.pulses_today + mt_pulses),
                 late_tolerance_s=opts.late_tolerance_s,
                 scheduler=scheduler,
-                last_stim_t=last_stimulation_time(resume_from) if resume_from else None,
+                # the gap rules also count from the threshold hunt's last pulse
+                last_stim_t=last_stimulation_time(resume_from) if resume_from else mt_last,
             )
         runner = SessionRunner(
             plan=plan,
@@ -261,7 +281,8 @@ def run_session(
             session_date=session_date,
             start_index=start_index,
             pulses_delivered=delivered,
-            pulses_today=opts.pulses_today,
+            pulses_today=opts.pulses_today + mt_pulses,
+            operator_present=opts.on_runner is not None,
         )
         if opts.on_runner is not None:
             opts.on_runner(runner)
@@ -277,6 +298,100 @@ def run_session(
     summary = summarize(events, timeline.total_pulses)
     _write_json(out / "summary.json", summary)
     return result, summary
+
+
+def _emg_stream_name(plan: SessionPlan, opts: LaunchOptions) -> str:
+    cfg = plan.stimulation.threshold_estimate
+    assert cfg is not None
+    if opts.simulated and opts.stimulator_port is None:
+        return f"{cfg.emg_stream}-sim-{os.getpid()}"  # unique: other sessions may run
+    return cfg.emg_stream
+
+
+def _emg_record(plan: SessionPlan, opts: LaunchOptions) -> list[str]:
+    """Record the threshold hunt's EMG stream with the session (MEPs per pulse offline)."""
+    if not (opts.realtime and plan.stimulation.threshold_estimate and opts.emg is None):
+        return []
+    return [f"name='{_emg_stream_name(plan, opts)}'"]
+
+
+def _body_args(plan: SessionPlan, opts: LaunchOptions) -> list[str]:
+    """Emulator options that make it host the simulated patient's EMG (real-time estimates)."""
+    if not (opts.realtime and opts.simulated and plan.stimulation.threshold_estimate):
+        return []
+    body = opts.body or BodyModel()
+    return [
+        "--emg",
+        _emg_stream_name(plan, opts),
+        "--true-mt",
+        f"{body.true_threshold_pct_mso:g}",
+        "--panel",
+        str(opts.out / "panel.txt"),
+        "--seed",
+        str(plan.session.seed),
+    ]
+
+
+def _estimate_threshold(
+    plan: SessionPlan,
+    opts: LaunchOptions,
+    stimulator: Any,
+    log: EventLog,
+    clock: Clock,
+    session_date: dt.date,
+    planned_pulses: int,
+) -> tuple[SessionPlan, int, float | None]:
+    """Measure the motor threshold before the session; a failure ends the session aborted."""
+    from mirrorvr.threshold.session import estimate_session_threshold
+
+    cfg = plan.stimulation.threshold_estimate
+    assert cfg is not None
+    emg = opts.emg
+    operator = None
+    live = None
+    if emg is None:
+        if opts.realtime:
+            from mirrorvr.sim.emg_stream import LslEmgSource, panel_operator
+
+            if _body_args(plan, opts):  # the emulator publishes the simulated patient's EMG
+                operator = panel_operator(opts.out / "panel.txt")
+            live = LslEmgSource(_emg_stream_name(plan, opts))
+            live.wait_connected(60)  # the emulator's outlet may take a while on a busy machine
+            emg = live
+        else:
+            emg = SimulatedEmg(opts.body, seed=plan.session.seed, t0=clock.now())
+    try:
+        new_plan, outcome = estimate_session_threshold(
+            plan,
+            stimulator=stimulator,
+            emg=emg,
+            log=log,
+            clock=clock,
+            session_date=session_date,
+            out=opts.out,
+            operator=operator,
+            pulses_today=opts.pulses_today,
+        )
+    except SessionError as e:
+        log.append(
+            "session_end",
+            clock.now(),
+            durable=True,
+            state="aborted",
+            reason=str(e),
+            pulses_delivered=0,
+            last_step=-1,
+        )
+        events = read_events(opts.out / "events.jsonl").events
+        _write_json(opts.out / "summary.json", summarize(events, planned_pulses))
+        raise
+    finally:
+        if live is not None:
+            live.close()
+    # the plan that runs is the one with the measured threshold (resume reads it back)
+    (opts.out / "plan.toml").write_text(plan_to_toml(new_plan), encoding="utf-8")
+    last = outcome.meps[-1].pulse_t if outcome.meps else None
+    return new_plan, outcome.pulses, last
 
 
 def resume_point(events: list[Event], timeline: Timeline) -> tuple[int, int]:

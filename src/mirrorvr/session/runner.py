@@ -73,8 +73,12 @@ class SessionRunner:
         start_index: int = 0,
         pulses_delivered: int = 0,
         pulses_today: int = 0,
+        operator_present: bool = False,
     ) -> None:
         self.plan = plan
+        #: someone (console, headset, a controlling program) can resume a pause; without one a
+        #: pause (e.g. an e-stop after a device fault) ends the session instead of waiting forever
+        self.operator_present = operator_present
         self.timeline = timeline
         self.clock = clock
         self.log = log
@@ -168,6 +172,13 @@ class SessionRunner:
         self._set_state(State.PAUSED, self._pause_reason)
         if self.executor is not None:
             self.executor.stimulator.disarm()
+        if not self.operator_present:
+            self._abort_reason = (
+                f"{self._pause_reason} (no operator connected to resume it, so the session "
+                "ends here, disarmed)"
+            )
+            self._pause_req.clear()
+            return
         while True:
             while not self._resume_req.wait(_POLL_S if self.clock.realtime else None):
                 pass

@@ -61,4 +61,26 @@ def summarize(events: list[Event], planned_pulses: int) -> dict[str, Any]:
             "max": errors[-1] if errors else None,
         },
         "resumes": kinds["resume"],
+        "motor_threshold": _motor_threshold(events),
     }
+
+
+def _motor_threshold(events: list[Event]) -> dict[str, Any] | None:
+    """The threshold measured in this session, if one was (see docs/motor-threshold.md)."""
+    mt = next((e for e in reversed(events) if e.kind == "motor_threshold"), None)
+    res = next((e for e in reversed(events) if e.kind == "threshold_result"), None)
+    if mt is None and res is None:
+        return None
+    out: dict[str, Any] = {}
+    if res is not None:
+        out.update(
+            method=res["method"],
+            estimate_pct_mso=res["mt_pct_mso"],
+            pulses=res["pulses"],
+            rejected=res["rejected"],
+            status=res["status"],
+            stop_reason=res["stop_reason"],
+        )
+    if mt is not None:
+        out["rmt_pct_mso"] = mt["rmt_pct_mso"]
+    return out

@@ -36,7 +36,21 @@ EmulatorFactory = Callable[[PtyLink, IO[str] | None, dict[str, Any]], Emulator]
 
 
 def _ttl_box(link: PtyLink, log: IO[str] | None, opts: dict[str, Any]) -> Emulator:
-    return TTLBoxEmulator(link, log)
+    emu = TTLBoxEmulator(link, log)
+    if opts.get("emg"):
+        # the simulated patient's muscle, answering each pulse this box delivers at the
+        # intensity the stimulator's panel is set to (see mirrorvr.sim.emg_stream)
+        from mirrorvr.sim.emg_stream import body_from_options, read_panel
+
+        body = body_from_options(opts)
+        assert body is not None
+        pub, panel, default = body
+
+        def answer(t: float, code: int) -> None:
+            pub.pulse(t, read_panel(panel, default) if panel else default)
+
+        emu.on_pulse = answer
+    return emu
 
 
 EMULATORS: dict[str, EmulatorFactory] = {"ttl-box": _ttl_box}

@@ -1,7 +1,9 @@
 """A simulated patient: answers pain ratings and laterality trials, deterministically per seed.
 
 Pain ratings start from a baseline and fall by a configurable treatment effect from the pre to
-the post rating; laterality answers get slower and less accurate with rotation angle, as in
+the post rating ("during" ratings fall by half of it); across sessions part of each session's
+effect carries over (``carryover``), so the baseline drifts down over a course of sessions
+(``session_index`` 0, 1, 2, ...); laterality answers get slower and less accurate with rotation angle, as in
 published laterality-recognition norms (accuracy ≈ 80–90 %, RT ≈ 1–2.5 s).
 """
 
@@ -20,6 +22,10 @@ class SimulatedPatient:
     baseline_pain: float = 6.0
     treatment_effect: float = 1.5  # mean drop in NRS points from pre to post
     rating_rt_s: tuple[float, float] = (2.0, 6.0)
+    #: sessions already done in this course of treatment
+    session_index: int = 0
+    #: fraction of each session's effect still there at the next session
+    carryover: float = 0.0
     _rng: random.Random = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -27,7 +33,11 @@ class SimulatedPatient:
 
     def pain_rating(self, timepoint: str) -> tuple[int, float]:
         """(NRS 0-10, seconds taken to answer)."""
-        mean = self.baseline_pain - (self.treatment_effect if timepoint == "post" else 0.0)
+        start = max(
+            0.0, self.baseline_pain - self.carryover * self.treatment_effect * self.session_index
+        )
+        drop = {"post": 1.0, "during": 0.5}.get(timepoint, 0.0) * self.treatment_effect
+        mean = start - drop
         value = int(min(10, max(0, round(self._rng.gauss(mean, 0.8)))))
         return value, self._rng.uniform(*self.rating_rt_s)
 

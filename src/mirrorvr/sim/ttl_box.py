@@ -12,6 +12,7 @@ import json
 import os
 import select
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -28,6 +29,8 @@ class TTLBoxEmulator:
     log_file: IO[str] | None = None
     lines: int = 0
     pulses: list[tuple[float, int]] = field(default_factory=list)
+    #: told of every delivered pulse ``(t, code)``: the simulated body answers it with an MEP
+    on_pulse: Callable[[float, int], None] | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def _log(self, **rec: object) -> None:
@@ -43,6 +46,8 @@ class TTLBoxEmulator:
             self._log(t=t, rx=f"{b:02x}", lines=b, action="pulse" if rising else "level")
             if rising:
                 self.pulses.append((t, b))
+                if self.on_pulse is not None:
+                    self.on_pulse(t, b)
 
     def serve(self) -> None:
         """Read until stopped or the pty is closed."""

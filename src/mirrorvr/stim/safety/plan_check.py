@@ -54,7 +54,9 @@ def request_from_step(step: Step, onset: float) -> StimRequest:
 def _threshold_problems(plan: SessionPlan, limits: Limits, today: dt.date) -> list[Problem]:
     mt = plan.stimulation.motor_threshold
     p = limits.profile
-    if mt is None:  # the plan model already requires it; kept so the governor stands alone
+    if mt is None:
+        if plan.stimulation.threshold_estimate is not None:
+            return []  # measured at session start; the plan is checked again with it on record
         return [Problem("stimulation.motor_threshold", "no motor threshold on record")]
     out: list[Problem] = []
     age = (today - mt.measured_on).days
@@ -197,6 +199,8 @@ def check_plan(
         # budget refusals repeat what the totals above already say
         if "budget" in reason or "daily limit" in reason or reason == why:
             continue
+        if stim.motor_threshold is None and "not known" in reason:
+            continue  # % MSO follows from the threshold measured at session start
         seen.setdefault(reason, []).append(step)
     for reason, steps in seen.items():
         first = steps[0]

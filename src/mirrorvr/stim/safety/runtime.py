@@ -155,6 +155,9 @@ def authorize(
     n = r.n_pulses
     if n <= 0:
         return _no("a train must have at least one pulse")
+    if r.intensity_pct_mso <= 0:
+        # a plan whose threshold was to be measured at session start, but was not, has none
+        return _no("no intensity: the motor threshold is not known")
     # --- intensity --------------------------------------------------------------------------
     why = intensity_problem(r.intensity_pct_rmt, r.intensity_pct_mso, r.pattern, limits)
     if why:

@@ -1,0 +1,1 @@
+"""Offline analysis: sessions, recordings, MEPs, outcomes, reports."""
