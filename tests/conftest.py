@@ -130,3 +130,28 @@ def short_plan(tmp_path: Path) -> Path:
     p = tmp_path / "short.toml"
     p.write_text(SHORT_PLAN, encoding="utf-8")
     return p
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--port PATH --device-kind KIND``: run the hardware tests against a real stimulator."""
+    parser.addoption("--port", default=None, help="serial port of a real stimulator")
+    parser.addoption(
+        "--device-kind",
+        default=None,
+        help="magstim-200 | magstim-bistim | magstim-rapid | magventure (with --port)",
+    )
+    parser.addoption("--unlock-code", default=None, help="Rapid² ≥ V9 unlock code (with --port)")
+
+
+@pytest.fixture
+def hardware(request: pytest.FixtureRequest) -> tuple[str, str, str | None]:
+    """(kind, port, unlock code) of a real stimulator; skips unless ``--port`` was given."""
+    port = request.config.getoption("--port")
+    kind = request.config.getoption("--device-kind")
+    if not port:
+        pytest.skip("hardware test: give --port PATH --device-kind KIND to run it")
+    if not kind:
+        pytest.fail(
+            "--port needs --device-kind (magstim-200|magstim-bistim|magstim-rapid|magventure)"
+        )
+    return str(kind), str(port), request.config.getoption("--unlock-code")

@@ -351,6 +351,12 @@ class StimulatorDevice(_Model):
     port: str | None = None
     trigger_code: Annotated[int, Field(ge=1, le=255)] = 1
     pulse_width_ms: Annotated[float, Field(gt=0, le=100)] = 1.0
+    #: Rapid² firmware ≥ V9 only: the code Magstim issued (``XXXX-XXXXXXXX-CC``, no checksum)
+    unlock_code: str | None = Field(default=None, pattern=r"^[ -~]{4}-[ -~]{8}-[0-9A-Fa-f]{2}$")
+    #: Rapid²: mains voltage and system type (0 Rapid², 1 Super Rapid², 2 Super Rapid² Plus),
+    #: which set the maximum frequency per power (magstim-serial.md §11)
+    rapid_voltage: Literal[115, 240] = 240
+    rapid_type: Literal[0, 1, 2] = 0
 
 
 class Devices(_Model):

@@ -37,6 +37,7 @@ from mirrorvr.sim.emg import BodyModel, SimulatedEmg
 from mirrorvr.sim.emulate import EmulatorProcess
 from mirrorvr.sim.patient import SimulatedPatient
 from mirrorvr.stim import governor
+from mirrorvr.stim.base import Stimulator
 from mirrorvr.stim.executor import (
     DEFAULT_LATE_TOLERANCE_S,
     StimulationExecutor,
@@ -119,6 +120,39 @@ def _stimulator_device(plan: SessionPlan, opts: LaunchOptions) -> StimulatorDevi
     if dev.kind == "none" or plan.stimulation.mode == "none":
         return None
     return dev
+
+
+def _emulated_device(dev: StimulatorDevice) -> StimulatorDevice:
+    """The device as emulated: an emulated Rapid² ≥ V9 gets the emulator's unlock code."""
+    if dev.kind == "magstim-rapid" and dev.unlock_code is None:
+        from mirrorvr.sim.magstim import DEFAULT_UNLOCK_CODE
+
+        return dev.model_copy(update={"unlock_code": DEFAULT_UNLOCK_CODE})
+    return dev
+
+
+def _emulator_args(dev: StimulatorDevice, realtime: bool) -> list[str]:
+    """Emulator options for a session: on the simulated clock, arming/recharge are instant."""
+    args = [] if dev.kind == "ttl-box" or realtime else ["--timing", "fast", "--no-line-delay"]
+    if dev.kind == "magstim-rapid" and dev.unlock_code:
+        args += ["--unlock-code", dev.unlock_code]
+    return args
+
+
+def _set_intensity(stimulator: Stimulator, plan: SessionPlan, log: EventLog, clock: Clock) -> None:
+    """Set the plan's intensity on a stimulator that can (the driver verifies by read-back)."""
+    if not stimulator.capabilities.sets_intensity:
+        return
+    stimulator.set_intensity(plan.stimulation.intensity_pct_mso)
+    log.append(
+        "device",
+        clock.now(),
+        durable=True,
+        what="intensity_set",
+        device=stimulator.kind,
+        intensity_pct_mso=plan.stimulation.intensity_pct_mso,
+        device_pct_mso=stimulator.status().intensity_pct_mso,
+    )
 
 
 def run_session(
@@ -219,11 +253,12 @@ def run_session(
         if dev is not None and timeline.total_pulses:
             port = opts.stimulator_port
             if port is None:
+                dev = _emulated_device(dev)
                 emu = EmulatorProcess(
                     dev.kind,
                     out / "stimulator.pty",
                     out / f"emulator-{dev.kind}.jsonl",
-                    extra_args=_body_args(plan, opts),
+                    extra_args=_emulator_args(dev, opts.realtime) + _body_args(plan, opts),
                 )
                 stack.enter_context(emu)
                 port = str(out / "stimulator.pty")
@@ -244,6 +279,8 @@ def run_session(
                     plan, opts, stimulator, log, clock, session_date, timeline.total_pulses
                 )
                 timeline = compile_timeline(plan)  # same steps, intensities from the new MT
+            # after any threshold hunt, which varies the output itself
+            _set_intensity(stimulator, plan, log, clock)
             scheduler = None
             if opts.realtime:
                 scheduler = stack.enter_context(

@@ -1,7 +1,8 @@
 """Running device emulators: in this process (``mirrorvr emulate``) or as a child process.
 
-Each emulator family registers a factory in :data:`EMULATORS`; the stimulator-driver work adds
-Magstim and MagVenture families next to the TTL box.
+Each emulator family registers a factory in :data:`EMULATORS`: the TTL box, the Magstim family
+(200², BiStim², Rapid²) and the MagVenture MagPro. Options (faults, line delay, timing, Rapid²
+firmware and unlock code) come from ``mirrorvr emulate`` and are ignored where they do not apply.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,16 +55,61 @@ def _ttl_box(link: PtyLink, log: IO[str] | None, opts: dict[str, Any]) -> Emulat
     return emu
 
 
-EMULATORS: dict[str, EmulatorFactory] = {"ttl-box": _ttl_box}
+def _stim_kw(opts: dict[str, Any]) -> dict[str, Any]:
+    from mirrorvr.sim.faults import Fault
+
+    faults = opts.get("faults") or []
+    return {
+        "line_delay": bool(opts.get("line_delay", True)),
+        "timing": str(opts.get("timing", "real")),
+        "faults": [f if isinstance(f, Fault) else Fault.parse(str(f)) for f in faults],
+        "idle_disarm_s": float(opts.get("idle_disarm_s", 60.0)),
+    }
+
+
+def _magstim(model: str) -> EmulatorFactory:
+    def make(link: PtyLink, log: IO[str] | None, opts: dict[str, Any]) -> Emulator:
+        from mirrorvr.sim.magstim import DEFAULT_UNLOCK_CODE, MagstimEmulator
+
+        return MagstimEmulator(
+            link,
+            log,
+            model=model,
+            version=str(opts.get("firmware") or "9.0"),
+            unlock_code=str(opts.get("unlock_code") or DEFAULT_UNLOCK_CODE),
+            **_stim_kw(opts),
+        )
+
+    return make
+
+
+def _magventure(link: PtyLink, log: IO[str] | None, opts: dict[str, Any]) -> Emulator:
+    from mirrorvr.sim.magventure import MagVentureEmulator
+
+    return MagVentureEmulator(link, log, **_stim_kw(opts))
+
+
+EMULATORS: dict[str, EmulatorFactory] = {
+    "ttl-box": _ttl_box,
+    "magstim-200": _magstim("200"),
+    "magstim-bistim": _magstim("bistim"),
+    "magstim-rapid": _magstim("rapid"),
+    "magventure": _magventure,
+}
 
 
 def run_emulator(kind: str, link: str | Path, log: str | Path | None = None, **opts: Any) -> None:
     """Serve emulator ``kind`` on a new pty linked at ``link`` until SIGTERM/SIGINT."""
     if kind not in EMULATORS:
         raise DeviceError(f"no emulator for '{kind}' (available: {', '.join(sorted(EMULATORS))})")
-    pty = PtyLink.open(link)
+    pty = PtyLink.open()
     log_file = open_log(log)
-    emu = EMULATORS[kind](pty, log_file, opts)
+    try:
+        emu = EMULATORS[kind](pty, log_file, opts)
+    except (ValueError, DeviceError) as e:
+        pty.close()
+        raise DeviceError(f"emulator {kind}: {e}") from None
+    pty.make_link(link)  # only now can a client find it: the emulator is built and serves next
 
     def _stop(signum: int, frame: object) -> None:
         emu.stop()
@@ -141,6 +188,53 @@ class EmulatorProcess:
             self.proc.stderr.close()
 
     def __enter__(self) -> EmulatorProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class EmulatorThread:
+    """An emulator served from a thread of this process, on a real pty (fast tests, benchmarks).
+
+    The bytes still cross a real pseudo-terminal; only the process boundary is saved. Use
+    :class:`EmulatorProcess` where the emulator must not share this process's GIL.
+    """
+
+    def __init__(self, kind: str, link: str | Path, log: str | Path | None = None, **opts: Any):
+        if kind not in EMULATORS:
+            raise DeviceError(
+                f"no emulator for '{kind}' (available: {', '.join(sorted(EMULATORS))})"
+            )
+        self.kind, self.link, self.log, self.opts = kind, Path(link), log, opts
+        self.emulator: Any = None
+        self._pty: PtyLink | None = None
+        self._log_file: IO[str] | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> EmulatorThread:
+        """Open the pty and start serving."""
+        self._pty = PtyLink.open(self.link)
+        self._log_file = open_log(self.log)
+        self.emulator = EMULATORS[self.kind](self._pty, self._log_file, self.opts)
+        self._thread = threading.Thread(
+            target=self.emulator.serve, name=f"emulator {self.kind}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close the pty and the log."""
+        if self.emulator is not None:
+            self.emulator.stop()
+        if self._thread is not None:
+            self._thread.join(5)
+        if self._pty is not None:
+            self._pty.close()
+        if self._log_file is not None:
+            self._log_file.close()
+
+    def __enter__(self) -> EmulatorThread:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -35,14 +35,19 @@ class PtyLink:
         attrs[3] &= ~termios.ECHO
         termios.tcsetattr(slave, termios.TCSANOW, attrs)
         path = os.ttyname(slave)
-        link_path = None
+        pty_link = cls(master, slave, path, None)
         if link is not None:
-            link_path = Path(link)
-            if link_path.is_symlink() or link_path.exists():
-                link_path.unlink()
-            link_path.parent.mkdir(parents=True, exist_ok=True)
-            link_path.symlink_to(path)
-        return cls(master, slave, path, link_path)
+            pty_link.make_link(link)
+        return pty_link
+
+    def make_link(self, link: str | Path) -> None:
+        """Point ``link`` at the slave (done last, so a client never finds a pty nobody serves)."""
+        link_path = Path(link)
+        if link_path.is_symlink() or link_path.exists():
+            link_path.unlink()
+        link_path.parent.mkdir(parents=True, exist_ok=True)
+        link_path.symlink_to(self.slave_path)
+        self.link = link_path
 
     def close(self) -> None:
         """Close both ends and remove the link."""

@@ -1,6 +1,7 @@
 """Stimulator drivers by kind: the one place a plan's ``devices.stimulator`` becomes a driver.
 
-Driver families register here (:data:`DRIVERS`); the TTL trigger box is built in.
+Driver families register here (:data:`DRIVERS`): the TTL trigger box, the Magstim family and
+the MagVenture MagPro.
 """
 
 from __future__ import annotations
@@ -19,7 +20,42 @@ def _ttl_box(dev: StimulatorDevice, port: str) -> Stimulator:
     return TTLBox(port, trigger_code=dev.trigger_code, pulse_width_s=dev.pulse_width_ms / 1000.0)
 
 
-DRIVERS: dict[str, DriverFactory] = {"ttl-box": _ttl_box}
+def _magstim_200(dev: StimulatorDevice, port: str) -> Stimulator:
+    from mirrorvr.stim.magstim.driver import Magstim200
+
+    return Magstim200(port)
+
+
+def _magstim_bistim(dev: StimulatorDevice, port: str) -> Stimulator:
+    from mirrorvr.stim.magstim.driver import BiStim
+
+    return BiStim(port)
+
+
+def _magstim_rapid(dev: StimulatorDevice, port: str) -> Stimulator:
+    from mirrorvr.stim.magstim.driver import Rapid
+
+    return Rapid(
+        port,
+        unlock_code=dev.unlock_code,
+        voltage=dev.rapid_voltage,
+        system_type=dev.rapid_type,
+    )
+
+
+def _magventure(dev: StimulatorDevice, port: str) -> Stimulator:
+    from mirrorvr.stim.magventure.driver import MagPro
+
+    return MagPro(port)
+
+
+DRIVERS: dict[str, DriverFactory] = {
+    "ttl-box": _ttl_box,
+    "magstim-200": _magstim_200,
+    "magstim-bistim": _magstim_bistim,
+    "magstim-rapid": _magstim_rapid,
+    "magventure": _magventure,
+}
 
 
 def make_stimulator(dev: StimulatorDevice, port: str) -> Stimulator:

@@ -45,7 +45,7 @@ class TTLBox(Stimulator):
         self.pulse_width_s = pulse_width_s
         self._armed = False
         self._intensity: float | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # disarm may run inside a trigger's fault path
         self._clock = RealClock()
         self._is_pty = False
 
@@ -72,13 +72,19 @@ class TTLBox(Stimulator):
         self._armed = True
 
     def disarm(self) -> None:
-        """Refuse further triggers and drive all lines low."""
-        self._armed = False
-        if self.transport.is_open:
-            try:
-                self.transport.write(b"\x00")
-            except DeviceError:
-                pass  # the port is gone: nothing can be triggered through it either
+        """Refuse further triggers and drive all lines low.
+
+        A trigger already on the line finishes its pulse width first (at most
+        ``pulse_width_s``): taking the trigger lock orders the disarm byte after it, so no
+        trigger can ever reach the line after ``disarm`` returns.
+        """
+        self._armed = False  # any trigger not yet holding the lock now refuses
+        with self._lock:
+            if self.transport.is_open:
+                try:
+                    self.transport.write(b"\x00")
+                except DeviceError:
+                    pass  # the port is gone: nothing can be triggered through it either
 
     def set_intensity(self, pct_mso: float) -> None:
         """Record the intended intensity (set it on the stimulator's panel)."""

@@ -1,0 +1,1 @@
+"""Magstim 200², BiStim² and Rapid² over their serial host interface (magstim-serial.md)."""
