@@ -83,6 +83,8 @@ def _serve(
             elif op == "withdraw":
                 core.withdraw_question()
                 conn.send(None)
+            elif op == "publish":
+                conn.send(_publish(core, plan, msg[1], fps))
             elif op == "close":
                 conn.send(core.frames)
                 break
@@ -90,6 +92,23 @@ def _serve(
         pass  # the session's process went away: just stop drawing
     finally:
         core.close()
+
+
+def _publish(core: Any, plan: SessionPlan, session: str, fps: float) -> tuple[str, Any]:
+    """Open this process's per-frame LSL outlets: ``("ok", names)`` or ``("error", why)``."""
+    from mirrorvr.render.frame_streams import FrameStreams
+    from mirrorvr.streams.session_io import apply_plan_lsl
+
+    if core.streams is not None:
+        return ("ok", core.streams.names)
+    try:
+        apply_plan_lsl(plan)  # liblsl is configured per process, like the session's own
+        core.streams = FrameStreams(
+            session, plan.patient.intact_side, plan.patient.amputation_side, fps
+        )
+    except Exception as e:  # reported to the session's process as a DisplayError
+        return ("error", str(e))
+    return ("ok", core.streams.names)
 
 
 class ProcessPresenter:
@@ -143,6 +162,14 @@ class ProcessPresenter:
     def present(self, step: Step) -> float:
         """Show ``step``; returns the display time of the first frame showing it."""
         return float(self._ask("present", _step_to_wire(step)))
+
+    def publish_frames(self, session: str) -> list[str]:
+        """Publish every rendered frame's poses and timing on LSL (source ids under
+        ``mirrorvr-<session>-``); returns the stream names. Call before recording starts."""
+        status, detail = self._ask("publish", session)
+        if status != "ok":
+            raise DisplayError(f"the display could not open its LSL streams: {detail}")
+        return list(detail)
 
     def _await(self, deadline: float) -> Answer | None:
         while True:

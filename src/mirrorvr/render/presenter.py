@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from panda3d.core import NodePath
 
@@ -45,10 +46,13 @@ from mirrorvr.session.timeline import Step, compile_timeline
 from mirrorvr.sim.patient import SimulatedPatient
 from mirrorvr.tracking.mirror import calibrate_from_body, reflect_positions
 from mirrorvr.tracking.pipeline import MirrorPipeline, gain_from_settings
-from mirrorvr.tracking.pose import TrackingFrame
+from mirrorvr.tracking.pose import HandPose, TrackingFrame
 from mirrorvr.tracking.skeleton import HOME_WRIST
 from mirrorvr.tracking.source import Performer, PoseSource
 from mirrorvr.tracking.synthetic import SyntheticSource
+
+if TYPE_CHECKING:
+    from mirrorvr.render.frame_streams import FrameStreams
 
 #: the simulated patient acts just before input is read, like a finger on a key
 SORT_PATIENT = -60
@@ -160,6 +164,10 @@ class PandaPresenter:
         )
         self._scheduled: list[tuple[float, str]] = []
         self._tracking = TrackingFrame(t=0.0)
+        self._hands: tuple[HandPose | None, HandPose | None] = (None, None)
+        self._cpu0 = 0.0
+        #: per-frame LSL streams (set by the real-time display process; see frame_streams.py)
+        self.streams: FrameStreams | None = None
         self._actions: list[str] = []
         self._last_t: float | None = None
         self._grid0: float | None = None
@@ -175,6 +183,7 @@ class PandaPresenter:
 
     # ---- frame phases (thin: the work is in the objects they call) ---------------------------
     def _pose_sync(self, frame: FrameInfo) -> None:
+        self._cpu0 = time.thread_time()  # first phase: the frame's CPU time starts here
         self._tracking = self.source.poll(frame.t)
 
     def _patient_keys(self, frame: FrameInfo) -> None:
@@ -189,7 +198,7 @@ class PandaPresenter:
             self.director.on_actions(self._actions, frame.t)
 
     def _scene_update(self, frame: FrameInfo) -> None:
-        intact, mirrored = self.pipeline.process(self._tracking)
+        intact, mirrored = self._hands = self.pipeline.process(self._tracking)
         self.scene.set_hands(intact, mirrored)
         self.scene.update(frame.t)
 
@@ -197,6 +206,8 @@ class PandaPresenter:
         self.display.render()
         frame.shown = self.clock.now() if self.clock.realtime else frame.t
         self.frames += 1
+        if self.streams is not None:
+            self.streams.publish(frame, *self._hands, time.thread_time() - self._cpu0)
         if self.recorder is not None:
             self.recorder.maybe_write(frame)
 
@@ -322,6 +333,8 @@ class PandaPresenter:
     def close(self) -> None:
         """Stop the frame loop and release the display."""
         self.loop.close()
+        if self.streams is not None:
+            self.streams.close()
         if self.recorder is not None:
             self.recorder.close()
         self.display.close()

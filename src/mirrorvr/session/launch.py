@@ -205,7 +205,15 @@ def run_session(
         for sink in opts.sinks:
             log.add_sink(sink)
         if publish:
-            from mirrorvr.streams.session_io import session_streams
+            from mirrorvr.streams.session_io import session_key, session_streams
+
+            # a real-time display publishes each frame's poses and timing from its own process
+            publish_frames = getattr(presenter, "publish_frames", None)
+            try:
+                frame_streams = publish_frames(session_key(out)) if publish_frames else []
+            except Exception:
+                presenter.close()  # the display process must not outlive a session not started
+                raise
 
             log.add_sink(
                 stack.enter_context(
@@ -217,6 +225,7 @@ def run_session(
                         plan=plan,
                         wait_for_node=opts.wait_for_node,
                         wait_node_s=opts.wait_node_s,
+                        expect=frame_streams,
                         log=lambda what, d: (
                             log.append("stream", clock.now(), **{**d, "what": what})
                             if what != "offset"

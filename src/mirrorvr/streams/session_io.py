@@ -116,9 +116,13 @@ def session_streams(
     plan: Any = None,
     wait_for_node: str | None = None,
     wait_node_s: float = 60.0,
+    expect: Sequence[str] = (),
 ) -> Iterator[SessionOutlets]:
     """Open the session outlets (an event sink) and, with ``record``, record them to XDF.
 
+    ``expect`` names further streams of this session (source ids ``mirrorvr-<session>-...``,
+    e.g. the display's pose and frame streams) already open elsewhere: the session also waits
+    for the recorder to follow them, so their first samples are not lost.
     With ``wait_for_node`` the session starts only once that node follows our markers.
     """
     from mirrorvr.errors import SessionError
@@ -137,7 +141,7 @@ def session_streams(
                 on_status=log,
                 file_info={"clock": "lsl", "session": key},
             ).start()
-            ok = recorder.wait_for(outlets.names, CONNECT_TIMEOUT_S)
+            ok = recorder.wait_for([*outlets.names, *expect], CONNECT_TIMEOUT_S)
             ok = outlets.wait_for_consumers(CONNECT_TIMEOUT_S) and ok
             if not ok and log is not None:
                 # therapy is not held up by the recorder; the gap is on record instead
