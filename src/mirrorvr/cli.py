@@ -125,6 +125,21 @@ def _print_summary(summary: dict[str, Any], folder: Path) -> None:
     out.print(table)
 
 
+def _session_folder(outdir: Path | None, name: str, parent: str = "sessions") -> Path:
+    """``outdir`` as given, or a new ``<parent>/<name>-<timestamp>`` folder."""
+    if outdir is not None:
+        return outdir
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(parent) / (f"{name}-{stamp}" if name else stamp)
+
+
+def _stimulator_option(value: str | None) -> tuple[str | None, str | None]:
+    """(kind, port) from ``--stimulator KIND:PORT``, or (None, None) when not given."""
+    from mirrorvr.stim.factory import parse_stimulator_option
+
+    return parse_stimulator_option(value) if value else (None, None)
+
+
 def _run(
     plan_arg: str | None,
     outdir: Path | None,
@@ -138,7 +153,6 @@ def _run(
     estimate_mt: str | None = None,
     true_mt: float | None = None,
 ) -> None:
-    from mirrorvr.stim.factory import parse_stimulator_option
 
     if patient is not None:  # the clinic store supplies patient, threshold, daily pulses
         return _run_for_patient(
@@ -155,13 +169,10 @@ def _run(
         )
     plan, timeline, _ = _validate(plan_arg)
     plan = _with_threshold_estimate(with_seed(plan, seed), estimate_mt)
-    kind = port = None
-    if stimulator:
-        kind, port = parse_stimulator_option(stimulator)
+    kind, port = _stimulator_option(stimulator)
     if not simulated and port is None and plan.devices.stimulator.port:
         port = plan.devices.stimulator.port
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = outdir or Path("sessions") / f"{plan.patient.id}-{stamp}"
+    folder = _session_folder(outdir, plan.patient.id)
     opts = LaunchOptions(
         out=folder,
         realtime=realtime,
@@ -453,7 +464,6 @@ def threshold(
 ) -> None:
     """Measure the resting motor threshold from EMG (ML-PEST or the 5/10 rule)."""
     from mirrorvr.config.plan import ThresholdEstimation
-    from mirrorvr.stim.factory import parse_stimulator_option
     from mirrorvr.threshold.standalone import ThresholdRun, run_threshold
 
     try:
@@ -471,10 +481,9 @@ def threshold(
         )
     except ValueError as e:
         raise MirrorVRError(f"threshold options: {e}") from None
-    kind, port = ("ttl-box", None)
-    if stimulator:
-        kind, port = parse_stimulator_option(stimulator)
-    folder = outdir or Path("thresholds") / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    given_kind, port = _stimulator_option(stimulator)
+    kind = given_kind or "ttl-box"
+    folder = _session_folder(outdir, "", parent="thresholds")
     operator = move = None
     if port is not None:
         def operator(pct: float) -> None:
@@ -796,7 +805,6 @@ def _run_for_patient(
 ) -> None:
     """Run a plan for a patient in the store, and record the session there from its log."""
     from mirrorvr.clinic.readiness import fit_and_check
-    from mirrorvr.stim.factory import parse_stimulator_option
 
     with _store(None) as s:
         path = resolve_plan_path(plan_arg)
@@ -807,13 +815,10 @@ def _run_for_patient(
             raise PlanError([Problem(f"{path}:{p.where}", p.message) for p in e.problems]) from None
         timeline = compile_timeline(plan)
         presenter = _presenter_factory(plan, display, simulated)  # display errors come first
-        kind = port = None
-        if stimulator:
-            kind, port = parse_stimulator_option(stimulator)
+        kind, port = _stimulator_option(stimulator)
         if not simulated and port is None and plan.devices.stimulator.port:
             port = plan.devices.stimulator.port
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        folder = outdir or Path("sessions") / f"{patient}-{stamp}"
+        folder = _session_folder(outdir, patient)
         from mirrorvr.config.loader import plan_to_toml
 
         sid = s.create_session(
@@ -1030,16 +1035,12 @@ def node_tms(
     date: Annotated[str | None, typer.Option(help="Session date (YYYY-MM-DD).")] = None,
 ) -> None:
     """TMS node: follow the VR node's cue markers and deliver the plan's stimulation."""
-    from mirrorvr.stim.factory import parse_stimulator_option
     from mirrorvr.streams.tms_node import NodeOptions, run_tms_node
 
     p, _, _ = _validate(plan)
     _lsl_setup(known_peers, session_id, p)
-    kind = port = None
-    if stimulator:
-        kind, port = parse_stimulator_option(stimulator)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = outdir or Path("sessions") / f"{p.patient.id}-{stamp}-tms"
+    kind, port = _stimulator_option(stimulator)
+    folder = _session_folder(outdir, f"{p.patient.id}-tms")
     opts = NodeOptions(
         out=folder,
         stimulator_port=port,
@@ -1078,8 +1079,7 @@ def node_vr(
     p, _, _ = _validate(plan)
     p = with_seed(p, seed)
     _lsl_setup(known_peers, session_id, p)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = outdir or Path("sessions") / f"{p.patient.id}-{stamp}"
+    folder = _session_folder(outdir, p.patient.id)
     opts = LaunchOptions(
         out=folder,
         realtime=True,
