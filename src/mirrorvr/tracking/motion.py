@@ -14,25 +14,18 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, replace
+from typing import get_args
 
 import numpy as np
 from numpy.typing import NDArray
 
+from mirrorvr.config.plan import Movement
 from mirrorvr.tracking.skeleton import HandParams
 
 Array = NDArray[np.float64]
 REST = HandParams()
-MOVEMENTS = (
-    "fist",
-    "finger_flexion",
-    "thumb_opposition",
-    "wrist_flexion",
-    "wrist_extension",
-    "pronation",
-    "supination",
-    "reach",
-    "open_hand",
-)
+#: every movement a plan can name; one list, owned by the plan model
+MOVEMENTS: tuple[str, ...] = get_args(Movement)
 
 _FIST = HandParams(1.0, 1.0, 1.0, 1.0, thumb_opposition=0.45, thumb_flex=0.9)
 
