@@ -65,8 +65,11 @@ def test_realtime_display_session_records_pose_and_frame_streams(
     assert inside.sum() > 10
     # tracked and mirrored poses of the frames shown (the last one or two may be cut off when
     # the display closes); the intact hand is the right one
-    assert np.isin(tracked["time_stamps"], frames["time_stamps"]).all()
-    assert np.isin(mirrored["time_stamps"], frames["time_stamps"]).all()
+    # (poses are pushed before their frame, so a pose after the last recorded frame is allowed)
+    for poses in (tracked, mirrored):
+        shown = poses["time_stamps"][poses["time_stamps"] <= frames["time_stamps"][-1]]
+        assert len(shown) >= len(poses["time_stamps"]) - 2
+        assert np.isin(shown, frames["time_stamps"]).all()
     both = np.intersect1d(tracked["time_stamps"], mirrored["time_stamps"])
     assert len(both) > 0.9 * len(tracked["time_stamps"])
     setup = tracked["info"]["desc"][0]["setup"][0]

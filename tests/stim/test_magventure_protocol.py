@@ -229,7 +229,9 @@ def test_unit_disabling_itself_while_armed_is_a_fault() -> None:
     )
     d.arm()
     d.status()
-    until(lambda: d._fault is not None)
+    # The fault's own disable is answered by a third message 3 (after enable and status); wait
+    # for it so that close's disable cannot mistake that earlier answer for its own.
+    until(lambda: d._fault is not None and d._seen[0x03] >= 3)
     with pytest.raises(DeviceFaultError, match="over-temperature \\(45 °C"):
         d.trigger()
     finish(d, t)

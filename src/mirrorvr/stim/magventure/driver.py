@@ -499,6 +499,17 @@ class MagPro(Stimulator):
     def close(self) -> None:
         """Disable, stop the threads, close the port."""
         self.disarm()
+        # ``disarm`` may have been answered by the message 3 of an earlier disable (a fault's)
+        # while its own answer is still on the line: let the reader take what is there, so that
+        # every message the unit sent is recorded before the port closes.
+        deadline = time.monotonic() + 0.2
+        while self._threads and time.monotonic() < deadline:
+            try:
+                if not self.transport.is_open or self.transport.in_waiting() == 0:
+                    break
+            except DeviceError:
+                break
+            time.sleep(0.002)
         self._stop.set()
         for th in self._threads:
             if th is not threading.current_thread():
