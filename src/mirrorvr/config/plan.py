@@ -98,6 +98,8 @@ class _RepeatedBlock(_BlockBase):
     rest_s: Seconds = 5.0
     randomise: bool = False
     seed: int | None = None  # None: derived from the session seed and block index
+    #: sound the cue tone with this block's cues (``None``: as ``[scene.cue_tone] enabled``)
+    cue_tone: bool | None = None
 
 
 class ImageryBlock(_RepeatedBlock):
@@ -483,6 +485,44 @@ class LslSettings(_Model):
     session_id: str | None = None
     #: liblsl [multicast] ResolveScope: machine, link, site, organization or global
     resolve_scope: Literal["machine", "link", "site", "organization", "global"] | None = None
+
+
+class CueTone(_Model):
+    """A short soft tone sounded with each imagery/mirror cue (see docs/scene.md).
+
+    Raised-cosine ramps at both ends keep it free of clicks. It starts in the frame that first
+    shows the cue (real-time displays only); each cue event logs whether it played.
+    """
+
+    #: sound it with every imagery and mirror cue (a block's ``cue_tone`` overrides this)
+    enabled: bool = False
+    frequency_hz: Annotated[float, Field(ge=100, le=4000, allow_inf_nan=False)] = 660.0
+    duration_ms: Annotated[float, Field(ge=20, le=2000, allow_inf_nan=False)] = 150.0
+    #: peak level in dB below digital full scale (−20 dBFS = a tenth of full amplitude); the
+    #: loudness the patient hears also depends on the PC's volume
+    level_dbfs: Annotated[float, Field(ge=-60, le=-3, allow_inf_nan=False)] = -20.0
+    #: length of each raised-cosine fade (in and out)
+    ramp_ms: Annotated[float, Field(ge=1, le=500, allow_inf_nan=False)] = 10.0
+
+    @model_validator(mode="after")
+    def _ramps_fit(self) -> CueTone:
+        if 2 * self.ramp_ms > self.duration_ms:
+            raise ValueError(
+                f"ramp_ms ({self.ramp_ms:g}) must be at most half of duration_ms "
+                f"({self.duration_ms:g}): the fade-in and fade-out must fit in the tone"
+            )
+        return self
+
+    def params(self) -> dict[str, float]:
+        """The tone's sound parameters (what a cue step carries and its event logs)."""
+        return {
+            "frequency_hz": self.frequency_hz,
+            "duration_ms": self.duration_ms,
+            "level_dbfs": self.level_dbfs,
+            "ramp_ms": self.ramp_ms,
+        }
+
+
 class SceneSettings(_Model):
     """How the patient's virtual limbs look and move (per patient; see docs/scene.md)."""
 
@@ -501,6 +541,8 @@ class SceneSettings(_Model):
     mirror_offset_m: tuple[float, float, float] = (0.0, 0.0, 0.0)
     #: One Euro smoothing of the tracked hand before mirroring
     smoothing: bool = True
+    #: audio tone with imagery/mirror cues (off unless enabled here or per block)
+    cue_tone: CueTone = Field(default_factory=CueTone)
 
     @property
     def skin_rgb(self) -> tuple[float, float, float]:

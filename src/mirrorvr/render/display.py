@@ -34,10 +34,11 @@ from mirrorvr.errors import MirrorVRError
 OffscreenModule = Literal["egl", "tinydisplay"]
 _MODULES = {"egl": "p3headlessgl", "tinydisplay": "p3tinydisplay", "window": "pandagl"}
 
-#: process-wide panda3d settings: no audio device, no vsync wait (frames are paced by us),
-#: flip right after drawing (so "render returned" means "frame shown"), no model cache writes
+#: process-wide panda3d settings: audio through OpenAL (opened only for cue tones, by
+#: render/audio.py), no vsync wait (frames are paced by us), flip right after drawing (so
+#: "render returned" means "frame shown"), no model cache writes
 _PRC = """
-audio-library-name null
+audio-library-name p3openal_audio
 sync-video 0
 auto-flip 1
 model-cache-dir

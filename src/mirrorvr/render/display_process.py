@@ -22,7 +22,7 @@ from typing import Any
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.render.display import DisplayError
 from mirrorvr.session.clock import Clock, RealClock
-from mirrorvr.session.presenter import Answer
+from mirrorvr.session.presenter import Answer, ToneOutcome
 from mirrorvr.session.timeline import Step
 from mirrorvr.sim.patient import SimulatedPatient
 
@@ -76,7 +76,9 @@ def _serve(
             msg = conn.recv()
             op = msg[0]
             if op == "present":
-                conn.send(core.present(_step_from_wire(msg[1])))
+                onset = core.present(_step_from_wire(msg[1]))
+                tone = core.cue_tone()
+                conn.send((onset, None if tone is None else (tone.played, tone.t, tone.reason)))
             elif op == "answer":
                 a = core.director.answer
                 conn.send(None if a is None else (a.value, a.t))
@@ -149,6 +151,7 @@ class ProcessPresenter:
             raise DisplayError(f"the {kind} display could not start: {detail}")
         self.renderer = detail
         self.frames = 0
+        self._tone: ToneOutcome | None = None
 
     def _ask(self, *msg: Any) -> Any:
         try:
@@ -161,7 +164,13 @@ class ProcessPresenter:
 
     def present(self, step: Step) -> float:
         """Show ``step``; returns the display time of the first frame showing it."""
-        return float(self._ask("present", _step_to_wire(step)))
+        onset, tone = self._ask("present", _step_to_wire(step))
+        self._tone = None if tone is None else ToneOutcome(*tone)
+        return float(onset)
+
+    def cue_tone(self) -> ToneOutcome | None:
+        """The tone the display process started with the last presented step (or why not)."""
+        return self._tone
 
     def publish_frames(self, session: str) -> list[str]:
         """Publish every rendered frame's poses and timing on LSL (source ids under

@@ -31,7 +31,7 @@ from mirrorvr.errors import MirrorVRError
 from mirrorvr.render.headset_loop import READY_TIMEOUT_S, HeadsetLoop, ShowRequest
 from mirrorvr.render.openxr_display import NO_RUNTIME_HELP, DisplayEvent, HeadsetError
 from mirrorvr.session.clock import Clock
-from mirrorvr.session.presenter import Answer
+from mirrorvr.session.presenter import Answer, ToneOutcome
 from mirrorvr.session.runner import SessionRunner
 from mirrorvr.session.timeline import Step
 from mirrorvr.sim.patient import SimulatedPatient
@@ -249,6 +249,7 @@ class HeadsetPresenter:
             raise HeadsetError(reply[1])
         self.runtime_name, self.input_mode = reply[1], reply[2]
         self.frames = 0
+        self._tone: ToneOutcome | None = None
 
     def _read_events(self, conn: Connection) -> None:
         try:
@@ -267,10 +268,19 @@ class HeadsetPresenter:
 
     def present(self, step: Step) -> float:
         """Show ``step``; its onset (see the class docstring)."""
+        self._tone = (
+            ToneOutcome(False, reason="the headset display does not play cue tones yet")
+            if "tone" in step.data
+            else None
+        )
         shown = self._ask("present", _step_to_wire(step))
         if shown is not None and self.clock.realtime:
             return float(shown)
         return self.clock.now()
+
+    def cue_tone(self) -> ToneOutcome | None:
+        """Cue tones are not played in the headset yet (see docs/scene.md): reported so."""
+        return self._tone
 
     def _simulated_answer(self, value: int | str, rt: float, deadline: float) -> Answer | None:
         t = self.clock.now() + rt

@@ -41,7 +41,7 @@ from mirrorvr.render.frame import (
 from mirrorvr.render.input import KeyInput, keys_for_rating
 from mirrorvr.render.scene import MirrorScene, patient_camera
 from mirrorvr.session.clock import Clock
-from mirrorvr.session.presenter import Answer
+from mirrorvr.session.presenter import Answer, ToneOutcome
 from mirrorvr.session.timeline import Step, compile_timeline
 from mirrorvr.sim.patient import SimulatedPatient
 from mirrorvr.tracking.mirror import calibrate_from_body, reflect_positions
@@ -52,6 +52,7 @@ from mirrorvr.tracking.source import Performer, PoseSource
 from mirrorvr.tracking.synthetic import SyntheticSource
 
 if TYPE_CHECKING:
+    from mirrorvr.render.audio import CueSounder
     from mirrorvr.render.frame_streams import FrameStreams
 
 #: the simulated patient acts just before input is read, like a finger on a key
@@ -162,6 +163,20 @@ class PandaPresenter:
         self.recorder = (
             FrameRecorder(display, opts.frames_dir, opts.frame_every_s) if opts.frames_dir else None
         )
+        # cue tones: opened only when the plan asks for them, and only in real time
+        tones = [s.data["tone"] for s in self.timeline.steps if "tone" in s.data]
+        self.sounder: CueSounder | None = None
+        self._no_sound = "simulated clock: cue tones play only in real time"
+        if tones and clock.realtime:
+            from mirrorvr.render.audio import CueSounder, log
+
+            try:
+                self.sounder = CueSounder(clock, tones)
+            except Exception as e:  # sound is an extra: it must never stop a session
+                self._no_sound = f"audio failed: {e}"
+                log.warning("warning: cue tones will not play: %s", self._no_sound)
+        self._tone_due: dict[str, float] | None = None
+        self._tone: ToneOutcome | None = None
         self._scheduled: list[tuple[float, str]] = []
         self._tracking = TrackingFrame(t=0.0)
         self._hands: tuple[HandPose | None, HandPose | None] = (None, None)
@@ -206,6 +221,15 @@ class PandaPresenter:
         self.display.render()
         frame.shown = self.clock.now() if self.clock.realtime else frame.t
         self.frames += 1
+        if self._tone_due is not None:  # the frame that shows the cue starts its tone
+            self._tone = (
+                self.sounder.play(self._tone_due)
+                if self.sounder is not None
+                else ToneOutcome(False, reason=self._no_sound)
+            )
+            self._tone_due = None
+        if self.sounder is not None:
+            self.sounder.update()
         if self.streams is not None:
             self.streams.publish(frame, *self._hands, time.thread_time() - self._cpu0)
         if self.recorder is not None:
@@ -250,6 +274,8 @@ class PandaPresenter:
             self._t0 = self.clock.now() - step.t
         t = self._next_time(1.0 / self.options.fps)
         self.director.show(step, t, step.t)
+        self._tone = None
+        self._tone_due = dict(step.data["tone"]) if "tone" in step.data else None
         frame = self._frame(notes={"step": step.index, "kind": step.kind})
         assert frame.shown is not None
         onset = frame.shown
@@ -272,6 +298,10 @@ class PandaPresenter:
                 str(step.data["side"]), int(step.data["angle_deg"])
             )
             self._scheduled = [(onset + rt, "arrow_left" if side == "left" else "arrow_right")]
+
+    def cue_tone(self) -> ToneOutcome | None:
+        """The tone started in the frame that showed the last presented step (or why not)."""
+        return self._tone
 
     def withdraw_question(self) -> None:
         """The answer window closed: take the question down, forget pending presses."""
@@ -333,6 +363,8 @@ class PandaPresenter:
     def close(self) -> None:
         """Stop the frame loop and release the display."""
         self.loop.close()
+        if self.sounder is not None:
+            self.sounder.close()
         if self.streams is not None:
             self.streams.close()
         if self.recorder is not None:

@@ -24,11 +24,31 @@ class Answer:
     t: float
 
 
+@dataclass(frozen=True)
+class ToneOutcome:
+    """Whether a cue's tone was played, and when it was started (LSL time), or why not."""
+
+    played: bool
+    t: float | None = None
+    reason: str = ""
+
+    def to_event(self) -> dict[str, object]:
+        """The fields a cue event's ``tone`` object gets (``played``, ``t`` or ``reason``)."""
+        if self.played:
+            return {"played": True, "t": self.t}
+        return {"played": False, "reason": self.reason}
+
+
 class Presenter(Protocol):
     """What a display backend offers the session runner."""
 
     def present(self, step: Step) -> float:
         """Show ``step`` (cue, window, rest, trial...); returns its onset on the LSL clock."""
+        ...
+
+    def cue_tone(self) -> ToneOutcome | None:
+        """The tone of the step just presented (``None`` if it asked for none: no ``tone``
+        in its data)."""
         ...
 
     def ask_rating(self, step: Step, deadline: float) -> Answer | None:
@@ -54,10 +74,20 @@ class HeadlessPresenter:
     def __init__(self, clock: Clock, patient: SimulatedPatient) -> None:
         self.clock = clock
         self.patient = patient
+        self._tone: ToneOutcome | None = None
 
     def present(self, step: Step) -> float:
         """Nothing to draw: the onset is now."""
+        self._tone = (
+            ToneOutcome(False, reason="no display (cue tones play with a real-time display)")
+            if "tone" in step.data
+            else None
+        )
         return self.clock.now()
+
+    def cue_tone(self) -> ToneOutcome | None:
+        """Headless sessions play no tones: a tone asked for is reported as not played."""
+        return self._tone
 
     def ask_rating(self, step: Step, deadline: float) -> Answer | None:
         """The simulated patient answers after a reaction time (or misses the deadline)."""

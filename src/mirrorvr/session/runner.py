@@ -22,7 +22,7 @@ from typing import Any
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.session.clock import Clock
 from mirrorvr.session.eventlog import EventLog
-from mirrorvr.session.presenter import Presenter
+from mirrorvr.session.presenter import Presenter, ToneOutcome
 from mirrorvr.session.timeline import Step, Timeline
 from mirrorvr.stim import governor
 from mirrorvr.stim.executor import StimulationExecutor
@@ -311,7 +311,11 @@ class SessionRunner:
         elif kind in ("cue", "window", "rest"):
             onset = self.presenter.present(step)
             self._onsets[step.index] = onset
-            t_log(kind, onset, **common, planned=self._deadline(step), **dict(step.data))
+            data = dict(step.data)
+            if "tone" in data:  # the cue's tone: its parameters, and whether and when it played
+                tone = self.presenter.cue_tone() or ToneOutcome(False, reason="not reported")
+                data["tone"] = {**data["tone"], **tone.to_event()}
+            t_log(kind, onset, **common, planned=self._deadline(step), **data)
         elif kind == "rating":
             onset = self.presenter.present(step)
             t_log("rating_prompt", onset, **common, timepoint=step.data["timepoint"])

@@ -206,6 +206,9 @@ def compile_timeline(plan: SessionPlan) -> Timeline:
                 t += slot
         else:
             window = block.imagery_s if isinstance(block, ImageryBlock) else block.movement_s
+            # the cue tone's parameters ride on the cue step: presenters play what it carries
+            tone_on = plan.scene.cue_tone.enabled if block.cue_tone is None else block.cue_tone
+            tone = plan.scene.cue_tone.params() if tone_on else None
             for rep, movement in enumerate(_movement_order(block, rng)):
                 cue_index = len(b.steps)
                 b.add(
@@ -216,6 +219,7 @@ def compile_timeline(plan: SessionPlan) -> Timeline:
                     repetition=rep,
                     movement=movement,
                     exercise=block.kind,
+                    **({"tone": dict(tone)} if tone else {}),
                 )
                 if stim.mode == "cue-locked":
                     assert stim.cue_locked is not None
