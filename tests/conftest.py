@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
 import sys
 import tempfile
 import textwrap
@@ -33,7 +34,23 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 # same private session. ~8 engineers run tests on this machine at once: a unique SessionID
 # keeps our streams invisible to theirs and theirs to ours.
 LSL_SESSION_ID = f"mirrorvr-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-LSL_CONFIG = f"[multicast]\nResolveScope = machine\n\n[lab]\nSessionID = {LSL_SESSION_ID}\n"
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# A session id alone is not enough when several test processes (pytest-xdist workers, other
+# engineers' runs) publish at once: every responder binds the same query port, and a query
+# sent to 127.0.0.1 reaches only one of those sockets, so a resolver could wait minutes for a
+# stream in its own process. A query port of our own keeps each run's discovery separate.
+LSL_QUERY_PORT = _free_udp_port()
+LSL_CONFIG = (
+    f"[multicast]\nResolveScope = machine\n\n[lab]\nSessionID = {LSL_SESSION_ID}\n\n"
+    f"[ports]\nMulticastPort = {LSL_QUERY_PORT}\n"
+)
 _lsl_cfg_dir = tempfile.mkdtemp(prefix="mirrorvr-lsl-")
 LSL_CONFIG_FILE = Path(_lsl_cfg_dir) / "lsl_api.cfg"
 LSL_CONFIG_FILE.write_text(LSL_CONFIG, encoding="utf-8")
