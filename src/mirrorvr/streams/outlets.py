@@ -138,9 +138,10 @@ class PoseOutlet:
         *,
         joints: Sequence[str] = HAND_JOINTS,
         side: str = "",
+        source: str = "",
     ) -> None:
         self.joints = tuple(joints)
-        self.spec = pose_spec(which, self.joints, side)
+        self.spec = pose_spec(which, self.joints, side, source)
         self._outlet = _Outlet(self.spec, session, max_buffered=60)
 
     def push(self, t: float, positions: Any, quaternions: Any) -> None:
