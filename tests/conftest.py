@@ -33,7 +33,36 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 # same private session. ~8 engineers run tests on this machine at once: a unique SessionID
 # keeps our streams invisible to theirs and theirs to ours.
 LSL_SESSION_ID = f"mirrorvr-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-LSL_CONFIG = f"[multicast]\nResolveScope = machine\n\n[lab]\nSessionID = {LSL_SESSION_ID}\n"
+
+
+def _private_lsl_ports(block: int = 66, blocks: int = 180) -> str:
+    """A ``[ports]`` section with a port block of our own (below the ephemeral range).
+
+    On one machine liblsl finds outlets through its per-outlet ports (16572-16603 by default:
+    16 outlets) and a shared 127.0.0.1:16571 whose unicast queries reach one socket only. With
+    the other engineers' outlets filling the default range, ours got random ports and half of a
+    session's streams were never resolved (measured: 3 of 6 found). A block of our own keeps
+    discovery deterministic; a block whose multicast port is in use is skipped.
+    """
+    import random
+    import socket
+
+    rng = random.Random(f"{os.getpid()}-{LSL_SESSION_ID}")
+    for _ in range(50):
+        mc = 20000 + block * rng.randrange(blocks)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("0.0.0.0", mc))
+            except OSError:
+                continue
+        break
+    return f"\n[ports]\nMulticastPort = {mc}\nBasePort = {mc + 1}\nPortRange = {block - 2}\n"
+
+
+LSL_CONFIG = (
+    f"[multicast]\nResolveScope = machine\n\n[lab]\nSessionID = {LSL_SESSION_ID}\n"
+    + _private_lsl_ports()
+)
 _lsl_cfg_dir = tempfile.mkdtemp(prefix="mirrorvr-lsl-")
 LSL_CONFIG_FILE = Path(_lsl_cfg_dir) / "lsl_api.cfg"
 LSL_CONFIG_FILE.write_text(LSL_CONFIG, encoding="utf-8")

@@ -208,10 +208,11 @@ def _check_headset_streams(
     both, ti, mi = np.intersect1d(
         tracked["time_stamps"], mirrored["time_stamps"], return_indices=True
     )
-    # every frame shown has both poses (the last one or two may be cut off when the headset
-    # process closes its outlets)
+    # every frame shown has both poses (the recorder may join one stream a frame before the
+    # other, and the last one or two may be cut off when the headset process closes)
     for a, b in ((tracked, mirrored), (mirrored, tracked)):
-        assert np.isin(a["time_stamps"][a["time_stamps"] <= b["time_stamps"][-1]], both).all()
+        ts = a["time_stamps"]
+        assert np.isin(ts[(ts >= b["time_stamps"][0]) & (ts <= b["time_stamps"][-1])], both).all()
     tp = tracked["time_series"][ti].reshape(-1, len(HAND_JOINTS), 7)[:, :, :3]
     mp = mirrored["time_series"][mi].reshape(-1, len(HAND_JOINTS), 7)[:, :, :3]
     # mirrored across the midline (x = 0 in stage space): x flips, height and depth stay
