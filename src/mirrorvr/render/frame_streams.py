@@ -24,8 +24,10 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from mirrorvr.render.frame import FrameInfo
-from mirrorvr.render.xr_frames import position_to_xr, quat_to_xr
 from mirrorvr.streams.layout import HAND_JOINTS
 from mirrorvr.streams.outlets import FrameTimingOutlet, PoseOutlet
 from mirrorvr.tracking.joints import Side, other_side
@@ -53,11 +55,20 @@ def missed_intervals(duration: float, fps: float) -> int:
     return max(0, math.floor(duration * fps + 0.5) - 1)
 
 
-def stage_arrays(pose: AnyPose) -> tuple[Any, Any]:
-    """(positions, quaternions) of a hand or rigid pose in stage space, one row per joint."""
+#: world → stage (``xr_frames.position_to_xr``, ``quat_to_xr``) on a row of position x y z
+#: and quaternion w x y z, as one permutation and sign: three numpy calls per pose per frame
+#: (per-call overhead dominates on arrays this small; a test checks it against xr_frames)
+_STAGE_COLUMNS = [0, 2, 1, 3, 4, 6, 5]
+_STAGE_SIGNS = np.array([1.0, 1.0, -1.0, 1.0, 1.0, 1.0, -1.0])
+
+
+def stage_joints(pose: AnyPose) -> NDArray[np.float64]:
+    """A hand or rigid pose in stage space as ``(joints, 7)`` rows: position, quaternion wxyz."""
     if isinstance(pose, HandPose):
-        return position_to_xr(pose.positions), quat_to_xr(pose.orientations)
-    return position_to_xr(pose.position[None, :]), quat_to_xr(pose.orientation[None, :])
+        rows = np.concatenate((pose.positions, pose.orientations), axis=1)
+    else:
+        rows = np.concatenate((pose.position, pose.orientation))[None, :]
+    return rows[:, _STAGE_COLUMNS] * _STAGE_SIGNS
 
 
 def controller_poses(
@@ -129,8 +140,8 @@ class FrameStreams:
         missed = 0 if self._last_shown is None else missed_intervals(duration, self.fps)
         self._last_shown = t
         if intact is not None and mirrored is not None:
-            self.tracked.push(t, *stage_arrays(intact))
-            self.mirrored.push(t, *stage_arrays(mirrored))
+            self.tracked.push_joints(t, stage_joints(intact))
+            self.mirrored.push_joints(t, stage_joints(mirrored))
         self.timing.push(index, t, duration, missed, render_cpu)
         self.pushed += 1
 
