@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
 import sys
 import tempfile
 import textwrap
@@ -35,33 +36,20 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 LSL_SESSION_ID = f"mirrorvr-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
-def _private_lsl_ports(block: int = 66, blocks: int = 180) -> str:
-    """A ``[ports]`` section with a port block of our own (below the ephemeral range).
-
-    On one machine liblsl finds outlets through its per-outlet ports (16572-16603 by default:
-    16 outlets) and a shared 127.0.0.1:16571 whose unicast queries reach one socket only. With
-    the other engineers' outlets filling the default range, ours got random ports and half of a
-    session's streams were never resolved (measured: 3 of 6 found). A block of our own keeps
-    discovery deterministic; a block whose multicast port is in use is skipped.
-    """
-    import random
-    import socket
-
-    rng = random.Random(f"{os.getpid()}-{LSL_SESSION_ID}")
-    for _ in range(50):
-        mc = 20000 + block * rng.randrange(blocks)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            try:
-                probe.bind(("0.0.0.0", mc))
-            except OSError:
-                continue
-        break
-    return f"\n[ports]\nMulticastPort = {mc}\nBasePort = {mc + 1}\nPortRange = {block - 2}\n"
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
+# A session id alone is not enough when several test processes (pytest-xdist workers, other
+# engineers' runs) publish at once: every responder binds the same query port, and a query
+# sent to 127.0.0.1 reaches only one of those sockets, so a resolver could wait minutes for a
+# stream in its own process. A query port of our own keeps each run's discovery separate.
+LSL_QUERY_PORT = _free_udp_port()
 LSL_CONFIG = (
-    f"[multicast]\nResolveScope = machine\n\n[lab]\nSessionID = {LSL_SESSION_ID}\n"
-    + _private_lsl_ports()
+    f"[multicast]\nResolveScope = machine\n\n[lab]\nSessionID = {LSL_SESSION_ID}\n\n"
+    f"[ports]\nMulticastPort = {LSL_QUERY_PORT}\n"
 )
 _lsl_cfg_dir = tempfile.mkdtemp(prefix="mirrorvr-lsl-")
 LSL_CONFIG_FILE = Path(_lsl_cfg_dir) / "lsl_api.cfg"

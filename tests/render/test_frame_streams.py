@@ -96,15 +96,13 @@ def test_realtime_display_session_records_pose_and_frame_streams(
     t1 = markers[-1]["t"]
     inside = (frames["time_stamps"] > t0) & (frames["time_stamps"] < t1)
     assert inside.sum() > 10
-    # tracked and mirrored poses of the frames shown (the last one or two may be cut off when
-    # the display closes); the intact hand is the right one
-    # (poses are pushed before their frame, so a pose after the last recorded frame is allowed,
-    # and the recorder may join one stream a frame or two before another)
+    # tracked and mirrored poses of the frames shown; the intact hand is the right one. The
+    # recorder attaches to each stream on its own and poses are pushed before their frame, so a
+    # few poses may be recorded before the first or after the last recorded frame.
     for poses in (tracked, mirrored):
         ts = poses["time_stamps"]
-        ts = ts[ts >= frames["time_stamps"][0]]
-        shown = ts[ts <= frames["time_stamps"][-1]]
-        assert len(shown) >= len(ts) - 2
+        shown = ts[(ts >= frames["time_stamps"][0]) & (ts <= frames["time_stamps"][-1])]
+        assert len(shown) > 0.95 * len(ts)
         assert np.isin(shown, frames["time_stamps"]).all()
     both = np.intersect1d(tracked["time_stamps"], mirrored["time_stamps"])
     assert len(both) > 0.9 * len(tracked["time_stamps"])

@@ -53,7 +53,9 @@ def test_threshold_hunt_in_real_time_over_lsl(tmp_path: Path, lsl_name: str) -> 
     assert first["accepted"] and first["positive"] and first["pp_uv"] > 500
     if first["baseline_rms_uv"] < 10:  # (a random burst of activity would set an earlier onset)
         assert 18 < first["latency_ms"] < 80  # 22 ms + however late the emulator saw the byte
-    assert second["intensity_pct_mso"] < 40 and not second["positive"]
+    assert second["intensity_pct_mso"] < 40
+    if second["baseline_rms_uv"] < 10:  # (a burst of muscle activity in the window reads as one)
+        assert not second["positive"]
     emu = [json.loads(line) for line in (tmp_path / "emu.jsonl").read_text().splitlines()]
     assert sum(1 for f in emu if f.get("action") == "pulse") == 6
 
