@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
 import socket
 import sys
 import tempfile
@@ -47,9 +48,29 @@ def _free_udp_port() -> int:
 # sent to 127.0.0.1 reaches only one of those sockets, so a resolver could wait minutes for a
 # stream in its own process. A query port of our own keeps each run's discovery separate.
 LSL_QUERY_PORT = _free_udp_port()
+
+
+def _stream_port_block(size: int = 64) -> int:
+    """First port of ``size`` ports of our own for the outlets (below the ephemeral range)."""
+    rng = random.Random(LSL_SESSION_ID)
+    for _ in range(50):
+        base = 20000 + size * rng.randrange(180)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("0.0.0.0", base))
+            except OSError:
+                continue
+        return base
+    return 16572  # liblsl's default
+
+
+# Resolvers also find outlets by querying each port of the outlets' range (16572-16603 by
+# default: 16 outlets). Other runs' outlets fill that range, ours then get random ports that
+# only the one-socket query port reaches: 3 of a session's 6 streams were found (measured).
+LSL_STREAM_PORTS = _stream_port_block()
 LSL_CONFIG = (
     f"[multicast]\nResolveScope = machine\n\n[lab]\nSessionID = {LSL_SESSION_ID}\n\n"
-    f"[ports]\nMulticastPort = {LSL_QUERY_PORT}\n"
+    f"[ports]\nMulticastPort = {LSL_QUERY_PORT}\nBasePort = {LSL_STREAM_PORTS}\nPortRange = 64\n"
 )
 _lsl_cfg_dir = tempfile.mkdtemp(prefix="mirrorvr-lsl-")
 LSL_CONFIG_FILE = Path(_lsl_cfg_dir) / "lsl_api.cfg"
