@@ -64,7 +64,12 @@ def build(folder: Path, minutes: float) -> Path:
     pulses = np.array([e.t for e in events if e.kind == "pulse"])
     with XdfWriter(
         path,
-        [MARKERS.header_xml("bench"), tracked.header_xml("bench"), mirrored.header_xml("bench"), emg_hdr],
+        [
+            MARKERS.header_xml("bench"),
+            tracked.header_xml("bench"),
+            mirrored.header_xml("bench"),
+            emg_hdr,
+        ],
         fsync_every_s=None,
     ) as w:
         w.write_samples(1, [e.t for e in events], [[e.to_json()] for e in events])
@@ -132,7 +137,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp) / "session"
         t = time.perf_counter()
-        xdf = folder / "recording.xdf" if (folder / "recording.xdf").exists() else build(folder, args.minutes)
+        xdf = (
+            folder / "recording.xdf"
+            if (folder / "recording.xdf").exists()
+            else build(folder, args.minutes)
+        )
         size_mb = xdf.stat().st_size / 1e6
         print(f"file: {xdf} {size_mb:.0f} MB (built in {time.perf_counter() - t:.0f} s)")
         # analyse the XDF alone, so both steps read exactly the same bytes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import random
@@ -37,40 +38,36 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 LSL_SESSION_ID = f"mirrorvr-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _free_port_block(size: int) -> int:
+    """The first port of ``size`` consecutive ports free right now (TCP and UDP)."""
+    rng = random.Random(uuid.uuid4().int)
+    for _ in range(200):
+        base = rng.randrange(20000, 60000 - size)
+        try:
+            with contextlib.ExitStack() as stack:
+                for port in (base, base + size // 2, base + size - 1):
+                    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                        s = stack.enter_context(socket.socket(socket.AF_INET, kind))
+                        s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no free block of ports for the tests' LSL configuration")
 
 
 # A session id alone is not enough when several test processes (pytest-xdist workers, other
-# engineers' runs) publish at once: every responder binds the same query port, and a query
-# sent to 127.0.0.1 reaches only one of those sockets, so a resolver could wait minutes for a
-# stream in its own process. A query port of our own keeps each run's discovery separate.
-LSL_QUERY_PORT = _free_udp_port()
-
-
-def _stream_port_block(size: int = 64) -> int:
-    """First port of ``size`` ports of our own for the outlets (below the ephemeral range)."""
-    rng = random.Random(LSL_SESSION_ID)
-    for _ in range(50):
-        base = 20000 + size * rng.randrange(180)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            try:
-                s.bind(("0.0.0.0", base))
-            except OSError:
-                continue
-        return base
-    return 16572  # liblsl's default
-
-
-# Resolvers also find outlets by querying each port of the outlets' range (16572-16603 by
-# default: 16 outlets). Other runs' outlets fill that range, ours then get random ports that
-# only the one-socket query port reaches: 3 of a session's 6 streams were found (measured).
-LSL_STREAM_PORTS = _stream_port_block()
+# engineers' runs) publish at once. Machine-scope discovery rides on IPv6 multicast, which on
+# this VM goes through eth0 and, with many outlets on the machine, a resolver was seen missing
+# streams of its own process for minutes. So each test run also gets ports of its own: a query
+# port, and a block of outlet ports that the resolver scans by unicast on 127.0.0.1
+# (KnownPeers), a second path that does not depend on multicast.
+LSL_PORT_RANGE = 128  # ~4 ports per outlet: room for 32 outlets of this run at once
+LSL_BASE_PORT = _free_port_block(LSL_PORT_RANGE + 1)
 LSL_CONFIG = (
-    f"[multicast]\nResolveScope = machine\n\n[lab]\nSessionID = {LSL_SESSION_ID}\n\n"
-    f"[ports]\nMulticastPort = {LSL_QUERY_PORT}\nBasePort = {LSL_STREAM_PORTS}\nPortRange = 64\n"
+    f"[multicast]\nResolveScope = machine\n\n"
+    f"[lab]\nSessionID = {LSL_SESSION_ID}\nKnownPeers = {{127.0.0.1}}\n\n"
+    f"[ports]\nMulticastPort = {LSL_BASE_PORT}\nBasePort = {LSL_BASE_PORT + 1}\n"
+    f"PortRange = {LSL_PORT_RANGE}\n"
 )
 _lsl_cfg_dir = tempfile.mkdtemp(prefix="mirrorvr-lsl-")
 LSL_CONFIG_FILE = Path(_lsl_cfg_dir) / "lsl_api.cfg"

@@ -449,9 +449,7 @@ def threshold(
         float | None, typer.Option(help="ML-PEST: stop when the 95 % CI half-width ≤ this.")
     ] = None,
     max_pulses: Annotated[int, typer.Option(help="Pulses the hunt may use in all.")] = 100,
-    isi: Annotated[
-        str, typer.Option(help="Inter-pulse interval MIN,MAX in s (uniform).")
-    ] = "4,6",
+    isi: Annotated[str, typer.Option(help="Inter-pulse interval MIN,MAX in s (uniform).")] = "4,6",
     criterion: Annotated[float, typer.Option(help="Positive MEP: peak-to-peak > this µV.")] = 50.0,
     max_mso: Annotated[float, typer.Option(help="Never exceed this % MSO.")] = 100.0,
     site: Annotated[str, typer.Option(help="Coil position label of the hunt.")] = "hotspot",
@@ -486,6 +484,7 @@ def threshold(
     folder = _session_folder(outdir, "", parent="thresholds")
     operator = move = None
     if port is not None:
+
         def operator(pct: float) -> None:
             typer.prompt(f"Set the stimulator to {pct:g} % MSO and press Enter", default="")
 
@@ -512,15 +511,21 @@ def threshold(
     if hs is not None:
         for s_ in hs.sites:
             med = f"{s_.median_pp_uv:.0f} µV" if s_.median_pp_uv is not None else "-"
-            table.add_row(f"site {s_.site}", f"median MEP {med} ({s_.positive}/{s_.accepted} > "
-                          f"{criterion:g} µV)")
+            table.add_row(
+                f"site {s_.site}",
+                f"median MEP {med} ({s_.positive}/{s_.accepted} > {criterion:g} µV)",
+            )
         table.add_row("hotspot", str(hs.best))
     est = outcome.estimate
-    table.add_row("threshold", f"{est.mt_pct_mso:g} % MSO" if est.mt_pct_mso is not None else "none")
+    table.add_row(
+        "threshold", f"{est.mt_pct_mso:g} % MSO" if est.mt_pct_mso is not None else "none"
+    )
     if est.ci_pct_mso:
         table.add_row("95 % interval", f"{est.ci_pct_mso[0]:.1f}-{est.ci_pct_mso[1]:.1f} % MSO")
-    table.add_row("trials / pulses", f"{est.n_trials} accepted / {outcome.pulses} "
-                  f"({outcome.rejected} rejected)")
+    table.add_row(
+        "trials / pulses",
+        f"{est.n_trials} accepted / {outcome.pulses} ({outcome.rejected} rejected)",
+    )
     table.add_row("stopped", f"{outcome.status}: {outcome.reason or est.stop_reason}")
     if port is None:
         rec = json.loads((folder / "threshold.json").read_text(encoding="utf-8"))
@@ -534,11 +539,12 @@ def threshold(
         raise typer.Exit(1)
     out.print(
         "[stimulation.motor_threshold]\n"
-        f"rmt_pct_mso = {mt.rmt_pct_mso:g}\nmeasured_on = \"{mt.measured_on}\"\n"
-        f"method = \"{mt.method}\"",
+        f'rmt_pct_mso = {mt.rmt_pct_mso:g}\nmeasured_on = "{mt.measured_on}"\n'
+        f'method = "{mt.method}"',
         highlight=False,
         markup=False,
     )
+
 
 # ---- displays (the mirror scene: issue 6) -------------------------------------------------------
 
@@ -1105,7 +1111,9 @@ def analyze(
     path: Annotated[
         Path | None, typer.Argument(help="Session folder or XDF file (omit with --sessions).")
     ] = None,
-    outdir: Annotated[Path, typer.Option("--out", help="Folder for report.html, summary.json.")] = Path("analysis"),
+    outdir: Annotated[
+        Path, typer.Option("--out", help="Folder for report.html, summary.json.")
+    ] = Path("analysis"),
     sessions: Annotated[
         Path | None,
         typer.Option(help="Folder of session folders / XDF files: pool them into one report."),
@@ -1184,6 +1192,8 @@ def export_bids(
         raise MirrorVRError(f"{source}: no session folders or XDF files found")
     written = do_export(paths, outdir)
     out.print(f"BIDS dataset: {outdir} ({len(written)} files written)")
+
+
 # ---- safety: the limits in force (issue 4) ----------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from mirrorvr.stim.base import TrainSpec
 from mirrorvr.stim.errors import DeviceFaultError, EnergyRuleError
 from mirrorvr.stim.magstim.driver import BiStim, Magstim200, MagstimDriver, Rapid
 from mirrorvr.stim.magstim.protocol import valid
+from mirrorvr.stim.priority import KEEPALIVE_RT_PRIORITY
 from mirrorvr.stim.transport import LineTriggerUnsupported, SerialTransport
 
 FAST = ["--timing", "fast", "--no-line-delay"]
@@ -92,6 +94,27 @@ def test_watchdog_disarms_when_the_keepalive_stops(tmp_path: Path) -> None:
         d.close()
     causes = [r.get("cause") for r in records(log) if r.get("action") == "disarmed"]
     assert causes[0] == "watchdog (no command for 1 s)"
+
+
+def test_keepalive_thread_runs_at_the_priority_it_reports(tmp_path: Path) -> None:
+    """SCHED_FIFO 70 where allowed (root, CAP_SYS_NICE), else nice; never silently neither."""
+    with EmulatorProcess("magstim-200", tmp_path / "stim", tmp_path / "emu.jsonl", extra_args=FAST):
+        d = driver("magstim-200", tmp_path / "stim")
+        d.connect()
+        try:
+            until(lambda: d.keepalive_priority != "not started")
+            th = d._ka_thread
+            assert th is not None and th.native_id is not None
+            policy = os.sched_getscheduler(th.native_id)
+            reported = d.status().extra["keepalive_priority"]
+            if reported.startswith("SCHED_FIFO"):
+                assert policy == os.SCHED_FIFO
+                assert os.sched_getparam(th.native_id).sched_priority == KEEPALIVE_RT_PRIORITY
+            else:
+                assert policy != os.SCHED_FIFO
+                assert reported.startswith(("nice", "default priority"))
+        finally:
+            d.close()
 
 
 def test_idle_auto_disarm_is_reported_by_the_keepalive(tmp_path: Path) -> None:

@@ -483,6 +483,8 @@ class LslSettings(_Model):
     session_id: str | None = None
     #: liblsl [multicast] ResolveScope: machine, link, site, organization or global
     resolve_scope: Literal["machine", "link", "site", "organization", "global"] | None = None
+
+
 class SceneSettings(_Model):
     """How the patient's virtual limbs look and move (per patient; see docs/scene.md)."""
 

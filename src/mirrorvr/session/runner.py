@@ -133,8 +133,7 @@ class SessionRunner:
 
     def _disarm_now(self) -> None:
         if self.executor is not None:
-            self.executor.cancel("disarm")
-            self.executor.stimulator.disarm()
+            self.executor.halt("disarm")
 
     # ---- the loop ------------------------------------------------------------------------
     def _set_state(self, new: State, reason: str = "") -> None:

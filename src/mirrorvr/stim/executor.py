@@ -41,7 +41,8 @@ from mirrorvr.session.events import Event
 from mirrorvr.session.timeline import Step, Timeline
 from mirrorvr.stim import governor
 from mirrorvr.stim.base import Stimulator, TrainSpec
-from mirrorvr.stim.scheduler import PulseScheduler, monotonic, realtime_boost
+from mirrorvr.stim.priority import realtime_boost
+from mirrorvr.stim.scheduler import PulseScheduler, monotonic
 
 #: a pulse later than this after its deadline is skipped and logged as missed
 DEFAULT_LATE_TOLERANCE_S = 0.005
@@ -161,6 +162,16 @@ class StimulationExecutor:
         self._sim_stop.set()
         if self.scheduler is not None:
             self.scheduler.cancel(reason)
+
+    def halt(self, reason: str) -> None:
+        """Cancel pending pulses and disarm at once (pause, abort, a node stopping).
+
+        Like :meth:`estop`, the calling thread does it at real-time priority where allowed, so
+        the disarm frame leaves within milliseconds however busy the machine is.
+        """
+        with realtime_boost():
+            self.cancel(reason)
+            self.stimulator.disarm()
 
     def estop(self, cause: str) -> None:
         """Emergency stop: cancel pending pulses, disarm at once, log the cause.

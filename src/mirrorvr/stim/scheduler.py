@@ -16,24 +16,24 @@ dropped (its ``on_drop`` runs instead), the job in progress sees ``cancelled`` a
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import logging
-import os
 import queue
 import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from mirrorvr.stim.priority import PULSE_RT_PRIORITY, try_realtime
 
 log = logging.getLogger(__name__)
 
 #: sleep until this long before a deadline, then spin (a sleep overshoots by up to ms)
 DEFAULT_SPIN_S = 0.002
-#: SCHED_FIFO priority (1-99): above ordinary threads, below kernel interrupt threads (50+)
-DEFAULT_RT_PRIORITY = 80
+#: SCHED_FIFO priority of the scheduler thread (see :mod:`mirrorvr.stim.priority`)
+DEFAULT_RT_PRIORITY = PULSE_RT_PRIORITY
 #: while the scheduler runs, the GIL is handed over this often at most: the scheduler thread
 #: waits at most about this long for a busy Python thread to let go (Python's default is 5 ms)
 GIL_SWITCH_INTERVAL_S = 0.0002
@@ -48,43 +48,6 @@ class Job:
     run: Callable[[], None]
     on_drop: Callable[[str], None]
     epoch: int = 0
-
-
-def try_realtime(priority: int) -> tuple[bool, str]:
-    """Give the calling thread SCHED_FIFO ``priority``; (done, description or warning)."""
-    if not hasattr(os, "sched_setscheduler"):
-        return False, "real-time scheduling is not available on this OS"
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-    except (PermissionError, OSError) as e:
-        return False, (
-            f"could not get SCHED_FIFO real-time priority ({e}); pulses run at normal priority: "
-            "expect wake-ups up to several ms late under load, and more pulses skipped as "
-            "missed. Run as root or grant CAP_SYS_NICE / an rtprio limit (ulimit -r) to fix"
-        )
-    return True, f"SCHED_FIFO priority {priority}"
-
-
-@contextlib.contextmanager
-def realtime_boost(priority: int = DEFAULT_RT_PRIORITY + 5) -> Iterator[bool]:
-    """Run the block at SCHED_FIFO ``priority`` (e.g. an emergency stop called from an ordinary
-    thread, which a loaded machine could otherwise preempt mid-way); restores the old policy.
-    Yields whether the boost was granted."""
-    if not hasattr(os, "sched_getscheduler"):
-        yield False
-        return
-    try:
-        old_policy = os.sched_getscheduler(0)
-        old_param = os.sched_getparam(0)
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-    except OSError:
-        yield False
-        return
-    try:
-        yield True
-    finally:
-        with contextlib.suppress(OSError):
-            os.sched_setscheduler(0, old_policy, old_param)
 
 
 class PulseScheduler:
@@ -151,7 +114,17 @@ class PulseScheduler:
 
     def _main(self) -> None:
         if self.realtime_priority is not None:
-            self.realtime, self.rt_status = try_realtime(self.realtime_priority)
+            self.realtime, why = try_realtime(self.realtime_priority)
+            self.rt_status = (
+                why
+                if self.realtime
+                else (
+                    f"could not get SCHED_FIFO real-time priority ({why}); pulses run at normal "
+                    "priority: expect wake-ups up to several ms late under load, and more pulses "
+                    "skipped as missed. Run as root or grant CAP_SYS_NICE / an rtprio limit "
+                    "(ulimit -r) to fix"
+                )
+            )
         else:
             self.rt_status = "real-time priority not requested"
         if not self.realtime:

@@ -196,8 +196,7 @@ class TmsNode:
 
     def _halt(self, reason: str) -> None:
         if self.executor is not None:
-            self.executor.cancel(reason)
-            self.executor.stimulator.disarm()
+            self.executor.halt(reason)
             self.log.append("device", self.clock.now(), what="disarmed", reason=reason)
 
     # -- stimulation (worker thread) --------------------------------------------------------
@@ -244,8 +243,7 @@ class TmsNode:
             self._work.put(None)
             worker.join(timeout=60)
             if self.executor is not None:
-                self.executor.cancel("node stopping")
-                self.executor.stimulator.disarm()
+                self.executor.halt("node stopping")
 
 
 def markers_predicate(vr_session: str | None) -> str:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 import time
 from typing import ClassVar
@@ -60,29 +59,13 @@ from mirrorvr.stim.magstim.protocol import (
     valid,
     widths,
 )
+from mirrorvr.stim.priority import KEEPALIVE_RT_PRIORITY, keepalive_priority, realtime_boost
 from mirrorvr.stim.safety.runtime import DeviceLimits
 from mirrorvr.stim.transport import SerialTransport, is_pty
 
 log = logging.getLogger(__name__)
 
 DISARM_FRAME = frame("E", MODE_DISARM)
-
-
-def raise_thread_priority(nice: int) -> bool:
-    """Give the calling thread a higher CPU priority (Linux: per-thread nice), if permitted.
-
-    A starved keep-alive loses remote control (MAGIC issue #18); on a loaded machine the
-    scheduler, not Python, decides when this thread runs. Lowering nice needs CAP_SYS_NICE (or
-    root); without it the thread keeps the default priority and this returns False.
-    """
-    if nice >= 0 or not hasattr(os, "setpriority"):
-        return False
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
-    except OSError:
-        log.debug("keep-alive priority not raised (no CAP_SYS_NICE)")
-        return False
-    return True
 
 
 class MagstimDriver(Stimulator):
@@ -104,9 +87,14 @@ class MagstimDriver(Stimulator):
         ready_timeout_s: float = 6.0,
         keepalive: bool = True,
         keepalive_nice: int = -10,
+        keepalive_rt_priority: int | None = KEEPALIVE_RT_PRIORITY,
     ) -> None:
         self.port = port
+        #: the keep-alive thread asks for SCHED_FIFO ``keepalive_rt_priority`` (None: do not),
+        #: else nice ``keepalive_nice``; ``keepalive_priority`` says what it got
         self.keepalive_nice = keepalive_nice
+        self.keepalive_rt_priority = keepalive_rt_priority
+        self.keepalive_priority = "not started"
         self.transport = transport or SerialTransport.for_device(
             self.kind, port, timeout=reply_timeout_s
         )
@@ -263,7 +251,7 @@ class MagstimDriver(Stimulator):
                 self._pending_disarm -= 1
             reply = self._read_reply("E", timeout=1.0)
             if reply.status is not None:
-                self._note_status(reply, "E")
+                self._note_status(reply, "E", self.last_disarm_write_t)
 
     # ---------------------------------------------------------------- exchanges
 
@@ -273,17 +261,23 @@ class MagstimDriver(Stimulator):
         with self._lock:
             self._drain_pending_disarms()
             self.transport.reset_input()  # stale bytes (a late reply) must not pass as this one
-            self.transport.write(packet)
+            t_sent = self.transport.write(packet)
             reply = self._read_reply(cmd, timeout)
             if reply.status is not None:
-                self._note_status(reply, cmd)
+                self._note_status(reply, cmd, t_sent)
             return reply
 
-    def _note_status(self, reply: Reply, cmd: str) -> None:
+    def _note_status(self, reply: Reply, cmd: str, t_sent: float | None = None) -> None:
+        """Record a reply's status; ``t_sent``: when its command was written.
+
+        The keep-alive period counts from that write — the unit's watchdog counts from the
+        command's arrival — so a slow reply does not push the next keep-alive later.
+        """
         st = reply.status
         assert st is not None
         self.status_byte = st
-        self._last_status_t = local_clock()
+        if t_sent is not None:
+            self._last_status_t = t_sent
         self._ready_known = st.ready and cmd != "E"
 
     def _check_status(self, cmd: str) -> None:
@@ -377,7 +371,9 @@ class MagstimDriver(Stimulator):
     # ---------------------------------------------------------------- keep-alive
 
     def _keepalive_loop(self) -> None:
-        raise_thread_priority(self.keepalive_nice)
+        self.keepalive_priority = keepalive_priority(
+            self.keepalive_rt_priority, self.keepalive_nice
+        )
         while not self._ka_stop.is_set():
             charged = self._expect_charged or bool(self.status_byte and self.status_byte.charged)
             period = self.keepalive_armed_s if charged else self.keepalive_idle_s
@@ -478,7 +474,10 @@ class MagstimDriver(Stimulator):
         if not self.transport.is_open:
             return
         try:
-            t = self.transport.write(DISARM_FRAME)
+            # at real-time priority: whichever thread calls, the frame leaves before anything
+            # else on the machine can run (the reply is collected at normal priority below)
+            with realtime_boost():
+                t = self.transport.write(DISARM_FRAME)
         except DeviceError as e:
             log.warning("%s: disarm could not be written: %s", self.port, e)
             return
@@ -537,7 +536,7 @@ class MagstimDriver(Stimulator):
                     self.transport.reset_input()
                     t = self.transport.write(packet)
                     reply = self._read_reply("E")
-                    self._note_status(reply, "E")
+                    self._note_status(reply, "E", t)
                     self._ready_known = False
                     self._check_status("E")
                 except DeviceError as e:
@@ -560,7 +559,11 @@ class MagstimDriver(Stimulator):
             ready=bool(st and st.ready),
             intensity_pct_mso=self.power_a,
             faults=(str(self._fault),) if self._fault else (),
-            extra={"status_byte": st.raw if st else None, "version": self.version},
+            extra={
+                "status_byte": st.raw if st else None,
+                "version": self.version,
+                "keepalive_priority": self.keepalive_priority,
+            },
         )
 
     def close(self) -> None:

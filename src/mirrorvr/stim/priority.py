@@ -1,0 +1,91 @@
+"""CPU priorities for the threads that must not wait: pulses, disarms, keep-alives.
+
+On a loaded machine the kernel, not Python, decides when a thread runs. Three levels, all
+optional (each needs root or CAP_SYS_NICE / an rtprio limit, and falls back quietly):
+
+- ``SCHED_FIFO`` :data:`PULSE_RT_PRIORITY` for the pulse scheduler's thread;
+- a short ``SCHED_FIFO`` boost (:func:`realtime_boost`, above the pulses) around a disarm or
+  emergency stop called from an ordinary thread, so it cannot be preempted half-way;
+- ``SCHED_FIFO`` :data:`KEEPALIVE_RT_PRIORITY` (below the pulses) for a stimulator's
+  keep-alive thread, which sleeps nearly all the time but must wake within milliseconds —
+  a starved keep-alive loses the unit's remote control (MAGIC issue #18).
+
+Linux applies these per thread (``sched_setscheduler(0, ...)`` acts on the calling thread).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Iterator
+
+log = logging.getLogger(__name__)
+
+#: SCHED_FIFO priority (1-99) of the pulse scheduler: above ordinary threads and the
+#: keep-alives, below kernel interrupt threads (50+ by default, but threaded IRQs sit at 50)
+PULSE_RT_PRIORITY = 80
+#: SCHED_FIFO priority of a disarm / emergency stop from an ordinary thread: above the pulses
+BOOST_RT_PRIORITY = PULSE_RT_PRIORITY + 5
+#: SCHED_FIFO priority of a stimulator keep-alive thread: below the pulses, above the rest
+KEEPALIVE_RT_PRIORITY = 70
+
+
+def try_realtime(priority: int) -> tuple[bool, str]:
+    """Give the calling thread SCHED_FIFO ``priority``: (granted, the OS error if not)."""
+    if not hasattr(os, "sched_setscheduler"):
+        return False, "real-time scheduling is not available on this OS"
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except OSError as e:  # PermissionError without CAP_SYS_NICE, EINVAL out of range
+        return False, str(e)
+    return True, f"SCHED_FIFO priority {priority}"
+
+
+@contextlib.contextmanager
+def realtime_boost(priority: int = BOOST_RT_PRIORITY) -> Iterator[bool]:
+    """Run the block at SCHED_FIFO ``priority`` (e.g. an emergency stop called from an ordinary
+    thread, which a loaded machine could otherwise preempt mid-way); restores the old policy.
+    Yields whether the boost was granted."""
+    if not hasattr(os, "sched_getscheduler"):
+        yield False
+        return
+    try:
+        old_policy = os.sched_getscheduler(0)
+        old_param = os.sched_getparam(0)
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except OSError:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, old_policy, old_param)
+
+
+def raise_thread_priority(nice: int) -> bool:
+    """Lower the calling thread's nice value (Linux: per-thread nice), if permitted."""
+    if nice >= 0 or not hasattr(os, "setpriority"):
+        return False
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except OSError:
+        return False
+    return True
+
+
+def keepalive_priority(rt_priority: int | None, nice: int) -> str:
+    """Give a keep-alive thread (the caller) SCHED_FIFO ``rt_priority`` or else ``nice``.
+
+    Returns what it got, for the driver's status and the log.
+    """
+    if rt_priority is not None:
+        ok, why = try_realtime(rt_priority)
+        if ok:
+            return why
+        log.debug("keep-alive: no SCHED_FIFO (%s); trying nice %d", why, nice)
+    if raise_thread_priority(nice):
+        return f"nice {nice}"
+    return "default priority (no CAP_SYS_NICE)"
