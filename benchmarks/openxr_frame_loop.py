@@ -9,7 +9,14 @@ xrEndFrame) for N frames while the simulated intact hand opens and closes, and p
   and joint location, camera placement) and the scene update (mirroring, limb posing),
   medians and 95th percentiles; and the wall time of the render task for context.
 
+With ``--publish`` (the default; ``--no-publish`` for the loop alone) the loop also publishes
+every frame's timing and the tracked and mirrored hand on LSL, as a headset session does
+(:class:`~mirrorvr.render.frame_streams.HeadsetFramePublisher`), with an inlet per stream
+pulling the samples (as the session's recorder does, here in this process); that CPU time
+counts in the plumbing figure, and the publishing alone is printed too.
+
     .venv/bin/python benchmarks/openxr_frame_loop.py [--frames 900] [--size 1440x1600]
+        [--no-publish]
 
 Needs an X server for GLX (starts a private Xvfb when DISPLAY is unset).
 """
@@ -52,6 +59,12 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=900)
     ap.add_argument("--rate", type=float, default=90.0)
     ap.add_argument("--size", default="1440x1600", help="per-eye image size WIDTHxHEIGHT")
+    ap.add_argument(
+        "--publish",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="publish the pose and frame streams on LSL (kept on this machine)",
+    )
     args = ap.parse_args()
     size = parse_size(args.size)
     plan = load_plan(None)
@@ -98,14 +111,23 @@ def main() -> None:
         loop.tasks.remove(loop.tasks.find_task("xr-render"))
         loop.add_task("xr-render", timed_render, 50)
         loop.wait_ready()
+        publish_cpu: list[float] = []
+        inlets: list[Any] = []
+        if args.publish:
+            inlets = start_publishing(loop, plan, publish_cpu, stack)
         scene_cpu.clear()
+        publish_cpu.clear()
         render_wall.clear()
         loop.frames.clear()
         first = loop.display.frames_submitted if loop.display else 0
         t0 = time.perf_counter()
+        received = 0
         while loop.display is not None and loop.display.frames_submitted - first < args.frames:
             loop.step()
+            if inlets and loop.frame_count % 45 == 0:  # drain the inlets, like a recorder
+                received += sum(len(i.pull_chunk(timeout=0.0)[1]) for i in inlets)
         wall = time.perf_counter() - t0
+        received += sum(len(i.pull_chunk(timeout=0.5)[1]) for i in inlets)
         renderer = loop.host.get_gsg().get_driver_renderer() if loop.host else "?"
         loop.close()
         log = read_frame_log(tmp / "frames.csv")[-args.frames :]
@@ -129,6 +151,14 @@ def main() -> None:
         f"CPU per frame, OpenXR plumbing: median {1e3 * statistics.median(plumbing):.2f} ms, "
         f"p95 {1e3 * pct(plumbing, 95):.2f} ms"
     )
+    if publish_cpu:
+        print(
+            f"  of which publishing on LSL: median {1e3 * statistics.median(publish_cpu):.3f} "
+            f"ms, p95 {1e3 * pct(publish_cpu, 95):.3f} ms ({received} samples received by "
+            f"{len(inlets)} inlets)"
+        )
+    else:
+        print("  (no LSL publishing: --no-publish)")
     print(
         f"CPU per frame, scene update (mirror + limb): median "
         f"{1e3 * statistics.median(scene_cpu):.2f} ms, p95 {1e3 * pct(scene_cpu, 95):.2f} ms"
@@ -142,6 +172,39 @@ def main() -> None:
         f"render task wall time (both eyes, llvmpipe): median "
         f"{1e3 * statistics.median(render_wall):.2f} ms, p95 {1e3 * pct(render_wall, 95):.2f} ms"
     )
+
+
+def start_publishing(loop: Any, plan: Any, cpu: list[float], stack: ExitStack) -> list[Any]:
+    """Publish the loop's frames on LSL (machine-local) and open an inlet per stream."""
+    import pylsl
+
+    from mirrorvr.render.frame_streams import HeadsetFramePublisher
+    from mirrorvr.streams.lslconfig import configure_lsl
+
+    configure_lsl(session_id=f"bench-{os.getpid()}", resolve_scope="machine")
+    display = loop.display
+    publisher = HeadsetFramePublisher.for_display(
+        f"bench{os.getpid()}", display, loop.scene, plan.patient.intact_side
+    )
+    stack.callback(publisher.close)
+
+    def timed(frame: Any) -> None:
+        c = time.thread_time()
+        publisher(frame)
+        cpu.append(time.thread_time() - c)
+
+    display.frame_listeners.append(timed)
+    inlets = []
+    for name in publisher.streams.names:
+        found = pylsl.resolve_byprop("source_id", f"mirrorvr-bench{os.getpid()}-{name[9:]}", 1, 10)
+        if not found:
+            raise SystemExit(f"could not resolve {name}")
+        inlet = pylsl.StreamInlet(found[0], max_buflen=10)
+        inlet.open_stream(timeout=10)
+        inlets.append(inlet)
+    for _ in range(30):  # let the inlets connect before measuring
+        loop.step()
+    return inlets
 
 
 if __name__ == "__main__":

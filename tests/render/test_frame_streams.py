@@ -11,9 +11,42 @@ import numpy as np
 import pytest
 import pyxdf
 
-from mirrorvr.render.frame_streams import missed_intervals
+from mirrorvr.render.frame_streams import controller_poses, missed_intervals, stage_joints
+from mirrorvr.render.xr_frames import position_to_xr, quat_to_xr
 from mirrorvr.streams.layout import HAND_JOINTS
+from mirrorvr.tracking import quat
+from mirrorvr.tracking.mirror import MidlinePlane
+from mirrorvr.tracking.motion import params_at
+from mirrorvr.tracking.pose import ControllerPose, Pose, TrackingFrame
+from mirrorvr.tracking.skeleton import hand_pose
 from tests.conftest import mirrorvr_cmd
+
+
+def test_stage_joints_is_the_xr_frame_change() -> None:
+    hand = hand_pose("right", params_at("fist", 0.3))
+    rows = stage_joints(hand)
+    np.testing.assert_allclose(rows[:, :3], position_to_xr(hand.positions), atol=1e-12)
+    np.testing.assert_allclose(rows[:, 3:], quat_to_xr(hand.orientations), atol=1e-12)
+    grip = Pose(np.array([0.2, 0.35, 0.8]), quat.from_axis_angle(np.array([0.0, 0, 1]), 0.4))
+    np.testing.assert_allclose(
+        stage_joints(grip),
+        np.concatenate([position_to_xr(grip.position), quat_to_xr(grip.orientation)])[None],
+        atol=1e-12,
+    )
+
+
+def test_controller_poses_reflect_the_intact_grip() -> None:
+    plane = MidlinePlane.sagittal()
+    grip = Pose(np.array([0.2, 0.35, 0.8]))
+    ctl = {"right": ControllerPose("right", 1.0, grip)}
+    tracked, mirrored = controller_poses(TrackingFrame(1.0, controllers=ctl), "right", plane)
+    assert tracked is grip and mirrored is not None
+    np.testing.assert_allclose(mirrored.position, [-0.2, 0.35, 0.8])
+    # the other side's controller, an invalid pose or no tracking at all: no poses
+    assert controller_poses(TrackingFrame(1.0, controllers=ctl), "left", plane) == (None, None)
+    lost = {"right": ControllerPose("right", 1.0, Pose(grip.position, flags=0))}
+    assert controller_poses(TrackingFrame(1.0, controllers=lost), "right", plane) == (None, None)
+    assert controller_poses(None, "right", plane) == (None, None)
 
 
 def test_missed_intervals() -> None:
@@ -74,7 +107,7 @@ def test_realtime_display_session_records_pose_and_frame_streams(
     both = np.intersect1d(tracked["time_stamps"], mirrored["time_stamps"])
     assert len(both) > 0.9 * len(tracked["time_stamps"])
     setup = tracked["info"]["desc"][0]["setup"][0]
-    assert setup["hand"] == ["right"]
+    assert setup["hand"] == ["right"] and setup["source"] == ["simulated_hand"]
     assert mirrored["info"]["desc"][0]["setup"][0]["hand"] == ["left"]
     assert tracked["time_series"].shape[1] == 7 * len(HAND_JOINTS)
     # x is the first channel of every joint; the midline is x = 0 (docs/scene.md)

@@ -12,14 +12,17 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import pyxdf
 
 from mirrorvr.session.eventlog import read_events
 from mirrorvr.session.events import Event
 from mirrorvr.sim.xr_runtime import (
     SimulatedHeadset,
+    SubmittedFrame,
     read_frame_log,
     read_ppm,
     seated_head,
@@ -27,6 +30,7 @@ from mirrorvr.sim.xr_runtime import (
     write_hands_csv,
     write_head_csv,
 )
+from mirrorvr.streams.layout import HAND_JOINTS
 from mirrorvr.tracking.motion import params_at
 from mirrorvr.tracking.skeleton import HandParams, hand_pose
 from mirrorvr.tracking.synthetic import HEAD
@@ -133,6 +137,9 @@ def test_session_in_simulated_headset(
     assert {"what": "input", "mode": "hands"} in [e.data for e in display]
     assert "focused" in [e.get("state") for e in display]
 
+    # the session XDF holds the headset's pose and frame streams (docs/streams.md)
+    _check_headset_streams(tmp_path / "session", frames, open_hand, fist)
+
     # the fist on the intact hand appears as a fist on the mirrored side of the eye image
     open_img, fist_img = read_ppm(shots["open_left"]), read_ppm(shots["fist_left"])
     w = open_img.shape[1] // 2
@@ -153,6 +160,76 @@ def test_session_in_simulated_headset(
     for name in ("open", "fist", "fist_r"):
         left, right = area[name]
         assert 0.6 < left / right < 1.6, (name, area[name])
+
+
+TIPS = [HAND_JOINTS.index(f"{f}_tip") for f in ("thumb", "index", "middle", "ring", "little")]
+
+
+def _curl(positions: np.ndarray) -> np.ndarray:
+    """Mean fingertip-to-palm distance of ``(n, 26, 3)`` joint positions (small: a fist)."""
+    return np.linalg.norm(positions[:, TIPS] - positions[:, :1], axis=2).mean(axis=1)
+
+
+def _load_streams(session: Path) -> dict[str, dict[str, Any]]:
+    # raw stamps (one machine, one clock): exactly what the headset process pushed
+    streams, _ = pyxdf.load_xdf(
+        str(session / "session.xdf"), synchronize_clocks=False, dejitter_timestamps=False
+    )
+    return {s["info"]["name"][0]: s for s in streams}
+
+
+def _check_headset_streams(
+    session: Path, log: list[SubmittedFrame], open_hand: HandParams, fist: HandParams
+) -> None:
+    by = _load_streams(session)
+    for kind in ("pose-tracked", "pose-mirrored", "frames"):
+        s = by[f"mirrorvr-{kind}"]
+        assert s["info"]["source_id"] == [f"mirrorvr-{session.name}-{kind}"]
+        assert len(s["time_stamps"]) > 30, kind
+        assert np.all(np.diff(s["time_stamps"]) > 0), f"{kind}: timestamps not increasing"
+    frames, tracked, mirrored = (
+        by["mirrorvr-frames"],
+        by["mirrorvr-pose-tracked"],
+        by["mirrorvr-pose-mirrored"],
+    )
+    # one sample per submitted frame, none skipped, stamped with the predicted display time
+    # that the runtime logged for that frame (its log counts frames from 1)
+    number = frames["time_series"][:, 0].astype(int)
+    assert np.all(np.diff(number) == 1)
+    logged = {f.frame: f.display_time for f in log}
+    np.testing.assert_allclose(frames["time_stamps"], [logged[n + 1] for n in number], atol=1e-6)
+    np.testing.assert_allclose(frames["time_series"][:, 1], frames["time_stamps"], atol=1e-6)
+    # poses: of frames shown (a pose after the last recorded frame may be cut off at close)
+    for poses in (tracked, mirrored):
+        assert np.isin(poses["time_stamps"], list(logged.values())).all()
+    setup = tracked["info"]["desc"][0]["setup"][0]
+    assert setup["hand"] == ["right"] and setup["source"] == ["openxr_hand_tracking"]
+    assert mirrored["info"]["desc"][0]["setup"][0]["hand"] == ["left"]
+    both, ti, mi = np.intersect1d(
+        tracked["time_stamps"], mirrored["time_stamps"], return_indices=True
+    )
+    # every frame shown has both poses (the recorder may join one stream a frame before the
+    # other, and the last one or two may be cut off when the headset process closes)
+    for a, b in ((tracked, mirrored), (mirrored, tracked)):
+        ts = a["time_stamps"]
+        assert np.isin(ts[(ts >= b["time_stamps"][0]) & (ts <= b["time_stamps"][-1])], both).all()
+    tp = tracked["time_series"][ti].reshape(-1, len(HAND_JOINTS), 7)[:, :, :3]
+    mp = mirrored["time_series"][mi].reshape(-1, len(HAND_JOINTS), 7)[:, :, :3]
+    # mirrored across the midline (x = 0 in stage space): x flips, height and depth stay
+    assert np.all(tp[:, :, 0] > 0) and np.all(mp[:, :, 0] < 0)
+    np.testing.assert_allclose(mp, tp * np.array([-1.0, 1.0, 1.0]), atol=1e-4)
+    # the scripted hand (open until 3 s after the runtime's session began, a fist from 4 s)
+    # shows up in the tracked joints; the first logged frame is ~t = 0 of the script
+    script_t = both - log[0].display_time
+    curl = _curl(tp)
+    want = {n: _curl(hand_pose("right", p).positions[None])[0] for n, p in (("open", open_hand),
+            ("fist", fist))}  # fmt: skip
+    assert want["fist"] < 0.8 * want["open"]
+    closed = script_t > 4.6  # after the fist keyframe and the smoothing filter's settling
+    assert closed.sum() > 30
+    np.testing.assert_allclose(curl[closed], want["fist"], atol=0.005)
+    opened = script_t < 2.8
+    np.testing.assert_allclose(curl[opened], want["open"], atol=0.005)
 
 
 def test_headset_events_pause_stop_and_end_the_session(
@@ -204,6 +281,19 @@ def test_headset_events_pause_stop_and_end_the_session(
     assert end["reason"] == "the headset's OpenXR session ended (stopping)"
     # nothing was stimulated after the emergency stop
     assert not [e for e in events[lost:] if e.kind == "pulse"]
+    # without hand tracking the pose streams carry the intact (right) controller's grip pose,
+    # and its reflection across the midline (stage x = world x; y = world z)
+    by = _load_streams(out)
+    tracked, mirrored = by["mirrorvr-pose-tracked"], by["mirrorvr-pose-mirrored"]
+    for s, hand in ((tracked, "right"), (mirrored, "left")):
+        setup = s["info"]["desc"][0]["setup"][0]
+        assert setup["source"] == ["openxr_controller_grip"] and setup["hand"] == [hand]
+        assert setup["joints"][0]["joint"] == ["grip"]
+        assert s["time_series"].shape[1] == 7 and len(s["time_stamps"]) > 10
+    for s, x in ((tracked, grip[0]), (mirrored, -grip[0])):
+        np.testing.assert_allclose(s["time_series"][:, 0], x, atol=1e-4)
+        np.testing.assert_allclose(s["time_series"][:, 1], grip[2], atol=1e-4)
+    assert len(by["mirrorvr-frames"]["time_stamps"]) >= len(tracked["time_stamps"])
 
 
 RATING_PLAN = """

@@ -98,15 +98,21 @@ def _serve(
 
 def _publish(core: Any, plan: SessionPlan, session: str, fps: float) -> tuple[str, Any]:
     """Open this process's per-frame LSL outlets: ``("ok", names)`` or ``("error", why)``."""
-    from mirrorvr.render.frame_streams import FrameStreams
+    from mirrorvr.render.frame_streams import SOURCE_SIMULATED, FrameStreams
     from mirrorvr.streams.session_io import apply_plan_lsl
+    from mirrorvr.tracking.synthetic import SyntheticSource
 
     if core.streams is not None:
         return ("ok", core.streams.names)
     try:
         apply_plan_lsl(plan)  # liblsl is configured per process, like the session's own
+        simulated = isinstance(core.source, SyntheticSource)
         core.streams = FrameStreams(
-            session, plan.patient.intact_side, plan.patient.amputation_side, fps
+            session,
+            plan.patient.intact_side,
+            plan.patient.amputation_side,
+            fps,
+            source=SOURCE_SIMULATED if simulated else type(core.source).__name__,
         )
     except Exception as e:  # reported to the session's process as a DisplayError
         return ("error", str(e))

@@ -92,6 +92,9 @@ class FrameInfo:
     rendered: bool = False
     submitted_at: float = 0.0  # LSL time xrEndFrame returned
     cpu_s: float = 0.0  # CPU time in our tasks this frame (outside panda3d's rendering)
+    #: thread CPU clock at the frame's start, less the time blocked in xrWaitFrame (so
+    #: ``thread_time() - cpu_start`` is the CPU the frame took, rendering included)
+    cpu_start: float = 0.0
 
 
 @dataclass
@@ -570,6 +573,7 @@ class OpenXRDisplay:
             display_time=self.to_lsl(int(state.predicted_display_time)),
             period=state.predicted_display_period * 1e-9,
             should_render=bool(state.should_render),
+            cpu_start=self._cpu_mark - cpu,
         )
         if frame.should_render:
             frame.tracked = self._place_cameras(frame)

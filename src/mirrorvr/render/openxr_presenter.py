@@ -166,6 +166,7 @@ def _serve(conn: Connection, events: Connection, plan: SessionPlan) -> None:
     conn.send(("ready", display.runtime_name, display.input_mode))
     waiting_show: ShowRequest | None = None
     waiting_frame: int | None = None
+    publisher: Any = None
     try:
         while True:
             while waiting_show is None and waiting_frame is None and conn.poll(0):
@@ -181,6 +182,12 @@ def _serve(conn: Connection, events: Connection, plan: SessionPlan) -> None:
                 elif op == "expire":
                     loop.call(loop.scene.expire)
                     conn.send(None)
+                elif op == "publish":
+                    if publisher is None:
+                        publisher, reply = _publish(loop, plan, msg[1])
+                    else:
+                        reply = ("ok", publisher.streams.names)
+                    conn.send(reply)
                 elif op == "close":
                     conn.send(display.frames_submitted)
                     return
@@ -195,8 +202,30 @@ def _serve(conn: Connection, events: Connection, plan: SessionPlan) -> None:
     except (EOFError, BrokenPipeError):
         pass  # the session's process went away: end the headset session
     finally:
+        if publisher is not None:
+            publisher.close()
         loop.close()
         events.close()
+
+
+def _publish(loop: HeadsetLoop, plan: SessionPlan, session: str) -> tuple[Any, tuple[str, Any]]:
+    """Publish every submitted frame's poses and timing on LSL from this process (see
+    :mod:`mirrorvr.render.frame_streams`): ``(publisher, ("ok", names))`` or
+    ``(None, ("error", why))``."""
+    from mirrorvr.render.frame_streams import HeadsetFramePublisher
+    from mirrorvr.streams.session_io import apply_plan_lsl
+
+    display = loop.display
+    assert display is not None
+    try:
+        apply_plan_lsl(plan)  # liblsl is configured per process, like the session's own
+        publisher = HeadsetFramePublisher.for_display(
+            session, display, loop.scene, plan.patient.intact_side
+        )
+    except Exception as e:  # reported to the session's process as a HeadsetError
+        return None, ("error", str(e))
+    display.frame_listeners.append(publisher)
+    return publisher, ("ok", publisher.streams.names)
 
 
 class HeadsetPresenter:
@@ -281,6 +310,18 @@ class HeadsetPresenter:
     def cue_tone(self) -> ToneOutcome | None:
         """Cue tones are not played in the headset yet (see docs/scene.md): reported so."""
         return self._tone
+
+    def publish_frames(self, session: str) -> list[str]:
+        """Publish every submitted frame's timing and the tracked and mirrored poses on LSL
+        (source ids under ``mirrorvr-<session>-``); returns the stream names. Call before
+        recording starts. On the simulated clock nothing is published (frame times are LSL
+        times, the session's are simulated): returns ``[]``."""
+        if not self.clock.realtime:
+            return []
+        status, detail = self._ask("publish", session)
+        if status != "ok":
+            raise HeadsetError(f"the headset could not open its LSL streams: {detail}")
+        return list(detail)
 
     def _simulated_answer(self, value: int | str, rt: float, deadline: float) -> Answer | None:
         t = self.clock.now() + rt

@@ -19,29 +19,33 @@ Array = NDArray[np.float64]
 XR_TO_WORLD = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
 
+# the rotation as a permutation of axes and signs (one indexing and one product per call:
+# these run for every joint of every frame)
+_P_WORLD, _S_WORLD = [0, 2, 1], np.array([1.0, -1.0, 1.0])
+_P_XR, _S_XR = [0, 2, 1], np.array([1.0, 1.0, -1.0])
+# a proper rotation of the frame maps a quaternion's vector part like a position
+_Q_WORLD, _QS_WORLD = [0, 1, 3, 2], np.array([1.0, 1.0, -1.0, 1.0])
+_Q_XR, _QS_XR = [0, 1, 3, 2], np.array([1.0, 1.0, 1.0, -1.0])
+
+
 def position_to_world(p: Array) -> Array:
-    """OpenXR position(s) ``(..., 3)`` in world coordinates."""
-    p = np.asarray(p, dtype=np.float64)
-    return np.stack([p[..., 0], -p[..., 2], p[..., 1]], axis=-1)
+    """OpenXR position(s) ``(..., 3)`` in world coordinates: ``(x, -z, y)``."""
+    return np.asarray(p, dtype=np.float64)[..., _P_WORLD] * _S_WORLD
 
 
 def position_to_xr(p: Array) -> Array:
-    """World position(s) ``(..., 3)`` in OpenXR coordinates."""
-    p = np.asarray(p, dtype=np.float64)
-    return np.stack([p[..., 0], p[..., 2], -p[..., 1]], axis=-1)
+    """World position(s) ``(..., 3)`` in OpenXR coordinates: ``(x, z, -y)``."""
+    return np.asarray(p, dtype=np.float64)[..., _P_XR] * _S_XR
 
 
 def quat_to_world(q: Array) -> Array:
     """OpenXR orientation(s) ``(..., 4)`` wxyz as world orientations (``M q M^T``)."""
-    q = np.asarray(q, dtype=np.float64)
-    # a proper rotation of the frame maps a quaternion's vector part like a position
-    return np.stack([q[..., 0], q[..., 1], -q[..., 3], q[..., 2]], axis=-1)
+    return np.asarray(q, dtype=np.float64)[..., _Q_WORLD] * _QS_WORLD
 
 
 def quat_to_xr(q: Array) -> Array:
     """World orientation(s) ``(..., 4)`` wxyz in OpenXR coordinates."""
-    q = np.asarray(q, dtype=np.float64)
-    return np.stack([q[..., 0], q[..., 1], q[..., 3], -q[..., 2]], axis=-1)
+    return np.asarray(q, dtype=np.float64)[..., _Q_XR] * _QS_XR
 
 
 def film_from_fov(

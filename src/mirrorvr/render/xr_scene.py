@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.session.timeline import Step, compile_timeline
 from mirrorvr.tracking.mirror import MidlinePlane, reflect_positions
-from mirrorvr.tracking.pose import TrackingFrame
+from mirrorvr.tracking.pose import HandPose, TrackingFrame
 from mirrorvr.tracking.skeleton import HOME_WRIST
 
 
@@ -21,6 +21,10 @@ class HeadsetScene(Protocol):
     """What the OpenXR backend needs from a scene."""
 
     root: Any
+    #: the midline the mirrored side is reflected across
+    plane: MidlinePlane
+    #: (intact, mirrored) hand of the last :meth:`update`, either None while not tracked
+    hands: tuple[HandPose | None, HandPose | None]
 
     def show(self, step: Step, t: float) -> None:
         """Set the scene up for ``step``, first displayed at LSL time ``t``."""
@@ -58,6 +62,7 @@ class MirrorHeadsetScene:
         # the seated patient's midline; a headset session could calibrate it from the head
         self.plane = plane or MidlinePlane.sagittal()
         self.root = NodePath("headset-scene")
+        self.hands: tuple[HandPose | None, HandPose | None] = (None, None)
         self.scene = MirrorScene(self.root, plan.scene, plan.patient.amputation_side)
         home = reflect_positions(self.plane, HOME_WRIST[intact])
         self.pipeline = MirrorPipeline(
@@ -76,7 +81,7 @@ class MirrorHeadsetScene:
 
     def update(self, frame: TrackingFrame | None, t: float) -> None:
         """Mirror the tracked intact hand onto the amputated side."""
-        intact, mirrored = self.pipeline.process(frame or TrackingFrame(t=t))
+        intact, mirrored = self.hands = self.pipeline.process(frame or TrackingFrame(t=t))
         self.scene.set_hands(intact, mirrored)
         self.scene.update(t)
 

@@ -200,6 +200,7 @@ def run_session(
 
     dev = _stimulator_device(plan, opts)
     publish = opts.realtime if opts.lsl is None else opts.lsl
+    ended = False  # the runner has finished (set before the display closes)
     with ExitStack() as stack:
         log = stack.enter_context(EventLog(out / "events.jsonl"))
         for sink in opts.sinks:
@@ -228,7 +229,9 @@ def run_session(
                         expect=frame_streams,
                         log=lambda what, d: (
                             log.append("stream", clock.now(), **{**d, "what": what})
-                            if what != "offset"
+                            # offsets are not events; once the session has ended, the display's
+                            # outlets close with it (expected, not logged after session_end)
+                            if what != "offset" and not (what == "lost" and ended)
                             else None
                         ),
                     )
@@ -335,6 +338,7 @@ def run_session(
         try:
             result = runner.run()
         finally:
+            ended = True
             presenter.close()
     if opts.xdf and not publish:
         from mirrorvr.streams.session_io import write_fast_xdf

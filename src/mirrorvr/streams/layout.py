@@ -231,8 +231,14 @@ POSE_FIELDS = (
 )
 
 
-def pose_spec(which: str, joints: Sequence[str] = HAND_JOINTS, side: str = "") -> StreamSpec:
-    """Tracked or mirrored hand pose: per joint position (m) and orientation quaternion."""
+def pose_spec(
+    which: str, joints: Sequence[str] = HAND_JOINTS, side: str = "", source: str = ""
+) -> StreamSpec:
+    """Tracked or mirrored hand pose: per joint position (m) and orientation quaternion.
+
+    ``source`` (``desc/setup/source``) says what fed it, e.g. ``openxr_hand_tracking`` (26
+    joints) or ``openxr_controller_grip`` (one ``grip`` joint); see docs/streams.md.
+    """
     if which not in ("tracked", "mirrored"):
         raise ValueError(f"pose stream must be 'tracked' or 'mirrored', not {which!r}")
     chans = tuple(Channel(f"{j}_{f}", unit, typ) for j in joints for f, unit, typ in POSE_FIELDS)
@@ -245,6 +251,7 @@ def pose_spec(which: str, joints: Sequence[str] = HAND_JOINTS, side: str = "") -
         extra={
             "setup": {
                 "hand": side or "unknown",
+                "source": source or "unknown",
                 "joints": {"joint": list(joints)},
                 "coordinates": "OpenXR stage space: x right, y up, -z forward; metres; "
                 "quaternion (w, x, y, z) rotates joint-local to stage",
