@@ -150,13 +150,21 @@ def main() -> None:
                     os.setpriority(os.PRIO_PROCESS, emu_pid, args.emulator_nice)
             except OSError as e:
                 print(f"(emulator priority not raised: {e})")
-            drv = Rapid(
-                str(Path(tmp) / "rapid"),
-                unlock_code=DEFAULT_UNLOCK_CODE,
-                keepalive_nice=args.keepalive_nice,
-                keepalive_rt_priority=ka_rt,
-            )
-            drv.connect()
+
+            def connect_rapid(arm: bool = False) -> Rapid:
+                """A connected driver (a fresh one after a fault), armed if asked."""
+                d = Rapid(
+                    str(Path(tmp) / "rapid"),
+                    unlock_code=DEFAULT_UNLOCK_CODE,
+                    keepalive_nice=args.keepalive_nice,
+                    keepalive_rt_priority=ka_rt,
+                )
+                d.connect()
+                if arm:
+                    d.arm()
+                return d
+
+            drv = connect_rapid()
             drv.set_intensity(50)
             # host side: when each frame was handed to the kernel (the emulator's arrival stamps
             # add its own scheduling; a real unit reads the wire in hardware)
@@ -190,14 +198,7 @@ def main() -> None:
                     except DeviceError as e:  # e.g. the unit's watchdog fired: count, re-arm
                         faults.append(str(e))
                         drv.close()
-                        drv = Rapid(
-                            str(Path(tmp) / "rapid"),
-                            unlock_code=DEFAULT_UNLOCK_CODE,
-                            keepalive_nice=args.keepalive_nice,
-                            keepalive_rt_priority=ka_rt,
-                        )
-                        drv.connect()
-                        drv.arm()
+                        drv = connect_rapid(arm=True)
 
             th_session = threading.Thread(target=session)
             th_session.start()
@@ -219,14 +220,7 @@ def main() -> None:
                 except DeviceError as e:  # a starved keep-alive lost remote control: count it
                     faults.append(f"(abort phase) {e}")
                     drv.close()
-                    drv = Rapid(
-                        str(Path(tmp) / "rapid"),
-                        unlock_code=DEFAULT_UNLOCK_CODE,
-                        keepalive_nice=args.keepalive_nice,
-                        keepalive_rt_priority=ka_rt,
-                    )
-                    drv.connect()
-                    drv.arm()
+                    drv = connect_rapid(arm=True)
                 render.run_for(random.uniform(0.0, 0.3))
                 box: list[float] = []
 

@@ -364,10 +364,7 @@ class StimulationExecutor:
             try:
                 t_write = self.stimulator.trigger()
             except DeviceError as e:
-                if self.stopping:  # disarmed by an e-stop while we waited: no fault
-                    result.status, result.reason = "stopped", self._stop_reason()
-                else:
-                    result.status, result.reason = "fault", str(e)
+                self._device_error(result, e)
                 break
             if realtime:
                 self._costs.append(t_write - now)
@@ -401,10 +398,7 @@ class StimulationExecutor:
         try:
             t_start = self.stimulator.start_train(spec) + self.stimulator.trigger_wire_s
         except DeviceError as e:
-            if self.stopping:  # disarmed by an e-stop while we waited: no fault
-                result.status, result.reason = "stopped", self._stop_reason()
-            else:
-                result.status, result.reason = "fault", str(e)
+            self._device_error(result, e)
             return result
         if not self.clock.realtime:
             t_start = self.clock.now()
@@ -425,6 +419,13 @@ class StimulationExecutor:
         if not self._wait(onset + offsets[-1]):
             result.status, result.reason = "stopped", self._stop_reason()
         return result
+
+    def _device_error(self, result: TrainResult, e: DeviceError) -> None:
+        """End ``result`` on a device error: a fault, unless an e-stop disarmed the device."""
+        if self.stopping:  # disarmed by an e-stop while we waited: no fault
+            result.status, result.reason = "stopped", self._stop_reason()
+        else:
+            result.status, result.reason = "fault", str(e)
 
     def _lead(self) -> float:
         return min(min(self._costs, default=0.0), MAX_LEAD_S) if self._costs else 0.0
