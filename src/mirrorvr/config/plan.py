@@ -354,6 +354,9 @@ class Stimulation(_Model):
     rest_lead_s: Seconds = 0.5
     #: gap between a priming block's last train and the exercises, or exercises and post block
     gap_s: Seconds = 10.0
+    #: EMG channel label of the target muscle (e.g. "FDI"): the headline MEP figure of the
+    #: analysis (every EMG channel is measured; without this, the first channel leads)
+    mep_channel: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Stimulation:
