@@ -122,8 +122,12 @@ def test_device_fault_without_an_operator_ends_the_session_disarmed(
     try:
         result, summary = run_session(
             load_plan(short_plan),
-            LaunchOptions(out=tmp_path / "s", stimulator_port=str(tmp_path / "box"),
-                          stimulator_kind="ttl-box", sinks=[unplug_after_first_train]),
+            LaunchOptions(
+                out=tmp_path / "s",
+                stimulator_port=str(tmp_path / "box"),
+                stimulator_kind="ttl-box",
+                sinks=[unplug_after_first_train],
+            ),
         )
     finally:
         emu.stop()

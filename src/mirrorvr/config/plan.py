@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -39,22 +39,49 @@ class SessionInfo(_Model):
     description: str = ""
 
 
+#: amputation levels of the upper limb, proximal last
+UpperLevel = Literal["hand", "wrist", "transradial", "elbow", "transhumeral", "shoulder"]
+#: amputation levels of the lower limb: partial foot, ankle (Syme), below the knee, knee
+#: disarticulation, above the knee, hip disarticulation
+LowerLevel = Literal["partial_foot", "ankle", "transtibial", "knee", "transfemoral", "hip"]
+UPPER_LEVELS: tuple[str, ...] = get_args(UpperLevel)
+LOWER_LEVELS: tuple[str, ...] = get_args(LowerLevel)
+
+
 class PatientRef(_Model):
     """Pseudonymous patient reference: never a name."""
 
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     amputation_side: Literal["left", "right"]
-    amputation_level: Literal[
-        "hand", "wrist", "transradial", "elbow", "transhumeral", "shoulder", "other"
-    ] = "transradial"
+    #: the amputated limb: ``upper`` (arm/hand) or ``lower`` (leg/foot); decides what is mirrored
+    limb: Literal["upper", "lower"] = "upper"
+    #: default: ``transradial`` for an upper limb, ``transtibial`` for a lower limb
+    amputation_level: Literal[UpperLevel, LowerLevel, "other"] = "transradial"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_level(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("limb") == "lower":
+            data = {"amputation_level": "transtibial", **data}
+        return data
+
+    @model_validator(mode="after")
+    def _level_fits_limb(self) -> PatientRef:
+        levels = UPPER_LEVELS if self.limb == "upper" else LOWER_LEVELS
+        if self.amputation_level not in (*levels, "other"):
+            raise ValueError(
+                f"amputation_level '{self.amputation_level}' is not a level of the {self.limb} "
+                f"limb (use one of {', '.join(levels)}, other)"
+            )
+        return self
 
     @property
     def intact_side(self) -> Literal["left", "right"]:
-        """The side whose tracked hand is mirrored."""
+        """The side whose tracked limb is mirrored."""
         return "right" if self.amputation_side == "left" else "left"
 
 
-Movement = Literal[
+HandMovement = Literal[
     "fist",
     "finger_flexion",
     "thumb_opposition",
@@ -65,6 +92,17 @@ Movement = Literal[
     "reach",
     "open_hand",
 ]
+#: lower-limb movements (seated): see mirrorvr.tracking.leg_motion
+LegMovement = Literal[
+    "ankle_dorsiflexion",
+    "ankle_plantarflexion",
+    "toe_flexion",
+    "knee_extension",
+    "foot_circles",
+]
+Movement = Literal[HandMovement, LegMovement]
+HAND_MOVEMENTS: tuple[str, ...] = get_args(HandMovement)
+LEG_MOVEMENTS: tuple[str, ...] = get_args(LegMovement)
 
 
 class _BlockBase(_Model):
@@ -419,6 +457,9 @@ class Stimulation(_Model):
     rest_lead_s: Seconds = 0.5
     #: gap between a priming block's last train and the exercises, or exercises and post block
     gap_s: Seconds = 10.0
+    #: EMG channel label of the target muscle (e.g. "FDI"): the headline MEP figure of the
+    #: analysis (every EMG channel is measured; without this, the first channel leads)
+    mep_channel: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Stimulation:
@@ -668,6 +709,18 @@ class SessionPlan(_Model):
     #: required before any stimulation (the governor refuses without it)
     screening: Screening | None = None
     scene: SceneSettings = Field(default_factory=SceneSettings)
+
+    @model_validator(mode="after")
+    def _movements_fit_limb(self) -> SessionPlan:
+        allowed = HAND_MOVEMENTS if self.patient.limb == "upper" else LEG_MOVEMENTS
+        for i, b in enumerate(self.blocks):
+            for m in getattr(b, "movements", ()):
+                if m not in allowed:
+                    raise ValueError(
+                        f"blocks[{i}]: movement '{m}' is not a {self.patient.limb}-limb "
+                        f"movement (use {', '.join(allowed)})"
+                    )
+        return self
 
     @model_validator(mode="after")
     def _cue_locked_needs_cues(self) -> SessionPlan:

@@ -41,7 +41,7 @@ from panda3d.core import (
 from mirrorvr.errors import MirrorVRError
 from mirrorvr.tracking import quat
 from mirrorvr.tracking.joints import BONES, JOINT_COUNT, Joint, Side
-from mirrorvr.tracking.pose import HandPose
+from mirrorvr.tracking.pose import LimbPose
 from mirrorvr.tracking.skeleton import FOREARM_LENGTH
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -183,7 +183,7 @@ class Limb:
         """Change the skin tone."""
         self.root.set_color(*rgb, alpha)
 
-    def update(self, hand: HandPose | None) -> None:
+    def update(self, hand: LimbPose | None) -> None:
         """Place every part on ``hand``'s joints (positions relative to this limb's parent)."""
         if hand is None or not hand.usable:
             if self.visible:
@@ -196,7 +196,7 @@ class Limb:
         self.part_matrices(hand)
         self._skin()
 
-    def part_matrices(self, hand: HandPose) -> NDArray[np.float64]:
+    def part_matrices(self, hand: LimbPose) -> NDArray[np.float64]:
         """Row-vector 4×4 transform of every part (unit part → its place on ``hand``)."""
         p, r = hand.positions, hand.radii * self.thickness
         rot = quat.to_matrix(hand.orientations)  # (26, 3, 3), columns = joint axes

@@ -46,7 +46,7 @@ from mirrorvr.session.timeline import Step, compile_timeline
 from mirrorvr.sim.patient import SimulatedPatient
 from mirrorvr.tracking.mirror import calibrate_from_body, reflect_positions
 from mirrorvr.tracking.pipeline import MirrorPipeline, gain_from_settings
-from mirrorvr.tracking.pose import HandPose, TrackingFrame
+from mirrorvr.tracking.pose import LimbPose, TrackingFrame
 from mirrorvr.tracking.skeleton import HOME_WRIST
 from mirrorvr.tracking.source import Performer, PoseSource
 from mirrorvr.tracking.synthetic import SyntheticSource
@@ -179,7 +179,7 @@ class PandaPresenter:
         self._tone: ToneOutcome | None = None
         self._scheduled: list[tuple[float, str]] = []
         self._tracking = TrackingFrame(t=0.0)
-        self._hands: tuple[HandPose | None, HandPose | None] = (None, None)
+        self._hands: tuple[LimbPose | None, LimbPose | None] = (None, None)
         self._cpu0 = 0.0
         #: per-frame LSL streams (set by the real-time display process; see frame_streams.py)
         self.streams: FrameStreams | None = None

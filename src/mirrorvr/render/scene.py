@@ -21,7 +21,7 @@ from mirrorvr.render.limb import Limb
 from mirrorvr.render.panels import Arrow, CuePanel, ProgressBar, RatingSlider
 from mirrorvr.tracking.joints import Joint, Side, other_side
 from mirrorvr.tracking.motion import Performance
-from mirrorvr.tracking.pose import HandPose
+from mirrorvr.tracking.pose import LimbPose
 from mirrorvr.tracking.skeleton import HOME_WRIST, HandParams, hand_pose
 from mirrorvr.tracking.synthetic import HEAD
 
@@ -127,7 +127,7 @@ class MirrorScene:
         return node
 
     # ---- hands ---------------------------------------------------------------------------
-    def set_hands(self, intact: HandPose | None, mirrored: HandPose | None) -> None:
+    def set_hands(self, intact: LimbPose | None, mirrored: LimbPose | None) -> None:
         """Place the tracked intact hand and its mirror image (``None`` hides one)."""
         show = self.limbs_visible
         self.mirrored.update(mirrored if show else None)
