@@ -732,7 +732,8 @@ class SessionPlan(_Model):
                 "phantom_motor_execution block"
             )
         if self.stimulation.mode == "concurrent" and not any(
-            (b.kind in CUE_BLOCK_KINDS and getattr(b, "rest_s", 0) > 0) or b.kind == "rest" for b in self.blocks
+            (b.kind in CUE_BLOCK_KINDS and getattr(b, "rest_s", 0) > 0) or b.kind == "rest"
+            for b in self.blocks
         ):
             raise ValueError("concurrent stimulation needs rests to place trains in")
         return self
