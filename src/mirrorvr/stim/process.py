@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -41,6 +42,8 @@ from mirrorvr.stim.base import Capabilities, Stimulator, StimulatorStatus, Train
 from mirrorvr.stim.executor import StimulationExecutor, TrainResult
 from mirrorvr.stim.guard import GuardLimits
 from mirrorvr.stim.journal import JOURNAL_NAME, missing_records, read_journal
+
+log = logging.getLogger(__name__)
 
 #: how long a disarm request waits for the child's confirmation before calling it unconfirmed
 DISARM_CONFIRM_S = 1.0
@@ -265,7 +268,10 @@ class StimulationProcess:
                     d[2].append(msg)
                     d[1].set()
             elif self.on_message is not None:
-                self.on_message(msg)
+                try:
+                    self.on_message(msg)
+                except Exception:  # never stop reading: later pulses must still be logged
+                    log.exception("stimulation process message %r failed", msg)
         # end of file: the child exited
         self.dead.set()
         with self._lock:
