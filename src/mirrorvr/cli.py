@@ -20,8 +20,9 @@ from rich.table import Table
 
 from mirrorvr.config.loader import list_presets, load_plan, resolve_plan_path
 from mirrorvr.errors import MirrorVRError, PlanError, Problem
+from mirrorvr.run.resume import resume_session
+from mirrorvr.run.session import LaunchOptions, run_session, with_seed
 from mirrorvr.session.events import Event
-from mirrorvr.session.launch import LaunchOptions, resume_session, run_session, with_seed
 from mirrorvr.session.timeline import compile_timeline
 from mirrorvr.stim import governor
 
@@ -462,7 +463,7 @@ def threshold(
 ) -> None:
     """Measure the resting motor threshold from EMG (ML-PEST or the 5/10 rule)."""
     from mirrorvr.config.plan import ThresholdEstimation
-    from mirrorvr.threshold.standalone import ThresholdRun, run_threshold
+    from mirrorvr.run.threshold import ThresholdRun, run_threshold
 
     try:
         lo, hi = (float(v) for v in isi.split(","))
@@ -616,7 +617,7 @@ def _launch_openxr(plan: Any, opts: LaunchOptions, simulated: bool) -> Any:
     import os
     from contextlib import ExitStack
 
-    from mirrorvr.render.openxr_presenter import run_headset_session
+    from mirrorvr.run.headset import run_headset_session
     from mirrorvr.sim.xvfb import Xvfb
 
     with ExitStack() as stack:
@@ -1041,7 +1042,7 @@ def node_tms(
     date: Annotated[str | None, typer.Option(help="Session date (YYYY-MM-DD).")] = None,
 ) -> None:
     """TMS node: follow the VR node's cue markers and deliver the plan's stimulation."""
-    from mirrorvr.streams.tms_node import NodeOptions, run_tms_node
+    from mirrorvr.run.tms_node import NodeOptions, run_tms_node
 
     p, _, _ = _validate(plan)
     _lsl_setup(known_peers, session_id, p)

@@ -39,8 +39,8 @@ from mirrorvr.clinic.store import ClinicStore
 from mirrorvr.config.loader import list_presets, load_plan, plan_from_dict, plan_to_toml
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.errors import MirrorVRError, PlanError, Problem
+from mirrorvr.run.session import with_seed
 from mirrorvr.session.eventlog import read_events
-from mirrorvr.session.launch import with_seed
 from mirrorvr.session.timeline import compile_timeline
 
 STATIC = Path(__file__).resolve().parent / "static"
