@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any
 
 from mirrorvr.config.plan import SessionPlan
+from mirrorvr.errors import MirrorVRError
 from mirrorvr.render.openxr_presenter import (
     HeadsetPolicy,
     HeadsetPresenter,
@@ -37,3 +41,30 @@ def run_headset_session(
     result: tuple[Any, dict[str, Any]] = run_session(plan, opts)
     return result
 
+
+def launch_openxr(
+    plan: SessionPlan,
+    opts: Any,
+    simulated: bool,
+    note: Callable[[str], None] | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """Run the session in an OpenXR headset; in simulation, in mirrorvr's simulated headset
+    (built on first use) unless XR_RUNTIME_JSON already names a runtime."""
+    from mirrorvr.sim.xvfb import Xvfb
+
+    with ExitStack() as stack:
+        if simulated and not os.environ.get("XR_RUNTIME_JSON"):
+            from mirrorvr.sim.xr_runtime import build_runtime, simulated_headset_for_plan
+
+            headset = simulated_headset_for_plan(plan, opts.out, build_runtime())
+            os.environ.update(headset.env())
+            if note is not None:
+                note(f"simulated headset: {headset.manifest}")
+        if not os.environ.get("DISPLAY"):
+            if not simulated:
+                raise MirrorVRError(
+                    "the OpenXR display renders through GLX: run mirrorvr in your desktop "
+                    "session (DISPLAY is not set)"
+                )
+            os.environ["DISPLAY"] = stack.enter_context(Xvfb()).display
+        return run_headset_session(plan, opts)
