@@ -12,7 +12,7 @@ from mirrorvr.config.loader import load_plan
 from mirrorvr.session.clock import SimClock
 from mirrorvr.session.eventlog import read_events
 from mirrorvr.session.events import Event
-from mirrorvr.session.launch import LaunchOptions, run_session
+from mirrorvr.run.session import LaunchOptions, run_session
 from mirrorvr.session.presenter import HeadlessPresenter
 from mirrorvr.session.timeline import Step
 from mirrorvr.sim.patient import SimulatedPatient
