@@ -55,10 +55,15 @@ HEALTH_PERIOD_S = 0.1
 monotonic = time.monotonic  # CLOCK_MONOTONIC = LSL local_clock() on Linux
 
 
-def _send(msg: dict[str, Any]) -> None:
+def _send(msg: dict[str, Any]) -> bool:
+    """One message up the pipe; False if the session process is gone (never raises)."""
     # one write per line: a pipe write under PIPE_BUF bytes is atomic, so the main loop and the
     # e-stop watcher never interleave their lines
-    os.write(1, (json.dumps(msg, separators=(",", ":"), default=str) + "\n").encode("utf-8"))
+    try:
+        os.write(1, (json.dumps(msg, separators=(",", ":"), default=str) + "\n").encode("utf-8"))
+    except OSError:  # EPIPE: the reader died; the journal still has everything
+        return False
+    return True
 
 
 def _lock_memory() -> str:
