@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from mirrorvr.config.loader import load_plan
+from mirrorvr.run.session import LaunchOptions, run_session
 from mirrorvr.session.clock import SimClock
 from mirrorvr.session.eventlog import read_events
 from mirrorvr.session.events import Event
-from mirrorvr.run.session import LaunchOptions, run_session
 from mirrorvr.session.presenter import HeadlessPresenter
 from mirrorvr.session.timeline import Step
 from mirrorvr.sim.patient import SimulatedPatient
