@@ -45,6 +45,12 @@ from mirrorvr.stim.executor import (
     last_stimulation_time,
 )
 from mirrorvr.stim.factory import make_stimulator
+from mirrorvr.stim.process import (
+    ProcessExecutor,
+    RemoteStimulator,
+    StimulationProcess,
+    guard_limits,
+)
 from mirrorvr.stim.scheduler import DEFAULT_RT_PRIORITY, PulseScheduler
 from mirrorvr.threshold.procedure import EmgSource
 
@@ -85,6 +91,9 @@ class LaunchOptions:
     late_tolerance_s: float = DEFAULT_LATE_TOLERANCE_S
     #: real time: SCHED_FIFO priority of the pulse scheduler thread (``None``: normal priority)
     realtime_priority: int | None = DEFAULT_RT_PRIORITY
+    #: real time: the stimulator, its keep-alive and the pulse timing live in a stimulation
+    #: process of their own (docs/stimulators.md); ``False``: a thread of this process
+    stim_process: bool = True
 
 
 def with_seed(plan: SessionPlan, seed: int | None) -> SessionPlan:
@@ -275,7 +284,14 @@ def run_session(
                 )
                 stack.enter_context(emu)
                 port = str(out / "stimulator.pty")
-            stimulator = make_stimulator(dev, port)
+            process = None
+            if opts.realtime and opts.stim_process:
+                process = _start_stim_process(
+                    dev, port, plan, timeline, opts, delivered, log, clock
+                )
+                stimulator: Stimulator = RemoteStimulator(process)
+            else:
+                stimulator = make_stimulator(dev, port)
             stack.enter_context(stimulator)  # exit disarms and closes, whatever happens
             log.append(
                 "device",
@@ -295,7 +311,7 @@ def run_session(
             # after any threshold hunt, which varies the output itself
             _set_intensity(stimulator, plan, log, clock)
             scheduler = None
-            if opts.realtime:
+            if opts.realtime and process is None:
                 scheduler = stack.enter_context(
                     PulseScheduler(realtime_priority=opts.realtime_priority)
                 )
@@ -308,8 +324,13 @@ def run_session(
                     spin_s=scheduler.spin_s,
                     late_tolerance_s=opts.late_tolerance_s,
                 )
-            executor = StimulationExecutor(
-                stimulator=stimulator,
+            executor_kw: dict[str, Any] = (
+                {"stimulator": stimulator, "scheduler": scheduler}
+                if process is None
+                else {"process": process}
+            )
+            executor = (StimulationExecutor if process is None else ProcessExecutor)(
+                **executor_kw,
                 log=log,
                 clock=clock,
                 plan=plan,
@@ -317,7 +338,6 @@ def run_session(
                 budget=governor.session_budget(plan, timeline.total_pulses),
                 ledger=governor.Ledger(delivered, delivered + opts.pulses_today + mt_pulses),
                 late_tolerance_s=opts.late_tolerance_s,
-                scheduler=scheduler,
                 # the gap rules also count from the threshold hunt's last pulse
                 last_stim_t=last_stimulation_time(resume_from) if resume_from else mt_last,
             )
@@ -349,6 +369,53 @@ def run_session(
     summary = summarize(events, timeline.total_pulses)
     _write_json(out / "summary.json", summary)
     return result, summary
+
+
+def _start_stim_process(
+    dev: StimulatorDevice,
+    port: str,
+    plan: SessionPlan,
+    timeline: Any,
+    opts: LaunchOptions,
+    counted: int,
+    log: EventLog,
+    clock: Clock,
+) -> StimulationProcess:
+    """Start the stimulation process on ``port`` with its guard for this plan; log how it runs."""
+    est = plan.stimulation.threshold_estimate
+    guard = guard_limits(
+        plan,
+        timeline,
+        governor.session_budget(plan, timeline.total_pulses),
+        counted,
+        opts.late_tolerance_s,
+        extra_pulses=est.max_pulses if est is not None else 0,
+    )
+    process = StimulationProcess(
+        dev,
+        port,
+        opts.out,
+        guard,
+        rt_priority=opts.realtime_priority,
+        late_tolerance_s=opts.late_tolerance_s,
+    ).start()
+    r = process.ready
+    log.append(
+        "stim_process",
+        clock.now(),
+        durable=True,
+        pid=process.pid,
+        realtime=r.get("realtime"),
+        status=r.get("rt_status"),
+        memory=r.get("memory"),
+        late_tolerance_s=opts.late_tolerance_s,
+        guard={
+            "max_intensity_pct_mso": guard.max_intensity_pct_mso,
+            "max_rate_hz": guard.max_rate_hz,
+            "max_pulses": guard.max_pulses,
+        },
+    )
+    return process
 
 
 def _emg_stream_name(plan: SessionPlan, opts: LaunchOptions) -> str:

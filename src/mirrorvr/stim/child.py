@@ -405,6 +405,12 @@ def main(argv: list[str] | None = None) -> None:
     rt_ok, rt_status = (False, "real-time priority not requested")
     if config.get("rt_priority") is not None:
         rt_ok, rt_status = try_realtime(int(config["rt_priority"]))
+        if not rt_ok:
+            rt_status = (
+                f"could not get SCHED_FIFO real-time priority ({rt_status}); pulses run at "
+                "normal priority: expect wake-ups up to several ms late under load. Run as root "
+                "or grant CAP_SYS_NICE / an rtprio limit (ulimit -r) to fix"
+            )
     mlock = _lock_memory() if config.get("lock_memory", True) else "not requested"
     try:
         child = StimChild(config, a.estop_fd, journal)
