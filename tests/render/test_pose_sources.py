@@ -17,9 +17,9 @@ from mirrorvr.config.plan import SessionPlan
 from mirrorvr.render.backends import presenter_factory
 from mirrorvr.render.display import OffscreenDisplay
 from mirrorvr.render.presenter import PandaPresenter, PresenterOptions
+from mirrorvr.run.session import LaunchOptions, run_session
 from mirrorvr.session.clock import SimClock
 from mirrorvr.session.eventlog import read_events
-from mirrorvr.session.launch import LaunchOptions, run_session
 from mirrorvr.tracking.lsl_source import STREAM_TYPE, encode
 from mirrorvr.tracking.pose import TrackingFrame
 from mirrorvr.tracking.replay import PoseRecorder
