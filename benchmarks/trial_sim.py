@@ -42,8 +42,8 @@ def main() -> None:
             f"CPU ({1000 * cpu / n:.1f} ms CPU a session, whole trial incl. tables and report)"
         )
         few = 2
-        w0, c0, n0, _ = _timed(few, 0, Path(tmp) / "few-light")
-        w1, c1, n1, f1 = _timed(few, a.full, Path(tmp) / "few-full")
+        w0, _, _, _ = _timed(few, 0, Path(tmp) / "few-light")
+        w1, _, n1, f1 = _timed(few, a.full, Path(tmp) / "few-full")
         # child processes (emulator, stimulation process) are not in process_time: wall counts
         per = (w1 - w0) / max(1, f1)
         print(
