@@ -13,8 +13,6 @@ import typer
 from rich.table import Table
 
 from mirrorvr.cli.common import Out, Seed, StimOpt, err, out, parse_date, print_summary
-from mirrorvr.run.session import LaunchOptions, run_session, with_seed
-from mirrorvr.run.start import checked_plan, stimulator_option
 from mirrorvr.session.folder import new_session_folder
 
 xdf_app = typer.Typer(help="Check and repair XDF files.", no_args_is_help=True)
@@ -151,6 +149,7 @@ def node_tms(
     date: Annotated[str | None, typer.Option(help="Session date (YYYY-MM-DD).")] = None,
 ) -> None:
     """TMS node: follow the VR node's cue markers and deliver the plan's stimulation."""
+    from mirrorvr.run.start import checked_plan, stimulator_option
     from mirrorvr.run.tms_node import NodeOptions, run_tms_node
 
     p, _, _ = checked_plan(plan)
@@ -192,6 +191,9 @@ def node_vr(
     ] = 60.0,
 ) -> None:
     """VR node: run the session in real time and publish it; a TMS node stimulates."""
+    from mirrorvr.run.session import LaunchOptions, run_session, with_seed
+    from mirrorvr.run.start import checked_plan
+
     p, _, _ = checked_plan(plan)
     p = with_seed(p, seed)
     _lsl_setup(known_peers, session_id, p)
