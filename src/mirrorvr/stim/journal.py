@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from mirrorvr.session.events import Event
+from mirrorvr.session.folder import STIM_JOURNAL
 
-JOURNAL_NAME = "stim-journal.jsonl"
+JOURNAL_NAME = STIM_JOURNAL
 
 #: journal kinds copied into the session log when it lacks them
 RECORD_KINDS = ("train_intent", "pulse", "pulse_missed", "guard_refused", "train_outcome")
