@@ -574,12 +574,14 @@ class ClinicStore:
             )
         for r in ratings:
             if r.session_id is None:
+                # every rating counts: one entered outside a session (console, `mirrorvr rate`,
+                # a follow-up visit) is on the trend under its own timepoint, "pre" included
                 out.append(
                     {
                         "date": r.date.isoformat(),
                         "session_id": None,
                         "label": r.timepoint,
-                        "pre": None,
+                        "pre": r.nrs if r.timepoint == "pre" else None,
                         "post": r.nrs if r.timepoint != "pre" else None,
                         "change": None,
                     }

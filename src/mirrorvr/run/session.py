@@ -264,6 +264,9 @@ def run_session(
             pulses_today=pulses_today,
             operator_present=opts.on_runner is not None,
         )
+        attach_control = getattr(presenter, "attach_control", None)
+        if attach_control is not None:  # the display's keys and lost tracking reach the runner
+            attach_control(runner)
         if opts.on_runner is not None:
             opts.on_runner(runner)
         try:

@@ -224,6 +224,10 @@ def create_app(
         host = request.client.host if request.client else "?"
         return f"{who}@{host} (token {access.fingerprint})"
 
+    from mirrorvr.clinic.console.course_api import add_course_routes
+
+    add_course_routes(app, store, actor)
+
     @app.exception_handler(PlanError)
     async def plan_error(_: Request, e: PlanError) -> JSONResponse:
         return JSONResponse(
