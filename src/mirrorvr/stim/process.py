@@ -205,6 +205,11 @@ class StimulationProcess:
         except (OSError, ValueError) as e:
             raise DeviceError(f"the stimulation process is gone ({e})") from None
 
+    def set_guard_intensity(self, pct_mso: float) -> None:
+        """The train intensity the child's guard allows, once the plan's is known (after a
+        threshold hunt at session start); the child refuses it once a train has run."""
+        self.call("guard_intensity", pct_mso)
+
     def call(self, method: str, *args: Any, timeout: float = 10.0) -> Any:
         """Run a driver call in the child and return its value (its ``DeviceError`` re-raised)."""
         rid = next(self._ids)
