@@ -176,6 +176,8 @@ PmeMotion = Literal[
     "pronation",
     "supination",
 ]
+#: stable numeric codes of the motions (the ``mirrorvr-pme`` stream's class channels)
+PME_MOTION_CODES: dict[str, int] = {m: i for i, m in enumerate(get_args(PmeMotion))}
 PmeFeature = Literal["MAV", "WL", "ZC", "SSC"]
 
 

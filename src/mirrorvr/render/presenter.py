@@ -22,7 +22,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Protocol
 
 from panda3d.core import NodePath
 
@@ -47,7 +47,7 @@ from mirrorvr.sim.patient import SimulatedPatient
 from mirrorvr.tracking.mirror import calibrate_from_body, reflect_positions
 from mirrorvr.tracking.pipeline import MirrorPipeline, gain_from_settings
 from mirrorvr.tracking.pose import LimbPose, TrackingFrame
-from mirrorvr.tracking.skeleton import HOME_WRIST
+from mirrorvr.tracking.skeleton import HOME_WRIST, HandParams, hand_pose
 from mirrorvr.tracking.source import Performer, PoseSource
 from mirrorvr.tracking.synthetic import SyntheticSource
 
@@ -57,6 +57,18 @@ if TYPE_CHECKING:
 
 #: the simulated patient acts just before input is read, like a finger on a key
 SORT_PATIENT = -60
+
+
+class PhantomView(Protocol):
+    """What the scene needs from phantom motor execution (``mirrorvr.session.pme.PmeEngine``)."""
+
+    def phantom_at(self, t: float) -> HandParams | None:
+        """The phantom's posture at display time ``t`` (``None``: show the mirror image)."""
+        ...
+
+    def target_params(self) -> HandParams | None:
+        """The current task's target posture, if any."""
+        ...
 
 
 @dataclass
@@ -183,6 +195,8 @@ class PandaPresenter:
         self._cpu0 = 0.0
         #: per-frame LSL streams (set by the real-time display process; see frame_streams.py)
         self.streams: FrameStreams | None = None
+        #: phantom motor execution: the engine whose decoded phantom replaces the mirror image
+        self.phantom: PhantomView | None = None
         self._actions: list[str] = []
         self._last_t: float | None = None
         self._grid0: float | None = None
@@ -214,8 +228,24 @@ class PandaPresenter:
 
     def _scene_update(self, frame: FrameInfo) -> None:
         intact, mirrored = self._hands = self.pipeline.process(self._tracking)
+        if self.phantom is not None:  # phantom motor execution: the decoded phantom instead
+            mirrored = self._phantom_pose(frame.t, mirrored)
+            self._hands = (intact, mirrored)  # the pose streams carry what is drawn
         self.scene.set_hands(intact, mirrored)
         self.scene.update(frame.t)
+
+    def _phantom_pose(self, t: float, mirrored: LimbPose | None) -> LimbPose | None:
+        """The amputated side's hand as the PME engine decoded it (and the task's target as
+        the translucent hand at the same place); the mirror outside PME blocks."""
+        assert self.phantom is not None
+        params = self.phantom.phantom_at(t)
+        if params is None:
+            return mirrored
+        side = self.plan.patient.amputation_side
+        target = self.phantom.target_params()
+        if target is not None:
+            self.scene.demo.update(hand_pose(side, target, t))
+        return hand_pose(side, params, t)
 
     def _render(self, frame: FrameInfo) -> None:
         self.display.render()
