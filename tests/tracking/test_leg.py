@@ -36,7 +36,7 @@ def test_rest_pose_is_the_documented_seated_leg() -> None:
         assert float(y @ d / np.linalg.norm(d)) > 0.99, (a, b)
     shank_front = quat.rotate(leg.orientations[LegJoint.KNEE], np.array([0.0, 0.0, 1.0]))
     foot_top = quat.rotate(leg.orientations[LegJoint.ANKLE], np.array([0.0, 0.0, 1.0]))
-    assert shank_front[1] > 0.99 and foot_top[2] > 0.99
+    assert shank_front[1] > 0.8 and foot_top[2] > 0.99  # the shank leans forward at rest
 
 
 def test_bone_lengths_do_not_change_with_posture() -> None:
@@ -54,7 +54,7 @@ def test_dorsiflexion_lifts_the_toes_and_knee_extension_lifts_the_foot() -> None
     up = leg_pose("right", LegParams(dorsiflexion=math.radians(20))).positions
     assert up[LegJoint.TOE_TIP, 2] > rest[LegJoint.TOE_TIP, 2] + 0.04
     assert np.allclose(up[LegJoint.ANKLE], rest[LegJoint.ANKLE])
-    ext = leg_pose("right", LegParams(knee_ext=math.radians(70))).positions
+    ext = leg_pose("right", LegParams(knee_ext=math.radians(50))).positions
     assert ext[LegJoint.ANKLE, 2] > rest[LegJoint.ANKLE, 2] + 0.2
     curl = leg_pose("right", LegParams(toe_flex=math.radians(35))).positions
     assert curl[LegJoint.TOE_TIP, 2] < rest[LegJoint.TOE_TIP, 2]

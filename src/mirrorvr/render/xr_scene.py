@@ -14,7 +14,6 @@ from mirrorvr.config.plan import SessionPlan
 from mirrorvr.session.timeline import Step, compile_timeline
 from mirrorvr.tracking.mirror import MidlinePlane, reflect_positions
 from mirrorvr.tracking.pose import LimbPose, TrackingFrame
-from mirrorvr.tracking.skeleton import HOME_WRIST
 
 
 class HeadsetScene(Protocol):
@@ -63,13 +62,21 @@ class MirrorHeadsetScene:
         self.plane = plane or MidlinePlane.sagittal()
         self.root = NodePath("headset-scene")
         self.hands: tuple[LimbPose | None, LimbPose | None] = (None, None)
-        self.scene = MirrorScene(self.root, plan.scene, plan.patient.amputation_side)
-        home = reflect_positions(self.plane, HOME_WRIST[intact])
+        limb = plan.patient.limb
+        self.scene = MirrorScene(
+            self.root,
+            plan.scene,
+            plan.patient.amputation_side,
+            limb=limb,
+            level=plan.patient.amputation_level,
+        )
+        home = reflect_positions(self.plane, self.scene.home(intact))
         self.pipeline = MirrorPipeline(
             intact_side=intact,
             plane=self.plane,
             gain=gain_from_settings(plan.scene.mirror_gain, plan.scene.mirror_offset_m, home),
             smoothing=plan.scene.smoothing,
+            limb=limb,
         )
         timeline = compile_timeline(plan)
         # no performer: in a headset the patient's own (tracked) hand does the movements

@@ -44,8 +44,8 @@ LEG_CYCLES: dict[str, tuple[tuple[float, LegParams], ...]] = {
         (0.3, LEG_REST),
     ),
     "knee_extension": (
-        (0.4, LegParams(knee_ext=math.radians(70))),
-        (0.2, LegParams(knee_ext=math.radians(70))),
+        (0.4, LegParams(knee_ext=math.radians(50))),
+        (0.2, LegParams(knee_ext=math.radians(50))),
         (0.4, LEG_REST),
     ),
     # circumduction: up, up-in, in, down-in, down, down-out, out, up-out … back to rest

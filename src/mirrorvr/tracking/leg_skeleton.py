@@ -12,9 +12,10 @@ and shin, top of the foot), +x = y × z — lateral on a right leg. A left leg i
 of a right one across its local x = 0 plane, so :mod:`mirrorvr.tracking.mirror` reflects legs
 exactly as it reflects hands.
 
-Rest pose: the patient sits on a chair, thigh horizontal and forward (+y), knee bent 90°,
-shank vertical, foot flat on the floor pointing forward; adult proportions (thigh 43 cm, shank
-42 cm, foot 25 cm), ``scale`` adapts them to a patient. World frame as everywhere (x right,
+Rest pose: the patient sits on a chair, thigh forward (+y) sloping down 5°, knee bent 57.5° so
+the shank leans 27.5° forward of vertical and the foot rests flat on the floor in front of the
+knee (where a seated patient can see it); adult proportions (thigh 43 cm, shank 42 cm, foot
+26 cm), ``scale`` adapts them to a patient. World frame as everywhere (x right,
 y forward, z up, metres; the floor is z = 0).
 
 The movements of lower-limb mirror therapy are set by :class:`LegParams` (knee extension, ankle
@@ -66,26 +67,24 @@ LEG_BONES: tuple[tuple[int, int], ...] = (
     (LegJoint.ANKLE, LegJoint.HEEL),
 )
 
-#: rest-pose joint positions of a RIGHT leg (world frame, metres, scale 1): seated, knee at
-#: 90°, foot flat on the floor
-LEG_REST_POSITIONS: Array = np.array(
-    [
-        [0.12, 0.02, 0.52],  # hip (joint centre, seated on a 46 cm chair)
-        [0.12, 0.45, 0.52],  # knee
-        [0.12, 0.45, 0.10],  # ankle (10 cm above the floor)
-        [0.12, 0.40, 0.035],  # heel
-        [0.12, 0.60, 0.025],  # ball of the foot
-        [0.12, 0.66, 0.02],  # tip of the big toe
-    ]
-)
+#: segment lengths and foot geometry (metres, scale 1): thigh hip → knee, shank knee → ankle;
+#: heel, ball and toe tip relative to the ankle in the foot frame (+y forward along the sole)
+THIGH_LENGTH = 0.43
+SHANK_LENGTH = 0.42
+FOOT_HEEL = np.array([0.0, -0.05, -0.065])
+FOOT_BALL = np.array([0.0, 0.15, -0.075])
+TOES = np.array([0.0, 0.06, -0.005])
+#: the right hip joint centre, seated on a ~46 cm chair
+REST_HIP = np.array([0.12, 0.02, 0.50])
 #: joint radii (metres): thigh and calf are wide, the foot is flat-ish, toes small
 LEG_RADII: Array = np.array([0.075, 0.055, 0.04, 0.035, 0.035, 0.018])
 
-#: seated rest: the knee bent 90° (shank straight down)
-REST_KNEE_FLEX_DEG = 90.0
+#: seated rest: the thigh slopes down 5°, the knee is bent 57.5° (foot flat, in front)
+REST_THIGH_PITCH_DEG = -5.0
+REST_KNEE_FLEX_DEG = 57.5
 #: anatomical ranges used by the scripted movements and checks (degrees)
 RANGES_DEG = {
-    "knee_extension": (0.0, 80.0),  # from 90° flexion to 10° flexion
+    "knee_extension": (0.0, 55.0),  # from 57.5° flexion to nearly straight
     "dorsiflexion": (-45.0, 20.0),  # − = plantarflexion
     "inversion": (-15.0, 25.0),  # − = eversion
     "toe_flexion": (-40.0, 35.0),  # − = extension
@@ -96,7 +95,7 @@ RANGES_DEG = {
 class LegParams:
     """The few numbers that pose a leg (all 0 = seated rest, foot flat)."""
 
-    knee_ext: float = 0.0  # radians of knee extension from 90° flexion (+ straightens)
+    knee_ext: float = 0.0  # radians of knee extension from the rest flexion (+ straightens)
     dorsiflexion: float = 0.0  # radians at the ankle, + toes up, − plantarflexion
     inversion: float = 0.0  # radians, + sole turns inwards, − eversion
     toe_flex: float = 0.0  # radians at the ball of the foot, + toes curl down
@@ -114,12 +113,6 @@ class LegParams:
 _PARAM_NAMES = tuple(f.name for f in fields(LegParams))
 _X = np.array([1.0, 0.0, 0.0])
 _Y = np.array([0.0, 1.0, 0.0])
-#: bone vectors of the rest pose in each segment's own frame (scale 1)
-_THIGH = float(np.linalg.norm(LEG_REST_POSITIONS[1] - LEG_REST_POSITIONS[0]))
-_SHANK = float(np.linalg.norm(LEG_REST_POSITIONS[2] - LEG_REST_POSITIONS[1]))
-_FOOT_BALL = LEG_REST_POSITIONS[4] - LEG_REST_POSITIONS[2]  # in the foot frame = world at rest
-_FOOT_HEEL = LEG_REST_POSITIONS[3] - LEG_REST_POSITIONS[2]
-_TOES = LEG_REST_POSITIONS[5] - LEG_REST_POSITIONS[4]
 
 
 def _rx(deg: float) -> Array:
@@ -129,25 +122,25 @@ def _rx(deg: float) -> Array:
 def leg_local(p: LegParams, scale: float = 1.0) -> tuple[Array, Array]:
     """Right-leg joint positions (6×3, relative to the hip) and orientations (6×4).
 
-    The thigh frame is the identity (thigh along +y); the shank hangs from the knee, rotated
-    about the knee's x axis; the foot turns about the ankle's x axis (dorsiflexion) and its own
-    long axis (inversion); the toes bend about the ball's x axis.
+    The thigh pitches down from +y about x; the shank hangs from the knee, rotated about the
+    knee's x axis; the foot turns about the ankle's x axis (dorsiflexion) and its own long axis
+    (inversion); the toes bend about the ball's x axis. At rest the foot frame is the world's
+    (flat on the floor, toes forward).
     """
     pos = np.zeros((LEG_JOINT_COUNT, 3))
     rot = np.zeros((LEG_JOINT_COUNT, 4))
-    thigh = quat.IDENTITY.copy()
-    knee_deg = -REST_KNEE_FLEX_DEG + math.degrees(p.knee_ext)
-    shank = quat.multiply(thigh, _rx(knee_deg))
-    # the foot frame is +90° about x from the shank at rest (back to +y forward)
-    foot = quat.multiply(shank, _rx(REST_KNEE_FLEX_DEG + math.degrees(p.dorsiflexion)))
+    thigh = _rx(REST_THIGH_PITCH_DEG)
+    shank = quat.multiply(thigh, _rx(-REST_KNEE_FLEX_DEG + math.degrees(p.knee_ext)))
+    # at rest the ankle undoes the thigh's and knee's pitch: the foot lies flat
+    rest_ankle = REST_KNEE_FLEX_DEG - REST_THIGH_PITCH_DEG
+    foot = quat.multiply(shank, _rx(rest_ankle + math.degrees(p.dorsiflexion)))
     foot = quat.multiply(foot, quat.from_axis_angle(_Y, p.inversion))
     toes = quat.multiply(foot, _rx(-math.degrees(p.toe_flex)))
-    # the rest pose's foot frame equals the world frame, so its bone vectors rotate directly
-    pos[LegJoint.KNEE] = quat.rotate(thigh, _Y * _THIGH * scale)
-    pos[LegJoint.ANKLE] = pos[LegJoint.KNEE] + quat.rotate(shank, _Y * _SHANK * scale)
-    pos[LegJoint.HEEL] = pos[LegJoint.ANKLE] + quat.rotate(foot, _FOOT_HEEL * scale)
-    pos[LegJoint.BALL] = pos[LegJoint.ANKLE] + quat.rotate(foot, _FOOT_BALL * scale)
-    pos[LegJoint.TOE_TIP] = pos[LegJoint.BALL] + quat.rotate(toes, _TOES * scale)
+    pos[LegJoint.KNEE] = quat.rotate(thigh, _Y * THIGH_LENGTH * scale)
+    pos[LegJoint.ANKLE] = pos[LegJoint.KNEE] + quat.rotate(shank, _Y * SHANK_LENGTH * scale)
+    pos[LegJoint.HEEL] = pos[LegJoint.ANKLE] + quat.rotate(foot, FOOT_HEEL * scale)
+    pos[LegJoint.BALL] = pos[LegJoint.ANKLE] + quat.rotate(foot, FOOT_BALL * scale)
+    pos[LegJoint.TOE_TIP] = pos[LegJoint.BALL] + quat.rotate(toes, TOES * scale)
     rot[LegJoint.HIP] = thigh
     rot[LegJoint.KNEE] = shank
     rot[LegJoint.ANKLE] = foot
@@ -157,10 +150,14 @@ def leg_local(p: LegParams, scale: float = 1.0) -> tuple[Array, Array]:
     return pos, quat.normalize(rot)
 
 
+#: rest-pose joint positions (6×3) and orientations (6×4, w x y z) of a RIGHT leg, world frame
+LEG_REST_POSITIONS, LEG_REST_ORIENTATIONS = leg_local(LegParams())
+LEG_REST_POSITIONS += REST_HIP
+
 #: hip of each leg at rest (world frame)
 HOME_HIP: dict[str, Array] = {
-    "right": LEG_REST_POSITIONS[0].copy(),
-    "left": LEG_REST_POSITIONS[0] * np.array([-1.0, 1.0, 1.0]),
+    "right": REST_HIP.copy(),
+    "left": REST_HIP * np.array([-1.0, 1.0, 1.0]),
 }
 
 
