@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from mirrorvr.config.loader import load_plan
+from mirrorvr.run.session import LaunchOptions, run_session
 from mirrorvr.session.eventlog import read_events
-from mirrorvr.session.launch import LaunchOptions, run_session
 from mirrorvr.streams.layout import FRAMES, MARKERS, pose_spec
 from tests.analysis.xdfgen import XdfFile, header_xml
 from tests.conftest import SHORT_PLAN

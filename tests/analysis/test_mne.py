@@ -15,8 +15,8 @@ from mirrorvr.analysis import epochs_around, to_mne
 from mirrorvr.analysis.loader import AnalysisError
 from mirrorvr.analysis.mne_raw import first_sample_time
 from mirrorvr.config.loader import load_plan
+from mirrorvr.run.session import LaunchOptions, run_session
 from mirrorvr.session.eventlog import read_events
-from mirrorvr.session.launch import LaunchOptions, run_session
 from tests.analysis.conftest import write_session_xdf
 from tests.analysis.test_loader import _foreign
 from tests.conftest import ROOT

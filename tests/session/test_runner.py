@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from mirrorvr.config.loader import load_plan
+from mirrorvr.run.session import LaunchOptions, run_session, with_seed
 from mirrorvr.session.eventlog import read_events
-from mirrorvr.session.launch import LaunchOptions, run_session, with_seed
 
 
 def _signature(folder: Path) -> list[tuple]:

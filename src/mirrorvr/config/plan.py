@@ -37,6 +37,15 @@ class SessionInfo(_Model):
     name: str = "mirrorvr session"
     seed: int = 0
     description: str = ""
+    #: when the display or the runner falls behind the timeline (a stall): ``shift`` the rest
+    #: of the timeline later so no dose is lost (trains stay inside their rests, gaps hold), or
+    #: ``refuse`` — late trains keep their planned times and late pulses are logged missed
+    on_stall: Literal["shift", "refuse"] = "shift"
+    #: a step this much later than planned counts as a stall
+    stall_tolerance_s: Annotated[float, Field(gt=0, le=5)] = 0.1
+    #: a stall longer than this pauses the session (logged reason, governor re-check) before
+    #: it goes on
+    max_stall_shift_s: Annotated[float, Field(gt=0, le=600)] = 2.0
 
 
 #: amputation levels of the upper limb, proximal last

@@ -240,7 +240,7 @@ def _run_full(
     store: ClinicStore, sid: int, plan: Any, folder: Path, day: dt.date, pulses_today: int
 ) -> None:
     """A whole simulated session (runner, governor, executor, emulated stimulator, event log)."""
-    from mirrorvr.session.launch import LaunchOptions, run_session
+    from mirrorvr.run.session import LaunchOptions, run_session
 
     opts = LaunchOptions(
         out=folder, realtime=False, simulated=True, session_date=day, pulses_today=pulses_today
