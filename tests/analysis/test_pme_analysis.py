@@ -8,7 +8,7 @@ import pandas as pd
 
 from mirrorvr.analysis.report import analyze_paths
 from mirrorvr.config.loader import plan_from_dict
-from mirrorvr.session.launch import LaunchOptions, run_session
+from mirrorvr.run.session import LaunchOptions, run_session
 
 
 def test_report_and_pooled_table_carry_pme_figures(tmp_path: Path) -> None:

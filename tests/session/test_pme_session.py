@@ -20,9 +20,9 @@ import pyxdf
 
 from mirrorvr.config.loader import load_plan, plan_from_dict
 from mirrorvr.config.plan import SessionPlan
+from mirrorvr.run.session import LaunchOptions, run_session
 from mirrorvr.session.eventlog import read_events
 from mirrorvr.session.events import Event
-from mirrorvr.session.launch import LaunchOptions, run_session
 from mirrorvr.session.runner import SessionRunner
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -200,9 +200,10 @@ def run_session(
     presenter = (opts.presenter_factory or HeadlessPresenter)(clock, patient)
     pme = None
     if any(b.kind == "phantom_motor_execution" for b in plan.blocks):
+        from mirrorvr.run.pme import pme_feeds
         from mirrorvr.session.pme import PmeEngine, PmePresenter
 
-        pme = PmeEngine(plan, clock, pme_feeds(plan, opts), out=out)
+        pme = PmeEngine(plan, clock, pme_feeds(plan, opts.realtime, opts.simulated), out=out)
         presenter = PmePresenter(presenter, pme)
 
     dev = _stimulator_device(plan, opts)
@@ -359,55 +360,6 @@ def run_session(
     summary = summarize(events, timeline.total_pulses)
     _write_json(out / "summary.json", summary)
     return result, summary
-
-
-def pme_feeds(plan: SessionPlan, opts: LaunchOptions) -> Any:
-    """The EMG feed (and simulated patient) of each phantom motor execution block.
-
-    Simulated clock: the simulated residual limb, rendered as the session advances. Real time
-    and simulated: the same limb published on LSL by a thread of this process under a name of
-    its own, read back through an LSL inlet like an amplifier. Real time with a patient: the
-    amplifier's stream named in the block (``emg_stream``).
-    """
-    from mirrorvr.sim.residual_emg import (
-        ResidualEmgModel,
-        ResidualLimbEmg,
-        ResidualPatient,
-        SimulatedResidualFeed,
-    )
-
-    seed = plan.session.seed
-
-    def make(index: int, block: Any) -> tuple[Any, Any]:
-        model = ResidualEmgModel(channels=block.emg_channels)
-        if not opts.realtime:
-            limb = ResidualLimbEmg(model, t0=0.0, seed=seed * 100 + index, patient_seed=seed)
-            return SimulatedResidualFeed(limb), ResidualPatient(limb, seed=seed + index)
-        from mirrorvr.streams.emg_feed import LslEmgFeed
-
-        if not opts.simulated:
-            feed = LslEmgFeed(block.emg_stream, block.emg_channels)
-            feed.wait_connected(10.0)
-            return feed, None
-        from mirrorvr.sim.residual_emg_stream import ResidualEmgPublisher
-
-        name = f"{block.emg_stream}-sim-{os.getpid()}-{index}"  # unique: other sessions run
-        pub = ResidualEmgPublisher(
-            name, model, seed=seed * 100 + index, patient_seed=seed, source_id=name
-        ).start()
-        feed = LslEmgFeed(name, block.emg_channels)
-        feed.fs = model.fs
-        close = feed.close
-
-        def close_both() -> None:
-            close()
-            pub.stop()
-
-        feed.close = close_both  # type: ignore[method-assign]
-        feed.wait_connected(30.0)
-        return feed, ResidualPatient(pub.limb, seed=seed + index)
-
-    return make
 
 
 def _emg_stream_name(plan: SessionPlan, opts: LaunchOptions) -> str:

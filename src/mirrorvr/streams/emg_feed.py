@@ -10,6 +10,7 @@ session pauses rather than moving the phantom on stale data.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,13 @@ class LslEmgFeed:
     """Follows the EMG stream ``name`` (``channels`` channels) and hands out its samples."""
 
     def __init__(
-        self, name: str, channels: int, *, stall_s: float = STALL_S, poll_s: float = POLL_S
+        self,
+        name: str,
+        channels: int,
+        *,
+        stall_s: float = STALL_S,
+        poll_s: float = POLL_S,
+        also_close: Callable[[], None] | None = None,
     ) -> None:
         from mirrorvr.streams.inlets import emg_follower
         from mirrorvr.streams.lslconfig import configure_lsl, configured
@@ -37,6 +44,8 @@ class LslEmgFeed:
             configure_lsl()
         self.name = name
         self.channels = channels
+        #: closed with the feed (e.g. the simulated amplifier publishing the stream)
+        self.also_close = also_close
         self.fs = 0.0
         self.stall_s = stall_s
         self._lock = threading.Lock()
@@ -125,5 +134,7 @@ class LslEmgFeed:
         return None
 
     def close(self) -> None:
-        """Stop following the stream."""
+        """Stop following the stream (and close what came with it)."""
         self.follower.stop()
+        if self.also_close is not None:
+            self.also_close()
