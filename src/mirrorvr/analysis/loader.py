@@ -44,6 +44,7 @@ from mirrorvr.analysis.recording import (
 from mirrorvr.errors import MirrorVRError
 from mirrorvr.session.eventlog import read_events
 from mirrorvr.session.events import Event
+from mirrorvr.session.folder import SessionFolder
 
 XDF_SUFFIXES = (".xdf", ".xdfz", ".gz")
 
@@ -112,7 +113,8 @@ class _XdfOptions:
 def _load_session_folder(folder: Path, opts: _XdfOptions, include_xdf: bool) -> Recording:
     from mirrorvr.config.loader import load_plan
 
-    log = folder / "events.jsonl"
+    sf = SessionFolder(folder)
+    log = sf.events
     xdfs = sorted(
         f for f in folder.iterdir() if f.is_file() and f.name.lower().endswith(XDF_SUFFIXES)
     )
@@ -122,17 +124,17 @@ def _load_session_folder(folder: Path, opts: _XdfOptions, include_xdf: bool) -> 
         )
     warnings: list[str] = []
     meta: dict[str, Any] = {}
-    if (folder / "session.json").exists():
+    if sf.meta.exists():
         try:
-            meta = json.loads((folder / "session.json").read_text(encoding="utf-8"))
+            meta = json.loads(sf.meta.read_text(encoding="utf-8"))
         except ValueError as e:
-            warnings.append(f"{folder / 'session.json'}: unreadable ({e}); metadata ignored")
+            warnings.append(f"{sf.meta}: unreadable ({e}); metadata ignored")
     plan = None
-    if (folder / "plan.toml").exists():
+    if sf.plan.exists():
         try:
-            plan = load_plan(folder / "plan.toml")
+            plan = load_plan(sf.plan)
         except MirrorVRError as e:
-            warnings.append(f"{folder / 'plan.toml'}: {e}; plan-based figures omitted")
+            warnings.append(f"{sf.plan}: {e}; plan-based figures omitted")
     events: list[Event] = []
     if log.exists():
         res = read_events(log)

@@ -31,6 +31,7 @@ from mirrorvr.analysis.qa import (
     run_qa,
 )
 from mirrorvr.analysis.recording import Recording
+from mirrorvr.session.folder import SessionFolder
 
 
 @dataclass
@@ -174,7 +175,7 @@ def find_recordings(folder: Path) -> list[Path]:
         raise AnalysisError(f"--sessions {folder}: not a folder")
     found: list[Path] = []
     for p in sorted(folder.iterdir()):
-        if p.is_dir() and (p / "events.jsonl").exists():
+        if p.is_dir() and SessionFolder(p).has_log():
             found.append(p)
         elif p.is_dir():
             found += [x for x in find_recordings(p)]

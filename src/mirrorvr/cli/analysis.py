@@ -11,6 +11,7 @@ from rich.table import Table
 
 from mirrorvr.cli.common import err, out
 from mirrorvr.errors import MirrorVRError
+from mirrorvr.session.folder import SessionFolder
 
 
 def analyze(
@@ -89,9 +90,7 @@ def export_bids(
     from mirrorvr.analysis.report import find_recordings
 
     paths = (
-        [source]
-        if source.is_file() or (source / "events.jsonl").exists()
-        else find_recordings(source)
+        [source] if source.is_file() or SessionFolder(source).has_log() else find_recordings(source)
     )
     if not paths:
         raise MirrorVRError(f"{source}: no session folders or XDF files found")

@@ -23,7 +23,6 @@ import json
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -41,6 +40,7 @@ from mirrorvr.decoding.decoder import (
 from mirrorvr.decoding.evaluate import cross_validate
 from mirrorvr.session.clock import Clock
 from mirrorvr.session.eventlog import EventLog
+from mirrorvr.session.folder import SessionFolder
 from mirrorvr.session.presenter import Answer, Presenter, ToneOutcome
 from mirrorvr.session.timeline import Step
 from mirrorvr.tracking.phantom import (
@@ -55,10 +55,6 @@ from mirrorvr.tracking.phantom import (
 )
 from mirrorvr.tracking.skeleton import HandParams
 
-#: the session folder's copy of the fitted decoder (per block: ``pme-model-<block>.json``)
-MODEL_FILE = "pme-model-{block}.json"
-#: calibration windows' features and labels (offline re-analysis), per block
-CALIBRATION_FILE = "pme-calibration-{block}.npz"
 #: real time: the engine looks at the stream at least this often while the runner waits
 POLL_S = 0.005
 #: the simulated patient reacts to what the phantom does after this long
@@ -148,13 +144,13 @@ class PmeEngine:
         clock: Clock,
         feeds: FeedFactory,
         *,
-        out: Path | None = None,
+        folder: SessionFolder | None = None,
         on_lost: Callable[[str], None] | None = None,
     ) -> None:
         self.plan = plan
         self.clock = clock
         self.feeds = feeds
-        self.out = out
+        self.folder = folder
         self.on_lost = on_lost
         self.log: EventLog | None = None
         self.block: int | None = None
@@ -318,20 +314,21 @@ class PmeEngine:
         )
         self.decoder = Decoder(self.trained, self.feed.fs, self.feed.channels)
         files: dict[str, str] = {}
-        if self.out is not None:
-            model_file = MODEL_FILE.format(block=self.block)
-            (self.out / model_file).write_text(
+        if self.folder is not None and self.block is not None:
+            self.folder.pme_model(self.block).write_text(
                 json.dumps(self.trained.to_dict(), indent=1) + "\n", encoding="utf-8"
             )
-            cal_file = CALIBRATION_FILE.format(block=self.block)
             np.savez_compressed(
-                self.out / cal_file,
+                self.folder.pme_calibration(self.block),
                 x=rows.x,
                 activity=rows.activity,
                 labels=np.asarray(cal.labels),
                 groups=np.asarray(cal.groups),
             )
-            files = {"model_file": model_file, "calibration_file": cal_file}
+            files = {
+                "model_file": self.folder.pme_model(self.block).name,
+                "calibration_file": self.folder.pme_calibration(self.block).name,
+            }
         self._append(
             "pme_model",
             t,
