@@ -331,6 +331,9 @@ def run_session(
         )
         if pme is not None:
             pme.on_lost = runner.pause  # a lost EMG stream pauses the session
+        attach_control = getattr(presenter, "attach_control", None)
+        if attach_control is not None:  # the display's keys and lost tracking reach the runner
+            attach_control(runner)
         if opts.on_runner is not None:
             opts.on_runner(runner)
         try:
