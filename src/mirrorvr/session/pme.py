@@ -425,9 +425,12 @@ class PmeEngine:
             if self.patient is None or self.target is None:
                 continue
             # the simulated patient steers by what the phantom shows, a reaction time later
-            self.patient.act(
-                "rest" if done else pursue(self.state, self.target), d.t + PATIENT_REACTION_S
-            )
+            trained = self.trained.model.classes if self.trained is not None else ()
+            want = "rest" if done else pursue(self.state, self.target, available=trained)
+            # effort graded by the distance still to go (slower near the target)
+            error = abs(self.target.value - self.state.get(self.target.dof))
+            effort = min(0.9, max(0.3, 1.5 * error))
+            self.patient.act(want, d.t + PATIENT_REACTION_S, effort)
 
     # ---- what the scene shows ----------------------------------------------------------------
     def phantom_at(self, t: float) -> HandParams | None:

@@ -33,14 +33,15 @@ from numpy.typing import NDArray
 Array = NDArray[np.float64]
 
 #: lobe centres (in electrodes around the ring) of each motion's pattern: primary, secondary.
-#: Flexor-side motions sit on one half of the ring, extensor-side ones opposite.
+#: Primaries are spread evenly round the ring (flexor side first, extensor side opposite); the
+#: secondary lobes overlap other motions' primaries, as muscles under the cuff share electrodes.
 PATTERN_CENTRES: dict[str, tuple[float, float]] = {
-    "hand_close": (1.0, 3.0),
-    "wrist_flexion": (2.0, 0.0),
-    "pronation": (3.5, 1.0),
-    "hand_open": (5.0, 7.0),
-    "wrist_extension": (6.0, 4.0),
-    "supination": (7.5, 5.5),
+    "hand_close": (0.0, 2.0),
+    "wrist_flexion": (1.33, 7.0),
+    "pronation": (2.67, 0.5),
+    "hand_open": (4.0, 6.0),
+    "wrist_extension": (5.33, 3.0),
+    "supination": (6.67, 4.5),
 }
 REST = "rest"
 
@@ -57,7 +58,7 @@ class ResidualEmgModel:
     mains_uv: float = 1.5
     mains_hz: float = 50.0
     #: lobe width (electrodes, SD of the Gaussian) and the secondary lobe's weight
-    lobe_width: float = 1.0
+    lobe_width: float = 0.9
     secondary: float = 0.45
     #: per-patient jitter of the lobe centres (electrodes)
     centre_jitter: float = 0.25
@@ -71,7 +72,7 @@ class ResidualEmgModel:
     ramp_s: float = 0.15
     #: contraction-to-contraction variability of each electrode's share (SD, relative): no
     #: two repetitions recruit the muscles exactly alike
-    pattern_sd: float = 0.3
+    pattern_sd: float = 0.25
 
     def __post_init__(self) -> None:
         if self.channels < 2 or self.fs <= 0:
@@ -160,6 +161,15 @@ class ResidualLimbEmg:
             self._starts.insert(i, start)
             self._executions.insert(i, e)
 
+    def current(self, t: float) -> Execution | None:
+        """The execution under way at ``t`` (``None``: resting, nothing told yet)."""
+        with self._lock:
+            i = bisect.bisect_right(self._starts, t) - 1
+            if i < 0:
+                return None
+            e = self._executions[i]
+        return e if t < e.start + e.duration else None
+
     def intended(self, t: float) -> str:
         """The motion being executed at ``t`` (``rest`` if none)."""
         i = bisect.bisect_right(self._starts, t) - 1
@@ -226,6 +236,8 @@ class ResidualPatient:
     reaction_s: tuple[float, float] = (0.25, 0.5)
     #: contraction strength: mean and SD relative to the calibration level
     level: tuple[float, float] = (0.8, 0.12)
+    #: closed loop: a contraction the phantom does not follow is retried after this long
+    retry_s: float = 1.5
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -249,9 +261,21 @@ class ResidualPatient:
         return done
 
     def act(self, motion: str, t: float, level: float | None = None) -> None:
-        """Switch to ``motion`` at ``t`` (closed loop: the patient steers what they see)."""
-        if self.limb.intended(t) == motion:
-            return
+        """Switch to ``motion`` at ``t`` (closed loop: the patient steers what they see).
+
+        ``level`` grades the effort (people slow down as they near a target); asked for the
+        same motion at the same effort for longer than ``retry_s``, the patient relaxes
+        briefly and contracts afresh (a new contraction, a slightly different pattern), as
+        people do when the phantom does not follow.
+        """
+        current = self.limb.current(t)
+        if current is not None and current.motion == motion:
+            steady = level is None or abs(current.level - level) < 0.15
+            if motion == REST or (steady and t - current.start < self.retry_s):
+                return
+            if steady:  # the phantom did not follow: relax, then try again
+                self.limb.execute(REST, t, 0.3)
+                t += 0.3
         self.limb.execute(motion, t, 3600.0, self.strength() if level is None else level)
 
 
