@@ -95,7 +95,8 @@ def xdf_repair(
     files: Annotated[list[Path], typer.Argument(help="XDF files left by a crashed recorder.")],
     dry_run: Annotated[bool, typer.Option(help="Only report what would change.")] = False,
 ) -> None:
-    """Trim a torn tail (kept as FILE.torn) and add missing stream footers."""
+    """Keep every readable chunk (past damage too), set the rest aside in FILE.torn (nothing
+    is deleted), rebuild broken stream headers, add missing stream footers."""
     from mirrorvr.streams.xdf_repair import repair_xdf
 
     for f in files:
@@ -103,11 +104,8 @@ def xdf_repair(
         if not r.changed:
             out.print(f"{f}: intact ({len(r.streams)} streams)")
             continue
-        verb = "would add" if dry_run else "added"
-        msg = f"{f}: {verb} footers for streams {r.footers_added}"
-        if r.torn_bytes:
-            msg += f"; {'would trim' if dry_run else 'trimmed'} {r.torn_bytes} torn bytes ({r.problem})"
-        out.print(msg)
+        head = f"{f}: {'would repair (dry run)' if dry_run else 'repaired'}"
+        out.print(f"{head}\n{r.describe()}", highlight=False)
 
 
 @xdf_app.command("info")
