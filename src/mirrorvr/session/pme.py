@@ -44,7 +44,6 @@ from mirrorvr.session.folder import SessionFolder
 from mirrorvr.session.presenter import Answer, Presenter, ToneOutcome
 from mirrorvr.session.timeline import Step
 from mirrorvr.tracking.phantom import (
-    MOTION_DOF,
     PhantomState,
     TaskResult,
     TaskScorer,
@@ -52,6 +51,8 @@ from mirrorvr.tracking.phantom import (
     advance,
     phantom_params,
     pursue,
+    step_target,
+    target_posture,
 )
 from mirrorvr.tracking.skeleton import HandParams
 
@@ -247,14 +248,8 @@ class PmeEngine:
                 if self.patient is not None:
                     self.patient.act("rest", onset)
             if step.kind == "window":
-                dof, _ = MOTION_DOF[str(d["movement"])]
-                self.target = TaskTarget(
-                    dof,
-                    float(d["target_value"]),
-                    float(d["tolerance"]),
-                    float(d["hold_s"]),
-                    step.duration,
-                )
+                self.target = step_target(d, step.duration)
+                assert self.target is not None
                 self.task = {
                     "task": int(d["task"]),
                     "movement": str(d["movement"]),
@@ -446,9 +441,7 @@ class PmeEngine:
 
     def target_params(self) -> HandParams | None:
         """The posture the current task asks for (``None`` when no task is shown)."""
-        if self.target is None:
-            return None
-        return phantom_params(PhantomState(**{self.target.dof: self.target.value}))
+        return None if self.target is None else target_posture(self.target)
 
 
 class PmePresenter:
