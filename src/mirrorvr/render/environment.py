@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from panda3d.core import AmbientLight, CardMaker, DirectionalLight, NodePath
 
+from mirrorvr.render.shaders import static_shader
 from mirrorvr.tracking.skeleton import TABLE_HEIGHT
 
 WALL = (0.80, 0.86, 0.88)
@@ -50,7 +51,8 @@ def build_environment(root: NodePath) -> NodePath:
     _box(env, "floor", (-4, -3, -0.02), (4, 5, 0.0), FLOOR)
     _box(env, "back-wall", (-4, 4.0, 0.0), (4, 4.1, 3.0), WALL)
     top = TABLE_HEIGHT
-    _box(env, "table-top", (-0.7, 0.08, top - 0.04), (0.7, 0.85, top), TABLE)
+    table = _box(env, "table-top", (-0.7, 0.08, top - 0.04), (0.7, 0.85, top), TABLE)
+    table.set_shader_input("receive_shadow", 1.0)
     for x in (-0.65, 0.62):
         for y in (0.12, 0.78):
             _box(env, "table-leg", (x, y, 0.0), (x + 0.04, y + 0.04, top - 0.04), TABLE)
@@ -59,7 +61,15 @@ def build_environment(root: NodePath) -> NodePath:
     root.set_light(root.attach_new_node(ambient))
     sun = DirectionalLight("key-light")
     sun.set_color((0.62, 0.6, 0.56, 1.0))
+    # placed above and to the right: the limbs' shadows fall on the table (render/shadows.py)
     sun_np = root.attach_new_node(sun)
-    sun_np.set_hpr(25, -55, 0)
+    sun_np.set_pos(0.9, -0.5, 2.6)
+    sun_np.look_at(0.0, 0.45, TABLE_HEIGHT)
     root.set_light(sun_np)
+    env.set_shader(static_shader(), 10)
+    env.set_shader_input("receive_shadow", 0.0)
+    # the limbs' shadows on the table fall away from this light (render/limb.py)
+    d = sun_np.get_quat(root).get_forward()
+    root.set_shader_input("light_dir", (-d[0], -d[1], -d[2]))
+    root.set_shader_input("table_z", TABLE_HEIGHT)
     return env

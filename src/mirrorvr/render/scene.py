@@ -90,8 +90,10 @@ class MirrorScene:
         skin = settings.skin_rgb
         self.environment = build_environment(root)
         k = settings.hand_scale
-        self.mirrored = Limb(root, self.amputated, skin=skin, name="mirrored-limb", thickness=k)
-        self.real = Limb(root, self.intact, skin=skin, name="real-limb", thickness=k)
+        self.mirrored = Limb(
+            root, self.amputated, skin=skin, name="mirrored-limb", thickness=k, shadow=True
+        )
+        self.real = Limb(root, self.intact, skin=skin, name="real-limb", thickness=k, shadow=True)
         self.demo = Limb(root, self.amputated, skin=(0.55, 0.7, 0.95), alpha=0.55, name="demo-limb")
         self.residual = self._residual(skin)
         self.cue = CuePanel(root)
