@@ -69,10 +69,15 @@ def test_pooled_sessions(
     simulate(study, CUE_LOCKED_PLAN, "p2-b", seed=12)
     (study / "p2-b.toml").unlink()
     write_session_xdf(study / "p1-a-recording.xdf", concurrent_session)  # a bare XDF too
-    res = _run("analyze", "--sessions", str(study), "--out", str(tmp_path / "r"))
+    # two worker processes; one process in-line must give the same table
+    res = _run("analyze", "--sessions", str(study), "--out", str(tmp_path / "r"), "--jobs", "2")
     assert res.returncode == 0, res.stderr
     out = tmp_path / "r"
     csv = pd.read_csv(out / "sessions.csv")
+    from mirrorvr.analysis.report import analyze_paths, find_recordings
+
+    analyze_paths(find_recordings(study), tmp_path / "one", pooled=True, jobs=1)
+    pd.testing.assert_frame_equal(csv, pd.read_csv(tmp_path / "one" / "sessions.csv"))
     pq = pd.read_parquet(out / "sessions.parquet")
     assert len(csv) == len(pq) == 4
     assert sorted(csv["session"]) == sorted(["p2-a", "p1-a", "p2-b", "p1-a-recording"])
@@ -111,3 +116,25 @@ def test_analyze_what_mirrorvr_sim_recorded(short_plan: Path, tmp_path: Path) ->
         assert s["qa"]["status"] == "pass"
         if xdfs:  # the session's own XDF (issue 5) is read with the folder
             assert "mirrorvr-markers" in {st["name"] for st in s["streams"]}
+
+
+def test_report_mep_channels_and_escaping(concurrent_session: Path, tmp_path: Path) -> None:
+    import tomllib
+
+    import tomli_w
+
+    from mirrorvr.analysis.report import analyze_paths
+
+    folder = tmp_path / "s"
+    shutil.copytree(concurrent_session, folder)
+    write_session_xdf(folder / "rec.xdf", folder, emg_channels={"FDI": 500.0, "<APB>": 150.0})
+    plan = tomllib.loads((folder / "plan.toml").read_text())
+    plan["stimulation"]["mep_channel"] = "<APB>"
+    (folder / "plan.toml").write_text(tomli_w.dumps(plan))
+    analyze_paths([folder], tmp_path / "r")
+    html = (tmp_path / "r" / "report.html").read_text()
+    _self_contained(html)
+    # every EMG channel has a row; the plan's channel leads; text from a recording is escaped
+    assert "EMG-amp / &lt;APB&gt; (headline)" in html and "EMG-amp / FDI" in html
+    assert "<APB>" not in html
+    assert "chosen by plan" in html

@@ -32,12 +32,15 @@ from mirrorvr.clinic.records import (
     SessionRecord,
     ThresholdRecord,
 )
+from mirrorvr.config.plan import LOWER_LEVELS, UPPER_LEVELS
 from mirrorvr.session.eventlog import read_events
 from mirrorvr.session.events import Event
+from mirrorvr.session.folder import SessionFolder
 from mirrorvr.session.summary import delivered_pulses
 
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-LEVELS = ("hand", "wrist", "transradial", "elbow", "transhumeral", "shoulder", "other")
+#: amputation levels a patient record may hold: the plan's upper- and lower-limb levels
+LEVELS = (*UPPER_LEVELS, *LOWER_LEVELS, "other")
 THRESHOLD_METHODS = ("5-10", "ml-pest", "two-threshold", "visual", "other")
 GMI_STAGES = ("laterality", "imagery", "mirror", "functional")
 
@@ -389,7 +392,7 @@ class ClinicStore:
             patient_id,
             day.isoformat(),
         ):
-            log = Path(r["folder"]) / "events.jsonl"
+            log = SessionFolder(Path(r["folder"])).events
             if log.exists():
                 total += delivered_pulses(read_events(log).events)[1]
             else:
@@ -405,7 +408,7 @@ class ClinicStore:
         """
         rec = self.session(session_id)
         folder = Path(rec.folder)
-        read = read_events(folder / "events.jsonl")
+        read = read_events(SessionFolder(folder).events)
         events = read.events
         problems = self.check_consistency(session_id, events)
         if problems:
@@ -455,7 +458,7 @@ class ClinicStore:
         for r in self._rows(
             "SELECT id, folder FROM sessions WHERE status IN ('planned', 'running')"
         ):
-            if (Path(r["folder"]) / "events.jsonl").exists():
+            if SessionFolder(Path(r["folder"])).has_log():
                 self.import_session_log(int(r["id"]))
                 done.append(int(r["id"]))
         return done
@@ -464,7 +467,7 @@ class ClinicStore:
         """Where the database's copies differ from the session's log (empty = consistent)."""
         rec = self.session(session_id)
         if events is None:
-            events = read_events(Path(rec.folder) / "events.jsonl").events
+            events = read_events(SessionFolder(Path(rec.folder)).events).events
         rows = self._rows("SELECT imported_seq FROM sessions WHERE id = ?", session_id)
         seq = rows[0]["imported_seq"]
         problems = []
@@ -571,12 +574,14 @@ class ClinicStore:
             )
         for r in ratings:
             if r.session_id is None:
+                # every rating counts: one entered outside a session (console, `mirrorvr rate`,
+                # a follow-up visit) is on the trend under its own timepoint, "pre" included
                 out.append(
                     {
                         "date": r.date.isoformat(),
                         "session_id": None,
                         "label": r.timepoint,
-                        "pre": None,
+                        "pre": r.nrs if r.timepoint == "pre" else None,
                         "post": r.nrs if r.timepoint != "pre" else None,
                         "change": None,
                     }

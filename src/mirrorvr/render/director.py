@@ -24,8 +24,31 @@ MOVEMENT_TEXT = {
     "supination": "turn your palm up",
     "reach": "reach forward",
     "open_hand": "spread your fingers wide",
+    "ankle_dorsiflexion": "pull your toes up",
+    "ankle_plantarflexion": "point your foot down",
+    "toe_flexion": "curl your toes",
+    "knee_extension": "straighten your knee",
+    "foot_circles": "draw circles with your foot",
 }
 REST_RGB = (0.80, 0.92, 0.84)
+#: phantom motor execution motions as the patient reads them
+PME_TEXT = {
+    "hand_close": "close your hand",
+    "hand_open": "open your hand",
+    "wrist_flexion": "bend your wrist down",
+    "wrist_extension": "bend your wrist up",
+    "pronation": "turn your palm down",
+    "supination": "turn your palm up",
+}
+#: the demonstration hand's movement for each PME motion
+PME_DEMO = {
+    "hand_close": "fist",
+    "hand_open": "open_hand",
+    "wrist_flexion": "wrist_flexion",
+    "wrist_extension": "wrist_extension",
+    "pronation": "pronation",
+    "supination": "supination",
+}
 
 
 @dataclass(frozen=True)
@@ -48,7 +71,6 @@ class Director:
         self.blocks = blocks
         self.mode: str | None = None  # "rating" | "laterality" while waiting for an answer
         self.answer: SceneAnswer | None = None
-        self.pause_requests = 0
 
     def show(self, step: Step, t: float, session_t: float) -> None:
         """Set the scene up for ``step``, whose first frame is displayed at ``t``.
@@ -56,7 +78,7 @@ class Director:
         ``session_t`` is the step's planned time from the session start (for progress).
         """
         s, kind, d = self.scene, step.kind, step.data
-        amp = s.amputated
+        amp = f"{s.amputated} {s.limb_word}"
         block = f"block {step.block + 1}/{self.blocks}" if step.block is not None else ""
         s.set_progress(session_t / self.duration, block)
         self.answer = None
@@ -66,14 +88,16 @@ class Director:
             s.show_limbs(True)
         if kind != "rating":
             s.rating.close()
-        if kind == "cue":
+        if d.get("exercise") == "pme":
+            self._show_pme(step, t)
+        elif kind == "cue":
             movement = str(d.get("movement", ""))
             what = MOVEMENT_TEXT.get(movement, movement.replace("_", " "))
             if d.get("exercise") == "imagery":
-                s.show_cue(f"Imagine: {what}\nwith your {amp} hand")
+                s.show_cue(f"Imagine: {what}\nwith your {amp}")
                 s.demonstrate(movement, t, max(step.duration, 2.0))
             else:
-                s.show_cue(f"Watch your {amp} hand:\n{what}", point_at_mirrored=True)
+                s.show_cue(f"Watch your {amp}:\n{what}", point_at_mirrored=True)
                 s.demonstrate(None)
         elif kind == "window":
             movement = str(d.get("movement", ""))
@@ -99,7 +123,7 @@ class Director:
             # the prompt goes on the progress line: the cue card would hide the stimulus
             s.clear_cue()
             s.set_progress(
-                session_t / self.duration, f"{block}   Left or right hand?  (arrow keys)"
+                session_t / self.duration, f"{block}   Left or right {s.limb_word}?  (arrow keys)"
             )
             s.laterality.show(
                 "left" if d["side"] == "left" else "right",
@@ -108,12 +132,37 @@ class Director:
             )
             self.mode = "laterality"
 
+    def _show_pme(self, step: Step, t: float) -> None:
+        """Phantom motor execution: the phantom itself moves as decoded (the presenter draws it
+        from the PME engine), so the cards only say what to do."""
+        s, kind, d = self.scene, step.kind, step.data
+        amp = s.amputated
+        what = PME_TEXT.get(str(d.get("movement", "")), str(d.get("movement", "")))
+        phase = d.get("phase")
+        demo = PME_DEMO.get(str(d.get("movement", "")))
+        if phase == "calibration" and kind == "cue":
+            s.show_cue(f"Get ready: {what}\nwith your {amp} (phantom) hand")
+            s.demonstrate(demo, t, max(step.duration, 2.0))
+        elif phase == "calibration" and kind == "window":
+            s.demonstrate(None)
+            s.show_cue(f"Now: {what} and hold", rgb=PANEL_RGB)
+        elif phase == "fit":
+            s.demonstrate(None)
+            s.show_cue("Rest while your movements are learned", rgb=REST_RGB)
+        elif phase == "task" and kind == "cue":
+            s.demonstrate(None)
+            s.show_cue(f"Move your phantom hand to the shown posture\n({what}) and hold it")
+        elif phase == "task" and kind == "window":
+            s.demonstrate(None)
+            s.show_cue(f"Go: {what}", rgb=PANEL_RGB, point_at_mirrored=True)
+        else:
+            s.demonstrate(None)
+            s.show_cue("Rest", rgb=REST_RGB)
+
     def on_actions(self, actions: list[str], t: float) -> None:
         """Apply the frame's key actions (frame display time ``t``)."""
         for action in actions:
-            if action == "pause":
-                self.pause_requests += 1
-            elif self.mode == "rating":
+            if self.mode == "rating":
                 if action == "left":
                     self.scene.rating.move(-1)
                 elif action == "right":

@@ -18,13 +18,12 @@ residual limb.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 from panda3d.core import (
-    CullFaceAttrib,
-    Filename,
     Geom,
     GeomEnums,
     GeomNode,
@@ -33,8 +32,6 @@ from panda3d.core import (
     GeomVertexData,
     GeomVertexFormat,
     InternalName,
-    Loader,
-    LoaderOptions,
     NodePath,
     OmniBoundingVolume,
     PTA_LVecBase4f,
@@ -43,6 +40,13 @@ from panda3d.core import (
 
 from mirrorvr.errors import MirrorVRError
 from mirrorvr.render.limb_gltf import LimbAsset, read_limb
+from mirrorvr.render.parts_limb import (
+    LEG_PARTS_FILE,
+    PARTS_FILE,
+    PartsLimb,
+    load_parts,
+    mirror_geometry,
+)
 from mirrorvr.render.shaders import MAX_BONES, shadow_shader, skinned_shader
 from mirrorvr.render.skinning import (
     HAND_SKIN_JOINTS,
@@ -51,49 +55,13 @@ from mirrorvr.render.skinning import (
     joint_matrices,
 )
 from mirrorvr.tracking.joints import JOINT_COUNT, Joint, Side
-from mirrorvr.tracking.pose import HandPose
+from mirrorvr.tracking.pose import LimbKind, LimbPose
 from mirrorvr.tracking.skeleton import RADII
 
 ASSETS = Path(__file__).resolve().parent / "assets"
-PARTS_FILE = ASSETS / "hand" / "hand-parts.egg"
 HAND_FILE = ASSETS / "limbs" / "hand.gltf"
 #: default sleeve colour: a soft mid grey-blue (calm, well apart from any skin tone)
 SLEEVE_RGB = (0.42, 0.47, 0.55)
-
-_parts_cache: dict[str, NodePath] = {}
-
-
-def load_parts() -> dict[str, NodePath]:
-    """The limb parts (``joint``, ``bone``, ``palm``), loaded once per process."""
-    if not _parts_cache:
-        if not PARTS_FILE.exists():
-            raise MirrorVRError(
-                f"{PARTS_FILE}: the limb model is missing; run scripts/build_hand_asset.py"
-            )
-        opts = LoaderOptions(LoaderOptions.LF_no_cache | LoaderOptions.LF_report_errors)
-        node = Loader.get_global_ptr().load_sync(Filename.from_os_specific(str(PARTS_FILE)), opts)
-        if node is None:
-            raise MirrorVRError(f"{PARTS_FILE}: panda3d could not load the limb model")
-        model = NodePath(node)
-        for name in ("joint", "bone", "palm"):
-            part = model.find(f"**/{name}")
-            if part.is_empty():
-                raise MirrorVRError(f"{PARTS_FILE}: part '{name}' is missing; rebuild the asset")
-            part.clear_transform()
-            _parts_cache[name] = part
-    return _parts_cache
-
-
-def mirror_geometry(node: NodePath) -> None:
-    """Mirror ``node``'s geometry left↔right by a negative x scale, without losing faces.
-
-    A determinant −1 transform reverses the triangles' winding; panda3d does not compensate, so
-    back-face culling would remove the front faces (measured: the model disappears). Reversing
-    the cull face restores them while still culling back faces.
-    """
-    node.set_sx(-node.get_sx())
-    node.set_attrib(CullFaceAttrib.make_reverse())
-
 
 _MIRROR = np.diag([-1.0, 1.0, 1.0])
 #: most vertex indices one draw may span. Mesa llvmpipe shades a draw's vertices once when its
@@ -175,8 +143,15 @@ def side_model(side: Side) -> _SideModel:
     return _models[side]
 
 
+__all__ = ["LEG_PARTS_FILE", "PARTS_FILE", "Limb", "load_parts", "mirror_geometry"]
+
+
 class Limb:
-    """One hand + forearm drawn on tracked joints; hidden when the pose is missing or invalid."""
+    """One hand + forearm drawn on tracked joints; hidden when the pose is missing or invalid.
+
+    ``limb="lower"`` draws a leg and foot with the simple parts model (:class:`PartsLimb`,
+    which ``hide_joints`` applies to) until the mesh pipeline builds a realistic leg.
+    """
 
     def __init__(
         self,
@@ -190,8 +165,20 @@ class Limb:
         thickness: float = 1.0,
         sleeve: tuple[float, float, float] = SLEEVE_RGB,
         shadow: bool = False,
+        limb: LimbKind = "upper",
+        hide_joints: Sequence[int] = (),
     ) -> None:
         self.side = side
+        self.limb = limb
+        self._parts: PartsLimb | None = None
+        if limb == "lower":
+            self._parts = PartsLimb(
+                parent, side, skin=skin, alpha=alpha, name=name, thickness=thickness,
+                limb=limb, hide_joints=hide_joints,
+            )  # fmt: skip
+            self.root = self._parts.root
+            self.forearm, self.thickness, self.visible = False, thickness, False
+            return
         self.forearm = forearm
         #: scales the drawn thickness of fingers, palm and forearm (the patient's width setting)
         self.thickness = thickness
@@ -229,15 +216,24 @@ class Limb:
 
     def set_skin(self, rgb: tuple[float, float, float], alpha: float | None = None) -> None:
         """Change the skin tone."""
+        if self._parts is not None:
+            self._parts.set_skin(rgb, 1.0 if alpha is None else alpha)
+            return
         a = self._alpha if alpha is None else alpha
         self.root.set_shader_input("skin_rgba", (rgb[0], rgb[1], rgb[2], a))
 
     def set_sleeve(self, rgb: tuple[float, float, float]) -> None:
         """Change the sleeve colour."""
+        if self._parts is not None:
+            return
         self.root.set_shader_input("sleeve_rgb", (rgb[0], rgb[1], rgb[2]))
 
-    def update(self, hand: HandPose | None) -> None:
+    def update(self, hand: LimbPose | None) -> None:
         """Pose the limb on ``hand``'s joints (positions relative to this limb's parent)."""
+        if self._parts is not None:
+            self._parts.update(hand)
+            self.visible = self._parts.visible
+            return
         if hand is None or not hand.usable:
             if self.visible:
                 self.root.hide()
@@ -249,7 +245,7 @@ class Limb:
         m = self.skin_matrices(hand)
         self._rows[: len(m)] = m[:, :3, :]
 
-    def skin_matrices(self, hand: HandPose) -> NDArray[np.float64]:
+    def skin_matrices(self, hand: LimbPose) -> NDArray[np.float64]:
         """Column-vector skin matrices (30, 4, 4) of every skin joint for ``hand``."""
         size = float(hand.radii[Joint.WRIST]) / REST_WRIST_RADIUS
         pos, rot = hand_skin_frames(hand.positions, hand.orientations, size)

@@ -27,6 +27,7 @@ only after :meth:`StimulationExecutor.resume`, which re-runs the governor's plan
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dt
 import threading
 from collections.abc import Callable
@@ -124,6 +125,9 @@ class StimulationExecutor:
         self.estopped: str | None = None
         #: called (from the scheduler thread) when the device faults; the runner sets its e-stop
         self.on_fault: Callable[[str], None] | None = None
+        # a held trigger line (TTL box) returns to idle by our deadline, on our clock: after the
+        # pulse is logged, and in simulated time on the simulated clock (no real-time spin)
+        stimulator.auto_release = False
 
     # ---- state shared across threads ---------------------------------------------------
     @property
@@ -259,6 +263,25 @@ class StimulationExecutor:
 
     def execute(self, step: Step, onset: float) -> TrainResult:
         """Deliver ``step``'s pulses at ``onset + offsets`` on the calling thread."""
+        admitted = self.admit(step, onset)
+        if isinstance(admitted, TrainResult):
+            return admitted
+        request, offsets, timing = admitted
+        if timing == "device":
+            result = self._device_train(step, onset, offsets, request)
+        else:
+            result = self._host_train(step, onset, offsets, request)
+        self.conclude(step, request, len(offsets), result, timing)
+        return result
+
+    def admit(
+        self, step: Step, onset: float
+    ) -> TrainResult | tuple[governor.StimRequest, tuple[float, ...], Literal["host", "device"]]:
+        """The governor's gate for one train, its budget reserved and its intent logged.
+
+        Returns (request, offsets, timing) when the train may go out, else the result of a
+        train skipped (stopped) or refused (already logged).
+        """
         d = step.data
         offsets: tuple[float, ...] = tuple(float(o) for o in d["offsets"])
         request = governor.request_from_step(step, onset)
@@ -289,7 +312,7 @@ class StimulationExecutor:
             )
             return TrainResult(status="refused", reason=decision.reason)
         device_timed = self.timing == "device" and request.pattern == "rtms" and len(offsets) > 1
-        timing = "device" if device_timed else "host"
+        timing: Literal["host", "device"] = "device" if device_timed else "host"
         self.log.append(
             "train_intent",
             self.clock.now(),
@@ -307,12 +330,19 @@ class StimulationExecutor:
             timing=timing,
             device=self.stimulator.kind,
         )
-        if device_timed:
-            result = self._device_train(step, onset, offsets, request)
-        else:
-            result = self._host_train(step, onset, offsets, request)
+        return request, offsets, timing
+
+    def conclude(
+        self,
+        step: Step,
+        request: governor.StimRequest,
+        n_pulses: int,
+        result: TrainResult,
+        timing: str,
+    ) -> None:
+        """Give back the budget of pulses that certainly did not go out; log the outcome."""
         result.timing = timing
-        undelivered = len(offsets) - result.delivered
+        undelivered = n_pulses - result.delivered
         with self._lock:
             self._state = governor.release(self._state, undelivered, request.pattern)
             self.delivered += result.delivered
@@ -321,14 +351,13 @@ class StimulationExecutor:
             self.clock.now(),
             durable=True,
             step=step.index,
-            train=d["train"],
+            train=step.data["train"],
             delivered=result.delivered,
             missed=result.missed,
             status=result.status,
             reason=result.reason,
             timing=timing,
         )
-        return result
 
     def _host_train(
         self,
@@ -337,8 +366,24 @@ class StimulationExecutor:
         offsets: tuple[float, ...],
         request: governor.StimRequest,
     ) -> TrainResult:
+        try:
+            return self._host_pulses(step, onset, offsets, request)
+        finally:
+            # never leave a trigger line held, whatever happened (a vanished port has no line
+            # left to hold, and its error was already reported by the pulse that met it)
+            with contextlib.suppress(DeviceError):
+                self.stimulator.release()
+
+    def _host_pulses(
+        self,
+        step: Step,
+        onset: float,
+        offsets: tuple[float, ...],
+        request: governor.StimRequest,
+    ) -> TrainResult:
         result = TrainResult()
         wire = self.stimulator.trigger_wire_s
+        hold = self.stimulator.hold_s
         realtime = self.clock.realtime
         for i, off in enumerate(offsets):
             planned = onset + off
@@ -381,6 +426,15 @@ class StimulationExecutor:
                 planned=planned,
                 intensity_pct_mso=request.intensity_pct_mso,
             )
+            if hold > 0:
+                # the pulse width ends by a deadline after the stamp went out (an e-stop
+                # meanwhile releases at once: its disarm drops the line anyway)
+                self._wait(t_write + hold if realtime else t_out + hold)
+                try:
+                    self.stimulator.release()
+                except DeviceError as e:
+                    self._device_error(result, e)
+                    break
         return result
 
     def _device_train(

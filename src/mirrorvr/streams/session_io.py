@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from mirrorvr.session.eventlog import read_events
+from mirrorvr.session.folder import SessionFolder
 from mirrorvr.streams.from_events import write_events_xdf
-from mirrorvr.streams.layout import SESSION_STREAMS
+from mirrorvr.streams.layout import session_stream_specs
 from mirrorvr.streams.outlets import SessionOutlets
 from mirrorvr.streams.recorder import Recorder
 
@@ -36,7 +37,7 @@ def session_key(folder: Path) -> str:
 
 def xdf_path(folder: Path) -> Path:
     """``session.xdf``, or ``session-2.xdf``, ... if a resumed session already has one."""
-    p = folder / "session.xdf"
+    p = SessionFolder(folder).xdf
     n = 2
     while p.exists():
         p = folder / f"session-{n}.xdf"
@@ -130,7 +131,7 @@ def session_streams(
     apply_plan_lsl(plan)
     key = session_key(folder)
     handshake = NodeHandshake(wait_for_node, key, wait_node_s) if wait_for_node else None
-    outlets = SessionOutlets(key, device=device)
+    outlets = SessionOutlets(key, device=device, specs=session_stream_specs(plan))
     recorder: Recorder | None = None
     try:
         if record:
@@ -159,7 +160,7 @@ def session_streams(
             end = time.monotonic() + DRAIN_TIMEOUT_S
             while (
                 time.monotonic() < end
-                and sum(recorder.samples(s.name) for s in SESSION_STREAMS) < outlets.pushed
+                and sum(recorder.samples(s.name) for s in outlets.specs) < outlets.pushed
             ):
                 time.sleep(0.05)
             recorder.stop()
@@ -168,10 +169,11 @@ def session_streams(
 
 def write_fast_xdf(folder: Path, *, device: str = "", session_date: Any = None) -> Path:
     """``session.xdf`` of a simulated-clock session, from its event log (replaced if present)."""
-    events = read_events(folder / "events.jsonl").events
+    sf = SessionFolder(folder)
+    events = read_events(sf.events).events
     return write_events_xdf(
         events,
-        folder / "session.xdf",
+        sf.xdf,
         session=session_key(folder),
         device=device,
         clock="simulated",

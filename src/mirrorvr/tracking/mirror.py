@@ -16,6 +16,7 @@ For the sagittal plane x = 0 this reduces to (x, y, z) → (−x, y, z) and
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,11 +24,12 @@ from numpy.typing import NDArray
 from mirrorvr.errors import MirrorVRError
 from mirrorvr.tracking import quat
 from mirrorvr.tracking.joints import CHAINS, Joint, Side, other_side
-from mirrorvr.tracking.pose import HandPose, Pose
+from mirrorvr.tracking.pose import HandPose, LimbPose, Pose
 
 Array = NDArray[np.float64]
 UP = np.array([0.0, 0.0, 1.0])
 _S = np.diag([-1.0, 1.0, 1.0])
+_L = TypeVar("_L", bound=LimbPose)
 
 
 class CalibrationError(MirrorVRError):
@@ -41,6 +43,11 @@ class MidlinePlane:
     point: Array
     normal: Array
     _local: Array = field(init=False, repr=False, compare=False)
+    #: per-frame fast path (one matrix product each): positions ``p @ _pm + _pc``,
+    #: orientations ``q @ _qm`` (``M·R·S`` is linear in the quaternion, and orthogonal)
+    _pm: Array = field(init=False, repr=False, compare=False)
+    _pc: Array = field(init=False, repr=False, compare=False)
+    _qm: Array = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         n = np.asarray(self.normal, dtype=np.float64)
@@ -51,6 +58,14 @@ class MidlinePlane:
         object.__setattr__(self, "normal", n)
         object.__setattr__(self, "point", np.asarray(self.point, dtype=np.float64))
         object.__setattr__(self, "_local", quat.from_matrix(self.matrix @ _S))
+        m = self.matrix  # symmetric: p @ M = M p
+        object.__setattr__(self, "_pm", m)
+        object.__setattr__(self, "_pc", 2.0 * float(self.point @ n) * n)
+        # rows: the reflection of each basis quaternion (the map q → (w, −M·v) ⊗ local)
+        basis = np.eye(4)
+        mv = basis[:, 1:] @ m
+        mrm = np.concatenate([basis[:, :1], -mv], axis=1)
+        object.__setattr__(self, "_qm", quat.multiply(mrm, self._local))
 
     @classmethod
     def sagittal(cls, x0: float = 0.0) -> MidlinePlane:
@@ -114,19 +129,16 @@ def calibrate_two_point(left_point: Array, right_point: Array, up: Array = UP) -
 
 
 def reflect_positions(plane: MidlinePlane, p: Array) -> Array:
-    """Points reflected across the plane."""
-    p = np.asarray(p, dtype=np.float64)
-    d = (p - plane.point) @ plane.normal
-    return p - 2.0 * d[..., None] * plane.normal
+    """Points reflected across the plane (``p − 2((p − p₀)·n)n`` as one affine map)."""
+    return np.asarray(p, dtype=np.float64) @ plane._pm + plane._pc
 
 
 def reflect_orientations(plane: MidlinePlane, q: Array) -> Array:
-    """Joint orientations of the mirror-image hand: ``M·R·S`` as unit quaternions (proper)."""
-    q = np.asarray(q, dtype=np.float64)
-    v = q[..., 1:]
-    mv = v - 2.0 * (v @ plane.normal)[..., None] * plane.normal
-    mrm = np.concatenate([q[..., :1], -mv], axis=-1)
-    return quat.normalize(quat.multiply(mrm, plane._local))
+    """Joint orientations of the mirror-image hand: ``M·R·S`` as unit quaternions (proper).
+
+    ``(w, −M·v) ⊗ local`` is linear in ``q`` and orthogonal (a unit quaternion stays one), so
+    it is one product with a constant 4×4 matrix per plane."""
+    return np.asarray(q, dtype=np.float64) @ plane._qm
 
 
 def reflect_pose(plane: MidlinePlane, pose: Pose) -> Pose:
@@ -138,8 +150,8 @@ def reflect_pose(plane: MidlinePlane, pose: Pose) -> Pose:
     )
 
 
-def reflect_hand(hand: HandPose, plane: MidlinePlane) -> HandPose:
-    """The other hand: every joint reflected, the side swapped (joint indices map 1:1)."""
+def reflect_hand(hand: _L, plane: MidlinePlane) -> _L:
+    """The other hand (or leg): every joint reflected, the side swapped (indices map 1:1)."""
     return replace(
         hand,
         side=other_side(hand.side),
@@ -179,17 +191,17 @@ class VisualGain:
     offset: Array = field(default_factory=lambda: np.zeros(3))
     home: Array | None = None
 
-    def apply(self, hand: HandPose) -> HandPose:
-        """The hand moved by gain and offset."""
+    def apply(self, hand: _L) -> _L:
+        """The hand (leg) moved by gain and offset about its wrist (ankle)."""
         if self.gain == 1.0 and not np.any(self.offset):
             return hand
-        w = hand.positions[Joint.WRIST]
+        w = hand.positions[hand.ANCHOR]
         home = w if self.home is None else np.asarray(self.home, dtype=np.float64)
         target = home + self.gain * (w - home) + np.asarray(self.offset, dtype=np.float64)
         return replace(hand, positions=hand.positions + (target - w))
 
 
-def mirror_hand(intact: HandPose, plane: MidlinePlane, gain: VisualGain | None = None) -> HandPose:
-    """The whole pure pipeline: intact hand → the mirrored hand on the amputated side."""
+def mirror_hand(intact: _L, plane: MidlinePlane, gain: VisualGain | None = None) -> _L:
+    """The whole pure pipeline: intact limb → the mirrored limb on the amputated side."""
     mirrored = reflect_hand(intact, plane)
     return gain.apply(mirrored) if gain is not None else mirrored

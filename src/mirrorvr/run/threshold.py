@@ -9,7 +9,6 @@ each pulse from the procedure, in real time it hears the emulated box and publis
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -18,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from mirrorvr.config.plan import SafetyProfile, StimulatorDevice, ThresholdEstimation
+from mirrorvr.run.stimulation import StimulatorRequest, connect_stimulator
 from mirrorvr.session.clock import Clock, RealClock, SimClock
 from mirrorvr.session.eventlog import EventLog
+from mirrorvr.session.folder import SessionFolder, write_json_atomic
 from mirrorvr.sim.emg import BodyModel, SimulatedEmg
-from mirrorvr.sim.emulate import EmulatorProcess
-from mirrorvr.stim.factory import make_stimulator
 from mirrorvr.threshold.hotspot import HotspotResult, run_hotspot_search
 from mirrorvr.threshold.procedure import (
     EmgSource,
@@ -55,80 +54,62 @@ class ThresholdRun:
     sinks: list[Any] = field(default_factory=list)
 
 
-def _write_json(path: Path, obj: dict[str, Any]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def run_threshold(opts: ThresholdRun) -> tuple[ThresholdOutcome, HotspotResult | None]:
     """Run the hunt (after the hotspot search, if sites are given) into ``opts.out``."""
     out = opts.out
     out.mkdir(parents=True, exist_ok=True)
+    folder = SessionFolder(out)
     cfg = opts.config
     simulated = opts.stimulator_port is None
     body = BodyModel(true_threshold_pct_mso=opts.true_mt)
     clock: Clock = RealClock() if opts.realtime else SimClock()
     profile = SafetyProfile(max_intensity_pct_mso=opts.max_pct_mso)
     with ExitStack() as stack:
-        log = stack.enter_context(EventLog(out / "events.jsonl"))
+        log = stack.enter_context(EventLog(folder.events))
         for sink in opts.sinks:
             log.add_sink(sink)
-        port = opts.stimulator_port
         operator = opts.operator
+        emulator_extra: list[str] = []
+        emg_name = cfg.emg_stream
+        if simulated and opts.realtime:  # the emulator hosts the simulated body's EMG
+            emg_name = f"mirrorvr-sim-emg-{os.getpid()}"
+            emulator_extra = [
+                "--emg",
+                emg_name,
+                "--true-mt",
+                f"{opts.true_mt:g}",
+                "--panel",
+                str(folder.panel),
+                "--seed",
+                str(opts.seed),
+            ]
+            from mirrorvr.sim.emg_stream import panel_operator
+
+            operator = operator or panel_operator(folder.panel)
+        stim = connect_stimulator(
+            StimulatorRequest(
+                StimulatorDevice(kind=opts.stimulator_kind),
+                opts.stimulator_port,
+                opts.realtime,
+                emulator_extra,
+            ),
+            folder,
+            stack,
+            log=log,
+            clock=clock,
+        ).stimulator
         emg: EmgSource
-        if simulated:
-            extra: list[str] = []
-            if opts.realtime:
-                emg_name = f"mirrorvr-sim-emg-{os.getpid()}"
-                panel = out / "panel.txt"
-                extra = [
-                    "--emg",
-                    emg_name,
-                    "--true-mt",
-                    f"{opts.true_mt:g}",
-                    "--panel",
-                    str(panel),
-                    "--seed",
-                    str(opts.seed),
-                ]
-                from mirrorvr.sim.emg_stream import panel_operator
-
-                operator = operator or panel_operator(panel)
-            emu = EmulatorProcess(
-                opts.stimulator_kind,
-                out / "stimulator.pty",
-                out / f"emulator-{opts.stimulator_kind}.jsonl",
-                extra_args=extra,
-            )
-            stack.enter_context(emu)
-            port = str(out / "stimulator.pty")
-            if opts.realtime:
-                from mirrorvr.sim.emg_stream import LslEmgSource
-
-                live = stack.enter_context(LslEmgSource(emg_name))
-                live.wait_connected(30)
-                emg = live
-            else:
-                emg = SimulatedEmg(body, seed=opts.seed, t0=clock.now())
+        if simulated and not opts.realtime:
+            emg = SimulatedEmg(body, seed=opts.seed, t0=clock.now())
         else:
             from mirrorvr.sim.emg_stream import LslEmgSource
 
-            live = stack.enter_context(LslEmgSource(cfg.emg_stream))
-            live.wait_connected()
+            live = stack.enter_context(LslEmgSource(emg_name))
+            if simulated:
+                live.wait_connected(30)
+            else:
+                live.wait_connected()
             emg = live
-        assert port is not None
-        stim = make_stimulator(StimulatorDevice(kind=opts.stimulator_kind), port)
-        stack.enter_context(stim)
-        log.append(
-            "device",
-            clock.now(),
-            durable=True,
-            what="connected",
-            device=stim.kind,
-            port=port,
-            emulated=simulated,
-        )
         proc = ThresholdProcedure(
             stimulator=stim,
             emg=emg,
@@ -154,7 +135,7 @@ def run_threshold(opts: ThresholdRun) -> tuple[ThresholdOutcome, HotspotResult |
                 pulses_per_site=opts.pulses_per_site,
                 move_coil=move,
             )
-            _write_json(out / "hotspot.json", hotspot.to_dict())
+            write_json_atomic(folder.hotspot, hotspot.to_dict())
             proc.site = hotspot.best
             if move is not None and hotspot.best is not None:
                 move(hotspot.best)
@@ -166,5 +147,12 @@ def run_threshold(opts: ThresholdRun) -> tuple[ThresholdOutcome, HotspotResult |
         if isinstance(emg, SimulatedEmg):  # off the hotspot the muscle needs more output
             true_here += emg.generator.coil_offset_pct_mso
         record["simulated_true_mt_pct_mso"] = round(true_here, 2) if simulated else None
-        _write_json(out / "threshold.json", record)
+        folder.write_threshold(record)
     return outcome, hotspot
+
+
+def simulated_true_mt(folder: Path) -> float | None:
+    """The simulated patient's true threshold at the hunt's site, from ``threshold.json``."""
+    rec = SessionFolder(folder).read_threshold()
+    value = rec.get("simulated_true_mt_pct_mso")
+    return None if value is None else float(value)

@@ -1,20 +1,11 @@
-"""Putting a session together: folder, clock, devices, presenter, runner — and resuming one.
+"""Putting a session together: folder, clock, devices, presenter, runner.
 
-A session folder holds everything needed to understand (and resume) a session::
-
-    plan.toml         the exact plan that ran (seed included)
-    session.json      how it ran: clock, devices, date, mirrorvr version
-    events.jsonl      the append-only event log (authoritative)
-    summary.json      totals, written when the session ends
-    emulator-*.jsonl  what an emulated device received, when (simulation only)
-    session.xdf       the session's LSL streams (recorded live, or written from the log
-                      for simulated-clock runs); docs/streams.md
+What the session folder holds: :mod:`mirrorvr.session.folder`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -23,28 +14,33 @@ from pathlib import Path
 from typing import Any
 
 from mirrorvr import __version__
-from mirrorvr.config.loader import load_plan, plan_to_toml
+from mirrorvr.config.loader import plan_to_toml
 from mirrorvr.config.plan import SessionPlan, StimulatorDevice
 from mirrorvr.errors import SessionError
+from mirrorvr.run.stimulation import (
+    DailyBudget,
+    Prepared,
+    StimulatorRequest,
+    assemble_stimulation,
+)
 from mirrorvr.session.clock import Clock, RealClock, SimClock
 from mirrorvr.session.eventlog import EventLog, EventSink, read_events
 from mirrorvr.session.events import Event
+from mirrorvr.session.folder import SessionFolder
 from mirrorvr.session.presenter import HeadlessPresenter, Presenter
+from mirrorvr.session.resume import resume_point
 from mirrorvr.session.runner import RunResult, SessionRunner
-from mirrorvr.session.summary import delivered_pulses, summarize
-from mirrorvr.session.timeline import Timeline, compile_timeline
+from mirrorvr.session.summary import summarize
+from mirrorvr.session.timeline import compile_timeline
 from mirrorvr.sim.emg import BodyModel, SimulatedEmg
-from mirrorvr.sim.emulate import EmulatorProcess
 from mirrorvr.sim.patient import SimulatedPatient
 from mirrorvr.stim import governor
 from mirrorvr.stim.base import Stimulator
 from mirrorvr.stim.executor import (
     DEFAULT_LATE_TOLERANCE_S,
-    StimulationExecutor,
     last_stimulation_time,
 )
-from mirrorvr.stim.factory import make_stimulator
-from mirrorvr.stim.scheduler import DEFAULT_RT_PRIORITY, PulseScheduler
+from mirrorvr.stim.scheduler import DEFAULT_RT_PRIORITY
 from mirrorvr.threshold.procedure import EmgSource
 
 
@@ -84,6 +80,9 @@ class LaunchOptions:
     late_tolerance_s: float = DEFAULT_LATE_TOLERANCE_S
     #: real time: SCHED_FIFO priority of the pulse scheduler thread (``None``: normal priority)
     realtime_priority: int | None = DEFAULT_RT_PRIORITY
+    #: real time: the stimulator, its keep-alive and the pulse timing live in a stimulation
+    #: process of their own (docs/stimulators.md); ``False``: a thread of this process
+    stim_process: bool = True
 
 
 def with_seed(plan: SessionPlan, seed: int | None) -> SessionPlan:
@@ -107,12 +106,6 @@ def default_session_date(plan: SessionPlan, simulated: bool) -> dt.date:
     return dt.date.today()
 
 
-def _write_json(path: Path, obj: dict[str, Any]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)  # atomic: a crash leaves the old or the new file, never half of one
-
-
 def _stimulator_device(plan: SessionPlan, opts: LaunchOptions) -> StimulatorDevice | None:
     dev = plan.devices.stimulator
     if opts.stimulator_kind:
@@ -122,39 +115,6 @@ def _stimulator_device(plan: SessionPlan, opts: LaunchOptions) -> StimulatorDevi
     return dev
 
 
-def _emulated_device(dev: StimulatorDevice) -> StimulatorDevice:
-    """The device as emulated: an emulated Rapid² ≥ V9 gets the emulator's unlock code."""
-    if dev.kind == "magstim-rapid" and dev.unlock_code is None:
-        from mirrorvr.sim.magstim import DEFAULT_UNLOCK_CODE
-
-        return dev.model_copy(update={"unlock_code": DEFAULT_UNLOCK_CODE})
-    return dev
-
-
-def _emulator_args(dev: StimulatorDevice, realtime: bool) -> list[str]:
-    """Emulator options for a session: on the simulated clock, arming/recharge are instant."""
-    args = [] if dev.kind == "ttl-box" or realtime else ["--timing", "fast", "--no-line-delay"]
-    if dev.kind == "magstim-rapid" and dev.unlock_code:
-        args += ["--unlock-code", dev.unlock_code]
-    return args
-
-
-def _set_intensity(stimulator: Stimulator, plan: SessionPlan, log: EventLog, clock: Clock) -> None:
-    """Set the plan's intensity on a stimulator that can (the driver verifies by read-back)."""
-    if not stimulator.capabilities.sets_intensity:
-        return
-    stimulator.set_intensity(plan.stimulation.intensity_pct_mso)
-    log.append(
-        "device",
-        clock.now(),
-        durable=True,
-        what="intensity_set",
-        device=stimulator.kind,
-        intensity_pct_mso=plan.stimulation.intensity_pct_mso,
-        device_pct_mso=stimulator.status().intensity_pct_mso,
-    )
-
-
 def run_session(
     plan: SessionPlan, opts: LaunchOptions, *, resume_from: list[Event] | None = None
 ) -> tuple[RunResult, dict[str, Any]]:
@@ -162,16 +122,16 @@ def run_session(
     timeline = compile_timeline(plan)
     out = opts.out
     out.mkdir(parents=True, exist_ok=True)
+    folder = SessionFolder(out)
     session_date = opts.session_date or default_session_date(plan, opts.simulated)
     start_index, delivered = 0, 0
     if resume_from is None:
-        if (out / "events.jsonl").exists():
+        if folder.has_log():
             raise SessionError(
                 f"{out} already holds a session; choose another --out or `mirrorvr resume {out}`"
             )
-        (out / "plan.toml").write_text(plan_to_toml(plan), encoding="utf-8")
-        _write_json(
-            out / "session.json",
+        folder.write_plan(plan_to_toml(plan))
+        folder.write_meta(
             {
                 "mirrorvr_version": __version__,
                 "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -197,12 +157,21 @@ def run_session(
         clock = SimClock(start)
     patient = SimulatedPatient(seed=plan.session.seed + (len(resume_from) if resume_from else 0))
     presenter = (opts.presenter_factory or HeadlessPresenter)(clock, patient)
+    pme = None
+    if any(b.kind == "phantom_motor_execution" for b in plan.blocks):
+        from mirrorvr.run.pme import pme_feeds
+        from mirrorvr.session.pme import PmeEngine, PmePresenter
+
+        pme = PmeEngine(plan, clock, pme_feeds(plan, opts.realtime, opts.simulated), folder=folder)
+        presenter = PmePresenter(presenter, pme)
 
     dev = _stimulator_device(plan, opts)
     publish = opts.realtime if opts.lsl is None else opts.lsl
     ended = False  # the runner has finished (set before the display closes)
     with ExitStack() as stack:
-        log = stack.enter_context(EventLog(out / "events.jsonl"))
+        log = stack.enter_context(EventLog(folder.events))
+        if pme is not None:
+            pme.attach(log)
         for sink in opts.sinks:
             log.add_sink(sink)
         if publish:
@@ -261,65 +230,40 @@ def run_session(
                 remaining_budget=budget - delivered,
             )
         executor = None
-        mt_pulses = 0  # pulses of a threshold hunt at session start (they count for the day)
+        pulses_today = opts.pulses_today
         if dev is not None and timeline.total_pulses:
-            port = opts.stimulator_port
-            if port is None:
-                dev = _emulated_device(dev)
-                emu = EmulatorProcess(
-                    dev.kind,
-                    out / "stimulator.pty",
-                    out / f"emulator-{dev.kind}.jsonl",
-                    extra_args=_emulator_args(dev, opts.realtime) + _body_args(plan, opts),
-                )
-                stack.enter_context(emu)
-                port = str(out / "stimulator.pty")
-            stimulator = make_stimulator(dev, port)
-            stack.enter_context(stimulator)  # exit disarms and closes, whatever happens
-            log.append(
-                "device",
-                clock.now(),
-                durable=True,
-                what="connected",
-                device=dev.kind,
-                port=port,
-                emulated=opts.stimulator_port is None,
-            )
-            mt_last: float | None = None
-            if plan.stimulation.threshold_estimate is not None and resume_from is None:
-                plan, mt_pulses, mt_last = _estimate_threshold(
+
+            def hunt(stimulator: Stimulator) -> Prepared:
+                """A threshold hunt at session start (its pulses count for the day)."""
+                new_plan, pulses, last = _estimate_threshold(
                     plan, opts, stimulator, log, clock, session_date, timeline.total_pulses
                 )
-                timeline = compile_timeline(plan)  # same steps, intensities from the new MT
-            # after any threshold hunt, which varies the output itself
-            _set_intensity(stimulator, plan, log, clock)
-            scheduler = None
-            if opts.realtime:
-                scheduler = stack.enter_context(
-                    PulseScheduler(realtime_priority=opts.realtime_priority)
-                )
-                log.append(
-                    "scheduler",
-                    clock.now(),
-                    durable=True,
-                    realtime=scheduler.realtime,
-                    status=scheduler.rt_status,
-                    spin_s=scheduler.spin_s,
-                    late_tolerance_s=opts.late_tolerance_s,
-                )
-            executor = StimulationExecutor(
-                stimulator=stimulator,
-                log=log,
-                clock=clock,
-                plan=plan,
-                timeline=timeline,
-                budget=governor.session_budget(plan, timeline.total_pulses),
-                ledger=governor.Ledger(delivered, delivered + opts.pulses_today + mt_pulses),
+                return Prepared(new_plan, pulses, last)
+
+            setup = assemble_stimulation(
+                plan,
+                timeline,
+                folder,
+                clock,
+                log,
+                stack,
+                stimulator=StimulatorRequest(
+                    dev, opts.stimulator_port, opts.realtime, _body_args(plan, opts)
+                ),
+                budget=DailyBudget(opts.pulses_today),
+                delivered=delivered,
+                last_stim_t=last_stimulation_time(resume_from) if resume_from else None,
+                prepare=(
+                    hunt
+                    if plan.stimulation.threshold_estimate is not None and resume_from is None
+                    else None
+                ),
+                realtime_priority=opts.realtime_priority,
+                process=None if opts.stim_process else False,
                 late_tolerance_s=opts.late_tolerance_s,
-                scheduler=scheduler,
-                # the gap rules also count from the threshold hunt's last pulse
-                last_stim_t=last_stimulation_time(resume_from) if resume_from else mt_last,
             )
+            plan, timeline, executor = setup.plan, setup.timeline, setup.executor
+            pulses_today = setup.pulses_today
         runner = SessionRunner(
             plan=plan,
             timeline=timeline,
@@ -330,9 +274,14 @@ def run_session(
             session_date=session_date,
             start_index=start_index,
             pulses_delivered=delivered,
-            pulses_today=opts.pulses_today + mt_pulses,
+            pulses_today=pulses_today,
             operator_present=opts.on_runner is not None,
         )
+        if pme is not None:
+            pme.on_lost = runner.pause  # a lost EMG stream pauses the session
+        attach_control = getattr(presenter, "attach_control", None)
+        if attach_control is not None:  # the display's keys and lost tracking reach the runner
+            attach_control(runner)
         if opts.on_runner is not None:
             opts.on_runner(runner)
         try:
@@ -344,9 +293,9 @@ def run_session(
         from mirrorvr.streams.session_io import write_fast_xdf
 
         write_fast_xdf(out, device=dev.kind if dev else "", session_date=session_date)
-    events = read_events(out / "events.jsonl").events
+    events = read_events(folder.events).events
     summary = summarize(events, timeline.total_pulses)
-    _write_json(out / "summary.json", summary)
+    folder.write_summary(summary)
     return result, summary
 
 
@@ -376,7 +325,7 @@ def _body_args(plan: SessionPlan, opts: LaunchOptions) -> list[str]:
         "--true-mt",
         f"{body.true_threshold_pct_mso:g}",
         "--panel",
-        str(opts.out / "panel.txt"),
+        str(SessionFolder(opts.out).panel),
         "--seed",
         str(plan.session.seed),
     ]
@@ -404,7 +353,7 @@ def _estimate_threshold(
             from mirrorvr.sim.emg_stream import LslEmgSource, panel_operator
 
             if _body_args(plan, opts):  # the emulator publishes the simulated patient's EMG
-                operator = panel_operator(opts.out / "panel.txt")
+                operator = panel_operator(SessionFolder(opts.out).panel)
             live = LslEmgSource(_emg_stream_name(plan, opts))
             live.wait_connected(60)  # the emulator's outlet may take a while on a busy machine
             emg = live
@@ -432,63 +381,13 @@ def _estimate_threshold(
             pulses_delivered=0,
             last_step=-1,
         )
-        events = read_events(opts.out / "events.jsonl").events
-        _write_json(opts.out / "summary.json", summarize(events, planned_pulses))
+        folder = SessionFolder(opts.out)
+        folder.write_summary(summarize(read_events(folder.events).events, planned_pulses))
         raise
     finally:
         if live is not None:
             live.close()
     # the plan that runs is the one with the measured threshold (resume reads it back)
-    (opts.out / "plan.toml").write_text(plan_to_toml(new_plan), encoding="utf-8")
+    SessionFolder(opts.out).write_plan(plan_to_toml(new_plan))
     last = outcome.meps[-1].pulse_t if outcome.meps else None
     return new_plan, outcome.pulses, last
-
-
-def resume_point(events: list[Event], timeline: Timeline) -> tuple[int, int]:
-    """(step to continue from, pulses counted as delivered) from a crashed session's log.
-
-    Stimulation is never repeated: a train whose intent is logged counts in full unless its
-    outcome says fewer went out, and the session continues after the last step that began.
-    An unanswered rating is asked again.
-    """
-    end = next((e for e in reversed(events) if e.kind == "session_end"), None)
-    if end is not None:
-        raise SessionError(f"the session already ended ({end['state']}): nothing to resume")
-    steps = [int(e["step"]) for e in events if "step" in e.data and e.data["step"] is not None]
-    last = max(steps) if steps else -1
-    start = last + 1
-    prompted = {e["step"] for e in events if e.kind == "rating_prompt"}
-    answered = {e["step"] for e in events if e.kind == "rating"}
-    unanswered = prompted - answered
-    if unanswered and max(unanswered) == last:
-        start = last
-    _, possible = delivered_pulses(events)
-    return min(start, len(timeline.steps) - 1), possible
-
-
-def load_session(folder: Path) -> tuple[SessionPlan, dict[str, Any], list[Event]]:
-    """Plan, run metadata and events of a session folder."""
-    if not (folder / "session.json").exists() or not (folder / "plan.toml").exists():
-        raise SessionError(f"{folder} is not a mirrorvr session folder (no session.json/plan.toml)")
-    try:
-        meta = json.loads((folder / "session.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise SessionError(f"{folder / 'session.json'} is unreadable: {e}") from None
-    plan = load_plan(folder / "plan.toml")
-    return plan, meta, read_events(folder / "events.jsonl").events
-
-
-def resume_session(
-    folder: Path, opts: LaunchOptions | None = None
-) -> tuple[RunResult, dict[str, Any]]:
-    """Continue a crashed session in ``folder`` without exceeding its pulse budget."""
-    plan, meta, events = load_session(folder)
-    o = opts or LaunchOptions(out=folder)
-    o.out = folder
-    if opts is None:
-        o.realtime = bool(meta.get("realtime"))
-        o.simulated = bool(meta.get("simulated", True))
-        o.stimulator_port = meta.get("stimulator_port")
-        o.stimulator_kind = meta.get("stimulator_kind")
-    o.session_date = dt.date.fromisoformat(meta["session_date"]) if o.simulated else None
-    return run_session(plan, o, resume_from=events)
