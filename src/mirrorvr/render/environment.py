@@ -51,8 +51,7 @@ def build_environment(root: NodePath) -> NodePath:
     _box(env, "floor", (-4, -3, -0.02), (4, 5, 0.0), FLOOR)
     _box(env, "back-wall", (-4, 4.0, 0.0), (4, 4.1, 3.0), WALL)
     top = TABLE_HEIGHT
-    table = _box(env, "table-top", (-0.7, 0.08, top - 0.04), (0.7, 0.85, top), TABLE)
-    table.set_shader_input("receive_shadow", 1.0)
+    _box(env, "table-top", (-0.7, 0.08, top - 0.04), (0.7, 0.85, top), TABLE)
     for x in (-0.65, 0.62):
         for y in (0.12, 0.78):
             _box(env, "table-leg", (x, y, 0.0), (x + 0.04, y + 0.04, top - 0.04), TABLE)
@@ -61,14 +60,12 @@ def build_environment(root: NodePath) -> NodePath:
     root.set_light(root.attach_new_node(ambient))
     sun = DirectionalLight("key-light")
     sun.set_color((0.62, 0.6, 0.56, 1.0))
-    # placed above and to the right: the limbs' shadows fall on the table (render/shadows.py)
     sun_np = root.attach_new_node(sun)
-    sun_np.set_pos(0.9, -0.5, 2.6)
-    sun_np.look_at(0.0, 0.45, TABLE_HEIGHT)
+    sun_np.set_hpr(25, -55, 0)  # from above, behind and to the right of the patient
     root.set_light(sun_np)
+    # the room is lit per pixel (render/shaders.py); the limbs' shadows on the table fall away
+    # from the key light (render/limb.py)
     env.set_shader(static_shader(), 10)
-    env.set_shader_input("receive_shadow", 0.0)
-    # the limbs' shadows on the table fall away from this light (render/limb.py)
     d = sun_np.get_quat(root).get_forward()
     root.set_shader_input("light_dir", (-d[0], -d[1], -d[2]))
     root.set_shader_input("table_z", TABLE_HEIGHT)
