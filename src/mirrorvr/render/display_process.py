@@ -72,6 +72,7 @@ def _serve(
         conn.send(("error", str(e)))
         return
     conn.send(("ready", display.renderer))
+    pme_view: Any = None
     try:
         while True:
             if core.requests:  # keys and lost tracking for the runner, in order
@@ -84,7 +85,10 @@ def _serve(
             msg = conn.recv()
             op = msg[0]
             if op == "present":
-                onset = core.present(_step_from_wire(msg[1]))
+                step = _step_from_wire(msg[1])
+                onset = core.present(step)
+                if pme_view is not None:
+                    pme_view.on_step(step, onset)
                 tone = core.cue_tone()
                 conn.send((onset, None if tone is None else (tone.played, tone.t, tone.reason)))
             elif op == "answer":
@@ -100,12 +104,20 @@ def _serve(
                     conn.send({"t": core.clock.now(), **core.midline.to_event()})
             elif op == "publish":
                 conn.send(_publish(core, plan, msg[1], fps))
+                if pme_view is None and any(
+                    b.kind == "phantom_motor_execution" for b in plan.blocks
+                ):  # the decoded phantom arrives on the session's mirrorvr-pme stream
+                    from mirrorvr.render.pme_view import PmeStreamView
+
+                    pme_view = core.phantom = PmeStreamView(msg[1])
             elif op == "close":
                 conn.send(core.frames)
                 break
     except (EOFError, BrokenPipeError):
         pass  # the session's process went away: just stop drawing
     finally:
+        if pme_view is not None:
+            pme_view.close()
         core.close()
 
 
