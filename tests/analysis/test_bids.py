@@ -266,6 +266,6 @@ def test_dataset_config_errors_name_the_field(tmp_path: Path) -> None:
     with pytest.raises(AnalysisError, match=r"d\.toml: dataset\.author: unknown field"):
         load_dataset_info(cfg)
     cfg.write_text("[dataset]\nauthors = 3\n")
-    with pytest.raises(AnalysisError, match="dataset.authors: a list of strings"):
+    with pytest.raises(AnalysisError, match=r"dataset\.authors: a list of strings"):
         load_dataset_info(cfg)
     assert load_dataset_info(None, authors="A; B").authors == ("A", "B")
