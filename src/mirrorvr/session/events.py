@@ -50,6 +50,12 @@ KINDS = frozenset(
         "safety_override",  # a limit loosened by a clinic override in force: rule, value, who
         "safety_notice",  # e.g. the train-duration table is UNVERIFIED
         "scheduler",  # pulse scheduler started: real-time priority or the warning why not
+        # the stimulation process (docs/stimulators.md): started, its guard, its pulses
+        "stim_process",  # started: pid, real-time priority, memory locked, guard limits
+        "guard_refused",  # durable: the stimulation process's own guard refused a pulse: reason
+        # stalls (docs/architecture.md): the display or runner fell behind the timeline
+        "timeline_shift",  # durable: the rest of the timeline moved later: source, late_s, shift_s
+        "stall",  # a stall not shifted (the plan's session.on_stall = "refuse"): source, late_s
     }
 )
 
