@@ -85,6 +85,10 @@ def _serve(
             msg = conn.recv()
             op = msg[0]
             if op == "present":
+                if len(msg) > 2:  # the runner's state and pulses, for the therapist's overlay
+                    from mirrorvr.render.presenter import RemoteStatus
+
+                    core.remote_status = RemoteStatus(*msg[2])
                 step = _step_from_wire(msg[1])
                 onset = core.present(step)
                 if pme_view is not None:
@@ -190,6 +194,7 @@ class ProcessPresenter:
             raise DisplayError(f"the {kind} display could not start: {detail}")
         self.renderer = detail
         self.frames = 0
+        self._control: Any = None
         self._tone: ToneOutcome | None = None
 
     def attach_control(self, control: Any) -> None:
@@ -217,6 +222,7 @@ class ProcessPresenter:
                 fields = dict(data)
                 log.append("midline", float(fields.pop("t")), durable=True, **fields)
 
+        self._control = control
         if self.kind == "window" and hasattr(control, "operator_present"):
             control.operator_present = True  # the window's R key can resume a pause
         threading.Thread(target=listen, name="mirrorvr-display-keys", daemon=True).start()
@@ -233,7 +239,13 @@ class ProcessPresenter:
 
     def present(self, step: Step) -> float:
         """Show ``step``; returns the display time of the first frame showing it."""
-        onset, tone = self._ask("present", _step_to_wire(step))
+        control = self._control
+        status = (
+            (str(getattr(control, "state", "")), getattr(control, "pulses_delivered", None))
+            if control is not None
+            else ("", None)
+        )
+        onset, tone = self._ask("present", _step_to_wire(step), status)
         self._tone = None if tone is None else ToneOutcome(*tone)
         return float(onset)
 
