@@ -205,7 +205,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX courses_patient ON courses(patient_id, started);
     CREATE INDEX course_visits_course ON course_visits(course_id, date);
     """,
-    # midline calibrations from session logs, reused by later sessions of the patient
+    # 3: midline calibrations from session logs, reused by later sessions of the patient
     """
     CREATE TABLE midlines (
         id INTEGER PRIMARY KEY,
