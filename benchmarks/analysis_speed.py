@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def build(folder: Path, minutes: float) -> Path:
     """A session folder with a ``recording.xdf`` of ``minutes`` of poses, EMG and markers."""
     from mirrorvr.config.loader import load_plan
+    from mirrorvr.run.session import LaunchOptions, run_session
     from mirrorvr.session.eventlog import read_events
-    from mirrorvr.session.launch import LaunchOptions, run_session
     from mirrorvr.streams.layout import MARKERS, pose_spec
     from mirrorvr.streams.xdf_writer import XdfWriter
 

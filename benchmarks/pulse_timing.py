@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from mirrorvr.config.loader import plan_from_dict
+from mirrorvr.run.session import LaunchOptions, run_session
 from mirrorvr.session.clock import RealClock, local_clock
 from mirrorvr.session.eventlog import EventLog, read_events
-from mirrorvr.session.launch import LaunchOptions, run_session
 from mirrorvr.session.timeline import compile_timeline
 from mirrorvr.sim.emulate import EmulatorProcess
 from mirrorvr.stim.executor import StimulationExecutor

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from mirrorvr.config.loader import load_plan
-from mirrorvr.session.launch import LaunchOptions, run_session
+from mirrorvr.run.session import LaunchOptions, run_session
 from mirrorvr.session.timeline import compile_timeline
 
 

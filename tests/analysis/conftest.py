@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from mirrorvr.config.loader import load_plan
+from mirrorvr.run.session import LaunchOptions, run_session
 from mirrorvr.session.eventlog import read_events
-from mirrorvr.session.launch import LaunchOptions, run_session
 from mirrorvr.streams.layout import FRAMES, MARKERS, pose_spec
 from tests.analysis.xdfgen import XdfFile, header_xml
 from tests.conftest import SHORT_PLAN
@@ -122,12 +122,18 @@ def write_session_xdf(
     dropped: list[int] | None = None,
     clock_offsets: list[tuple[float, float]] | None = None,
     emg: bool = False,
+    emg_channels: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """An XDF of a simulated session in mirrorvr's stream conventions: JSON markers, frame
     timing (with ``dropped`` frame indices left out), tracked and mirrored poses, optional EMG.
 
+    ``emg_channels`` maps EMG channel labels to the MEP amplitude (µV) injected on each
+    (default: one channel ``FDI`` with 500 µV, i.e. ~1000 µV peak-to-peak).
+
     Returns facts about what was written (frames due, frames dropped).
     """
+    amps = emg_channels or {"FDI": 500.0}
+    emg = emg or emg_channels is not None
     events = read_events(folder / "events.jsonl").events
     t0, t1 = events[0].t, events[-1].t
     n = int((t1 - t0) * frame_rate)
@@ -151,7 +157,15 @@ def write_session_xdf(
     ]
     if emg:
         headers.append(
-            header_xml("EMG-amp", "EMG", 1, "float32", 2000.0, labels=["FDI"], units=["uV"])
+            header_xml(
+                "EMG-amp",
+                "EMG",
+                len(amps),
+                "float32",
+                2000.0,
+                labels=list(amps),
+                units=["uV"] * len(amps),
+            )
         )
     rng = np.random.default_rng(1)
     pose = rng.normal(0, 0.01, (len(keep), 14)).astype(np.float32)
@@ -166,11 +180,12 @@ def write_session_xdf(
         if emg:
             pulses = [e.t for e in events if e.kind == "pulse"]
             ts = np.arange(t0, t1, 1 / 2000.0)
-            sig = rng.normal(0, 2.0, len(ts))
-            for p in pulses:  # a 500 µV biphasic MEP 20-35 ms after each pulse
+            sig = rng.normal(0, 2.0, (len(ts), len(amps)))
+            for p in pulses:  # a biphasic MEP 20-35 ms after each pulse
                 w = (ts > p + 0.020) & (ts < p + 0.035)
-                sig[w] += 500.0 * np.sin(np.linspace(0, 2 * np.pi, w.sum()))
-            x.samples(5, ts, sig.reshape(-1, 1))
+                wave = np.sin(np.linspace(0, 2 * np.pi, w.sum()))
+                sig[w] += np.outer(wave, list(amps.values()))
+            x.samples(5, ts, sig)
         for ct, off in clock_offsets or []:
             for sid in range(1, len(headers) + 1):
                 x.clock_offset(sid, ct, off)

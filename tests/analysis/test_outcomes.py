@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import shutil
+import tomllib
 from pathlib import Path
 
 import pytest
+import tomli_w
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -106,16 +108,33 @@ def test_meps_from_emg(concurrent_session: Path, tmp_path: Path) -> None:
     shutil.copytree(concurrent_session, folder)
     write_session_xdf(folder / "rec.xdf", folder, emg=True)
     mep = run_outcomes(load_recording(folder))["mep"]
-    try:
-        import mirrorvr.analysis.mep  # noqa: F401
-    except ImportError:
-        assert not mep["available"] and "not installed" in mep["reason"]
-        return
     assert mep["available"] and len(mep["per_pulse"]) == 120
     accepted = [r for r in mep["per_pulse"] if r["accepted"]]
     # pulses 50 ms apart: the next pulse's artefact-free baseline holds the previous MEP tail
     # for some trials, but every accepted one measures the injected ~1000 µV peak-to-peak
     assert accepted and all(900 < r["pp_uv"] < 1100 for r in accepted)
+
+
+def test_meps_per_channel_headline_from_the_plan(concurrent_session: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "s"
+    shutil.copytree(concurrent_session, folder)
+    write_session_xdf(folder / "rec.xdf", folder, emg_channels={"FDI": 500.0, "APB": 150.0})
+    mep = run_outcomes(load_recording(folder))["mep"]
+    # without a choice in the plan the first channel leads; every channel is measured
+    assert (mep["channel"], mep["chosen_by"]) == ("FDI", "first channel")
+    by = {c["channel"]: c["summary"]["median_pp_uv"] for c in mep["channels"]}
+    assert 900 < by["FDI"] < 1100 and 250 < by["APB"] < 350
+    plan = tomllib.loads((folder / "plan.toml").read_text())
+    plan["stimulation"]["mep_channel"] = "apb"  # labels match case-insensitively
+    (folder / "plan.toml").write_text(tomli_w.dumps(plan))
+    mep = run_outcomes(load_recording(folder))["mep"]
+    assert (mep["channel"], mep["chosen_by"]) == ("APB", "plan")
+    assert 250 < mep["summary"]["median_pp_uv"] < 350
+    assert [c["headline"] for c in mep["channels"]] == [False, True]
+    plan["stimulation"]["mep_channel"] = "ECR"  # not recorded: said, first channel used
+    (folder / "plan.toml").write_text(tomli_w.dumps(plan))
+    mep = run_outcomes(load_recording(folder))["mep"]
+    assert mep["channel"] == "FDI" and "'ECR' is not an EMG channel" in mep["note"]
 
 
 def test_no_emg_says_so(concurrent_session: Path) -> None:

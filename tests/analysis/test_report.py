@@ -111,3 +111,25 @@ def test_analyze_what_mirrorvr_sim_recorded(short_plan: Path, tmp_path: Path) ->
         assert s["qa"]["status"] == "pass"
         if xdfs:  # the session's own XDF (issue 5) is read with the folder
             assert "mirrorvr-markers" in {st["name"] for st in s["streams"]}
+
+
+def test_report_mep_channels_and_escaping(concurrent_session: Path, tmp_path: Path) -> None:
+    import tomllib
+
+    import tomli_w
+
+    from mirrorvr.analysis.report import analyze_paths
+
+    folder = tmp_path / "s"
+    shutil.copytree(concurrent_session, folder)
+    write_session_xdf(folder / "rec.xdf", folder, emg_channels={"FDI": 500.0, "<APB>": 150.0})
+    plan = tomllib.loads((folder / "plan.toml").read_text())
+    plan["stimulation"]["mep_channel"] = "<APB>"
+    (folder / "plan.toml").write_text(tomli_w.dumps(plan))
+    analyze_paths([folder], tmp_path / "r")
+    html = (tmp_path / "r" / "report.html").read_text()
+    _self_contained(html)
+    # every EMG channel has a row; the plan's channel leads; text from a recording is escaped
+    assert "EMG-amp / &lt;APB&gt; (headline)" in html and "EMG-amp / FDI" in html
+    assert "<APB>" not in html
+    assert "chosen by plan" in html

@@ -26,8 +26,8 @@ from mirrorvr.clinic.console.auth import Access, generate_token
 from mirrorvr.clinic.console.server import ConsoleServer, free_port
 from mirrorvr.clinic.store import ClinicStore
 from mirrorvr.config.loader import load_plan, plan_to_toml
+from mirrorvr.run.session import LaunchOptions, run_session
 from mirrorvr.session.eventlog import read_events
-from mirrorvr.session.launch import LaunchOptions, run_session
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -28,9 +28,9 @@ from mirrorvr.clinic.outcomes import (
 from mirrorvr.clinic.protocols import LIBRARY, library
 from mirrorvr.config.loader import list_presets, load_plan
 from mirrorvr.errors import MirrorVRError, PlanError
+from mirrorvr.run.session import LaunchOptions, run_session
 from mirrorvr.session.eventlog import read_events
 from mirrorvr.session.events import Event
-from mirrorvr.session.launch import LaunchOptions, run_session
 from mirrorvr.session.timeline import compile_timeline
 
 

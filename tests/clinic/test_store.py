@@ -20,7 +20,7 @@ from mirrorvr.clinic.db import MIGRATIONS, SCHEMA_VERSION, StoreError, connect, 
 from mirrorvr.clinic.screening import ITEMS, screening_status
 from mirrorvr.clinic.store import ClinicStore
 from mirrorvr.config.loader import load_plan, plan_to_toml
-from mirrorvr.session.launch import LaunchOptions, run_session
+from mirrorvr.run.session import LaunchOptions, run_session
 
 NO = {k: False for k in ITEMS}
 

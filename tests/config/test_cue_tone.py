@@ -11,8 +11,8 @@ import pytest
 
 from mirrorvr.config.loader import plan_from_dict
 from mirrorvr.errors import PlanError
+from mirrorvr.run.session import LaunchOptions, run_session
 from mirrorvr.session.eventlog import read_events
-from mirrorvr.session.launch import LaunchOptions, run_session
 from mirrorvr.session.timeline import compile_timeline
 
 BASE: dict[str, Any] = {

@@ -15,8 +15,8 @@ import pytest
 from mirrorvr.config.loader import load_plan
 from mirrorvr.render.backends import presenter_factory
 from mirrorvr.render.panels import CUE_RGB
+from mirrorvr.run.session import LaunchOptions, run_session
 from mirrorvr.session.eventlog import read_events
-from mirrorvr.session.launch import LaunchOptions, run_session
 from tests.conftest import mirrorvr_cmd
 from tests.render.helpers import near, read_png
 

@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 
 from mirrorvr.config.loader import load_plan
-from mirrorvr.render.openxr_presenter import run_headset_session
+from mirrorvr.run.headset import run_headset_session
+from mirrorvr.run.session import LaunchOptions
 from mirrorvr.session.events import Event
-from mirrorvr.session.launch import LaunchOptions
 from mirrorvr.sim.xr_runtime import send_commands
 
 

@@ -7,8 +7,8 @@ import threading
 from pathlib import Path
 
 from mirrorvr.config.loader import load_plan
+from mirrorvr.run.session import LaunchOptions, run_session
 from mirrorvr.session.eventlog import read_events
-from mirrorvr.session.launch import LaunchOptions, run_session
 
 
 def test_resume_after_estop_rechecks_the_governor(tmp_path: Path, short_plan: Path) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
+import pytest
+
 from mirrorvr.config.loader import load_plan
+from mirrorvr.run.session import LaunchOptions, run_session, with_seed
 from mirrorvr.session.eventlog import read_events
-from mirrorvr.session.launch import LaunchOptions, run_session, with_seed
 
 
 def _signature(folder: Path) -> list[tuple]:
@@ -39,6 +42,27 @@ def test_intent_is_logged_before_pulses_and_outcome_after(tmp_path: Path, short_
     events = read_events(tmp_path / "s" / "events.jsonl").events
     kinds = [e.kind for e in events if e.kind in ("train_intent", "pulse", "train_outcome")]
     assert kinds == (["train_intent"] + ["pulse"] * 20 + ["train_outcome"]) * 6
+
+
+def test_pulse_width_is_simulated_time_on_the_simulated_clock(
+    tmp_path: Path, short_plan: Path
+) -> None:
+    # a 20 ms pulse width would hold each of 120 pulses for 2.4 s of real time if it were
+    # spun; on the simulated clock it is simulated time: each train's outcome is stamped one
+    # width after its last pulse, and every code byte is followed by its release byte
+    text = short_plan.read_text().replace("pulse_width_ms = 1.0", "pulse_width_ms = 20.0")
+    short_plan.write_text(text)
+    _r, summary = run_session(load_plan(short_plan), LaunchOptions(out=tmp_path / "s"))
+    assert summary["pulses_delivered"] == 120
+    events = read_events(tmp_path / "s" / "events.jsonl").events
+    for outcome in (e for e in events if e.kind == "train_outcome"):
+        last = max(
+            e.t for e in events if e.kind == "pulse" and e.get("train") == outcome.get("train")
+        )
+        assert outcome.t == pytest.approx(last + 0.02)
+    emu = (tmp_path / "s" / "emulator-ttl-box.jsonl").read_text().splitlines()
+    rx = [json.loads(line)["rx"] for line in emu if '"rx"' in line]
+    assert "".join(rx[1:-2]) == "0100" * 120  # connect ... code, release ... disarm, close
 
 
 def test_governor_refuses_intensity_above_profile(tmp_path: Path, short_plan: Path) -> None:
@@ -122,8 +146,12 @@ def test_device_fault_without_an_operator_ends_the_session_disarmed(
     try:
         result, summary = run_session(
             load_plan(short_plan),
-            LaunchOptions(out=tmp_path / "s", stimulator_port=str(tmp_path / "box"),
-                          stimulator_kind="ttl-box", sinks=[unplug_after_first_train]),
+            LaunchOptions(
+                out=tmp_path / "s",
+                stimulator_port=str(tmp_path / "box"),
+                stimulator_kind="ttl-box",
+                sinks=[unplug_after_first_train],
+            ),
         )
     finally:
         emu.stop()

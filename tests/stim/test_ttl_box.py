@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -16,19 +17,52 @@ def _frames(log: Path) -> list[dict]:
     return [json.loads(line) for line in log.read_text().splitlines()]
 
 
+def _wait_released(box: TTLBox) -> None:
+    deadline = time.monotonic() + 5.0  # generous: a loaded machine; not a timing check
+    while box.release_at is not None and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
 def test_trigger_sends_code_then_zero_and_emulator_counts_one_pulse(tmp_path: Path) -> None:
     log = tmp_path / "emu.jsonl"
     with EmulatorProcess("ttl-box", tmp_path / "box", log):
         with TTLBox(str(tmp_path / "box"), trigger_code=0x2A, pulse_width_s=0.002) as box:
             box.arm()
             t = box.trigger()
+            # trigger returns with the line held; its timer drops it after the pulse width
+            assert box.release_at == pytest.approx(t + 0.002)
+            _wait_released(box)
+            assert box.release_at is None
             box.disarm()
-    rx = [f["rx"] for f in _frames(log) if "rx" in f]
+    frames = _frames(log)
+    rx = [f["rx"] for f in frames if "rx" in f]
     assert rx == ["00", "2a", "00", "00", "00"]  # connect, code, release, disarm, close
-    pulses = [f for f in _frames(log) if f.get("action") == "pulse"]
+    pulses = [f for f in frames if f.get("action") == "pulse"]
     assert len(pulses) == 1
     # the emulator received the code after the driver's stamp, within a pty wake-up
     assert 0 <= pulses[0]["t"] - t < 0.05 or 0 <= t - pulses[0]["t"] < 0.001
+    # the release came after the code, not before it (width is not checked: no timing asserts)
+    level = [f for f in frames if f.get("rx") == "00" and f["t"] >= pulses[0]["t"]]
+    assert level
+
+
+def test_release_by_the_caller_and_disarm_drop_a_held_line_at_once(tmp_path: Path) -> None:
+    log = tmp_path / "emu.jsonl"
+    with EmulatorProcess("ttl-box", tmp_path / "box", log):
+        with TTLBox(str(tmp_path / "box"), trigger_code=0x07, pulse_width_s=10.0) as box:
+            box.auto_release = False  # as the stimulation executor: it releases by its deadline
+            box.arm()
+            box.trigger()
+            assert box.release_at is not None
+            box.release()
+            assert box.release_at is None
+            box.trigger()
+            box.disarm()  # cuts the 10 s pulse short: nothing stays high after a disarm
+            assert box.release_at is None
+            with pytest.raises(DeviceError, match="disarmed"):
+                box.trigger()
+    rx = [f["rx"] for f in _frames(log) if "rx" in f]
+    assert rx == ["00", "07", "00", "07", "00", "00"]  # connect, code, release, code, disarm, close
 
 
 def test_disarmed_box_refuses_to_trigger(tmp_path: Path) -> None:

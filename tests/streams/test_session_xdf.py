@@ -10,8 +10,8 @@ import pytest
 import pyxdf
 
 from mirrorvr.config.loader import load_plan
+from mirrorvr.run.session import LaunchOptions, run_session
 from mirrorvr.session.eventlog import read_events
-from mirrorvr.session.launch import LaunchOptions, run_session
 from mirrorvr.streams.layout import STIM_CODES
 
 

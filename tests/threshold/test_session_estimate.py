@@ -9,14 +9,14 @@ import pytest
 
 from mirrorvr.config.loader import load_plan
 from mirrorvr.errors import SessionError
-from mirrorvr.session.eventlog import read_events
-from mirrorvr.session.launch import (
+from mirrorvr.run.resume import resume_session
+from mirrorvr.run.session import (
     LaunchOptions,
     _emg_record,
     _emg_stream_name,
-    resume_session,
     run_session,
 )
+from mirrorvr.session.eventlog import read_events
 from mirrorvr.sim.emg import BodyModel
 
 ESTIMATE = """

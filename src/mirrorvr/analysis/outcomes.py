@@ -227,48 +227,77 @@ def emg_in_uv(sig: Signal, channel: int = 0) -> np.ndarray:
     return np.asarray(sig.data[:, channel], dtype=float) * _UV.get(_unit(sig, channel), 1.0)
 
 
+def mep_channel(rec: Recording) -> tuple[str, int] | None:
+    """(EMG stream, channel index) of the headline MEP: the plan's ``stimulation.mep_channel``
+    if an EMG stream has a channel of that label, else the first EMG stream's first channel."""
+    if not rec.emg:
+        return None
+    want = rec.plan.stimulation.mep_channel if rec.plan is not None else None
+    if want:
+        for name, sig in rec.emg.items():
+            for i, ch in enumerate(sig.channels):
+                if ch.lower() == want.lower():
+                    return name, i
+    return next(iter(rec.emg)), 0
+
+
 def meps(rec: Recording) -> dict[str, Any]:
-    """Peak-to-peak MEP per delivered pulse, from the first EMG stream (channel 0).
+    """Peak-to-peak MEP per delivered pulse on every EMG channel; the headline channel is the
+    plan's ``mep_channel`` (else the first EMG stream's first channel).
 
     The measurement itself is :mod:`mirrorvr.analysis.mep` (windows, relaxation gate,
-    artefact rejection); this only chooses the data and collects the results.
+    artefact rejection); this only chooses the data and collects the results. ``summary`` and
+    ``per_pulse`` are the headline channel's; ``channels`` has one entry per EMG channel.
     """
     if not rec.emg:
         return {"available": False, "reason": "no EMG stream in the recording"}
     if not len(rec.pulses):
         return {"available": False, "reason": "no pulses delivered"}
-    try:
-        import importlib
+    from mirrorvr.analysis import mep as mep_mod
 
-        # the MEP measure lives in its own module (EMG / motor-threshold work)
-        mep_mod: Any = importlib.import_module("mirrorvr.analysis.mep")
-    except ImportError:
-        return {
-            "available": False,
-            "reason": "the MEP measure (mirrorvr.analysis.mep) is not installed in this build",
-        }
-    name, sig = next(iter(rec.emg.items()))
     settings = mep_mod.MepSettings()
     # Measure each pulse on a slice of EMG around it: the measure works on whole arrays, and
     # an hour at 2 kHz per pulse would cost time and memory for nothing.
     lo = min(settings.baseline_ms[0], 0.0) / 1000.0 - 0.05
     hi = settings.window_ms[1] / 1000.0 + 0.05
-    ts = sig.timestamps
     pulse_t = rec.pulses["t"].to_numpy(float)
-    a_idx = np.searchsorted(ts, pulse_t + lo)
-    b_idx = np.searchsorted(ts, pulse_t + hi)
-    scale = _UV.get(_unit(sig), 1.0)
-    results = []
-    for p, a, b in zip(pulse_t.tolist(), a_idx.tolist(), b_idx.tolist(), strict=True):
-        seg = sig.data[a:b, 0].astype(float) * scale
-        results.append(mep_mod.measure_mep(seg, ts[a:b], p, settings))
-    summary = mep_mod.summarize_meps(results)
+    head = mep_channel(rec)
+    want = rec.plan.stimulation.mep_channel if rec.plan is not None else None
+    channels: list[dict[str, Any]] = []
+    headline: dict[str, Any] = {}
+    for name, sig in rec.emg.items():
+        ts = sig.timestamps
+        a_idx = np.searchsorted(ts, pulse_t + lo).tolist()
+        b_idx = np.searchsorted(ts, pulse_t + hi).tolist()
+        for c, label in enumerate(sig.channels or ["ch0"]):
+            scale = _UV.get(_unit(sig, c), 1.0)
+            results = [
+                mep_mod.measure_mep(sig.data[a:b, c].astype(float) * scale, ts[a:b], p, settings)
+                for p, a, b in zip(pulse_t.tolist(), a_idx, b_idx, strict=True)
+            ]
+            entry = {
+                "stream": name,
+                "channel": label,
+                "summary": asdict(mep_mod.summarize_meps(results)),
+                "per_pulse": [r.to_dict() for r in results],
+            }
+            channels.append(entry)
+            if (name, c) == head:
+                headline = entry
+    note = ""
+    if want and head is not None and headline["channel"].lower() != want.lower():
+        note = (
+            f"plan's mep_channel {want!r} is not an EMG channel here; using {headline['channel']}"
+        )
     return {
         "available": True,
-        "stream": name,
-        "channel": sig.channels[0] if sig.channels else "ch0",
-        "summary": asdict(summary),
-        "per_pulse": [r.to_dict() for r in results],
+        **headline,
+        "chosen_by": "plan" if want and not note else "first channel",
+        "note": note,
+        "channels": [
+            {k: v for k, v in ch.items() if k != "per_pulse"} | {"headline": ch is headline}
+            for ch in channels
+        ],
     }
 
 

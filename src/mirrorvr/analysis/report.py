@@ -8,7 +8,7 @@ pooling a study does not hold every session's signals in memory.
 from __future__ import annotations
 
 import datetime as dt
-import html
+import functools
 import json
 import math
 from collections.abc import Callable, Iterable
@@ -127,6 +127,7 @@ def session_row(summary: dict[str, Any]) -> dict[str, Any]:
         "laterality_accuracy": lat.get("accuracy"),
         "laterality_median_rt_s": lat.get("median_rt_s"),
         "mep_median_pp_uv": mep["summary"]["median_pp_uv"] if mep.get("available") else None,
+        "mep_channel": mep.get("channel") if mep.get("available") else None,
         "qa_status": summary["qa"]["status"],
     }
     for m in summary["qa"]["metrics"]:
@@ -238,186 +239,52 @@ def _med(col: pd.Series) -> float | None:
     return float(v.median()) if len(v) else None
 
 
-# ---- HTML ---------------------------------------------------------------------------------
+# ---- HTML (Jinja2 templates in analysis/templates/) ---------------------------------------
 
-_CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px auto;
-max-width:1100px;color:#212121;padding:0 16px}
-h1{font-size:22px;margin-bottom:4px}h2{font-size:18px;border-bottom:1px solid #ddd;
-padding-bottom:4px;margin-top:32px}h3{font-size:15px;margin-top:20px}
-table{border-collapse:collapse;margin:8px 0;font-size:13px}
-td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}th{background:#f5f5f5}
-td.l,th.l{text-align:left}.badge{display:inline-block;padding:1px 8px;border-radius:10px;
-color:#fff;font-weight:600;font-size:12px}.muted{color:#757575;font-size:12px}
-img{max-width:100%;border:1px solid #eee;margin:6px 0}.warn{background:#fff3e0;padding:6px;
-border-left:4px solid #ef6c00;font-size:12px}
-"""
+#: Templates rendered in order inside each session's section of the report (after its header
+#: and warnings). Another analysis adds its own section by appending a template name here;
+#: a template sees ``s`` (the session's summary.json entry) and ``figures`` (base64 PNGs).
+SESSION_SECTIONS: list[str] = ["qa.html.j2", "outcomes.html.j2", "mep.html.j2"]
 
+#: Columns of the pooled table shown in the study overview (all columns are in sessions.csv).
+STUDY_COLUMNS: list[str] = [
+    "session", "patient", "session_date", "pain_pre", "pain_post", "pain_pct_change",
+    "responder", "pulses_delivered", "estops", "qa_status",
+]  # fmt: skip
 
-def _e(x: Any) -> str:
-    return html.escape(str(x))
+_TEMPLATES = Path(__file__).with_name("templates")
 
 
-def _fmt(x: Any, nd: int = 4) -> str:
+def fmt(x: Any, nd: int = 4) -> str:
+    """A figure for the report: – for missing, yes/no for booleans, 4 significant digits."""
     if x is None:
         return "–"
     if isinstance(x, bool):
         return "yes" if x else "no"
     if isinstance(x, float):
+        if not math.isfinite(x):
+            return "–"
         if abs(x) >= 1000:
             return f"{x:.0f}"
         return f"{x:.{nd}g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.2e}"
-    return _e(x)
+    return str(x)
 
 
-def _badge(status: str) -> str:
-    return (
-        f'<span class="badge" style="background:{plots.status_color(status)}">{_e(status)}</span>'
+@functools.cache
+def _environment() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(_TEMPLATES),
+        autoescape=True,  # every value from a recording is text a stranger may have written
+        undefined=jinja2.ChainableUndefined,  # a figure absent from an old summary is blank
+        extensions=["jinja2.ext.do"],
+        trim_blocks=False,
+        keep_trailing_newline=True,
     )
-
-
-def _img(b64: str, alt: str) -> str:
-    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{b64}">'
-
-
-def _table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
-    th = "".join(
-        f'<th class="{"l" if i < left else ""}">{_e(h)}</th>' for i, h in enumerate(headers)
-    )
-    body = "".join(
-        "<tr>"
-        + "".join(f'<td class="{"l" if i < left else ""}">{c}</td>' for i, c in enumerate(r))
-        + "</tr>"
-        for r in rows
-    )
-    return f"<table><tr>{th}</tr>{body}</table>"
-
-
-def _qa_table(metrics: list[dict[str, Any]]) -> str:
-    rows = []
-    for m in metrics:
-        th = m["threshold"] or {}
-        rows.append(
-            [
-                _e(m["name"]),
-                _fmt(m["n"]),
-                _fmt(m["median"]),
-                _fmt(m["p95"]),
-                _fmt(m["p99"]),
-                _fmt(m["max"]),
-                _e(f"{th.get('stat')} > {th.get('warn')} / {th.get('fail')}" if th else "–"),
-                _badge(m["status"]),
-            ]
-        )
-    return _table(["metric", "n", "median", "p95", "p99", "max", "warn / fail", "status"], rows)
-
-
-def _session_html(a: SessionAnalysis) -> str:
-    s = a.summary
-    o = s["outcomes"]
-    pain, dose, dev, lat = o["pain"], o["dose"], o["deviations"], o["laterality"]
-    parts = [
-        f"<h2>Session {_e(s['session'])} {_badge(s['qa']['status'])}</h2>",
-        f'<p class="muted">{_e(s["source"])} · patient {_e(s["patient"])} · '
-        f"{_e(s['session_date'])} · plan “{_e(s['plan'])}” · "
-        f"{s['duration_s'] / 60:.1f} min · end state {_e(dev['end_state'])}</p>",
-    ]
-    for w in s["warnings"]:
-        parts.append(f'<div class="warn">{_e(w)}</div>')
-    parts.append("<h3>Timing QA</h3>" + _qa_table(s["qa"]["metrics"]))
-    ipi = next((m for m in s["qa"]["metrics"] if m["name"] == "ipi_error_ms"), None)
-    if ipi and ipi["detail"].get("by_protocol"):
-        rows = [
-            [
-                _e(k),
-                _fmt(v["n"]),
-                _fmt(v["median"]),
-                _fmt(v["p95"]),
-                _fmt(v["max"]),
-                _badge(v["status"]),
-            ]
-            for k, v in ipi["detail"]["by_protocol"].items()
-        ]
-        parts.append(
-            "<p class='muted'>Inter-pulse interval error per protocol (ms)</p>"
-            + _table(["protocol", "n", "median", "p95", "max", "status"], rows)
-        )
-    if "timing" in a.figures:
-        parts.append(_img(a.figures["timing"], "timing histograms"))
-    parts.append("<h3>Outcomes</h3>")
-    parts.append(
-        _table(
-            ["figure", "value"],
-            [
-                ["pain before (NRS)", _fmt(pain["pre"])],
-                ["pain after (NRS)", _fmt(pain["post"])],
-                ["change", _fmt(pain["change"])],
-                ["% change", _fmt(pain["pct_change"])],
-                [f"responder ({_e(pain['rule'])})", _fmt(pain["responder"])],
-                [
-                    "pulses delivered / planned",
-                    f"{_fmt(dose['pulses_delivered'])} / {_fmt(dose['pulses_planned'])}",
-                ],
-                ["pulses missed", _fmt(dose["pulses_missed"])],
-                ["e-stops", _fmt(len(dev["estops"]))],
-                ["pauses", _fmt(len(dev["pauses"]))],
-                ["trains refused", _fmt(len(dev["stim_refused"]))],
-                ["laterality accuracy", _fmt(lat.get("accuracy"))],
-                ["laterality median RT (s)", _fmt(lat.get("median_rt_s"))],
-            ],
-        )
-    )
-    for kind in ("estops", "pauses", "stim_refused"):
-        for d in dev[kind]:
-            parts.append(
-                f'<div class="warn">{_e(kind)} at {d["t_s"]:.1f} s: {_e(d.get("cause") or d.get("reason"))}</div>'
-            )
-    if lat.get("by_side"):
-        rows = [
-            [_e(k), _fmt(v["trials"]), _fmt(v["accuracy"]), _fmt(v["median_rt_s"])]
-            for k, v in {
-                **lat["by_side"],
-                **{f"{a}°": b for a, b in lat["by_angle"].items()},
-            }.items()
-        ]
-        parts.append(_table(["side / angle", "trials", "accuracy", "median RT (s)"], rows))
-    if "laterality" in a.figures:
-        parts.append(_img(a.figures["laterality"], "laterality RT by angle"))
-    mep = o["mep"]
-    if mep.get("available"):
-        ms = mep["summary"]
-        parts.append(
-            f"<p>MEPs ({_e(mep['stream'])}): {ms['n_accepted']} of {ms['n']} accepted, median "
-            f"{_fmt(ms['median_pp_uv'])} µV peak-to-peak</p>"
-        )
-        parts.append(_img(a.figures["mep"], "MEP amplitudes"))
-    else:
-        parts.append(f'<p class="muted">MEPs: {_e(mep.get("reason"))}</p>')
-    if "raster" in a.figures:
-        parts.append("<h3>Cue / pulse raster</h3>" + _img(a.figures["raster"], "raster"))
-    streams = s["streams"]
-    if streams:
-        rows = [
-            [
-                _e(x["name"]),
-                _e(x["type"]),
-                _e(x["role"]),
-                _fmt(x["n_samples"]),
-                _fmt(x["nominal_srate"]),
-                _fmt(x["effective_srate"], 5),
-                _fmt(x["can_drop_samples"]),
-            ]
-            for x in streams
-        ]
-        parts.append(
-            "<h3>Streams</h3>"
-            + _table(
-                ["stream", "type", "role", "samples", "nominal Hz", "effective Hz", "can drop"],
-                rows,
-                3,
-            )
-        )
-    return "\n".join(parts)
+    env.filters["fmt"] = fmt
+    env.filters["status_color"] = plots.status_color
+    return env
 
 
 def render_html(
@@ -426,60 +293,27 @@ def render_html(
     pooled_figs: dict[str, str],
     table: pd.DataFrame,
 ) -> str:
-    """The whole report as one self-contained HTML document."""
+    """The whole report as one self-contained HTML document (templates/report.html.j2)."""
     n = len(analyses)
     title = "mirrorvr analysis" + (
         f": {n} sessions" if n > 1 else f": {analyses[0].summary['session']}"
     )
-    parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{_e(title)} {_badge(summary['qa_status'])}</h1>",
-        f"<p class='muted'>mirrorvr {_e(summary['mirrorvr_version'])} · generated "
-        f"{_e(summary['generated'])} · responder rule {_e(summary['responder_rule']['id'])}: "
-        f"{_e(summary['responder_rule']['description'])}</p>",
-    ]
-    if n > 1:
-        p = summary["pooled"]
-        parts.append("<h2>Study overview</h2>")
-        parts.append(
-            _table(
-                ["figure", "value"],
-                [
-                    ["sessions / patients", f"{p['sessions']} / {p['patients']}"],
-                    ["responders", f"{p['responders']} ({_fmt(p['responder_rate'])})"],
-                    ["median pain change (NRS)", _fmt(p["median_pain_change"])],
-                    ["median % change", _fmt(p["median_pain_pct_change"])],
-                    [
-                        "pulses delivered / planned",
-                        f"{p['pulses_delivered']} / {p['pulses_planned']}",
-                    ],
-                    ["e-stops", _fmt(p["estops"])],
-                    ["QA", ", ".join(f"{k}: {v}" for k, v in p["qa"].items())],
-                ],
-            )
+    cols = [c for c in STUDY_COLUMNS if c in table.columns]
+    rows = [dict(zip(cols, r, strict=True)) for r in table[cols].itertuples(index=False)]
+    return str(
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            title=title,
+            css=(_TEMPLATES / "report.css").read_text(encoding="utf-8"),
+            summary=summary,
+            analyses=analyses,
+            pooled_figs=pooled_figs,
+            study_columns=cols,
+            study_rows=[_clean(r) for r in rows],
+            sections=SESSION_SECTIONS,
         )
-        cols = ["session", "patient", "session_date", "pain_pre", "pain_post", "pain_pct_change",
-                "responder", "pulses_delivered", "estops", "qa_status"]  # fmt: skip
-        rows = [
-            [_badge(v) if c == "qa_status" else _fmt(v) for c, v in zip(cols, r, strict=True)]
-            for r in table[cols].itertuples(index=False)
-        ]
-        parts.append(_table(cols, rows, 3))
-    if "pain" in pooled_figs:
-        head = "Pain across sessions" if n > 1 else "Pain before and after"
-        parts.append(f"<h2>{head}</h2>" + _img(pooled_figs["pain"], "pain"))
-    if "laterality" in pooled_figs:
-        parts.append(
-            "<h2>Laterality, all sessions</h2>" + _img(pooled_figs["laterality"], "laterality")
-        )
-    for a in analyses:
-        parts.append(_session_html(a))
-    parts.append(
-        "<p class='muted'>Every figure on this page is also in summary.json. Times are LSL "
-        "seconds on the recording machine's clock.</p></body></html>"
     )
-    return "\n".join(parts)
 
 
 def metric(summary: dict[str, Any], name: str, session: int = 0) -> dict[str, Any]:

@@ -117,7 +117,95 @@ MIGRATIONS: list[str] = [
     CREATE INDEX ratings_patient ON ratings(patient_id, date);
     CREATE INDEX sessions_patient ON sessions(patient_id, date);
     """,
-    # 2: the daily pulse budget as a reservation (issue 13): a session holds its planned pulses
+    # 2: eligibility, courses of treatment and their visits, trials with sealed allocations
+    # (mirrorvr.clinic.course_store holds the code that writes them)
+    """
+    CREATE TABLE eligibility (
+        id INTEGER PRIMARY KEY,
+        patient_id TEXT NOT NULL REFERENCES patients(id),
+        recorded TEXT NOT NULL,
+        recorded_by TEXT NOT NULL DEFAULT '',
+        answers TEXT NOT NULL               -- JSON {item: {"answer": yes|no|not_asked, ...}}
+    );
+    CREATE TABLE clinic_settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL                 -- JSON
+    );
+    CREATE TABLE courses (
+        id INTEGER PRIMARY KEY,
+        patient_id TEXT NOT NULL REFERENCES patients(id),
+        name TEXT NOT NULL,
+        spec_toml TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('course', 'retreatment')),
+        started TEXT NOT NULL,
+        baseline REAL,                      -- NRS 0-10 at the start of the course
+        trial_id TEXT,
+        status TEXT NOT NULL DEFAULT 'active'
+            CHECK (status IN ('active', 'completed', 'withdrawn', 'lost')),
+        status_reason TEXT NOT NULL DEFAULT '',
+        created TEXT NOT NULL
+    );
+    CREATE TABLE course_visits (
+        id INTEGER PRIMARY KEY,
+        course_id INTEGER NOT NULL REFERENCES courses(id),
+        kind TEXT NOT NULL CHECK (kind IN ('session', 'booster', 'follow-up')),
+        number INTEGER NOT NULL CHECK (number >= 1),
+        label TEXT NOT NULL,
+        date TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('done', 'missed')),
+        session_id INTEGER REFERENCES sessions(id),
+        outcomes TEXT NOT NULL DEFAULT '{}', -- JSON: instruments collected at this visit
+        recorded TEXT NOT NULL,
+        UNIQUE (course_id, kind, number)
+    );
+    CREATE TABLE trials (
+        id TEXT PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 64),
+        spec_toml TEXT NOT NULL,
+        allocation_sha256 TEXT NOT NULL,    -- commitment to the sealed list below
+        created TEXT NOT NULL
+    );
+    CREATE TABLE trial_allocation (          -- sealed: generated once, never changed
+        trial_id TEXT NOT NULL REFERENCES trials(id),
+        stratum TEXT NOT NULL,
+        slot INTEGER NOT NULL,
+        arm TEXT NOT NULL,
+        PRIMARY KEY (trial_id, stratum, slot)
+    );
+    CREATE TABLE trial_patients (
+        trial_id TEXT NOT NULL REFERENCES trials(id),
+        patient_id TEXT NOT NULL REFERENCES patients(id),
+        stage TEXT NOT NULL CHECK (stage IN ('screened', 'ineligible', 'randomised')),
+        stratum TEXT,
+        slot INTEGER,
+        reason TEXT NOT NULL DEFAULT '',
+        t TEXT NOT NULL,
+        PRIMARY KEY (trial_id, patient_id)
+    );
+    CREATE TABLE unblindings (
+        id INTEGER PRIMARY KEY,
+        trial_id TEXT NOT NULL REFERENCES trials(id),
+        patient_id TEXT,                    -- NULL: the whole trial
+        t TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        reason TEXT NOT NULL CHECK (length(trim(reason)) > 0)
+    );
+    CREATE TRIGGER trial_allocation_sealed_u BEFORE UPDATE ON trial_allocation
+        BEGIN SELECT RAISE(ABORT, 'the allocation is sealed'); END;
+    CREATE TRIGGER trial_allocation_sealed_d BEFORE DELETE ON trial_allocation
+        BEGIN SELECT RAISE(ABORT, 'the allocation is sealed'); END;
+    CREATE TRIGGER trials_sealed_u BEFORE UPDATE ON trials
+        BEGIN SELECT RAISE(ABORT, 'a registered trial is sealed'); END;
+    CREATE TRIGGER trial_patients_randomised BEFORE UPDATE ON trial_patients
+        WHEN OLD.stage = 'randomised'
+        BEGIN SELECT RAISE(ABORT, 'a randomised patient keeps their allocation'); END;
+    CREATE TRIGGER unblindings_final_u BEFORE UPDATE ON unblindings
+        BEGIN SELECT RAISE(ABORT, 'unblinding is irreversible'); END;
+    CREATE TRIGGER unblindings_final_d BEFORE DELETE ON unblindings
+        BEGIN SELECT RAISE(ABORT, 'unblinding is irreversible'); END;
+    CREATE INDEX courses_patient ON courses(patient_id, started);
+    CREATE INDEX course_visits_course ON course_visits(course_id, date);
+    """,
+    # 3: the daily pulse budget as a reservation (issue 13): a session holds its planned pulses
     # for the patient's day from before its first pulse until its log says it ended
     """
     ALTER TABLE sessions ADD COLUMN pulses_reserved INTEGER NOT NULL DEFAULT 0;

@@ -15,12 +15,10 @@ from mirrorvr.clinic.records import Patient, Screening, ThresholdRecord
 from mirrorvr.clinic.screening import ScreeningStatus, screening_status
 from mirrorvr.clinic.store import ClinicStore
 from mirrorvr.config.loader import plan_from_dict
-from mirrorvr.config.plan import SessionPlan
+from mirrorvr.config.plan import LOWER_LEVELS, UPPER_LEVELS, SessionPlan
 from mirrorvr.errors import PlanError, Problem
 from mirrorvr.session.timeline import compile_timeline
 from mirrorvr.stim import governor
-
-_PLAN_LEVELS = ("hand", "wrist", "transradial", "elbow", "transhumeral", "shoulder", "other")
 
 
 @dataclass(frozen=True)
@@ -61,10 +59,14 @@ def plan_for_patient(plan: SessionPlan, inputs: GovernorInputs) -> SessionPlan:
     """
     data = plan.model_dump(mode="json", exclude_none=True)
     p = inputs.patient
+    # the plan says which limb its exercises are for; a level of the other limb reads "other"
+    limb = plan.patient.limb
+    levels = UPPER_LEVELS if limb == "upper" else LOWER_LEVELS
     data["patient"] = {
         "id": p.id,
         "amputation_side": p.amputation_side,
-        "amputation_level": p.amputation_level if p.amputation_level in _PLAN_LEVELS else "other",
+        "limb": limb,
+        "amputation_level": p.amputation_level if p.amputation_level in levels else "other",
     }
     stim = data.setdefault("stimulation", {})
     if "threshold_estimate" in stim:

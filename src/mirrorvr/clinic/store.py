@@ -32,12 +32,14 @@ from mirrorvr.clinic.records import (
     SessionRecord,
     ThresholdRecord,
 )
+from mirrorvr.config.plan import LOWER_LEVELS, UPPER_LEVELS
 from mirrorvr.session.eventlog import read_events
 from mirrorvr.session.events import Event
 from mirrorvr.session.summary import delivered_pulses
 
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-LEVELS = ("hand", "wrist", "transradial", "elbow", "transhumeral", "shoulder", "other")
+#: amputation levels a patient record may hold: the plan's upper- and lower-limb levels
+LEVELS = (*UPPER_LEVELS, *LOWER_LEVELS, "other")
 THRESHOLD_METHODS = ("5-10", "ml-pest", "two-threshold", "visual", "other")
 GMI_STAGES = ("laterality", "imagery", "mirror", "functional")
 

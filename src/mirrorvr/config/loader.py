@@ -21,6 +21,8 @@ from mirrorvr.errors import PlanError, Problem
 #: editable copy; the package carries the same files so an installed mirrorvr has them too).
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 DEFAULT_PLAN = "malavera-mirror"
+#: block kinds (pydantic puts the discriminator tag into error paths)
+_BLOCK_TAGS = ("rating", "rest", "imagery", "mirror", "laterality", "phantom_motor_execution")
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
@@ -28,7 +30,7 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("rating", "rest", "imagery", "mirror", "laterality") and out.endswith("]"):
+        elif part in _BLOCK_TAGS and out.endswith("]"):
             # pydantic adds the discriminator tag to the path; the user's file has no such level
             continue
         else:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -39,22 +39,49 @@ class SessionInfo(_Model):
     description: str = ""
 
 
+#: amputation levels of the upper limb, proximal last
+UpperLevel = Literal["hand", "wrist", "transradial", "elbow", "transhumeral", "shoulder"]
+#: amputation levels of the lower limb: partial foot, ankle (Syme), below the knee, knee
+#: disarticulation, above the knee, hip disarticulation
+LowerLevel = Literal["partial_foot", "ankle", "transtibial", "knee", "transfemoral", "hip"]
+UPPER_LEVELS: tuple[str, ...] = get_args(UpperLevel)
+LOWER_LEVELS: tuple[str, ...] = get_args(LowerLevel)
+
+
 class PatientRef(_Model):
     """Pseudonymous patient reference: never a name."""
 
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     amputation_side: Literal["left", "right"]
-    amputation_level: Literal[
-        "hand", "wrist", "transradial", "elbow", "transhumeral", "shoulder", "other"
-    ] = "transradial"
+    #: the amputated limb: ``upper`` (arm/hand) or ``lower`` (leg/foot); decides what is mirrored
+    limb: Literal["upper", "lower"] = "upper"
+    #: default: ``transradial`` for an upper limb, ``transtibial`` for a lower limb
+    amputation_level: Literal[UpperLevel, LowerLevel, "other"] = "transradial"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_level(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("limb") == "lower":
+            data = {"amputation_level": "transtibial", **data}
+        return data
+
+    @model_validator(mode="after")
+    def _level_fits_limb(self) -> PatientRef:
+        levels = UPPER_LEVELS if self.limb == "upper" else LOWER_LEVELS
+        if self.amputation_level not in (*levels, "other"):
+            raise ValueError(
+                f"amputation_level '{self.amputation_level}' is not a level of the {self.limb} "
+                f"limb (use one of {', '.join(levels)}, other)"
+            )
+        return self
 
     @property
     def intact_side(self) -> Literal["left", "right"]:
-        """The side whose tracked hand is mirrored."""
+        """The side whose tracked limb is mirrored."""
         return "right" if self.amputation_side == "left" else "left"
 
 
-Movement = Literal[
+HandMovement = Literal[
     "fist",
     "finger_flexion",
     "thumb_opposition",
@@ -65,6 +92,17 @@ Movement = Literal[
     "reach",
     "open_hand",
 ]
+#: lower-limb movements (seated): see mirrorvr.tracking.leg_motion
+LegMovement = Literal[
+    "ankle_dorsiflexion",
+    "ankle_plantarflexion",
+    "toe_flexion",
+    "knee_extension",
+    "foot_circles",
+]
+Movement = Literal[HandMovement, LegMovement]
+HAND_MOVEMENTS: tuple[str, ...] = get_args(HandMovement)
+LEG_MOVEMENTS: tuple[str, ...] = get_args(LegMovement)
 
 
 class _BlockBase(_Model):
@@ -128,8 +166,111 @@ class LateralityBlock(_BlockBase):
     seed: int | None = None
 
 
+#: motion classes a phantom motor execution block can train (upper limb); ``rest`` is always one
+PmeMotion = Literal[
+    "rest",
+    "hand_close",
+    "hand_open",
+    "wrist_flexion",
+    "wrist_extension",
+    "pronation",
+    "supination",
+]
+PmeFeature = Literal["MAV", "WL", "ZC", "SSC"]
+
+
+class PmeDecoding(_Model):
+    """How EMG is decoded: windows, time-domain features, smoothing (docs/phantom-motor-execution.md)."""
+
+    window_ms: Annotated[float, Field(ge=50, le=400)] = 200.0
+    increment_ms: Annotated[float, Field(ge=10, le=100)] = 50.0
+    features: list[PmeFeature] = Field(
+        default_factory=lambda: ["MAV", "WL", "ZC", "SSC"],  # type: ignore[arg-type]
+        min_length=1,
+    )
+    #: µV: zero crossings and slope sign changes count only changes at least this big
+    count_threshold_uv: Annotated[float, Field(ge=0, le=100)] = 2.0
+    #: majority vote over this many successive decisions (1 = none)
+    vote: Annotated[int, Field(ge=1, le=15)] = 3
+    #: LDA covariance shrinkage towards a scaled identity
+    shrinkage: Annotated[float, Field(ge=0, le=1)] = 0.05
+
+    @model_validator(mode="after")
+    def _increment_fits(self) -> PmeDecoding:
+        if self.increment_ms > self.window_ms:
+            raise ValueError("increment_ms must not exceed window_ms (windows would leave gaps)")
+        return self
+
+
+class PhantomMotorExecutionBlock(_BlockBase):
+    """Phantom motor execution: EMG of the residual limb, decoded, moves the virtual phantom.
+
+    Calibration cues every motion ``calibration_repetitions`` times (contract, then rest: the
+    rests are the rest class), a model is fitted, then ``tasks`` target tasks follow: reach the
+    shown posture with the phantom and hold it (docs/phantom-motor-execution.md).
+    """
+
+    kind: Literal["phantom_motor_execution"]
+    limb: Literal["upper"] = "upper"
+    #: the active motions to train (rest is always recorded and decoded)
+    motions: list[PmeMotion] = Field(
+        default_factory=lambda: ["hand_close", "hand_open", "wrist_flexion", "wrist_extension"],  # type: ignore[arg-type]
+        min_length=1,
+    )
+    calibration_repetitions: Annotated[int, Field(ge=1, le=20)] = 3
+    cue_s: PositiveSeconds = 1.5
+    contraction_s: Annotated[float, Field(ge=1.0, le=20.0)] = 3.0
+    rest_s: Annotated[float, Field(ge=1.0, le=60.0)] = 3.0
+    #: discard this much at the start of each contraction and rest (the transition)
+    settle_s: Annotated[float, Field(ge=0.0, le=5.0)] = 0.5
+    #: time given to fitting the model (the patient rests)
+    fit_s: Annotated[float, Field(ge=0.5, le=60.0)] = 2.0
+    tasks: Annotated[int, Field(ge=0, le=200)] = 6
+    task_limit_s: Annotated[float, Field(ge=2.0, le=60.0)] = 10.0
+    task_hold_s: Annotated[float, Field(ge=0.1, le=10.0)] = 1.0
+    task_tolerance: Annotated[float, Field(gt=0.0, le=0.5)] = 0.2
+    #: how far along its degree of freedom a target lies (1 = the end of the range)
+    task_level: Annotated[float, Field(gt=0.2, le=1.0)] = 0.7
+    task_rest_s: Annotated[float, Field(ge=0.5, le=60.0)] = 3.0
+    #: LSL name of the amplifier's EMG stream (real time; simulation publishes its own)
+    emg_stream: str = Field(default="EMG", min_length=1)
+    emg_channels: Annotated[int, Field(ge=2, le=64)] = 8
+    decoding: PmeDecoding = Field(default_factory=PmeDecoding)
+    randomise: bool = True
+    seed: int | None = None
+
+    @model_validator(mode="after")
+    def _active_motions(self) -> PhantomMotorExecutionBlock:
+        active = [m for m in self.motions if m != "rest"]
+        if not active:
+            raise ValueError("motions needs at least one motion besides rest")
+        if len(set(active)) != len(active):
+            raise ValueError("motions lists a motion twice")
+        if self.settle_s >= min(self.contraction_s, self.rest_s):
+            raise ValueError("settle_s must be shorter than contraction_s and rest_s")
+        return self
+
+    @property
+    def active_motions(self) -> list[str]:
+        """The motions besides rest, in the plan's order."""
+        return [m for m in self.motions if m != "rest"]
+
+    @property
+    def classes(self) -> list[str]:
+        """Every decoded class: rest first, then the active motions."""
+        return ["rest", *self.active_motions]
+
+
+#: block kinds whose cues carry pulses in cue-locked stimulation
+CUE_BLOCK_KINDS = ("imagery", "mirror", "phantom_motor_execution")
+
 Block = Annotated[
-    RatingBlock | RestBlock | ImageryBlock | MirrorBlock | LateralityBlock,
+    RatingBlock
+    | RestBlock
+    | ImageryBlock
+    | MirrorBlock
+    | LateralityBlock
+    | PhantomMotorExecutionBlock,
     Field(discriminator="kind"),
 ]
 
@@ -316,6 +457,9 @@ class Stimulation(_Model):
     rest_lead_s: Seconds = 0.5
     #: gap between a priming block's last train and the exercises, or exercises and post block
     gap_s: Seconds = 10.0
+    #: EMG channel label of the target muscle (e.g. "FDI"): the headline MEP figure of the
+    #: analysis (every EMG channel is measured; without this, the first channel leads)
+    mep_channel: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Stimulation:
@@ -567,13 +711,28 @@ class SessionPlan(_Model):
     scene: SceneSettings = Field(default_factory=SceneSettings)
 
     @model_validator(mode="after")
+    def _movements_fit_limb(self) -> SessionPlan:
+        allowed = HAND_MOVEMENTS if self.patient.limb == "upper" else LEG_MOVEMENTS
+        for i, b in enumerate(self.blocks):
+            for m in getattr(b, "movements", ()):
+                if m not in allowed:
+                    raise ValueError(
+                        f"blocks[{i}]: movement '{m}' is not a {self.patient.limb}-limb "
+                        f"movement (use {', '.join(allowed)})"
+                    )
+        return self
+
+    @model_validator(mode="after")
     def _cue_locked_needs_cues(self) -> SessionPlan:
         if self.stimulation.mode == "cue-locked" and not any(
-            b.kind in ("imagery", "mirror") for b in self.blocks
+            b.kind in CUE_BLOCK_KINDS for b in self.blocks
         ):
-            raise ValueError("cue-locked stimulation needs at least one imagery or mirror block")
+            raise ValueError(
+                "cue-locked stimulation needs at least one imagery, mirror or "
+                "phantom_motor_execution block"
+            )
         if self.stimulation.mode == "concurrent" and not any(
-            (b.kind in ("imagery", "mirror") and b.rest_s > 0) or b.kind == "rest"
+            (b.kind in CUE_BLOCK_KINDS and getattr(b, "rest_s", 0) > 0) or b.kind == "rest"
             for b in self.blocks
         ):
             raise ValueError("concurrent stimulation needs rests to place trains in")

@@ -2,7 +2,7 @@
 
 ``none`` keeps the headless presenter; ``offscreen`` and ``window`` are built here. ``openxr``
 is not a presenter made here: a headset needs its frame loop on the main thread, so the CLI
-runs such sessions through :func:`mirrorvr.render.openxr_presenter.run_headset_session`.
+runs such sessions through :func:`mirrorvr.run.headset.run_headset_session`.
 """
 
 from __future__ import annotations

@@ -24,6 +24,11 @@ MOVEMENT_TEXT = {
     "supination": "turn your palm up",
     "reach": "reach forward",
     "open_hand": "spread your fingers wide",
+    "ankle_dorsiflexion": "pull your toes up",
+    "ankle_plantarflexion": "point your foot down",
+    "toe_flexion": "curl your toes",
+    "knee_extension": "straighten your knee",
+    "foot_circles": "draw circles with your foot",
 }
 REST_RGB = (0.80, 0.92, 0.84)
 
@@ -56,7 +61,7 @@ class Director:
         ``session_t`` is the step's planned time from the session start (for progress).
         """
         s, kind, d = self.scene, step.kind, step.data
-        amp = s.amputated
+        amp = f"{s.amputated} {s.limb_word}"
         block = f"block {step.block + 1}/{self.blocks}" if step.block is not None else ""
         s.set_progress(session_t / self.duration, block)
         self.answer = None
@@ -70,10 +75,10 @@ class Director:
             movement = str(d.get("movement", ""))
             what = MOVEMENT_TEXT.get(movement, movement.replace("_", " "))
             if d.get("exercise") == "imagery":
-                s.show_cue(f"Imagine: {what}\nwith your {amp} hand")
+                s.show_cue(f"Imagine: {what}\nwith your {amp}")
                 s.demonstrate(movement, t, max(step.duration, 2.0))
             else:
-                s.show_cue(f"Watch your {amp} hand:\n{what}", point_at_mirrored=True)
+                s.show_cue(f"Watch your {amp}:\n{what}", point_at_mirrored=True)
                 s.demonstrate(None)
         elif kind == "window":
             movement = str(d.get("movement", ""))
@@ -99,7 +104,7 @@ class Director:
             # the prompt goes on the progress line: the cue card would hide the stimulus
             s.clear_cue()
             s.set_progress(
-                session_t / self.duration, f"{block}   Left or right hand?  (arrow keys)"
+                session_t / self.duration, f"{block}   Left or right {s.limb_word}?  (arrow keys)"
             )
             s.laterality.show(
                 "left" if d["side"] == "left" else "right",

@@ -32,7 +32,7 @@ from mirrorvr.streams.layout import HAND_JOINTS
 from mirrorvr.streams.outlets import FrameTimingOutlet, PoseOutlet
 from mirrorvr.tracking.joints import Side, other_side
 from mirrorvr.tracking.mirror import MidlinePlane, reflect_pose
-from mirrorvr.tracking.pose import HandPose, Pose, TrackingFrame
+from mirrorvr.tracking.pose import LimbPose, Pose, TrackingFrame
 
 if TYPE_CHECKING:
     from mirrorvr.render import openxr_display
@@ -44,7 +44,7 @@ SOURCE_CONTROLLER_GRIP = "openxr_controller_grip"
 #: the one "joint" of a pose stream fed by a controller
 GRIP_JOINTS = ("grip",)
 
-AnyPose = HandPose | Pose
+AnyPose = LimbPose | Pose
 
 
 def missed_intervals(duration: float, fps: float) -> int:
@@ -64,7 +64,7 @@ _STAGE_SIGNS = np.array([1.0, 1.0, -1.0, 1.0, 1.0, 1.0, -1.0])
 
 def stage_joints(pose: AnyPose) -> NDArray[np.float64]:
     """A hand or rigid pose in stage space as ``(joints, 7)`` rows: position, quaternion wxyz."""
-    if isinstance(pose, HandPose):
+    if isinstance(pose, LimbPose):
         rows = np.concatenate((pose.positions, pose.orientations), axis=1)
     else:
         rows = np.concatenate((pose.position, pose.orientation))[None, :]
@@ -118,8 +118,8 @@ class FrameStreams:
     def publish(
         self,
         frame: FrameInfo,
-        intact: HandPose | None,
-        mirrored: HandPose | None,
+        intact: LimbPose | None,
+        mirrored: LimbPose | None,
         render_cpu: float = float("nan"),
     ) -> None:
         """Push a rendered frame of the window/offscreen loop (``frame.shown`` stamped)."""

@@ -1,4 +1,9 @@
-"""The articulated limb model: rigid parts placed on the 26 tracked joints every frame.
+"""The articulated limb model: rigid parts placed on the tracked joints every frame.
+
+A hand (26 OpenXR joints, plus the forearm) or a leg (the six joints of
+:mod:`mirrorvr.tracking.leg_skeleton`; parts in ``assets/leg/leg-parts.egg`` from
+``scripts/build_leg_asset.py``, a foot slab in place of the palm). The hand is described below;
+the leg is built the same way.
 
 Built from the parts in ``assets/hand/hand-parts.egg`` (joint sphere, bone tube, palm slab; made
 by ``scripts/build_hand_asset.py``): one sphere per joint, one tapered tube per bone stretched
@@ -18,6 +23,7 @@ mirrored by a negative scale, :func:`mirror_geometry` applies the needed cull-fa
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -41,36 +47,44 @@ from panda3d.core import (
 from mirrorvr.errors import MirrorVRError
 from mirrorvr.tracking import quat
 from mirrorvr.tracking.joints import BONES, JOINT_COUNT, Joint, Side
-from mirrorvr.tracking.pose import HandPose
+from mirrorvr.tracking.leg_skeleton import LEG_BONES, LEG_JOINT_COUNT, LegJoint
+from mirrorvr.tracking.pose import LimbKind, LimbPose
 from mirrorvr.tracking.skeleton import FOREARM_LENGTH
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 PARTS_FILE = ASSETS / "hand" / "hand-parts.egg"
+LEG_PARTS_FILE = ASSETS / "leg" / "leg-parts.egg"
+#: per limb: parts file, its build script, and the slab part (palm / foot)
+_MODELS: dict[str, tuple[Path, str, str]] = {
+    "upper": (PARTS_FILE, "scripts/build_hand_asset.py", "palm"),
+    "lower": (LEG_PARTS_FILE, "scripts/build_leg_asset.py", "foot"),
+}
 _TUBE_TAPER = 0.85  # must match meshes.tube()
 _UP = np.array([0.0, 0.0, 1.0])
 
-_parts_cache: dict[str, NodePath] = {}
+_parts_cache: dict[str, dict[str, NodePath]] = {}
 
 
-def load_parts() -> dict[str, NodePath]:
-    """The limb parts (``joint``, ``bone``, ``palm``), loaded once per process."""
-    if not _parts_cache:
-        if not PARTS_FILE.exists():
-            raise MirrorVRError(
-                f"{PARTS_FILE}: the limb model is missing; run scripts/build_hand_asset.py"
-            )
+def load_parts(limb: LimbKind = "upper") -> dict[str, NodePath]:
+    """The limb parts (``joint``, ``bone`` and ``palm`` or ``foot``), loaded once per process."""
+    if limb not in _parts_cache:
+        path, script, slab = _MODELS[limb]
+        if not path.exists():
+            raise MirrorVRError(f"{path}: the limb model is missing; run {script}")
         opts = LoaderOptions(LoaderOptions.LF_no_cache | LoaderOptions.LF_report_errors)
-        node = Loader.get_global_ptr().load_sync(Filename.from_os_specific(str(PARTS_FILE)), opts)
+        node = Loader.get_global_ptr().load_sync(Filename.from_os_specific(str(path)), opts)
         if node is None:
-            raise MirrorVRError(f"{PARTS_FILE}: panda3d could not load the limb model")
+            raise MirrorVRError(f"{path}: panda3d could not load the limb model")
         model = NodePath(node)
-        for name in ("joint", "bone", "palm"):
+        parts: dict[str, NodePath] = {}
+        for name in ("joint", "bone", slab):
             part = model.find(f"**/{name}")
             if part.is_empty():
-                raise MirrorVRError(f"{PARTS_FILE}: part '{name}' is missing; rebuild the asset")
+                raise MirrorVRError(f"{path}: part '{name}' is missing; rebuild the asset")
             part.clear_transform()
-            _parts_cache[name] = part
-    return _parts_cache
+            parts[name] = part
+        _parts_cache[limb] = parts
+    return _parts_cache[limb]
 
 
 def mirror_geometry(node: NodePath) -> None:
@@ -109,7 +123,12 @@ def _mesh_arrays(
 
 
 class Limb:
-    """One hand + forearm drawn on tracked joints; hidden when the pose is missing or invalid."""
+    """One hand + forearm (or leg + foot) drawn on tracked joints; hidden when the pose is
+    missing or invalid.
+
+    ``hide_joints``: joints whose sphere and outgoing bones are not drawn (what an amputation
+    level leaves to the patient's own body, e.g. the thigh above a transtibial amputation).
+    """
 
     def __init__(
         self,
@@ -121,13 +140,20 @@ class Limb:
         forearm: bool = True,
         name: str | None = None,
         thickness: float = 1.0,
+        limb: LimbKind = "upper",
+        hide_joints: Sequence[int] = (),
     ) -> None:
-        parts = {k: _mesh_arrays(v) for k, v in load_parts().items()}
+        self.limb = limb
+        slab = _MODELS[limb][2]
+        parts = {k if k != slab else "palm": _mesh_arrays(v) for k, v in load_parts(limb).items()}
+        bones = BONES if limb == "upper" else LEG_BONES
         self.side = side
-        self.forearm = forearm
+        self.forearm = forearm and limb == "upper"
+        forearm = self.forearm
         #: scales the drawn thickness of fingers and palm (the patient's hand size setting)
         self.thickness = thickness
-        nj, nb = JOINT_COUNT, len(BONES)
+        nj, nb = (JOINT_COUNT, len(BONES)) if limb == "upper" else (LEG_JOINT_COUNT, len(bones))
+        self._nj = nj
         # parts in buffer order: 26 joint spheres, one tube per bone (+ the forearm), the palm;
         # each group shares one mesh, so it is skinned as one batched matrix product
         groups = [("joint", 0, nj), ("bone", nj, nb + (1 if forearm else 0))]
@@ -174,8 +200,14 @@ class Limb:
         if alpha < 1.0:
             self.root.set_transparency(TransparencyAttrib.M_alpha)
             self.root.set_depth_write(False)
-        self._bone_a = np.array([a for a, _ in BONES])
-        self._bone_b = np.array([b for _, b in BONES])
+        self._bone_a = np.array([a for a, _ in bones])
+        self._bone_b = np.array([b for _, b in bones])
+        hidden = set(hide_joints)
+        self._hidden = np.array(
+            [j for j in range(nj) if j in hidden]
+            + [nj + k for k, (a, _) in enumerate(bones) if a in hidden],
+            dtype=np.int64,
+        )
         self.root.hide()
         self.visible = False
 
@@ -183,7 +215,7 @@ class Limb:
         """Change the skin tone."""
         self.root.set_color(*rgb, alpha)
 
-    def update(self, hand: HandPose | None) -> None:
+    def update(self, hand: LimbPose | None) -> None:
         """Place every part on ``hand``'s joints (positions relative to this limb's parent)."""
         if hand is None or not hand.usable:
             if self.visible:
@@ -193,15 +225,18 @@ class Limb:
         if not self.visible:
             self.root.show()
             self.visible = True
-        self.part_matrices(hand)
+        m = self.part_matrices(hand)
+        if len(self._hidden):
+            # collapsed to (nearly) a point: drawn as nothing, normals stay finite
+            m[self._hidden, :3, :3] = np.eye(3) * 1e-6
         self._skin()
 
-    def part_matrices(self, hand: HandPose) -> NDArray[np.float64]:
+    def part_matrices(self, hand: LimbPose) -> NDArray[np.float64]:
         """Row-vector 4×4 transform of every part (unit part → its place on ``hand``)."""
         p, r = hand.positions, hand.radii * self.thickness
         rot = quat.to_matrix(hand.orientations)  # (26, 3, 3), columns = joint axes
         m = self._mats
-        nj, nb = JOINT_COUNT, len(BONES)
+        nj, nb = self._nj, len(self._bone_a)
         m[:nj, :3, :3] = 0.0
         m[:nj, 0, 0] = m[:nj, 1, 1] = m[:nj, 2, 2] = r
         m[:nj, 3, :3] = p
@@ -220,6 +255,9 @@ class Limb:
         bm[:, 1, :3] = y * length[:, None]
         bm[:, 2, :3] = z * rad[:, None]
         bm[:, 3, :3] = p[a]
+        if self.limb == "lower":
+            m[self._palm_index] = self._foot_matrix(p, rot, r)
+            return m
         m[self._palm_index] = self._palm_matrix(p, rot, r)
         if self.forearm:
             m[self._forearm_index] = self._forearm_matrix(p, rot, r)
@@ -259,6 +297,24 @@ class Limb:
         m[:3, :3] = pa.T * np.array([width, length, thick])[:, None]
         m[:3, 3] = 0.0
         m[3, :3] = p[Joint.PALM]
+        m[3, 3] = 1.0
+        return m
+
+    def _foot_matrix(
+        self, p: NDArray[np.float64], rot: NDArray[np.float64], r: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        # the foot slab spans heel → ball (+ a little beyond), in the ankle's (foot) frame,
+        # its sole at the heel/ball line: the toes' tube carries on from the ball
+        heel, ball = p[LegJoint.HEEL], p[LegJoint.BALL]
+        fa = rot[LegJoint.ANKLE]
+        length = float(np.linalg.norm(ball - heel)) * 0.58
+        width = float(r[LegJoint.BALL]) * 1.4
+        thick = float(r[LegJoint.ANKLE]) * 0.75
+        centre = (heel + ball) / 2.0 + fa[:, 2] * thick * 0.6
+        m = np.empty((4, 4))
+        m[:3, :3] = fa.T * np.array([width, length, thick])[:, None]
+        m[:3, 3] = 0.0
+        m[3, :3] = centre
         m[3, 3] = 1.0
         return m
 

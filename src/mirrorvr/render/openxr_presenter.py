@@ -386,27 +386,3 @@ def check_runtime() -> None:
         xr.enumerate_instance_extension_properties()
     except xr.XrException as e:
         raise HeadsetError(f"{NO_RUNTIME_HELP} ({e})") from None
-
-
-def run_headset_session(
-    plan: SessionPlan, opts: Any, *, policy: HeadsetPolicy | None = None
-) -> tuple[Any, dict[str, Any]]:
-    """Run ``plan`` with ``opts`` (:class:`~mirrorvr.session.launch.LaunchOptions`) in the
-    headset of the active OpenXR runtime (``XR_RUNTIME_JSON``)."""
-    from mirrorvr.session.launch import run_session
-
-    check_runtime()
-    safety = HeadsetSafety(policy)
-    user_on_runner = opts.on_runner
-
-    def on_runner(runner: SessionRunner) -> None:
-        safety.attach_runner(runner)
-        if user_on_runner is not None:
-            user_on_runner(runner)
-
-    opts.on_runner = on_runner
-    opts.presenter_factory = lambda clock, patient: HeadsetPresenter(
-        clock, patient, plan, safety, simulated=opts.simulated
-    )
-    result: tuple[Any, dict[str, Any]] = run_session(plan, opts)
-    return result

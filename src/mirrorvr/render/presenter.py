@@ -46,8 +46,7 @@ from mirrorvr.session.timeline import Step, compile_timeline
 from mirrorvr.sim.patient import SimulatedPatient
 from mirrorvr.tracking.mirror import calibrate_from_body, reflect_positions
 from mirrorvr.tracking.pipeline import MirrorPipeline, gain_from_settings
-from mirrorvr.tracking.pose import HandPose, TrackingFrame
-from mirrorvr.tracking.skeleton import HOME_WRIST
+from mirrorvr.tracking.pose import LimbPose, TrackingFrame
 from mirrorvr.tracking.source import Performer, PoseSource
 from mirrorvr.tracking.synthetic import SyntheticSource
 
@@ -134,23 +133,31 @@ class PandaPresenter:
         amputated = plan.patient.amputation_side
         intact = plan.patient.intact_side
         self.root = root if root is not None else NodePath("scene-root")
-        self.scene = MirrorScene(self.root, plan.scene, amputated)
+        limb = plan.patient.limb
+        self.scene = MirrorScene(
+            self.root, plan.scene, amputated, limb=limb, level=plan.patient.amputation_level
+        )
         if attach_camera:
-            self.camera = patient_camera(self.root, display.aspect)
+            self.camera = patient_camera(
+                self.root, display.aspect, look_at=self.scene.look_at, eye=self.scene.eye
+            )
             display.attach_camera(self.camera)
-        self.source: PoseSource = source or SyntheticSource(intact, seed=plan.session.seed)
+        self.source: PoseSource = source or SyntheticSource(
+            intact, seed=plan.session.seed, limb=limb
+        )
         if isinstance(self.source, SyntheticSource):
             plane = calibrate_from_body(*self.source.body())
         else:
             from mirrorvr.tracking.mirror import MidlinePlane
 
             plane = MidlinePlane.sagittal()
-        home = reflect_positions(plane, HOME_WRIST[intact])
+        home = reflect_positions(plane, self.scene.home(intact))
         self.pipeline = MirrorPipeline(
             intact_side=intact,
             plane=plane,
             gain=gain_from_settings(plan.scene.mirror_gain, plan.scene.mirror_offset_m, home),
             smoothing=plan.scene.smoothing,
+            limb=limb,
         )
         self.director = Director(
             self.scene,
@@ -179,7 +186,7 @@ class PandaPresenter:
         self._tone: ToneOutcome | None = None
         self._scheduled: list[tuple[float, str]] = []
         self._tracking = TrackingFrame(t=0.0)
-        self._hands: tuple[HandPose | None, HandPose | None] = (None, None)
+        self._hands: tuple[LimbPose | None, LimbPose | None] = (None, None)
         self._cpu0 = 0.0
         #: per-frame LSL streams (set by the real-time display process; see frame_streams.py)
         self.streams: FrameStreams | None = None

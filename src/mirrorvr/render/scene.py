@@ -20,22 +20,52 @@ from mirrorvr.render.environment import build_environment
 from mirrorvr.render.limb import Limb
 from mirrorvr.render.panels import Arrow, CuePanel, ProgressBar, RatingSlider
 from mirrorvr.tracking.joints import Joint, Side, other_side
+from mirrorvr.tracking.leg_motion import LegPerformance
+from mirrorvr.tracking.leg_skeleton import (
+    LEG_REST_POSITIONS,
+    LegJoint,
+    LegParams,
+    leg_pose,
+)
 from mirrorvr.tracking.motion import Performance
-from mirrorvr.tracking.pose import HandPose
+from mirrorvr.tracking.pose import LimbKind, LimbPose
 from mirrorvr.tracking.skeleton import HOME_WRIST, HandParams, hand_pose
 from mirrorvr.tracking.synthetic import HEAD
 
 #: where the patient's eyes are and what they look at (world frame, metres)
 EYE = (float(HEAD[0]), float(HEAD[1]), float(HEAD[2]))
 LOOK_AT = (0.0, 0.55, 0.78)
+#: lower limb: the patient leans forward a little and looks down at the feet (no table)
+EYE_FEET = (0.0, 0.40, 1.02)
+LOOK_AT_FEET = (0.0, 0.85, 0.20)
+#: lower limb: panels and the laterality stimulus come down into that view, beyond the feet
+PANEL_SHIFT_FEET = (0.0, 0.15, -0.55)
+STIMULUS_POS_FEET = (0.0, 0.95, 0.42)
 #: laterality stimuli float here, in front of the patient
 STIMULUS_POS = (0.0, 0.62, 0.87)
 STIMULUS_SCALE = 1.2  # larger than life: easy to judge at a glance
 #: residual limb length by amputation level (metres from the elbow)
 RESIDUAL_LENGTH = {"hand": 0.25, "wrist": 0.23, "transradial": 0.12, "elbow": 0.03}
+#: lower limb: joints the mirrored leg does not draw at each amputation level (the patient's
+#: own body is there): transtibial mirrors the shank and foot, partial foot / ankle the foot
+LEG_HIDDEN_JOINTS: dict[str, tuple[int, ...]] = {
+    "partial_foot": (LegJoint.HIP, LegJoint.KNEE),
+    "ankle": (LegJoint.HIP, LegJoint.KNEE),
+    "transtibial": (LegJoint.HIP,),
+}
+#: lower limb: residual shank below the knee (metres) by level
+LEG_RESIDUAL_LENGTH = {"partial_foot": 0.40, "ankle": 0.38, "transtibial": 0.16, "knee": 0.0}
+#: what a plan's limb is called in cues
+LIMB_WORD: dict[str, str] = {"upper": "hand", "lower": "foot"}
 
 
-def patient_camera(root: NodePath, aspect: float, fov_deg: float = 90.0) -> NodePath:
+def patient_camera(
+    root: NodePath,
+    aspect: float,
+    fov_deg: float = 90.0,
+    look_at: tuple[float, float, float] = LOOK_AT,
+    eye: tuple[float, float, float] = EYE,
+) -> NodePath:
     """A mono camera at the patient's eyes looking at the table (window/offscreen displays)."""
     cam = Camera("patient-camera")
     lens = PerspectiveLens()
@@ -44,27 +74,43 @@ def patient_camera(root: NodePath, aspect: float, fov_deg: float = 90.0) -> Node
     lens.set_near_far(0.05, 20.0)
     cam.set_lens(lens)
     np_ = root.attach_new_node(cam)
-    np_.set_pos(*EYE)
-    np_.look_at(*LOOK_AT)
+    np_.set_pos(*eye)
+    np_.look_at(*look_at)
     return np_
 
 
 class LateralityStimulus:
-    """A posed 3-D hand (left or right) at a rotation, seen from the back or the palm."""
+    """A posed 3-D hand or foot (left or right) at a rotation, seen from the back or the palm
+    (for a foot: its top or its sole)."""
 
-    def __init__(self, parent: NodePath, skin: tuple[float, float, float]) -> None:
+    def __init__(
+        self, parent: NodePath, skin: tuple[float, float, float], limb: LimbKind = "upper"
+    ) -> None:
         self.root = parent.attach_new_node("laterality")
         self.root.set_pos(*STIMULUS_POS)
         self.root.set_scale(STIMULUS_SCALE)
         self.turn = self.root.attach_new_node("turn")
-        self.limbs = {s: Limb(self.turn, s, skin=skin, forearm=False) for s in ("left", "right")}
+        self.limb = limb
+        hide = (LegJoint.HIP, LegJoint.KNEE) if limb == "lower" else ()
+        self.limbs = {
+            s: Limb(self.turn, s, skin=skin, forearm=False, limb=limb, hide_joints=hide)
+            for s in ("left", "right")
+        }
         self.shown: tuple[str, int, str] | None = None
 
-    def show(self, side: Side, angle_deg: int, view: str) -> None:
-        """Show a ``side`` hand rotated ``angle_deg`` clockwise (as seen), back or palm view."""
+    def _pose(self, side: Side) -> LimbPose:
+        """The stimulus limb, centred on the origin (palm / middle of the foot)."""
+        if self.limb == "lower":
+            leg = leg_pose(side, LegParams(dorsiflexion=0.1), hip=np.zeros(3))
+            centre = (leg.positions[LegJoint.HEEL] + leg.positions[LegJoint.TOE_TIP]) / 2.0
+            return replace(leg, positions=leg.positions - centre)
         pose = hand_pose(side, HandParams(spread=0.4, thumb_opposition=0.1), wrist=np.zeros(3))
-        centre = pose.positions[Joint.PALM]
-        pose = replace(pose, positions=pose.positions - centre)
+        return replace(pose, positions=pose.positions - pose.positions[Joint.PALM])
+
+    def show(self, side: Side, angle_deg: int, view: str) -> None:
+        """Show a ``side`` hand (foot) rotated ``angle_deg`` clockwise (as seen), back or palm
+        view (foot: top or sole)."""
+        pose = self._pose(side)
         self.limbs[side].update(pose)
         self.limbs[other_side(side)].update(None)
         # fingers up and the back of the hand towards the patient; the palm view turns it round
@@ -82,24 +128,55 @@ class LateralityStimulus:
 class MirrorScene:
     """Everything the patient sees, under ``root``; driven by explicit method calls."""
 
-    def __init__(self, root: NodePath, settings: SceneSettings, amputation_side: Side) -> None:
+    def __init__(
+        self,
+        root: NodePath,
+        settings: SceneSettings,
+        amputation_side: Side,
+        *,
+        limb: LimbKind = "upper",
+        level: str = "transradial",
+    ) -> None:
         self.root = root
         self.settings = settings
         self.amputated: Side = amputation_side
         self.intact: Side = other_side(amputation_side)
+        self.limb: LimbKind = limb
+        self.level = level
+        #: what the cues call the limb ("hand", "foot")
+        self.limb_word = LIMB_WORD[limb]
+        #: where the patient's (window/offscreen) camera looks
+        self.look_at = LOOK_AT if limb == "upper" else LOOK_AT_FEET
+        self.eye = EYE if limb == "upper" else EYE_FEET
         skin = settings.skin_rgb
         self.environment = build_environment(root)
+        if limb == "lower":  # seated with the feet in view: no table between eyes and feet
+            for part in self.environment.find_all_matches("**/table-*"):
+                part.hide()
         k = settings.hand_scale
-        self.mirrored = Limb(root, self.amputated, skin=skin, name="mirrored-limb", thickness=k)
-        self.real = Limb(root, self.intact, skin=skin, name="real-limb", thickness=k)
-        self.demo = Limb(root, self.amputated, skin=(0.55, 0.7, 0.95), alpha=0.55, name="demo-limb")
-        self.residual = self._residual(skin)
+        hide = LEG_HIDDEN_JOINTS.get(level, ()) if limb == "lower" else ()
+        self.mirrored = Limb(
+            root,
+            self.amputated,
+            skin=skin,
+            name="mirrored-limb",
+            thickness=k,
+            limb=limb,
+            hide_joints=hide,
+        )
+        self.real = Limb(root, self.intact, skin=skin, name="real-limb", thickness=k, limb=limb)
+        self.demo = Limb(
+            root, self.amputated, skin=(0.55, 0.7, 0.95), alpha=0.55, name="demo-limb", limb=limb
+        )
+        self.residual = self._residual(skin) if limb == "upper" else self._leg_residual(skin)
         self.cue = CuePanel(root)
         self.arrow = Arrow(root)
         self.rating = RatingSlider(root)
         self.progress = ProgressBar(root)
-        self.laterality = LateralityStimulus(root, skin)
-        self._demo: Performance | None = None
+        self.laterality = LateralityStimulus(root, skin, limb)
+        if limb == "lower":
+            self._panels_to_feet_view()
+        self._demo: Performance | LegPerformance | None = None
         self.limbs_visible = True
 
     def _residual(self, skin: tuple[float, float, float]) -> NodePath:
@@ -126,8 +203,62 @@ class MirrorScene:
             node.hide()
         return node
 
+    def _panels_to_feet_view(self) -> None:
+        """Move the cue card, rating slider, progress bar and stimulus into the feet view."""
+        dx, dy, dz = PANEL_SHIFT_FEET
+        ex, ey, ez = EYE_FEET
+        for node in (self.cue.root, self.rating.root, self.progress.root):
+            x, y, z = node.get_pos()
+            node.set_pos(x + dx, y + dy, z + dz)
+            # face the leaning eye (front faces −y): look at the point mirrored through it
+            node.look_at(2 * (x + dx) - ex, 2 * (y + dy) - ey, 2 * (z + dz) - ez)
+        x, y, z = STIMULUS_POS_FEET
+        self.laterality.root.set_pos(x, y, z)
+        self.laterality.root.look_at(2 * x - ex, 2 * y - ey, 2 * z - ez)
+
+    def _leg_residual(self, skin: tuple[float, float, float]) -> NodePath:
+        """The amputated side's residual limb: thigh and the shank stump below the knee (none
+        above a knee-level amputation's end)."""
+        from mirrorvr.render.limb import load_parts
+
+        parts = load_parts("lower")
+        node = self.root.attach_new_node("residual-limb")
+        flip = np.array([1.0 if self.amputated == "right" else -1.0, 1.0, 1.0])
+        hip, knee = (
+            LEG_REST_POSITIONS[LegJoint.HIP] * flip,
+            LEG_REST_POSITIONS[LegJoint.KNEE] * flip,
+        )
+        thigh = node.attach_new_node("thigh")
+        parts["bone"].instance_to(thigh)
+        thigh.set_pos(*hip)
+        thigh.look_at(*knee)
+        thigh.set_scale(0.069, float(np.linalg.norm(knee - hip)), 0.062)
+        length = LEG_RESIDUAL_LENGTH.get(self.level, 0.0)
+        end = knee + np.array([0.0, 0.0, -length])
+        if length > 0:
+            tube = node.attach_new_node("stump")
+            parts["bone"].instance_to(tube)
+            tube.set_pos(*knee)
+            tube.look_at(*end)
+            tube.set_scale(0.05, length, 0.05)
+        cap = node.attach_new_node("stump-end")
+        parts["joint"].instance_to(cap)
+        cap.set_pos(*end)
+        cap.set_scale(0.045, 0.045, 0.04)
+        node.set_color(*(c * 0.95 for c in skin), 1.0)
+        if not self.settings.show_residual:
+            node.hide()
+        return node
+
+    def home(self, side: Side) -> np.ndarray:
+        """Where the ``side`` hand's wrist (foot's ankle) rests: cues point there."""
+        if self.limb == "lower":
+            flip = np.array([1.0 if side == "right" else -1.0, 1.0, 1.0])
+            return LEG_REST_POSITIONS[LegJoint.ANKLE] * flip
+        return HOME_WRIST[side]
+
     # ---- hands ---------------------------------------------------------------------------
-    def set_hands(self, intact: HandPose | None, mirrored: HandPose | None) -> None:
+    def set_hands(self, intact: LimbPose | None, mirrored: LimbPose | None) -> None:
         """Place the tracked intact hand and its mirror image (``None`` hides one)."""
         show = self.limbs_visible
         self.mirrored.update(mirrored if show else None)
@@ -154,7 +285,7 @@ class MirrorScene:
         else:
             self.cue.show(text, rgb)
         if point_at_mirrored:
-            home = HOME_WRIST[self.amputated]
+            home = self.home(self.amputated)
             self.arrow.point_at((float(home[0]), float(home[1]) + 0.1, float(home[2]) + 0.06))
         else:
             self.arrow.hide()
@@ -165,8 +296,14 @@ class MirrorScene:
         self.arrow.hide()
 
     def demonstrate(self, movement: str | None, start: float = 0.0, duration: float = 2.5) -> None:
-        """Animate a translucent demonstration hand doing ``movement`` (``None`` hides it)."""
-        self._demo = Performance(movement, start, duration) if movement else None
+        """Animate a translucent demonstration hand (leg) doing ``movement`` (``None`` hides
+        it)."""
+        if movement is None:
+            self._demo = None
+        elif self.limb == "lower":
+            self._demo = LegPerformance(movement, start, duration)
+        else:
+            self._demo = Performance(movement, start, duration)
         if movement is None:
             self.demo.update(None)
 
@@ -177,6 +314,11 @@ class MirrorScene:
             d = self._demo
             # loop the movement for as long as the demonstration runs
             phase_t = d.start + ((t - d.start) % d.duration) if t >= d.start else d.start
+            if isinstance(d, LegPerformance):
+                # between the patient's feet, a little forward
+                hip = np.array([0.0, 0.08, 0.52])
+                self.demo.update(leg_pose(self.amputated, d.params(phase_t), t, hip=hip))
+                return
             # in the middle of the table, between the patient's hands, slightly raised
             wrist = np.array([0.0, 0.33, 0.84])
             self.demo.update(hand_pose(self.amputated, d.params(phase_t), t, wrist=wrist))

@@ -13,8 +13,7 @@ from typing import Any, Protocol
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.session.timeline import Step, compile_timeline
 from mirrorvr.tracking.mirror import MidlinePlane, reflect_positions
-from mirrorvr.tracking.pose import HandPose, TrackingFrame
-from mirrorvr.tracking.skeleton import HOME_WRIST
+from mirrorvr.tracking.pose import LimbPose, TrackingFrame
 
 
 class HeadsetScene(Protocol):
@@ -24,7 +23,7 @@ class HeadsetScene(Protocol):
     #: the midline the mirrored side is reflected across
     plane: MidlinePlane
     #: (intact, mirrored) hand of the last :meth:`update`, either None while not tracked
-    hands: tuple[HandPose | None, HandPose | None]
+    hands: tuple[LimbPose | None, LimbPose | None]
 
     def show(self, step: Step, t: float) -> None:
         """Set the scene up for ``step``, first displayed at LSL time ``t``."""
@@ -62,14 +61,22 @@ class MirrorHeadsetScene:
         # the seated patient's midline; a headset session could calibrate it from the head
         self.plane = plane or MidlinePlane.sagittal()
         self.root = NodePath("headset-scene")
-        self.hands: tuple[HandPose | None, HandPose | None] = (None, None)
-        self.scene = MirrorScene(self.root, plan.scene, plan.patient.amputation_side)
-        home = reflect_positions(self.plane, HOME_WRIST[intact])
+        self.hands: tuple[LimbPose | None, LimbPose | None] = (None, None)
+        limb = plan.patient.limb
+        self.scene = MirrorScene(
+            self.root,
+            plan.scene,
+            plan.patient.amputation_side,
+            limb=limb,
+            level=plan.patient.amputation_level,
+        )
+        home = reflect_positions(self.plane, self.scene.home(intact))
         self.pipeline = MirrorPipeline(
             intact_side=intact,
             plane=self.plane,
             gain=gain_from_settings(plan.scene.mirror_gain, plan.scene.mirror_offset_m, home),
             smoothing=plan.scene.smoothing,
+            limb=limb,
         )
         timeline = compile_timeline(plan)
         # no performer: in a headset the patient's own (tracked) hand does the movements

@@ -8,11 +8,11 @@ plan runs in seconds and yields the same event sequence as in real time.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
-
-import pylsl
 
 #: ``sleep_until`` sleeps until this long before a deadline, then spins: ``time.sleep`` was
 #: measured to overshoot by up to 8 ms under load on our machines, a spin by microseconds.
@@ -34,9 +34,19 @@ class Clock(Protocol):
         ...
 
 
-def local_clock() -> float:
-    """LSL ``local_clock()``: the timebase of every timestamp mirrorvr writes."""
+def _lsl_local_clock() -> float:
+    import pylsl  # only where the timebase is not known to be CLOCK_MONOTONIC
+
     return float(pylsl.local_clock())
+
+
+#: LSL ``local_clock()``: the timebase of every timestamp mirrorvr writes. On Linux liblsl reads
+#: ``std::chrono::steady_clock``, which is CLOCK_MONOTONIC — the same clock as
+#: ``time.monotonic()`` — so we read it directly: no liblsl (and numpy) import for processes that
+#: only need the time (emulators, the stimulation process), and half the cost per call.
+local_clock: Callable[[], float] = (
+    time.monotonic if sys.platform.startswith("linux") else _lsl_local_clock
+)
 
 
 class RealClock:

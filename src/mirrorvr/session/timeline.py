@@ -27,6 +27,7 @@ from mirrorvr.config.plan import (
     ImageryBlock,
     LateralityBlock,
     MirrorBlock,
+    PhantomMotorExecutionBlock,
     PulseProtocol,
     RatingBlock,
     RestBlock,
@@ -214,6 +215,8 @@ def compile_timeline(plan: SessionPlan) -> Timeline:
                     time_limit_s=block.time_limit_s,
                 )
                 t += slot
+        elif isinstance(block, PhantomMotorExecutionBlock):
+            t, n_train = _add_pme_block(b, plan, block, bi, t, rng, n_train)
         else:
             window = block.imagery_s if isinstance(block, ImageryBlock) else block.movement_s
             # the cue tone's parameters ride on the cue step: presenters play what it carries
@@ -232,29 +235,7 @@ def compile_timeline(plan: SessionPlan) -> Timeline:
                     **({"tone": dict(tone)} if tone else {}),
                 )
                 if stim.mode == "cue-locked":
-                    assert stim.cue_locked is not None
-                    jitter = stim.cue_locked.jitter_ms
-                    delay = (stim.cue_locked.delay_ms + rng.uniform(-jitter, jitter)) / 1000.0
-                    offsets = (
-                        tuple(stim.protocol.train_pulse_offsets()) if stim.protocol else (0.0,)
-                    )
-                    b.add(
-                        t + delay,
-                        offsets[-1],
-                        "cue_pulse",
-                        bi,
-                        cue_step=cue_index,
-                        delay_s=delay,
-                        offsets=offsets,
-                        train=n_train,
-                        group=n_train,
-                        pattern=stim.protocol.pattern if stim.protocol else "single",
-                        frequency_hz=stim.protocol.frequency_hz if stim.protocol else 0.0,
-                        paired=bool(stim.protocol and stim.protocol.paired_pulse_interval_ms),
-                        phase="cue-locked",
-                        intensity_pct_mso=stim.intensity_pct_mso,
-                        intensity_pct_rmt=stim.intensity_pct_rmt,
-                    )
+                    _add_cue_pulse(b, plan, rng, t, cue_index, bi, n_train)
                     n_train += 1
                 t += block.cue_s
                 b.add(
@@ -286,6 +267,111 @@ def compile_timeline(plan: SessionPlan) -> Timeline:
         steps.append(Step(new, s["t"], s["duration"], s["kind"], s["block"], _frozen(data)))
     duration = max(s.end for s in steps)
     return Timeline(tuple(steps), duration, plan.session.seed)
+
+
+def _add_cue_pulse(
+    b: _Builder, plan: SessionPlan, rng: random.Random, t: float, cue_index: int, bi: int, n: int
+) -> None:
+    """A cue-locked pulse (or train) for the cue step ``cue_index`` planned at ``t``."""
+    stim = plan.stimulation
+    assert stim.cue_locked is not None
+    jitter = stim.cue_locked.jitter_ms
+    delay = (stim.cue_locked.delay_ms + rng.uniform(-jitter, jitter)) / 1000.0
+    offsets = tuple(stim.protocol.train_pulse_offsets()) if stim.protocol else (0.0,)
+    b.add(
+        t + delay,
+        offsets[-1],
+        "cue_pulse",
+        bi,
+        cue_step=cue_index,
+        delay_s=delay,
+        offsets=offsets,
+        train=n,
+        group=n,
+        pattern=stim.protocol.pattern if stim.protocol else "single",
+        frequency_hz=stim.protocol.frequency_hz if stim.protocol else 0.0,
+        paired=bool(stim.protocol and stim.protocol.paired_pulse_interval_ms),
+        phase="cue-locked",
+        intensity_pct_mso=stim.intensity_pct_mso,
+        intensity_pct_rmt=stim.intensity_pct_rmt,
+    )
+
+
+#: PME task targets: each motion's degree of freedom and direction (as tracking.phantom has it)
+_PME_TARGET_SIGN = {
+    "hand_close": 1,
+    "hand_open": -1,
+    "wrist_flexion": 1,
+    "wrist_extension": -1,
+    "supination": 1,
+    "pronation": -1,
+}
+
+
+def _add_pme_block(
+    b: _Builder,
+    plan: SessionPlan,
+    block: PhantomMotorExecutionBlock,
+    bi: int,
+    t: float,
+    rng: random.Random,
+    n_train: int,
+) -> tuple[float, int]:
+    """Calibration (cue, contract, rest per motion and repetition), fitting, then target tasks.
+
+    Every step carries ``exercise="pme"`` and a ``phase`` (calibration, fit, task), so the
+    PME engine knows what to record or score; cues take cue-locked pulses like imagery cues,
+    and the rests take concurrent trains like any rest. Returns (end time, trains so far).
+    """
+    cue_locked = plan.stimulation.mode == "cue-locked"
+    active = block.active_motions
+    pme = {"exercise": "pme", "limb": block.limb}
+
+    def cue(t: float, **data: Any) -> None:
+        nonlocal n_train
+        index = len(b.steps)
+        b.add(t, block.cue_s, "cue", bi, **pme, **data)
+        if cue_locked:
+            _add_cue_pulse(b, plan, rng, t, index, bi, n_train)
+            n_train += 1
+
+    for rep in range(block.calibration_repetitions):
+        order = list(active)
+        if block.randomise:
+            rng.shuffle(order)
+        for motion in order:
+            data = {"phase": "calibration", "movement": motion, "repetition": rep}
+            cue(t, **data)
+            t += block.cue_s
+            b.add(t, block.contraction_s, "window", bi, **pme, **data)
+            t += block.contraction_s
+            b.add(t, block.rest_s, "rest", bi, **pme, phase="calibration", repetition=rep)
+            t += block.rest_s
+    b.add(t, block.fit_s, "rest", bi, **pme, phase="fit")
+    t += block.fit_s
+    targets: list[str] = []
+    for task in range(block.tasks):
+        if not targets:
+            targets = list(active)
+            if block.randomise:
+                rng.shuffle(targets)
+        motion = targets.pop(0)
+        sign = _PME_TARGET_SIGN[motion]
+        data = {
+            "phase": "task",
+            "movement": motion,
+            "task": task,
+            "target_value": sign * block.task_level,
+            "tolerance": block.task_tolerance,
+            "hold_s": block.task_hold_s,
+        }
+        cue(t, **data)
+        t += block.cue_s
+        b.add(t, block.task_limit_s, "window", bi, **pme, **data)
+        t += block.task_limit_s
+        b.add(t, block.task_rest_s, "rest", bi, **pme, phase="task", task=task)
+        t += block.task_rest_s
+    return t, n_train
 
 
 def block_seed(plan: SessionPlan, index: int) -> int:

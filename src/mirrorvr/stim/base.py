@@ -85,6 +85,19 @@ class Stimulator(ABC):
         """
         return 0.0
 
+    #: held trigger lines are released by the driver's own timer; the stimulation executor
+    #: turns this off and calls :meth:`release` at ``hold_s`` after each trigger itself
+    auto_release: bool = True
+
+    @property
+    def hold_s(self) -> float:
+        """How long a trigger holds a line before :meth:`release` (0: nothing is held)."""
+        return 0.0
+
+    def release(self) -> None:
+        """Return a held trigger line to idle (TTL boxes); nothing to do for serial triggers."""
+        return None  # serial triggers hold no line
+
     def device_limits(self, intensity_pct_mso: float, frequency_hz: float) -> DeviceLimits:
         """What the device allows at these settings; the governor refuses anything beyond.
 

@@ -27,6 +27,7 @@ only after :meth:`StimulationExecutor.resume`, which re-runs the governor's plan
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dt
 import threading
 from collections.abc import Callable
@@ -124,6 +125,9 @@ class StimulationExecutor:
         self.estopped: str | None = None
         #: called (from the scheduler thread) when the device faults; the runner sets its e-stop
         self.on_fault: Callable[[str], None] | None = None
+        # a held trigger line (TTL box) returns to idle by our deadline, on our clock: after the
+        # pulse is logged, and in simulated time on the simulated clock (no real-time spin)
+        stimulator.auto_release = False
 
     # ---- state shared across threads ---------------------------------------------------
     @property
@@ -337,8 +341,24 @@ class StimulationExecutor:
         offsets: tuple[float, ...],
         request: governor.StimRequest,
     ) -> TrainResult:
+        try:
+            return self._host_pulses(step, onset, offsets, request)
+        finally:
+            # never leave a trigger line held, whatever happened (a vanished port has no line
+            # left to hold, and its error was already reported by the pulse that met it)
+            with contextlib.suppress(DeviceError):
+                self.stimulator.release()
+
+    def _host_pulses(
+        self,
+        step: Step,
+        onset: float,
+        offsets: tuple[float, ...],
+        request: governor.StimRequest,
+    ) -> TrainResult:
         result = TrainResult()
         wire = self.stimulator.trigger_wire_s
+        hold = self.stimulator.hold_s
         realtime = self.clock.realtime
         for i, off in enumerate(offsets):
             planned = onset + off
@@ -381,6 +401,15 @@ class StimulationExecutor:
                 planned=planned,
                 intensity_pct_mso=request.intensity_pct_mso,
             )
+            if hold > 0:
+                # the pulse width ends by a deadline after the stamp went out (an e-stop
+                # meanwhile releases at once: its disarm drops the line anyway)
+                self._wait(t_write + hold if realtime else t_out + hold)
+                try:
+                    self.stimulator.release()
+                except DeviceError as e:
+                    self._device_error(result, e)
+                    break
         return result
 
     def _device_train(

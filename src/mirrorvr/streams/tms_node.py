@@ -19,25 +19,19 @@ measured every 5 s and logged (``clock_offset`` events), and so are connection g
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import queue
 import threading
 from collections.abc import Callable
-from contextlib import ExitStack
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mirrorvr.config.loader import plan_to_toml
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.errors import SessionError
 from mirrorvr.session.clock import RealClock
 from mirrorvr.session.eventlog import EventLog
-from mirrorvr.session.timeline import Step, Timeline, compile_timeline
-from mirrorvr.stim import governor
+from mirrorvr.session.timeline import Step, Timeline
 from mirrorvr.stim.executor import StimulationExecutor
 from mirrorvr.streams.inlets import StreamFollower, predicate_for
 
@@ -69,38 +63,6 @@ def stim_schedule(timeline: Timeline) -> dict[int, list[tuple[Step, float]]]:
         elif step.kind in ANCHOR_KINDS:
             anchor = step
     return out
-
-
-@dataclass
-class NodeOptions:
-    """How to run a TMS node."""
-
-    out: Path
-    #: ``None``: emulate the plan's stimulator on a pty; otherwise the stimulator's port
-    stimulator_port: str | None = None
-    stimulator_kind: str | None = None
-    #: follow only this VR session's markers (its session key); ``None``: any mirrorvr-markers
-    vr_session: str | None = None
-    #: give up if the VR node's markers are not found within this many seconds
-    connect_timeout_s: float = 120.0
-    #: stop after this many seconds even without a session_end marker (``None``: never)
-    timeout_s: float | None = None
-    session_date: dt.date | None = None
-    #: publish the node's own events as mirrorvr-tms-markers / -tms-stim / -tms-state
-    publish: bool = True
-    #: called once the VR node's markers are followed (tests, console)
-    on_ready: Callable[[], None] | None = None
-
-
-@dataclass
-class NodeResult:
-    """How a TMS node run ended."""
-
-    reason: str
-    pulses_delivered: int
-    trains: int
-    markers: int
-    offsets: list[float] = field(default_factory=list)
 
 
 class TmsNode:
@@ -251,97 +213,3 @@ def markers_predicate(vr_session: str | None) -> str:
     if vr_session:
         return predicate_for(source_id=f"mirrorvr-{vr_session}-markers")
     return predicate_for(name="mirrorvr-markers", type="Markers")
-
-
-def run_tms_node(plan: SessionPlan, opts: NodeOptions) -> NodeResult:
-    """Run the TMS node of ``plan`` into the node folder ``opts.out`` until the session ends."""
-    from mirrorvr.session.launch import _write_json, default_session_date
-    from mirrorvr.sim.emulate import EmulatorProcess
-    from mirrorvr.stim.factory import make_stimulator
-    from mirrorvr.streams.outlets import SessionOutlets
-    from mirrorvr.streams.session_io import session_key
-
-    timeline = compile_timeline(plan)
-    out = opts.out
-    if (out / "events.jsonl").exists():
-        raise SessionError(f"{out} already holds a node log; choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    simulated = opts.stimulator_port is None
-    session_date = opts.session_date or default_session_date(plan, simulated)
-    problems = governor.check_plan(plan, timeline, today=session_date)
-    if problems:
-        from mirrorvr.errors import PlanError
-
-        raise PlanError(problems)
-    (out / "plan.toml").write_text(plan_to_toml(plan), encoding="utf-8")
-    dev = plan.devices.stimulator
-    if opts.stimulator_kind:
-        dev = dev.model_copy(update={"kind": opts.stimulator_kind})
-    pred = markers_predicate(opts.vr_session)
-    _write_json(
-        out / "session.json",
-        {
-            "node": "tms",
-            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "session_date": session_date.isoformat(),
-            "plan_name": plan.session.name,
-            "follows": pred,
-            "stimulator_kind": dev.kind,
-            "stimulator_port": opts.stimulator_port,
-            "planned_pulses": timeline.total_pulses,
-        },
-    )
-    clock = RealClock()
-    with ExitStack() as stack:
-        log = stack.enter_context(EventLog(out / "events.jsonl"))
-        if opts.publish:
-            outlets = SessionOutlets(session_key(out), device=dev.kind, prefix="tms-")
-            stack.callback(outlets.close)
-            log.add_sink(outlets)
-        log.append(
-            "session_start", clock.now(), durable=True, plan=plan.session.name,
-            seed=plan.session.seed, clock="lsl", session_date=session_date.isoformat(),
-            patient=plan.patient.id, planned_pulses=timeline.total_pulses,
-            planned_duration_s=timeline.duration, node="tms", follows=pred,
-        )  # fmt: skip
-        executor = None
-        if dev.kind != "none" and timeline.total_pulses:
-            port = opts.stimulator_port
-            if port is None:
-                emu = EmulatorProcess(
-                    dev.kind, out / "stimulator.pty", out / f"emulator-{dev.kind}.jsonl"
-                )
-                stack.enter_context(emu)
-                port = str(out / "stimulator.pty")
-            stimulator = make_stimulator(dev, port)
-            stack.enter_context(stimulator)  # exit disarms and closes, whatever happens
-            log.append(
-                "device", clock.now(), durable=True, what="connected", device=dev.kind,
-                port=port, emulated=opts.stimulator_port is None,
-            )  # fmt: skip
-            executor = StimulationExecutor(
-                stimulator=stimulator,
-                log=log,
-                clock=clock,
-                plan=plan,
-                timeline=timeline,
-                budget=governor.session_budget(plan, timeline.total_pulses),
-            )
-            stimulator.arm()
-            log.append("device", clock.now(), durable=True, what="armed", device=dev.kind)
-        node = TmsNode(plan, timeline, log, executor, pred)
-        reason = "interrupted"
-        try:
-            reason = node.run(
-                connect_timeout_s=opts.connect_timeout_s,
-                timeout_s=opts.timeout_s,
-                on_ready=opts.on_ready,
-            )
-        finally:
-            delivered = executor.delivered if executor else 0
-            log.append(
-                "session_end", clock.now(), durable=True,
-                state="completed" if reason.startswith("VR session ended") else "aborted",
-                reason=reason, pulses_delivered=delivered, last_step=None,
-            )  # fmt: skip
-    return NodeResult(reason, delivered, node.trains, node.markers, node.offsets)

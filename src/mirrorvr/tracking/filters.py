@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from mirrorvr.tracking import quat
-from mirrorvr.tracking.pose import HandPose
+from mirrorvr.tracking.pose import LimbPose
 
 Array = NDArray[np.float64]
+_L = TypeVar("_L", bound=LimbPose)
 
 
 def _alpha(cutoff: Array | float, dt: float) -> Array:
@@ -58,7 +60,8 @@ class OneEuroFilter:
 
 @dataclass
 class HandFilter:
-    """One Euro smoothing of a whole hand: positions directly, orientations via quaternions."""
+    """One Euro smoothing of a whole hand (or leg): positions directly, orientations via
+    quaternions."""
 
     min_cutoff: float = 1.5
     beta: float = 0.5
@@ -70,7 +73,7 @@ class HandFilter:
         self.positions = OneEuroFilter(self.min_cutoff, self.beta)
         self.orientations = OneEuroFilter(self.min_cutoff, self.beta)
 
-    def __call__(self, hand: HandPose) -> HandPose:
+    def __call__(self, hand: _L) -> _L:
         """The smoothed hand (the first call passes it through)."""
         q = hand.orientations
         if self._last_q is not None:

@@ -16,6 +16,7 @@ For the sagittal plane x = 0 this reduces to (x, y, z) → (−x, y, z) and
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,11 +24,12 @@ from numpy.typing import NDArray
 from mirrorvr.errors import MirrorVRError
 from mirrorvr.tracking import quat
 from mirrorvr.tracking.joints import CHAINS, Joint, Side, other_side
-from mirrorvr.tracking.pose import HandPose, Pose
+from mirrorvr.tracking.pose import HandPose, LimbPose, Pose
 
 Array = NDArray[np.float64]
 UP = np.array([0.0, 0.0, 1.0])
 _S = np.diag([-1.0, 1.0, 1.0])
+_L = TypeVar("_L", bound=LimbPose)
 
 
 class CalibrationError(MirrorVRError):
@@ -138,8 +140,8 @@ def reflect_pose(plane: MidlinePlane, pose: Pose) -> Pose:
     )
 
 
-def reflect_hand(hand: HandPose, plane: MidlinePlane) -> HandPose:
-    """The other hand: every joint reflected, the side swapped (joint indices map 1:1)."""
+def reflect_hand(hand: _L, plane: MidlinePlane) -> _L:
+    """The other hand (or leg): every joint reflected, the side swapped (indices map 1:1)."""
     return replace(
         hand,
         side=other_side(hand.side),
@@ -179,17 +181,17 @@ class VisualGain:
     offset: Array = field(default_factory=lambda: np.zeros(3))
     home: Array | None = None
 
-    def apply(self, hand: HandPose) -> HandPose:
-        """The hand moved by gain and offset."""
+    def apply(self, hand: _L) -> _L:
+        """The hand (leg) moved by gain and offset about its wrist (ankle)."""
         if self.gain == 1.0 and not np.any(self.offset):
             return hand
-        w = hand.positions[Joint.WRIST]
+        w = hand.positions[hand.ANCHOR]
         home = w if self.home is None else np.asarray(self.home, dtype=np.float64)
         target = home + self.gain * (w - home) + np.asarray(self.offset, dtype=np.float64)
         return replace(hand, positions=hand.positions + (target - w))
 
 
-def mirror_hand(intact: HandPose, plane: MidlinePlane, gain: VisualGain | None = None) -> HandPose:
-    """The whole pure pipeline: intact hand → the mirrored hand on the amputated side."""
+def mirror_hand(intact: _L, plane: MidlinePlane, gain: VisualGain | None = None) -> _L:
+    """The whole pure pipeline: intact limb → the mirrored limb on the amputated side."""
     mirrored = reflect_hand(intact, plane)
     return gain.apply(mirrored) if gain is not None else mirrored

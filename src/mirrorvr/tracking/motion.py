@@ -19,13 +19,13 @@ from typing import get_args
 import numpy as np
 from numpy.typing import NDArray
 
-from mirrorvr.config.plan import Movement
+from mirrorvr.config.plan import HandMovement
 from mirrorvr.tracking.skeleton import HandParams
 
 Array = NDArray[np.float64]
 REST = HandParams()
-#: every movement a plan can name; one list, owned by the plan model
-MOVEMENTS: tuple[str, ...] = get_args(Movement)
+#: every hand movement a plan can name; one list, owned by the plan model
+MOVEMENTS: tuple[str, ...] = get_args(HandMovement)
 
 _FIST = HandParams(1.0, 1.0, 1.0, 1.0, thumb_opposition=0.45, thumb_flex=0.9)
 

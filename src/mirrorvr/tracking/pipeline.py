@@ -1,4 +1,8 @@
-"""Pose → mirror, per frame: pick the intact hand, smooth it, reflect it onto the amputated side."""
+"""Pose → mirror, per frame: pick the intact limb, smooth it, reflect it onto the amputated side.
+
+The limb is the plan's (``upper``: the hand, ``lower``: the leg); both go through the same
+filter, reflection and gain.
+"""
 
 from __future__ import annotations
 
@@ -9,27 +13,28 @@ import numpy as np
 from mirrorvr.tracking.filters import HandFilter
 from mirrorvr.tracking.joints import Side, other_side
 from mirrorvr.tracking.mirror import MidlinePlane, VisualGain, mirror_hand
-from mirrorvr.tracking.pose import HandPose, TrackingFrame
+from mirrorvr.tracking.pose import LimbKind, LimbPose, TrackingFrame
 
 
 @dataclass
 class MirrorPipeline:
-    """The intact hand and its mirror image from each tracking frame."""
+    """The intact limb and its mirror image from each tracking frame."""
 
     intact_side: Side
     plane: MidlinePlane = field(default_factory=MidlinePlane.sagittal)
     gain: VisualGain | None = None
     smoothing: bool = True
     filter: HandFilter = field(default_factory=HandFilter)
+    limb: LimbKind = "upper"
 
     @property
     def amputated_side(self) -> Side:
         """The side the mirrored hand is drawn on."""
         return other_side(self.intact_side)
 
-    def process(self, frame: TrackingFrame) -> tuple[HandPose | None, HandPose | None]:
-        """(intact hand, mirrored hand); both ``None`` while the intact hand is not tracked."""
-        hand = frame.hands.get(self.intact_side)
+    def process(self, frame: TrackingFrame) -> tuple[LimbPose | None, LimbPose | None]:
+        """(intact limb, mirrored limb); both ``None`` while the intact limb is not tracked."""
+        hand: LimbPose | None = frame.limbs(self.limb).get(self.intact_side)
         if hand is None or not hand.usable:
             self.filter.reset()  # do not smooth across a tracking gap
             return None, None

@@ -36,11 +36,12 @@ from mirrorvr.clinic.readiness import governor_inputs, plan_for_patient, readine
 from mirrorvr.clinic.screening import ITEMS as SCREENING_ITEMS
 from mirrorvr.clinic.screening import screening_status
 from mirrorvr.clinic.store import ClinicStore
-from mirrorvr.config.loader import list_presets, load_plan, plan_from_dict, plan_to_toml
+from mirrorvr.config.loader import list_presets, load_plan, plan_from_dict
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.errors import MirrorVRError, PlanError, Problem
+from mirrorvr.run.patient import open_store_session
+from mirrorvr.run.session import with_seed
 from mirrorvr.session.eventlog import read_events
-from mirrorvr.session.launch import with_seed
 from mirrorvr.session.timeline import compile_timeline
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -357,18 +358,12 @@ def create_app(
             plan = with_seed(plan, secrets.randbelow(2**31))
             stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
             folder = sessions_dir / f"{body.patient_id}-{stamp}"
-            sid = store.create_session(
+            sid = open_store_session(
+                store,
                 body.patient_id,
-                plan_name=plan.session.name,
-                plan_toml=plan_to_toml(plan),
-                folder=folder,
-                pulses_planned=compile_timeline(plan).total_pulses,
-            )
-            store.audit(
-                who,
-                "session_start",
-                body.patient_id,
-                session_id=sid,
+                plan,
+                folder,
+                actor=who,
                 preset=body.preset,
                 intensity_pct_rmt=plan.stimulation.intensity_pct_rmt,
                 pulses_today_before=inputs.pulses_today,

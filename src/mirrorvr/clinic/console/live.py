@@ -1,6 +1,6 @@
 """A live session run from the console: a background thread, its controls and its status.
 
-The session runs through the ordinary :func:`~mirrorvr.session.launch.run_session` (governor,
+The session runs through the ordinary :func:`~mirrorvr.run.session.run_session` (governor,
 executor, crash-safe log) in a thread. ``LaunchOptions.on_runner`` hands us the runner for
 pause/resume/stop/e-stop; an event sink keeps a few counters up to date. The sink runs on the
 session's own threads, so it only updates numbers under a lock and bumps a version: the web
@@ -20,8 +20,8 @@ from typing import Any
 from mirrorvr.clinic.store import ClinicStore
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.errors import MirrorVRError
+from mirrorvr.run.session import LaunchOptions, run_session
 from mirrorvr.session.events import Event
-from mirrorvr.session.launch import LaunchOptions, run_session
 from mirrorvr.session.runner import SessionRunner
 from mirrorvr.session.timeline import Timeline, compile_timeline
 

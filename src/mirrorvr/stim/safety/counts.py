@@ -7,9 +7,25 @@ and the rule before the timeline compiler would build a list of that many offset
 
 from __future__ import annotations
 
-from mirrorvr.config.plan import ImageryBlock, MirrorBlock, SessionPlan
+from mirrorvr.config.plan import (
+    ImageryBlock,
+    MirrorBlock,
+    PhantomMotorExecutionBlock,
+    SessionPlan,
+)
 from mirrorvr.errors import Problem
 from mirrorvr.stim.safety.limits import effective_limits
+
+
+def cue_count(plan: SessionPlan) -> int:
+    """Cues that take a cue-locked pulse (imagery, mirror and phantom-motor-execution cues)."""
+    n = 0
+    for b in plan.blocks:
+        if isinstance(b, ImageryBlock | MirrorBlock):
+            n += b.repetitions
+        elif isinstance(b, PhantomMotorExecutionBlock):
+            n += b.calibration_repetitions * len(b.active_motions) + b.tasks
+    return n
 
 
 def planned_pulses(plan: SessionPlan) -> int:
@@ -19,8 +35,7 @@ def planned_pulses(plan: SessionPlan) -> int:
     if stim.mode == "none":
         return 0
     if stim.mode == "cue-locked":
-        cues = sum(b.repetitions for b in plan.blocks if isinstance(b, ImageryBlock | MirrorBlock))
-        return cues * (proto.pulses_per_train if proto is not None else 1)
+        return cue_count(plan) * (proto.pulses_per_train if proto is not None else 1)
     return proto.total_pulses if proto is not None else 0
 
 

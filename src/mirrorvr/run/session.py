@@ -1,4 +1,4 @@
-"""Putting a session together: folder, clock, devices, presenter, runner — and resuming one.
+"""Putting a session together: folder, clock, devices, presenter, runner.
 
 A session folder holds everything needed to understand (and resume) a session::
 
@@ -23,16 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from mirrorvr import __version__
-from mirrorvr.config.loader import load_plan, plan_to_toml
+from mirrorvr.config.loader import plan_to_toml
 from mirrorvr.config.plan import SessionPlan, StimulatorDevice
 from mirrorvr.errors import SessionError
 from mirrorvr.session.clock import Clock, RealClock, SimClock
 from mirrorvr.session.eventlog import EventLog, EventSink, read_events
 from mirrorvr.session.events import Event
 from mirrorvr.session.presenter import HeadlessPresenter, Presenter
+from mirrorvr.session.resume import resume_point
 from mirrorvr.session.runner import RunResult, SessionRunner
-from mirrorvr.session.summary import delivered_pulses, summarize
-from mirrorvr.session.timeline import Timeline, compile_timeline
+from mirrorvr.session.summary import summarize
+from mirrorvr.session.timeline import compile_timeline
 from mirrorvr.sim.emg import BodyModel, SimulatedEmg
 from mirrorvr.sim.emulate import EmulatorProcess
 from mirrorvr.sim.patient import SimulatedPatient
@@ -442,53 +443,3 @@ def _estimate_threshold(
     (opts.out / "plan.toml").write_text(plan_to_toml(new_plan), encoding="utf-8")
     last = outcome.meps[-1].pulse_t if outcome.meps else None
     return new_plan, outcome.pulses, last
-
-
-def resume_point(events: list[Event], timeline: Timeline) -> tuple[int, int]:
-    """(step to continue from, pulses counted as delivered) from a crashed session's log.
-
-    Stimulation is never repeated: a train whose intent is logged counts in full unless its
-    outcome says fewer went out, and the session continues after the last step that began.
-    An unanswered rating is asked again.
-    """
-    end = next((e for e in reversed(events) if e.kind == "session_end"), None)
-    if end is not None:
-        raise SessionError(f"the session already ended ({end['state']}): nothing to resume")
-    steps = [int(e["step"]) for e in events if "step" in e.data and e.data["step"] is not None]
-    last = max(steps) if steps else -1
-    start = last + 1
-    prompted = {e["step"] for e in events if e.kind == "rating_prompt"}
-    answered = {e["step"] for e in events if e.kind == "rating"}
-    unanswered = prompted - answered
-    if unanswered and max(unanswered) == last:
-        start = last
-    _, possible = delivered_pulses(events)
-    return min(start, len(timeline.steps) - 1), possible
-
-
-def load_session(folder: Path) -> tuple[SessionPlan, dict[str, Any], list[Event]]:
-    """Plan, run metadata and events of a session folder."""
-    if not (folder / "session.json").exists() or not (folder / "plan.toml").exists():
-        raise SessionError(f"{folder} is not a mirrorvr session folder (no session.json/plan.toml)")
-    try:
-        meta = json.loads((folder / "session.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise SessionError(f"{folder / 'session.json'} is unreadable: {e}") from None
-    plan = load_plan(folder / "plan.toml")
-    return plan, meta, read_events(folder / "events.jsonl").events
-
-
-def resume_session(
-    folder: Path, opts: LaunchOptions | None = None
-) -> tuple[RunResult, dict[str, Any]]:
-    """Continue a crashed session in ``folder`` without exceeding its pulse budget."""
-    plan, meta, events = load_session(folder)
-    o = opts or LaunchOptions(out=folder)
-    o.out = folder
-    if opts is None:
-        o.realtime = bool(meta.get("realtime"))
-        o.simulated = bool(meta.get("simulated", True))
-        o.stimulator_port = meta.get("stimulator_port")
-        o.stimulator_kind = meta.get("stimulator_kind")
-    o.session_date = dt.date.fromisoformat(meta["session_date"]) if o.simulated else None
-    return run_session(plan, o, resume_from=events)

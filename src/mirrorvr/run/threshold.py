@@ -168,3 +168,10 @@ def run_threshold(opts: ThresholdRun) -> tuple[ThresholdOutcome, HotspotResult |
         record["simulated_true_mt_pct_mso"] = round(true_here, 2) if simulated else None
         _write_json(out / "threshold.json", record)
     return outcome, hotspot
+
+
+def simulated_true_mt(folder: Path) -> float | None:
+    """The simulated patient's true threshold at the hunt's site, from ``threshold.json``."""
+    rec = json.loads((folder / "threshold.json").read_text(encoding="utf-8"))
+    value = rec.get("simulated_true_mt_pct_mso")
+    return None if value is None else float(value)

@@ -1,0 +1,106 @@
+"""A session for a patient in the clinic store: their threshold, screening and today's pulses
+fitted onto the plan, the session recorded in the store from its event log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mirrorvr.clinic.store import ClinicStore
+from mirrorvr.config.loader import load_plan, plan_to_toml, resolve_plan_path
+from mirrorvr.config.plan import SessionPlan
+from mirrorvr.errors import PlanError, Problem
+from mirrorvr.run.session import LaunchOptions, with_seed
+from mirrorvr.run.start import (
+    StartRequest,
+    display_kind,
+    launcher,
+    presenter_factory_for,
+    simulated_body,
+    stimulator_option,
+    with_threshold_estimate,
+)
+from mirrorvr.session.folder import new_session_folder
+from mirrorvr.session.runner import RunResult
+from mirrorvr.session.timeline import compile_timeline
+
+
+def open_store_session(
+    store: ClinicStore,
+    patient_id: str,
+    session_plan: SessionPlan,
+    folder: Path,
+    *,
+    actor: str,
+    **audit: Any,
+) -> int:
+    """Create the session's row in the store (status planned) and audit its start."""
+    sid = store.create_session(
+        patient_id,
+        plan_name=session_plan.session.name,
+        plan_toml=plan_to_toml(session_plan),
+        folder=folder,
+        pulses_planned=compile_timeline(session_plan).total_pulses,
+    )
+    store.audit(actor, "session_start", patient_id, session_id=sid, **audit)
+    return sid
+
+
+@dataclass
+class PatientRun:
+    """How a patient's session ended, and its record in the store."""
+
+    result: RunResult
+    summary: dict[str, Any]
+    folder: Path
+    record: Any
+
+
+def run_patient_session(
+    store: ClinicStore,
+    patient: str,
+    req: StartRequest,
+    note: Callable[[str], None] | None = None,
+) -> PatientRun:
+    """Run a plan for a patient in the store, and record the session there from its log."""
+    from mirrorvr.clinic.readiness import fit_and_check
+
+    path = resolve_plan_path(req.plan)
+    try:
+        base = with_threshold_estimate(with_seed(load_plan(path), req.seed), req.estimate_mt)
+        plan, inputs = fit_and_check(base, store, patient)
+    except PlanError as e:
+        raise PlanError([Problem(f"{path}:{p.where}", p.message) for p in e.problems]) from None
+    timeline = compile_timeline(plan)
+    presenter = presenter_factory_for(plan, req.display, req.simulated)  # display errors first
+    kind, port = stimulator_option(req.stimulator)
+    if not req.simulated and port is None and plan.devices.stimulator.port:
+        port = plan.devices.stimulator.port
+    folder = req.out if req.out is not None else new_session_folder(patient)
+    sid = open_store_session(store, patient, plan, folder, actor="cli", plan=plan.session.name)
+    opts = LaunchOptions(
+        out=folder,
+        realtime=req.realtime,
+        stimulator_port=port,
+        stimulator_kind=kind,
+        simulated=req.simulated,
+        session_date=dt.date.today(),
+        pulses_today=inputs.pulses_today,
+        body=simulated_body(req.true_mt),
+    )
+    opts.presenter_factory = presenter
+    if req.realtime and note is not None:
+        note(f"running in real time: {timeline.duration / 60:.1f} min")
+    try:
+        result, summary = launcher(display_kind(plan, req.display), req.simulated, note)(plan, opts)
+        measured = summary.get("motor_threshold") or {}
+        if measured.get("rmt_pct_mso") is not None:  # measured at the start of this session
+            store.record_threshold(
+                patient, measured["rmt_pct_mso"], measured["method"], date=dt.date.today()
+            )
+    finally:
+        rec = store.import_session_log(sid)
+    return PatientRun(result, summary, folder, rec)

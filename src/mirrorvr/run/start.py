@@ -1,0 +1,181 @@
+"""Starting a plain session from a plan name: check the plan, fit the options, pick the display.
+
+The CLI's ``sim``, ``run`` and ``node vr`` parse their options into a :class:`StartRequest`
+and call :func:`prepare_session`; the result's ``launch()`` runs the session (in the headset
+for ``--display openxr``, else through :func:`~mirrorvr.run.session.run_session`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mirrorvr.config.loader import load_plan, resolve_plan_path
+from mirrorvr.config.plan import SessionPlan
+from mirrorvr.errors import MirrorVRError, PlanError, Problem
+from mirrorvr.run.session import LaunchOptions, run_session, with_seed
+from mirrorvr.session.folder import new_session_folder
+from mirrorvr.session.runner import RunResult
+from mirrorvr.session.timeline import Timeline, compile_timeline
+from mirrorvr.stim import governor
+
+Launcher = Callable[[SessionPlan, LaunchOptions], tuple[RunResult, dict[str, Any]]]
+
+
+def checked_plan(
+    plan_arg: str | None, today: dt.date | None = None
+) -> tuple[SessionPlan, Timeline, Path]:
+    """Load, compile and governor-check a plan; raise PlanError with every problem."""
+    path = resolve_plan_path(plan_arg)
+    plan = load_plan(path)
+    try:
+        timeline = compile_timeline(plan)
+    except PlanError as e:
+        raise PlanError([Problem(f"{path}:{p.where}", p.message) for p in e.problems]) from None
+    day = today or (
+        plan.stimulation.motor_threshold.measured_on
+        if plan.stimulation.motor_threshold
+        else dt.date.today()
+    )
+    problems = governor.check_plan(plan, timeline, today=day)
+    if problems:
+        raise PlanError([Problem(f"{path}:{p.where}", p.message) for p in problems])
+    return plan, timeline, path
+
+
+def stimulator_option(value: str | None) -> tuple[str | None, str | None]:
+    """(kind, port) from ``--stimulator KIND:PORT``, or (None, None) when not given."""
+    from mirrorvr.stim.factory import parse_stimulator_option
+
+    return parse_stimulator_option(value) if value else (None, None)
+
+
+def with_threshold_estimate(plan: SessionPlan, method: str | None) -> SessionPlan:
+    """The plan with a [stimulation.threshold_estimate] table for ``method`` (None: as is)."""
+    if method is None:
+        return plan
+    from mirrorvr.config.plan import ThresholdEstimation
+
+    if method not in ("ml-pest", "5-10"):
+        raise MirrorVRError(f"--estimate-mt: '{method}' is not a method (use ml-pest or 5-10)")
+    cfg = plan.stimulation.threshold_estimate or ThresholdEstimation()
+    cfg = cfg.model_copy(update={"method": method})
+    stim = plan.stimulation.model_copy(update={"threshold_estimate": cfg})
+    return plan.model_copy(update={"stimulation": stim})
+
+
+def simulated_body(true_mt: float | None) -> Any:
+    """The simulated patient's body with this true motor threshold (``None``: the default)."""
+    if true_mt is None:
+        return None
+    from mirrorvr.sim.emg import BodyModel
+
+    if not 1 <= true_mt <= 150:
+        raise MirrorVRError(f"--true-mt: {true_mt:g} % MSO is outside 1..150")
+    return BodyModel(true_threshold_pct_mso=true_mt)
+
+
+@dataclass
+class DisplayChoice:
+    """The --display/--frames/--size options together."""
+
+    kind: str | None = None
+    frames: Path | None = None
+    size: str = "1280x720"
+
+
+def display_kind(plan: SessionPlan, choice: DisplayChoice | None) -> str:
+    """The display a session uses: ``--display``, else the plan's ``devices.display``."""
+    return (choice.kind if choice else None) or str(plan.devices.display)
+
+
+def presenter_factory_for(plan: SessionPlan, choice: DisplayChoice | None, simulated: bool) -> Any:
+    """``LaunchOptions.presenter_factory`` for the chosen display (``None``: headless)."""
+    kind = display_kind(plan, choice)
+    if choice is not None and choice.frames is not None and kind == "none":
+        raise MirrorVRError("--frames needs a display: add --display offscreen (or window)")
+    if kind == "none":
+        return None
+    from mirrorvr.render.backends import presenter_factory
+    from mirrorvr.render.display import parse_size
+
+    assert choice is not None
+    return presenter_factory(
+        kind,
+        plan,
+        size=parse_size(choice.size),
+        frames_dir=choice.frames,
+        simulated_input=simulated,
+    )
+
+
+def launcher(display: str, simulated: bool, note: Callable[[str], None] | None = None) -> Launcher:
+    """How to launch a session: in the headset (``openxr``) or through ``run_session``."""
+    if display != "openxr":
+        return run_session
+
+    def launch(plan: SessionPlan, opts: LaunchOptions) -> tuple[RunResult, dict[str, Any]]:
+        from mirrorvr.run.headset import launch_openxr
+
+        return launch_openxr(plan, opts, simulated, note)
+
+    return launch
+
+
+@dataclass
+class StartRequest:
+    """A plain session as the CLI asks for it."""
+
+    plan: str | None
+    out: Path | None = None
+    realtime: bool = False
+    seed: int | None = None
+    stimulator: str | None = None
+    simulated: bool = True
+    session_date: dt.date | None = None
+    display: DisplayChoice | None = None
+    estimate_mt: str | None = None
+    true_mt: float | None = None
+
+
+@dataclass
+class PreparedSession:
+    """A checked plan, its launch options and how to launch it."""
+
+    plan: SessionPlan
+    timeline: Timeline
+    folder: Path
+    opts: LaunchOptions
+    launch_with: Launcher
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def launch(self) -> tuple[RunResult, dict[str, Any]]:
+        """Run the session (blocks until it ends)."""
+        return self.launch_with(self.plan, self.opts)
+
+
+def prepare_session(
+    req: StartRequest, note: Callable[[str], None] | None = None
+) -> PreparedSession:
+    """Check the plan and build the launch options of a plain (not store-backed) session."""
+    plan, timeline, _ = checked_plan(req.plan)
+    plan = with_threshold_estimate(with_seed(plan, req.seed), req.estimate_mt)
+    kind, port = stimulator_option(req.stimulator)
+    if not req.simulated and port is None and plan.devices.stimulator.port:
+        port = plan.devices.stimulator.port
+    folder = req.out if req.out is not None else new_session_folder(plan.patient.id)
+    opts = LaunchOptions(
+        out=folder,
+        realtime=req.realtime,
+        stimulator_port=port,
+        stimulator_kind=kind,
+        simulated=req.simulated,
+        session_date=req.session_date,
+        body=simulated_body(req.true_mt),
+    )
+    opts.presenter_factory = presenter_factory_for(plan, req.display, req.simulated)
+    launch = launcher(display_kind(plan, req.display), req.simulated, note)
+    return PreparedSession(plan, timeline, folder, opts, launch)

@@ -1,0 +1,96 @@
+"""The leg skeleton, lower-limb movements and mirroring legs (pure)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mirrorvr.tracking import quat
+from mirrorvr.tracking.leg_motion import LEG_MOVEMENTS
+from mirrorvr.tracking.leg_skeleton import (
+    LEG_BONES,
+    LEG_JOINT_COUNT,
+    LEG_PARENTS,
+    LEG_REST_POSITIONS,
+    LegJoint,
+    LegParams,
+    leg_local,
+    leg_pose,
+)
+from mirrorvr.tracking.mirror import MidlinePlane, reflect_hand
+from mirrorvr.tracking.pipeline import MirrorPipeline
+from mirrorvr.tracking.synthetic import SyntheticSource
+
+
+def test_rest_pose_is_the_documented_seated_leg() -> None:
+    leg = leg_pose("right", LegParams())
+    assert np.allclose(leg.positions, LEG_REST_POSITIONS)
+    assert len(LEG_PARENTS) == LEG_JOINT_COUNT == 6
+    # joint frames: +y along each bone towards the distal joint, +z anterior / dorsal (the
+    # ankle's +y runs along the sole, not down the ankle → ball line)
+    for a, b in (LEG_BONES[0], LEG_BONES[1], LEG_BONES[3]):
+        d = leg.positions[b] - leg.positions[a]
+        y = quat.rotate(leg.orientations[a], np.array([0.0, 1.0, 0.0]))
+        assert float(y @ d / np.linalg.norm(d)) > 0.99, (a, b)
+    shank_front = quat.rotate(leg.orientations[LegJoint.KNEE], np.array([0.0, 0.0, 1.0]))
+    foot_top = quat.rotate(leg.orientations[LegJoint.ANKLE], np.array([0.0, 0.0, 1.0]))
+    assert shank_front[1] > 0.8 and foot_top[2] > 0.99  # the shank leans forward at rest
+
+
+def test_bone_lengths_do_not_change_with_posture() -> None:
+    rest, _ = leg_local(LegParams())
+    p = LegParams(knee_ext=1.0, dorsiflexion=-0.6, inversion=0.3, toe_flex=0.5)
+    moved, _ = leg_local(p)
+    for a, b in LEG_BONES:
+        assert math.isclose(
+            np.linalg.norm(rest[b] - rest[a]), np.linalg.norm(moved[b] - moved[a]), rel_tol=1e-9
+        )
+
+
+def test_dorsiflexion_lifts_the_toes_and_knee_extension_lifts_the_foot() -> None:
+    rest = leg_pose("right", LegParams()).positions
+    up = leg_pose("right", LegParams(dorsiflexion=math.radians(20))).positions
+    assert up[LegJoint.TOE_TIP, 2] > rest[LegJoint.TOE_TIP, 2] + 0.04
+    assert np.allclose(up[LegJoint.ANKLE], rest[LegJoint.ANKLE])
+    ext = leg_pose("right", LegParams(knee_ext=math.radians(50))).positions
+    assert ext[LegJoint.ANKLE, 2] > rest[LegJoint.ANKLE, 2] + 0.2
+    curl = leg_pose("right", LegParams(toe_flex=math.radians(35))).positions
+    assert curl[LegJoint.TOE_TIP, 2] < rest[LegJoint.TOE_TIP, 2]
+
+
+@pytest.mark.parametrize("movement", LEG_MOVEMENTS)
+def test_every_leg_movement_moves_the_foot_and_returns_to_rest(movement: str) -> None:
+    src = SyntheticSource("left", seed=1, noise=False, limb="lower")
+    rest = src.poll(0.0).legs["left"].positions
+    assert rest[LegJoint.ANKLE, 0] < 0  # the left leg is on the left
+    src.perform(movement, 1.0, 6.0)
+    travel = max(
+        float(np.abs(src.poll(1.0 + k * 0.1).legs["left"].positions - rest).max())
+        for k in range(60)
+    )
+    assert travel > 0.02, f"{movement} hardly moves the foot"
+    assert np.allclose(src.poll(7.5).legs["left"].positions, rest)
+
+
+def test_mirrored_left_leg_is_the_right_leg() -> None:
+    p = LegParams(knee_ext=0.4, dorsiflexion=0.2, inversion=0.25, toe_flex=0.3)
+    left, right = leg_pose("left", p), leg_pose("right", p)
+    mirrored = reflect_hand(left, MidlinePlane.sagittal())
+    assert mirrored.side == "right"
+    assert np.allclose(mirrored.positions, right.positions)
+    assert np.allclose(np.abs(np.sum(mirrored.orientations * right.orientations, axis=1)), 1.0)
+
+
+def test_offset_midline_moves_the_mirrored_leg() -> None:
+    frame = SyntheticSource("right", noise=False, limb="lower").poll(0.0)
+    at0 = MirrorPipeline("right", smoothing=False, limb="lower").process(frame)[1]
+    at5 = MirrorPipeline(
+        "right", plane=MidlinePlane.sagittal(0.05), smoothing=False, limb="lower"
+    ).process(frame)[1]
+    assert at0 is not None and at5 is not None and at0.side == "left"
+    # a midline 5 cm to the right puts the reflection 10 cm further right
+    assert np.allclose(at5.positions - at0.positions, [0.10, 0.0, 0.0])
+    # the hand pipeline sees no hand in a legs-only frame
+    assert MirrorPipeline("right").process(frame) == (None, None)
