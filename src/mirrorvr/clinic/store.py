@@ -178,17 +178,21 @@ class ClinicStore:
     def record_screening(
         self,
         patient_id: str,
-        answers: Mapping[str, bool],
+        answers: Mapping[str, bool | None],
         *,
         date: dt.date | None = None,
         cleared_by: str = "",
         notes: str = "",
     ) -> Screening:
-        """Store a completed screening questionnaire (True = yes)."""
+        """Store a screening questionnaire (True yes, False no, None or missing: not asked).
+
+        An empty form (nothing answered) is refused; a partial one is stored but does not clear
+        the patient (:func:`mirrorvr.clinic.screening.screening_status` names what is missing).
+        """
         from mirrorvr.clinic.screening import check_answers
 
         self.patient(patient_id)
-        check_answers(answers)
+        answers = check_answers(answers)
         with self._write() as c:
             cur = c.execute(
                 "INSERT INTO screenings (patient_id, date, answers, cleared_by, notes) "
