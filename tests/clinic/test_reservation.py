@@ -109,3 +109,29 @@ def test_reservation_is_held_until_the_log_ends_then_settles(tmp_path: Path) -> 
                 daily_limit=3000,
                 date=DAY,
             )
+
+
+def test_session_start_reserves_through_the_store(tmp_path: Path) -> None:
+    from mirrorvr.config.loader import load_plan
+    from mirrorvr.run.patient import open_store_session
+
+    db = _store(tmp_path)
+    plan = load_plan("console-demo")  # 80 pulses
+    with ClinicStore(db) as s:
+        running = s.reserve_session(  # another session holds 2950 pulses of today
+            "P7",
+            plan_name="other",
+            plan_toml="",
+            folder=tmp_path / "other",
+            pulses_planned=2950,
+            pulses_reserved=2950,
+            daily_limit=3000,
+        )
+        with pytest.raises(ReservationRefused, match="needs 80 pulses but only 50 remain today"):
+            open_store_session(s, "P7", plan, tmp_path / "s1", actor="test")
+        assert [a["action"] for a in s.audit_log()][-1] == "start_refused"
+        s.set_session_status(running, "aborted")
+        with s._write() as c:  # the other session ended having delivered nothing
+            c.execute("UPDATE sessions SET reservation = 'settled' WHERE id = ?", (running,))
+        sid = open_store_session(s, "P7", plan, tmp_path / "s2", actor="test")
+        assert s.reservation(sid) == ("held", 80)
