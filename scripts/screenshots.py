@@ -31,6 +31,11 @@ SHOTS = [
     ("rating.png", "malavera-mirror", "rating", None, 3.0),
     ("imagery-demo.png", "cue-locked-imagery", "cue", "fist", 0.9),
     ("laterality.png", "cue-locked-imagery", "laterality_trial", None, 0.2),
+    # lower limb (left transtibial): the tracked right leg mirrored onto the left
+    ("leg-dorsiflexion.png", "lower-limb-mirror", "window", "ankle_dorsiflexion", 0.8),
+    ("leg-knee-extension.png", "lower-limb-mirror", "window", "knee_extension", 0.9),
+    ("leg-foot-circles.png", "lower-limb-mirror", "window", "foot_circles", 1.4),
+    ("foot-laterality.png", "lower-limb-mirror", "laterality_trial", None, 0.2),
 ]
 
 

@@ -69,10 +69,15 @@ def test_pooled_sessions(
     simulate(study, CUE_LOCKED_PLAN, "p2-b", seed=12)
     (study / "p2-b.toml").unlink()
     write_session_xdf(study / "p1-a-recording.xdf", concurrent_session)  # a bare XDF too
-    res = _run("analyze", "--sessions", str(study), "--out", str(tmp_path / "r"))
+    # two worker processes; one process in-line must give the same table
+    res = _run("analyze", "--sessions", str(study), "--out", str(tmp_path / "r"), "--jobs", "2")
     assert res.returncode == 0, res.stderr
     out = tmp_path / "r"
     csv = pd.read_csv(out / "sessions.csv")
+    from mirrorvr.analysis.report import analyze_paths, find_recordings
+
+    analyze_paths(find_recordings(study), tmp_path / "one", pooled=True, jobs=1)
+    pd.testing.assert_frame_equal(csv, pd.read_csv(tmp_path / "one" / "sessions.csv"))
     pq = pd.read_parquet(out / "sessions.parquet")
     assert len(csv) == len(pq) == 4
     assert sorted(csv["session"]) == sorted(["p2-a", "p1-a", "p2-b", "p1-a-recording"])

@@ -221,3 +221,12 @@ def test_one_active_course_at_a_time(tmp_path: Path) -> None:
         cs.set_course_status(rec.id, "completed", "done")
         again = cs.start_course("P1", course, day=MON + dt.timedelta(days=90), kind="retreatment")
         assert again.kind == "retreatment" and len(cs.courses("P1")) == 2
+
+
+def test_a_rating_outside_a_session_is_on_the_pain_trend(tmp_path: Path) -> None:
+    with ClinicStore(tmp_path / "c.sqlite3") as s:
+        s.add_patient("P1", "left")
+        s.add_rating("P1", 7, timepoint="pre", date=MON)  # e.g. a baseline taken in the console
+        s.add_rating("P1", 5, timepoint="follow-up-1m", date=MON + dt.timedelta(days=30))
+        trend = s.pain_trend("P1")
+        assert [(t["pre"], t["post"]) for t in trend] == [(7, None), (None, 5)]

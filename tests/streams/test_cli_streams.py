@@ -59,7 +59,8 @@ def test_xdf_repair_and_info_commands(tmp_path: Path) -> None:
     info = subprocess.run(mirrorvr_cmd("xdf", "info", str(f)), capture_output=True, text=True)
     assert info.returncode == 0 and "emg" in info.stdout and "no" in info.stdout
     rep = subprocess.run(mirrorvr_cmd("xdf", "repair", str(f)), capture_output=True, text=True)
-    assert rep.returncode == 0 and "added footers for streams [1]" in " ".join(rep.stdout.split())
+    assert rep.returncode == 0 and "footers added for streams [1]" in " ".join(rep.stdout.split())
+    assert "kept 3 chunks (samples per stream: emg: 2)" in " ".join(rep.stdout.split())
     again = subprocess.run(mirrorvr_cmd("xdf", "repair", str(f)), capture_output=True, text=True)
     assert "intact" in again.stdout
     missing = subprocess.run(

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +10,7 @@ import pytest
 
 from mirrorvr.tracking.filters import HandFilter, OneEuroFilter
 from mirrorvr.tracking.joints import Joint
-from mirrorvr.tracking.lsl_source import decode, encode
+from mirrorvr.tracking.lsl_source import LSLPoseSource, PoseLayout, decode, encode
 from mirrorvr.tracking.motion import MOVEMENTS, min_jerk
 from mirrorvr.tracking.replay import PoseFileError, PoseRecorder, ReplaySource
 from mirrorvr.tracking.synthetic import SyntheticSource
@@ -112,36 +109,55 @@ def test_lsl_encoding_round_trip_and_malformed_samples() -> None:
         decode(bad, 0.0)
 
 
-def test_lsl_pose_source_reads_a_real_stream(tmp_path: Path) -> None:
-    # own process: liblsl must be configured (machine-only, unique session) before any LSL call
-    script = textwrap.dedent(
-        f"""
-        import os, time, uuid, pylsl
-        pylsl.set_config_content(
-            "[multicast]\\nResolveScope = machine\\n[lab]\\nSessionID = " + uuid.uuid4().hex + "\\n"
-        )
-        import numpy as np
-        from mirrorvr.tracking.lsl_source import CHANNELS, STREAM_TYPE, LSLPoseSource, encode
-        from mirrorvr.tracking.synthetic import SyntheticSource
-        name = "mirrorvr-test-poses-{tmp_path.name}"
-        info = pylsl.StreamInfo(name, STREAM_TYPE, CHANNELS, 90, "float32", name)
-        outlet = pylsl.StreamOutlet(info)
-        src = LSLPoseSource(name, timeout=10.0)
-        frame = SyntheticSource("right", seed=5).poll(1.0)
-        deadline = time.monotonic() + 20
-        got = None
-        while time.monotonic() < deadline and not got:
-            outlet.push_sample(encode(frame).tolist())
-            time.sleep(0.05)
-            got = src.poll(0.0).hands
-        assert got, "no sample arrived"
-        assert np.allclose(got["right"].positions, frame.hands["right"].positions, atol=1e-5)
+def _yup_mm_xyzw(positions: np.ndarray, orientations: np.ndarray) -> list[float]:
+    """World poses as a motion-capture system sends them: y-up stage, millimetres, xyzw."""
+    p = np.stack([positions[:, 0], positions[:, 2], -positions[:, 1]], axis=1) * 1000.0
+    w, x, y, z = orientations.T
+    q = np.stack([x, z, -y, w], axis=1)
+    return np.concatenate([p, q], axis=1).ravel().tolist()
+
+
+def test_pos_quat_layout_reads_y_up_millimetres_and_nan_means_untracked() -> None:
+    leg = SyntheticSource("right", noise=False, limb="lower").poll(0.0).legs["right"]
+    layout = PoseLayout("pos-quat", limb="lower", side="right", axes="y-up", units="mm")
+    assert layout.channels == 6 * 7
+    got = layout.decode(_yup_mm_xyzw(leg.positions, leg.orientations), 1.0).legs["right"]
+    assert np.allclose(got.positions, leg.positions, atol=1e-9)
+    assert np.allclose(np.abs(np.sum(got.orientations * leg.orientations, axis=1)), 1.0)
+    occluded = [float("nan")] * layout.channels
+    assert layout.decode(occluded, 1.0).legs == {}
+    with pytest.raises(ValueError, match="42 channels"):
+        layout.decode([0.0] * 41, 1.0)
+
+
+def test_lsl_pose_source_reads_a_real_stream_and_refuses_the_wrong_layout(lsl_name: str) -> None:
+    import threading
+    import time
+
+    import pylsl
+
+    from mirrorvr.errors import DeviceError
+
+    leg = SyntheticSource("left", noise=False, limb="lower").poll(0.0).legs["left"]
+    layout = PoseLayout("pos-quat", limb="lower", side="left", axes="y-up", units="mm")
+    info = pylsl.StreamInfo(lsl_name, "MoCap", layout.channels, 100, "float32", lsl_name)
+    outlet = pylsl.StreamOutlet(info)
+    running = True
+
+    def push() -> None:
+        while running:
+            outlet.push_sample(_yup_mm_xyzw(leg.positions, leg.orientations))
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=push, daemon=True)
+    thread.start()
+    try:
+        src = LSLPoseSource(lsl_name, layout=layout, timeout=10.0)
+        got = src.poll(0.0).legs["left"]
+        assert np.allclose(got.positions, leg.positions, atol=1e-4)  # float32 millimetres
         src.close()
-        del outlet
-        print("ok")
-        """
-    )
-    res = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
-    )
-    assert res.returncode == 0 and "ok" in res.stdout, res.stderr[-2000:]
+        with pytest.raises(DeviceError, match="the plan expects the mirrorvr hand layout"):
+            LSLPoseSource(lsl_name, timeout=10.0)
+    finally:
+        running = False
+        thread.join()

@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,7 @@ from mirrorvr.analysis.recording import (
 from mirrorvr.errors import MirrorVRError
 from mirrorvr.session.eventlog import read_events
 from mirrorvr.session.events import Event
+from mirrorvr.session.folder import SessionFolder
 
 XDF_SUFFIXES = (".xdf", ".xdfz", ".gz")
 
@@ -56,6 +59,8 @@ def load_recording(
     synchronize_clocks: bool = True,
     dejitter: bool = True,
     include_xdf: bool = True,
+    reader: str = "auto",
+    values: Collection[str] | None = None,
 ) -> Recording:
     """Load a session folder or an XDF file.
 
@@ -69,27 +74,47 @@ def load_recording(
         Dejitter regular-rate streams; streams marked ``can_drop_samples`` never are.
     include_xdf:
         For a session folder: also load the ``*.xdf`` files found in it.
+    reader:
+        ``"auto"``: the fast bulk reader (:mod:`mirrorvr.analysis.xdf_fast`) where it
+        applies, else pyxdf; ``"fast"`` or ``"pyxdf"`` to force one (``"fast"`` falls back
+        too, with a warning). Both give the same tables.
+    values:
+        Roles (``emg``, ``frames``, ``pose``, ``other``, ``stim``, ``markers``) whose sample
+        values are read now; the others' signals are lazy (timestamps now, values on first
+        use). ``None`` reads everything.
     """
+    if reader not in ("auto", "fast", "pyxdf"):
+        raise AnalysisError(f"reader must be auto, fast or pyxdf, not {reader!r}")
+    opts = _XdfOptions(synchronize_clocks, dejitter, reader, values)
     p = Path(path)
     if p.is_dir():
-        return _load_session_folder(p, synchronize_clocks, dejitter, include_xdf)
+        return _load_session_folder(p, opts, include_xdf)
     if p.is_file():
         if not p.name.lower().endswith(XDF_SUFFIXES):
             raise AnalysisError(
                 f"{p}: not a session folder or an XDF file (.xdf, .xdfz, .xdf.gz); "
                 "give a session folder or an XDF recording"
             )
-        return _from_xdf(p, synchronize_clocks, dejitter)
+        return _from_xdf(p, opts)
     raise AnalysisError(f"{p}: no such session folder or XDF file")
+
+
+@dataclass(frozen=True)
+class _XdfOptions:
+    sync: bool = True
+    dejitter: bool = True
+    reader: str = "auto"
+    values: Collection[str] | None = None
 
 
 # ---- session folders ----------------------------------------------------------------------
 
 
-def _load_session_folder(folder: Path, sync: bool, dejitter: bool, include_xdf: bool) -> Recording:
+def _load_session_folder(folder: Path, opts: _XdfOptions, include_xdf: bool) -> Recording:
     from mirrorvr.config.loader import load_plan
 
-    log = folder / "events.jsonl"
+    sf = SessionFolder(folder)
+    log = sf.events
     xdfs = sorted(
         f for f in folder.iterdir() if f.is_file() and f.name.lower().endswith(XDF_SUFFIXES)
     )
@@ -99,17 +124,17 @@ def _load_session_folder(folder: Path, sync: bool, dejitter: bool, include_xdf: 
         )
     warnings: list[str] = []
     meta: dict[str, Any] = {}
-    if (folder / "session.json").exists():
+    if sf.meta.exists():
         try:
-            meta = json.loads((folder / "session.json").read_text(encoding="utf-8"))
+            meta = json.loads(sf.meta.read_text(encoding="utf-8"))
         except ValueError as e:
-            warnings.append(f"{folder / 'session.json'}: unreadable ({e}); metadata ignored")
+            warnings.append(f"{sf.meta}: unreadable ({e}); metadata ignored")
     plan = None
-    if (folder / "plan.toml").exists():
+    if sf.plan.exists():
         try:
-            plan = load_plan(folder / "plan.toml")
+            plan = load_plan(sf.plan)
         except MirrorVRError as e:
-            warnings.append(f"{folder / 'plan.toml'}: {e}; plan-based figures omitted")
+            warnings.append(f"{sf.plan}: {e}; plan-based figures omitted")
     events: list[Event] = []
     if log.exists():
         res = read_events(log)
@@ -121,17 +146,30 @@ def _load_session_folder(folder: Path, sync: bool, dejitter: bool, include_xdf: 
     rec: Recording | None = None
     if include_xdf:
         for x in xdfs:
-            part = _from_xdf(x, sync, dejitter)
+            part = _from_xdf(x, opts)
             rec = part if rec is None else _merge(rec, part)
     if rec is None:
         rec = _build(folder, "session", events, {}, warnings)
     else:
         rec.warnings[:0] = warnings
         if events:  # the event log is authoritative; XDF markers only fill in without one
+            mismatch = _log_vs_xdf(log, events, rec.events)
+            if mismatch:
+                rec.damage.append(("log_mismatch", mismatch))
+                rec.warnings.append(mismatch)
             tables = event_tables(events)
             for k, v in tables.items():
                 setattr(rec, k, v)
             rec.t0 = _t0(events, rec.signals())
+        elif len(rec.events):
+            why = "missing" if not log.exists() else "empty"
+            msg = (
+                f"{log}: {why}; events taken from the XDF's marker stream instead "
+                f"({len(rec.events)} events; the log is the authoritative record, so check "
+                "why it is not there)"
+            )
+            rec.damage.append(("log_fallback", msg))
+            rec.warnings.append(msg)
     rec.source, rec.kind = folder, "session"
     rec.plan = plan
     rec.meta = {**rec.meta, **meta}
@@ -146,6 +184,41 @@ def _load_session_folder(folder: Path, sync: bool, dejitter: bool, include_xdf: 
     return rec
 
 
+def _log_vs_xdf(log: Path, logged: list[Event], xdf_events: pd.DataFrame) -> str:
+    """'' if the XDF's event stream agrees with the log, else what differs.
+
+    The recorder joins after the session starts, so only events from ``session_start`` on
+    are compared; they must be the same sequence numbers at the same times (1 ms).
+    """
+    if not len(xdf_events):
+        return ""
+    start = next((e.seq for e in logged if e.kind == "session_start"), None)
+    log_t = {e.seq: e.t for e in logged if start is None or e.seq >= start}
+    xdf_t = {int(r.seq): float(r.t) for r in xdf_events.itertuples() if r.seq is not None}
+    if start is not None:
+        xdf_t = {k: v for k, v in xdf_t.items() if k >= start}
+    only_log = sorted(set(log_t) - set(xdf_t))
+    only_xdf = sorted(set(xdf_t) - set(log_t))
+    common = sorted(set(log_t) & set(xdf_t))
+    dt = max((abs(log_t[k] - xdf_t[k]) for k in common), default=0.0)
+    parts = []
+    if only_log:
+        parts.append(
+            f"{len(only_log)} logged event(s) missing from the XDF (seq {_span(only_log)})"
+        )
+    if only_xdf:
+        parts.append(f"{len(only_xdf)} XDF event(s) not in the log (seq {_span(only_xdf)})")
+    if dt > 1e-3:
+        parts.append(f"event times differ by up to {dt * 1000:.1f} ms")
+    if not parts:
+        return ""
+    return f"{log}: the event log and the XDF disagree: {'; '.join(parts)}; the log is used"
+
+
+def _span(seqs: list[int]) -> str:
+    return f"{seqs[0]}" if len(seqs) == 1 else f"{seqs[0]}-{seqs[-1]}"
+
+
 def _merge(a: Recording, b: Recording) -> Recording:
     a.poses.update(b.poses)
     a.emg.update(b.emg)
@@ -156,6 +229,7 @@ def _merge(a: Recording, b: Recording) -> Recording:
     a.markers = pd.concat([a.markers, b.markers], ignore_index=True)
     a.streams = pd.concat([a.streams, b.streams], ignore_index=True)
     a.warnings += b.warnings
+    a.damage += b.damage
     if not len(a.events) and len(b.events):
         for k in ("events", "pulses", "missed", "cues", "ratings", "laterality"):
             setattr(a, k, getattr(b, k))
@@ -429,11 +503,23 @@ def _fixed_mmap_threshold() -> None:
 _MMAP_FIXED = False
 
 
-def _read_xdf(path: Path, sync: bool, dejitter: bool) -> tuple[list[dict[str, Any]], list[str]]:
-    import pyxdf
+def _read_xdf(
+    path: Path, opts: _XdfOptions
+) -> tuple[list[dict[str, Any]], list[str], list[tuple[str, str]]]:
+    """pyxdf-form streams, warnings and damage (kind, message) of one XDF file."""
+    from mirrorvr.analysis import xdf_fast
 
     _fixed_mmap_threshold()
-
+    damage: list[tuple[str, str]] = []
+    index = None
+    warnings: list[str] = []
+    if not path.name.lower().endswith((".xdfz", ".gz")):
+        try:
+            index = xdf_fast.index_xdf(path)
+        except (xdf_fast.NotFast, OSError):
+            index = None  # not even framed as XDF: pyxdf's error message says what is wrong
+        else:
+            damage = [(d.kind, d.message) for d in index.damage]
     cap = _LogCapture()
     lg = logging.getLogger("pyxdf.pyxdf")
     lg.addHandler(cap)
@@ -441,9 +527,30 @@ def _read_xdf(path: Path, sync: bool, dejitter: bool) -> tuple[list[dict[str, An
     lg.setLevel(logging.WARNING)
     lg.propagate = False  # pyxdf logs tracebacks for damaged chunks; we report one line
     try:
-        streams, _header = pyxdf.load_xdf(
-            str(path), synchronize_clocks=sync, dejitter_timestamps=dejitter
-        )
+        streams = None
+        if opts.reader != "pyxdf" and index is not None:
+            want = None
+            if opts.values is not None:
+                want = xdf_fast.wants_values(opts.values, classify_stream)
+            try:
+                streams, _ = xdf_fast.read_xdf(
+                    path,
+                    values=want,
+                    synchronize_clocks=opts.sync,
+                    dejitter=opts.dejitter,
+                    index=index,
+                )
+            except xdf_fast.NotFast as e:
+                if opts.reader == "fast":
+                    warnings.append(
+                        f"{path}: read with pyxdf (the fast reader does not apply: {e})"
+                    )
+        if streams is None:
+            import pyxdf
+
+            streams, _header = pyxdf.load_xdf(
+                str(path), synchronize_clocks=opts.sync, dejitter_timestamps=opts.dejitter
+            )
     except Exception as e:  # pyxdf raises plain exceptions on unreadable files
         raise AnalysisError(
             f"{path}: not a readable XDF file ({type(e).__name__}: {e}); "
@@ -453,17 +560,56 @@ def _read_xdf(path: Path, sync: bool, dejitter: bool) -> tuple[list[dict[str, An
         lg.removeHandler(cap)
         lg.setLevel(old_level)
         lg.propagate = old_prop
-    warnings = []
-    if cap.messages:
-        warnings.append(
-            f"{path}: damaged or truncated, read as far as possible "
-            f"({len(cap.messages)} problem(s), first: {cap.messages[0][:160]})"
+    if cap.messages and not any(k in ("truncated", "corrupt") for k, _ in damage):
+        damage.append(
+            (
+                "corrupt",
+                f"{path}: damaged or truncated, read as far as possible "
+                f"({len(cap.messages)} problem(s), first: {cap.messages[0][:160]})",
+            )
         )
-    return streams, warnings
+    damage += _clock_damage(path, streams)
+    warnings += [m for _, m in damage]
+    return streams, warnings, damage
 
 
-def _from_xdf(path: Path, sync: bool, dejitter: bool) -> Recording:
-    raw, warnings = _read_xdf(path, sync, dejitter)
+def _clock_damage(path: Path, streams: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Clock resets (pyxdf found several clock segments) and timestamps that jump back."""
+    out: list[tuple[str, str]] = []
+    for s in streams:
+        info = s["info"]
+        name = _text(info, "name") or f"stream{info.get('stream_id')}"
+        segs = info.get("clock_segments") or []
+        ts = np.asarray(s["time_stamps"], dtype=float)
+        if len(segs) > 1:
+            at = [float(ts[b] - ts[0]) for b, _e in segs[1:] if b < len(ts)]
+            out.append(
+                (
+                    "clock_reset",
+                    f"{path}: stream {name}: clock reset ({len(segs)} clock segments, "
+                    f"new segment at {', '.join(f'{x:.1f}' for x in at[:5])} s into the "
+                    "stream); times were synchronised per segment — check them",
+                )
+            )
+        if len(ts) > 1:
+            back = np.nonzero(np.diff(ts) < -1.0)[0]
+            if len(back):
+                jump = float(np.min(np.diff(ts)))
+                out.append(
+                    (
+                        "time_jump",
+                        f"{path}: stream {name}: timestamps jump back {len(back)} time(s) "
+                        f"(by up to {-jump:.3f} s, first at sample {int(back[0]) + 1}): "
+                        "a clock reset or a restarted sender",
+                    )
+                )
+    return out
+
+
+def _from_xdf(path: Path, opts: _XdfOptions) -> Recording:
+    from mirrorvr.analysis.xdf_fast import LazyValues
+
+    raw, warnings, damage = _read_xdf(path, opts)
     if not raw:
         raise AnalysisError(f"{path}: the XDF file holds no streams")
     events: list[Event] = []
@@ -483,6 +629,8 @@ def _from_xdf(path: Path, sync: bool, dejitter: bool) -> Recording:
         series = s["time_series"]
         first = series[0][0] if fmt == "string" and len(series) and len(series[0]) else None
         role = classify_stream(name, type_, fmt, srate, first)
+        if isinstance(series, LazyValues) and role in ("markers", "events", "state"):
+            series = series.load()  # event-like: small, and needed as values
         key = name
         while key in used:
             key += "+"
@@ -535,14 +683,20 @@ def _from_xdf(path: Path, sync: bool, dejitter: bool) -> Recording:
         if fmt == "string":
             continue
         labels, units = _channel_meta(info, nch)
-        data = np.asarray(series)
-        if data.ndim == 1:
-            data = data.reshape(-1, max(1, nch))
+        data: np.ndarray | None = None
+        loader = None
+        if isinstance(series, LazyValues):
+            loader = series.load
+        else:
+            data = np.asarray(series)
+            if data.ndim == 1:
+                data = data.reshape(-1, max(1, nch))
         sig = Signal(
             name=key,
             type=type_,
             timestamps=ts,
-            data=data,
+            data=data,  # type: ignore[arg-type]  # None: lazy, read by ``loader``
+            loader=loader,
             channels=labels,
             units=units,
             nominal_srate=srate,
@@ -563,6 +717,7 @@ def _from_xdf(path: Path, sync: bool, dejitter: bool) -> Recording:
         path, "xdf", events, signals, warnings, mk, pd.DataFrame(rows, columns=STREAM_COLUMNS)
     )
     rec.clock_offsets = offsets
+    rec.damage = damage
     if events and events[0].kind == "session_start":
         rec.meta["patient"] = events[0].get("patient")
         rec.meta["session_date"] = events[0].get("session_date")

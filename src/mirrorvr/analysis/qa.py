@@ -62,6 +62,10 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
     "dropped_frames_pct": Threshold(0.5, 2.0, "value"),
     "clock_offset_jitter_ms": Threshold(0.5, 1.0, "max"),
     "stream_gap_ms": Threshold(250.0, 1000.0, "max"),
+    # damaged input (truncated file, missing footers, corrupt chunks, clock resets, event log
+    # and XDF disagreeing, the log missing): any at all warns; the data read may still be
+    # right, so it never fails on its own
+    "recording_damage": Threshold(0.0, math.inf, "value"),
 }
 
 
@@ -415,6 +419,16 @@ def stream_gaps(rec: Recording, s: QASettings) -> Metric:
     return m
 
 
+def recording_damage(rec: Recording, s: QASettings) -> Metric:
+    """Problems found while loading (``Recording.damage``): their count, listed by kind."""
+    by: dict[str, list[str]] = {}
+    for kind, msg in rec.damage:
+        by.setdefault(kind, []).append(msg)
+    n = len(rec.damage)
+    m = make_metric("recording_damage", "count", [n], s, value=float(n), detail={"kinds": by})
+    return m
+
+
 def run_qa(rec: Recording, settings: QASettings | None = None) -> list[Metric]:
     """Every timing check on one recording."""
     s = settings or QASettings()
@@ -428,6 +442,7 @@ def run_qa(rec: Recording, settings: QASettings | None = None) -> list[Metric]:
         dropped,
         clock_offsets(rec, s),
         stream_gaps(rec, s),
+        recording_damage(rec, s),
     ]
 
 

@@ -9,6 +9,7 @@ All times are LSL seconds on the recording machine's clock (after clock synchron
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,12 @@ STREAM_COLUMNS = [
 
 @dataclass
 class Signal:
-    """One sampled stream: timestamps (n,), data (n, channels), channel labels and units."""
+    """One sampled stream: timestamps (n,), data (n, channels), channel labels and units.
+
+    A signal may be *lazy* (``loader`` set and ``data`` None at construction): its values are
+    read from the file on first access to ``data`` — analysis that needs only timestamps
+    (gaps, frame times of a pose stream) never reads an hour of pose values.
+    """
 
     name: str
     type: str
@@ -60,6 +66,27 @@ class Signal:
     clock_times: np.ndarray = field(default_factory=lambda: np.zeros(0))
     clock_values: np.ndarray = field(default_factory=lambda: np.zeros(0))
     desc: dict[str, Any] = field(default_factory=dict)
+    loader: Callable[[], np.ndarray] | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.__dict__.get("data") is None:
+            if self.loader is None:
+                raise ValueError(f"signal {self.name!r}: give data or a loader")
+            del self.__dict__["data"]  # __getattr__ reads it on first use
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "data":
+            loader = self.__dict__.get("loader")
+            if loader is not None:
+                data = np.asarray(loader())
+                self.__dict__["data"] = data
+                return data
+        raise AttributeError(name)
+
+    @property
+    def loaded(self) -> bool:
+        """False while a lazy signal's values have not been read."""
+        return "data" in self.__dict__
 
     def __len__(self) -> int:
         return int(self.timestamps.shape[0])
@@ -103,6 +130,9 @@ class Recording:
     plan: SessionPlan | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: damage found while loading, by kind (truncated, corrupt, no_footer, clock_reset,
+    #: time_jump, log_mismatch, log_fallback); each is in ``warnings`` too
+    damage: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def patient(self) -> str | None:

@@ -30,6 +30,7 @@ from mirrorvr.analysis.qa import (
     run_qa,
 )
 from mirrorvr.analysis.recording import Recording
+from mirrorvr.session.folder import SessionFolder
 
 
 @dataclass
@@ -63,6 +64,7 @@ def analyze_recording(
     """QA metrics, outcomes and figures of one loaded recording."""
     metrics = run_qa(rec, settings)
     outcomes = run_outcomes(rec, rule)
+    warnings = list(rec.warnings) + gap_warnings(rec, metrics)
     summary = {
         "session": rec.session_id,
         "source": str(rec.source),
@@ -82,7 +84,7 @@ def analyze_recording(
             "foreign_markers": len(rec.markers),
         },
         "streams": rec.streams.to_dict(orient="records"),
-        "warnings": rec.warnings,
+        "warnings": warnings,
         "qa": {"status": overall_status(metrics), "metrics": [m.to_dict() for m in metrics]},
         "outcomes": outcomes,
     }
@@ -96,6 +98,33 @@ def analyze_recording(
             figs["mep"] = plots.mep_amplitudes(outcomes["mep"]["per_pulse"], rec.t0)
     lat = rec.laterality.assign(session=rec.session_id)
     return SessionAnalysis(_clean(summary), lat, figs)
+
+
+def gap_warnings(rec: Recording, metrics: list[Metric]) -> list[str]:
+    """One line per stream whose gaps made ``stream_gap_ms`` warn or fail."""
+    m = next((x for x in metrics if x.name == "stream_gap_ms"), None)
+    if m is None or m.status not in ("warn", "fail") or m.threshold is None:
+        return []
+    out = []
+    for name, d in m.detail.get("streams", {}).items():
+        if d["gaps"] and d["longest_ms"] > m.threshold.warn:
+            at = ", ".join(f"{x:g}" for x in d["at_s"][:5])
+            out.append(
+                f"{rec.source}: stream {name}: {d['gaps']} gap(s) in the data, longest "
+                f"{d['longest_ms']:.0f} ms (at {at} s from the start): samples were lost"
+            )
+    return out
+
+
+#: roles whose sample values analysis reads; pose and other streams (EEG, ...) are used
+#: for their timestamps only (frame times, gaps), so their values are never read
+ANALYSIS_VALUES = frozenset({"emg", "frames", "markers", "events", "state", "stim"})
+
+
+def analyze_path(path: Path, settings: QASettings, rule: ResponderRule) -> SessionAnalysis:
+    """Load one recording (only what analysis needs) and analyse it."""
+    rec = load_recording(path, values=ANALYSIS_VALUES)
+    return analyze_recording(rec, settings, rule)
 
 
 def session_row(summary: dict[str, Any]) -> dict[str, Any]:
@@ -144,7 +173,7 @@ def find_recordings(folder: Path) -> list[Path]:
         raise AnalysisError(f"--sessions {folder}: not a folder")
     found: list[Path] = []
     for p in sorted(folder.iterdir()):
-        if p.is_dir() and (p / "events.jsonl").exists():
+        if p.is_dir() and SessionFolder(p).has_log():
             found.append(p)
         elif p.is_dir():
             found += [x for x in find_recordings(p)]
@@ -166,21 +195,38 @@ def analyze_paths(
     rule: ResponderRule | None = None,
     pooled: bool = False,
     progress: Callable[[str], None] | None = None,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Analyse recordings and write ``summary.json`` and ``report.html`` (plus the tidy table
-    when ``pooled``) into ``out``; returns the summary."""
+    when ``pooled``) into ``out``; returns the summary. ``jobs`` > 1 analyses that many
+    recordings at once, each in a process of its own."""
     s = settings or QASettings()
     r = rule or responder_rule(None)
     out.mkdir(parents=True, exist_ok=True)
     analyses: list[SessionAnalysis] = []
-    for p in paths:
-        if progress:
-            progress(f"loading {p.name}")
-        rec = load_recording(p)
-        if progress:
-            progress(f"analysing {p.name}")
-        analyses.append(analyze_recording(rec, s, r))
-        del rec  # signals can be large: keep only the analysis
+    todo = list(paths)
+    if jobs > 1 and len(todo) > 1:
+        import concurrent.futures as cf
+        import multiprocessing as mp
+
+        # spawn, not fork: the parent may have threads (a progress bar) a fork would copy
+        # mid-lock; each worker holds one recording at a time
+        with cf.ProcessPoolExecutor(
+            max_workers=min(jobs, len(todo)), mp_context=mp.get_context("spawn")
+        ) as pool:
+            futures = {pool.submit(analyze_path, p, s, r): p for p in todo}
+            for fut in cf.as_completed(futures):
+                if progress:
+                    progress(f"loading {futures[fut].name}")
+                    progress(f"analysing {futures[fut].name}")
+                analyses.append(fut.result())
+    else:
+        for p in todo:
+            if progress:
+                progress(f"loading {p.name}")
+            analyses.append(analyze_path(p, s, r))
+            if progress:
+                progress(f"analysing {p.name}")
     if not analyses:
         raise AnalysisError("no recordings to analyse")
     analyses.sort(key=_order_key)

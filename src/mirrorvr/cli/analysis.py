@@ -11,6 +11,7 @@ from rich.table import Table
 
 from mirrorvr.cli.common import err, out
 from mirrorvr.errors import MirrorVRError
+from mirrorvr.session.folder import SessionFolder
 
 
 def analyze(
@@ -34,8 +35,20 @@ def analyze(
     responder_rule: Annotated[
         str | None, typer.Option(help="Responder rule name[@version] (default immpact-moderate@1).")
     ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Recordings analysed at once, each in its own process "
+            "(default: the CPU cores this process may use).",
+        ),
+    ] = None,
 ) -> None:
     """Timing QA, outcomes and plots of one session or a study: report.html + summary.json."""
+    import os
+
     from mirrorvr.analysis.outcomes import responder_rule as get_rule
     from mirrorvr.analysis.qa import load_settings
     from mirrorvr.analysis.report import analyze_paths, find_recordings
@@ -61,7 +74,13 @@ def analyze(
             progress.update(task, advance=1 if msg.startswith("analysing") else 0, description=msg)
 
         summary = analyze_paths(
-            paths, outdir, settings=settings, rule=rule, pooled=sessions is not None, progress=step
+            paths,
+            outdir,
+            settings=settings,
+            rule=rule,
+            pooled=sessions is not None,
+            progress=step,
+            jobs=jobs or len(os.sched_getaffinity(0)),
         )
     table = Table("session", "QA", "pain pre→post", "responder", "pulses", title="mirrorvr analyze")
     for s in summary["sessions"]:
@@ -89,9 +108,7 @@ def export_bids(
     from mirrorvr.analysis.report import find_recordings
 
     paths = (
-        [source]
-        if source.is_file() or (source / "events.jsonl").exists()
-        else find_recordings(source)
+        [source] if source.is_file() or SessionFolder(source).has_log() else find_recordings(source)
     )
     if not paths:
         raise MirrorVRError(f"{source}: no session folders or XDF files found")

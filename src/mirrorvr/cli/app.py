@@ -8,7 +8,17 @@ from collections.abc import Callable
 import typer
 from rich.markup import escape as rich_escape
 
-from mirrorvr.cli import analysis, clinic, devices, safety, sessions, streams, threshold
+from mirrorvr.cli import (
+    analysis,
+    clinic,
+    course,
+    devices,
+    safety,
+    sessions,
+    streams,
+    threshold,
+    trial,
+)
 from mirrorvr.cli.common import err
 from mirrorvr.errors import MirrorVRError
 
@@ -37,6 +47,8 @@ clinic.register(app)
 streams.register(app)
 analysis.register(app)
 safety.register(app)
+course.register(app)
+trial.register(app)
 
 
 def main() -> None:

@@ -7,12 +7,12 @@ from rich.markup import escape as rich_escape
 from rich.table import Table
 
 from mirrorvr.cli.common import PlanArg, err, out
-from mirrorvr.config.loader import load_plan, resolve_plan_path
 
 
 def safety(plan: PlanArg = None) -> None:
     """Show the safety limits a plan runs under (baseline, tightened, overridden) and the
     train-duration table with its verification status (docs/safety.md)."""
+    from mirrorvr.config.loader import load_plan, resolve_plan_path
     from mirrorvr.stim.safety.limits import (
         BASELINE,
         HIGHER_IS_LOOSER,

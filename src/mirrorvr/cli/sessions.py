@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -26,10 +26,12 @@ from mirrorvr.cli.common import (
     print_summary,
     store,
 )
-from mirrorvr.config.loader import list_presets
-from mirrorvr.run.resume import resume_session
-from mirrorvr.run.start import DisplayChoice, StartRequest, checked_plan, prepare_session
-from mirrorvr.session.events import Event
+
+# the session machinery (pydantic plans, numpy, drivers) is imported by the commands that run
+# one, not by `mirrorvr --help` or commands that never start a session
+if TYPE_CHECKING:
+    from mirrorvr.run.start import StartRequest
+    from mirrorvr.session.events import Event
 
 
 def validate(
@@ -43,6 +45,8 @@ def validate(
     ] = None,
 ) -> None:
     """Check a plan: exit 0 if it can run, or exit 2 listing every problem as file:field: message."""
+    from mirrorvr.run.start import checked_plan
+
     day = parse_date(today, "--today") if today else None
     p, timeline, path = checked_plan(plan, day)
     out.print(
@@ -77,6 +81,8 @@ def _run(req: StartRequest, patient: str | None = None) -> None:
         if pr.result.state != "completed":
             raise typer.Exit(1)
         return
+    from mirrorvr.run.start import prepare_session
+
     prepared = prepare_session(req, _note)
     duration = prepared.timeline.duration
     if req.realtime and sys.stderr.isatty():
@@ -117,6 +123,8 @@ def sim(
     true_mt: TrueMtOpt = None,
 ) -> None:
     """Run a whole simulated session (emulated stimulator, simulated patient)."""
+    from mirrorvr.run.start import DisplayChoice, StartRequest
+
     req = StartRequest(
         plan,
         outdir,
@@ -144,6 +152,8 @@ def run(
     patient: PatientOpt = None,
 ) -> None:
     """Run a session in real time with real devices (the plan's ports or --stimulator)."""
+    from mirrorvr.run.start import DisplayChoice, StartRequest
+
     req = StartRequest(
         plan,
         outdir,
@@ -160,6 +170,8 @@ def resume(
     session: Annotated[Path, typer.Argument(help="Session folder of a crashed session.")],
 ) -> None:
     """Continue a crashed session without ever exceeding its pulse budget."""
+    from mirrorvr.run.resume import resume_session
+
     result, summary = resume_session(session)
     print_summary(summary, session)
     if result.state != "completed":
@@ -168,6 +180,8 @@ def resume(
 
 def presets() -> None:
     """List the bundled plan presets."""
+    from mirrorvr.config.loader import list_presets
+
     for name in list_presets():
         out.print(name)
 

@@ -13,8 +13,6 @@ import typer
 from rich.table import Table
 
 from mirrorvr.cli.common import Out, Seed, StimOpt, err, out, parse_date, print_summary
-from mirrorvr.run.session import LaunchOptions, run_session, with_seed
-from mirrorvr.run.start import checked_plan, stimulator_option
 from mirrorvr.session.folder import new_session_folder
 
 xdf_app = typer.Typer(help="Check and repair XDF files.", no_args_is_help=True)
@@ -97,7 +95,8 @@ def xdf_repair(
     files: Annotated[list[Path], typer.Argument(help="XDF files left by a crashed recorder.")],
     dry_run: Annotated[bool, typer.Option(help="Only report what would change.")] = False,
 ) -> None:
-    """Trim a torn tail (kept as FILE.torn) and add missing stream footers."""
+    """Keep every readable chunk (past damage too), set the rest aside in FILE.torn (nothing
+    is deleted), rebuild broken stream headers, add missing stream footers."""
     from mirrorvr.streams.xdf_repair import repair_xdf
 
     for f in files:
@@ -105,11 +104,8 @@ def xdf_repair(
         if not r.changed:
             out.print(f"{f}: intact ({len(r.streams)} streams)")
             continue
-        verb = "would add" if dry_run else "added"
-        msg = f"{f}: {verb} footers for streams {r.footers_added}"
-        if r.torn_bytes:
-            msg += f"; {'would trim' if dry_run else 'trimmed'} {r.torn_bytes} torn bytes ({r.problem})"
-        out.print(msg)
+        head = f"{f}: {'would repair (dry run)' if dry_run else 'repaired'}"
+        out.print(f"{head}\n{r.describe()}", highlight=False)
 
 
 @xdf_app.command("info")
@@ -153,6 +149,7 @@ def node_tms(
     date: Annotated[str | None, typer.Option(help="Session date (YYYY-MM-DD).")] = None,
 ) -> None:
     """TMS node: follow the VR node's cue markers and deliver the plan's stimulation."""
+    from mirrorvr.run.start import checked_plan, stimulator_option
     from mirrorvr.run.tms_node import NodeOptions, run_tms_node
 
     p, _, _ = checked_plan(plan)
@@ -194,6 +191,9 @@ def node_vr(
     ] = 60.0,
 ) -> None:
     """VR node: run the session in real time and publish it; a TMS node stimulates."""
+    from mirrorvr.run.session import LaunchOptions, run_session, with_seed
+    from mirrorvr.run.start import checked_plan
+
     p, _, _ = checked_plan(plan)
     p = with_seed(p, seed)
     _lsl_setup(known_peers, session_id, p)

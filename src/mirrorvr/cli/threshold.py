@@ -11,7 +11,6 @@ from rich.table import Table
 
 from mirrorvr.cli.common import StimOpt, TrueMtOpt, out
 from mirrorvr.errors import MirrorVRError
-from mirrorvr.run.start import stimulator_option
 from mirrorvr.session.folder import new_session_folder
 
 
@@ -63,6 +62,8 @@ def threshold(
         )
     except ValueError as e:
         raise MirrorVRError(f"threshold options: {e}") from None
+    from mirrorvr.run.start import stimulator_option
+
     given_kind, port = stimulator_option(stimulator)
     kind = given_kind or "ttl-box"
     folder = outdir if outdir is not None else new_session_folder("", parent="thresholds")

@@ -577,6 +577,8 @@ def check_visit(
     spec: CourseSpec, visits: list[Visit], kind: str, number: int, day: dt.date, started: dt.date
 ) -> None:
     """Refuse a visit out of order (raises CourseError naming what is expected)."""
+    if kind not in ("session", "booster", "follow-up"):
+        raise CourseError(f"visit kind '{kind}': use session, booster or follow-up")
     sessions = [v for v in visits if v.kind == "session"]
     last = max((v.date for v in visits), default=started)
     if day < started:

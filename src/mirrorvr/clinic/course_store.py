@@ -295,7 +295,8 @@ class CourseStore:
         follow-up's timepoint, so it is on the pain trend and the course trajectory.
         """
         rec = self.current_course(patient_id)
-        if rec.status != "active":
+        # a completed course still takes boosters and follow-ups; withdrawn or lost takes nothing
+        if rec.status != "active" and not (rec.status == "completed" and kind != "session"):
             raise CourseError(
                 f"patient '{patient_id}': course {rec.id} is {rec.status}; start a new one"
             )
@@ -394,3 +395,28 @@ class CourseStore:
                 "deviations = ? WHERE id = ?",
                 (pulses, json.dumps([note]), session_id),
             )
+
+    def attach_session(self, session_id: int, actor: str = "session") -> Visit | None:
+        """Count a finished session as the next visit of its patient's active course.
+
+        A course session while course sessions remain, else a booster while boosters remain;
+        nothing (None) when the patient has no active course, the session did not complete, or
+        the visit would be out of order (a second session on a day the course allows one).
+        """
+        rec = self.store.session(session_id)
+        if rec.status != "completed":
+            return None
+        active = [c for c in self.courses(rec.patient_id) if c.status == "active"]
+        if not active:
+            return None
+        course = active[-1]
+        if any(v.session_id == session_id for v in self.visits(course.id)):
+            return None
+        done = sum(1 for v in self.visits(course.id) if v.kind == "session")
+        kind = "session" if done < course.spec.sessions else "booster"
+        try:
+            return self.record_visit(
+                rec.patient_id, kind, day=rec.date, session_id=session_id, actor=actor
+            )
+        except CourseError:
+            return None

@@ -35,6 +35,7 @@ from mirrorvr.clinic.records import (
 from mirrorvr.config.plan import LOWER_LEVELS, UPPER_LEVELS
 from mirrorvr.session.eventlog import read_events
 from mirrorvr.session.events import Event
+from mirrorvr.session.folder import SessionFolder
 from mirrorvr.session.summary import delivered_pulses
 
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -413,7 +414,7 @@ class ClinicStore:
             "WHERE patient_id = ? AND date = ?",
             (patient_id, day.isoformat()),
         ).fetchall():
-            log = Path(r["folder"]) / "events.jsonl"
+            log = SessionFolder(Path(r["folder"])).events
             if log.exists():
                 n = delivered_pulses(read_events(log).events)[1]
             else:
@@ -489,7 +490,7 @@ class ClinicStore:
         """
         rec = self.session(session_id)
         folder = Path(rec.folder)
-        read = read_events(folder / "events.jsonl")
+        read = read_events(SessionFolder(folder).events)
         events = read.events
         problems = self.check_consistency(session_id, events)
         if problems:
@@ -546,7 +547,7 @@ class ClinicStore:
         for r in self._rows(
             "SELECT id, folder FROM sessions WHERE status IN ('planned', 'running')"
         ):
-            if (Path(r["folder"]) / "events.jsonl").exists():
+            if SessionFolder(Path(r["folder"])).has_log():
                 self.import_session_log(int(r["id"]))
                 done.append(int(r["id"]))
         return done
@@ -555,7 +556,7 @@ class ClinicStore:
         """Where the database's copies differ from the session's log (empty = consistent)."""
         rec = self.session(session_id)
         if events is None:
-            events = read_events(Path(rec.folder) / "events.jsonl").events
+            events = read_events(SessionFolder(Path(rec.folder)).events).events
         rows = self._rows("SELECT imported_seq FROM sessions WHERE id = ?", session_id)
         seq = rows[0]["imported_seq"]
         problems = []
@@ -662,12 +663,14 @@ class ClinicStore:
             )
         for r in ratings:
             if r.session_id is None:
+                # every rating counts: one entered outside a session (console, `mirrorvr rate`,
+                # a follow-up visit) is on the trend under its own timepoint, "pre" included
                 out.append(
                     {
                         "date": r.date.isoformat(),
                         "session_id": None,
                         "label": r.timepoint,
-                        "pre": None,
+                        "pre": r.nrs if r.timepoint == "pre" else None,
                         "post": r.nrs if r.timepoint != "pre" else None,
                         "change": None,
                     }

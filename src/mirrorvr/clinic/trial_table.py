@@ -298,7 +298,7 @@ def write_report(
     spec = ts.spec(trial_id)
     flow = flow_counts(store, trial_id, role)
     summ = summary(store, trial_id, role)
-    flow_p = out / ("flow.json" if stem == "report" else f"flow-{stem}.json")
+    flow_p = out / f"flow{stem.removeprefix('report')}.json"  # flow.json, flow-unblinded.json
     summ_p = out / f"{stem}-summary.json"
     flow_p.write_text(json.dumps(flow, indent=2))
     summ_p.write_text(json.dumps(summ, indent=2))

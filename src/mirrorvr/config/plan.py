@@ -37,6 +37,15 @@ class SessionInfo(_Model):
     name: str = "mirrorvr session"
     seed: int = 0
     description: str = ""
+    #: when the display or the runner falls behind the timeline (a stall): ``shift`` the rest
+    #: of the timeline later so no dose is lost (trains stay inside their rests, gaps hold), or
+    #: ``refuse`` — late trains keep their planned times and late pulses are logged missed
+    on_stall: Literal["shift", "refuse"] = "shift"
+    #: a step this much later than planned counts as a stall
+    stall_tolerance_s: Annotated[float, Field(gt=0, le=5)] = 0.1
+    #: a stall longer than this pauses the session (logged reason, governor re-check) before
+    #: it goes on
+    max_stall_shift_s: Annotated[float, Field(gt=0, le=600)] = 2.0
 
 
 #: amputation levels of the upper limb, proximal last
@@ -696,6 +705,50 @@ class SceneSettings(_Model):
         return r, g, b
 
 
+class TrackingSettings(_Model):
+    """Where the intact limb's pose comes from and what losing it does (docs/scene.md).
+
+    The source itself is ``devices.tracking``: ``synthetic`` (simulation), ``lsl`` (a pose
+    stream: a hand tracker, motion capture, another program), ``replay`` (a ``*.poses.jsonl``
+    recording) or ``openxr`` (the headset's hand tracking / controllers / trackers).
+    """
+
+    #: ``lsl``: the stream's name
+    lsl_stream: str = Field(default="mirrorvr-pose-input", min_length=1, max_length=200)
+    #: ``lsl``: channel layout — ``mirrorvr`` (both limbs, our layout) or ``pos-quat``
+    #: (one limb, joints × x y z + quaternion, as motion-capture systems send rigid bodies)
+    lsl_layout: Literal["mirrorvr", "pos-quat"] = "mirrorvr"
+    #: ``pos-quat``: the side the stream carries (default: the intact side)
+    lsl_side: Literal["left", "right"] | None = None
+    #: ``pos-quat``: quaternion component order
+    lsl_quat_order: Literal["xyzw", "wxyz"] = "xyzw"
+    #: ``pos-quat``: axes of the stream — ``z-up`` (mirrorvr's world) or ``y-up`` (OpenXR stage,
+    #: most game engines: x right, y up, z towards the viewer)
+    lsl_axes: Literal["z-up", "y-up"] = "z-up"
+    lsl_units: Literal["m", "mm"] = "m"
+    #: seconds to wait for the stream to appear when the session starts
+    lsl_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+    #: ``replay``: the recording (a path relative to the working directory, or absolute)
+    replay_file: str | None = None
+    replay_loop: bool = True
+    #: what losing the intact limb does: pause the session (default), emergency-stop it
+    #: (disarm at once, then pause), or nothing (the mirrored limb just disappears)
+    on_lost: Literal["pause", "estop", "ignore"] = "pause"
+    #: the limb counts as lost after this long without a tracked pose
+    lost_after_s: Annotated[float, Field(gt=0, le=30)] = 0.5
+    #: the body midline the limb is mirrored across: ``calibrate`` (a hold at the session's
+    #: start: the plane through the head, or the therapist's mark without a head pose),
+    #: ``marked`` (the plane x = ``midline_x_m``), ``stored`` (``midline_plane``, e.g. kept in
+    #: the clinic store from an earlier calibration)
+    midline: Literal["calibrate", "marked", "stored"] = "calibrate"
+    #: the therapist's mark: the midline's x in the world frame (metres, + = patient's right)
+    midline_x_m: Annotated[float, Field(ge=-0.5, le=0.5)] = 0.0
+    #: how long the patient holds still for the calibration
+    midline_hold_s: Annotated[float, Field(gt=0, le=30)] = 2.0
+    #: a stored plane: point x y z, normal x y z (metres; world frame)
+    midline_plane: tuple[float, float, float, float, float, float] | None = None
+
+
 class SessionPlan(_Model):
     """A whole, validated session plan."""
 
@@ -709,6 +762,25 @@ class SessionPlan(_Model):
     #: required before any stimulation (the governor refuses without it)
     screening: Screening | None = None
     scene: SceneSettings = Field(default_factory=SceneSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+
+    @model_validator(mode="after")
+    def _stored_midline_needs_a_plane(self) -> SessionPlan:
+        if self.tracking.midline == "stored" and self.tracking.midline_plane is None:
+            raise ValueError(
+                'tracking.midline = "stored" needs tracking.midline_plane (or --patient with a '
+                "midline stored from an earlier session)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _replay_needs_a_file(self) -> SessionPlan:
+        if self.devices.tracking == "replay" and not self.tracking.replay_file:
+            raise ValueError(
+                'devices.tracking = "replay" needs [tracking] replay_file (a *.poses.jsonl '
+                "recording)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _movements_fit_limb(self) -> SessionPlan:

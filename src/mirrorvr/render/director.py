@@ -53,7 +53,6 @@ class Director:
         self.blocks = blocks
         self.mode: str | None = None  # "rating" | "laterality" while waiting for an answer
         self.answer: SceneAnswer | None = None
-        self.pause_requests = 0
 
     def show(self, step: Step, t: float, session_t: float) -> None:
         """Set the scene up for ``step``, whose first frame is displayed at ``t``.
@@ -116,9 +115,7 @@ class Director:
     def on_actions(self, actions: list[str], t: float) -> None:
         """Apply the frame's key actions (frame display time ``t``)."""
         for action in actions:
-            if action == "pause":
-                self.pause_requests += 1
-            elif self.mode == "rating":
+            if self.mode == "rating":
                 if action == "left":
                     self.scene.rating.move(-1)
                 elif action == "right":

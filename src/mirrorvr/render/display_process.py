@@ -6,7 +6,9 @@ the render loop competes for the GIL and was measured to make ``sleep_until`` la
 (median) on this 2-core machine with software GL — beyond the executor's 5 ms late tolerance.
 So a real-time display runs in a child process (same LSL clock: CLOCK_MONOTONIC), which renders
 continuously and answers the runner's requests over a pipe: ``present`` returns the display
-time of the first frame that shows the step, answers are polled.
+time of the first frame that shows the step, answers are polled. The therapist's keys (Esc
+e-stop, P pause, R resume) and a lost pose source travel the other way on a second pipe, read
+by a thread of the session's process that calls the runner (whose controls are thread-safe).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
+import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import MappingProxyType
@@ -39,6 +42,7 @@ def _step_from_wire(w: tuple[Any, ...]) -> Step:
 
 def _serve(
     conn: Connection,
+    control: Connection,
     kind: str,
     size: tuple[int, int],
     plan: SessionPlan,
@@ -70,6 +74,10 @@ def _serve(
     conn.send(("ready", display.renderer))
     try:
         while True:
+            if core.requests:  # keys and lost tracking for the runner, in order
+                for req in core.requests:
+                    control.send(req)
+                core.requests.clear()
             if not conn.poll(0):
                 core._frame()
                 continue
@@ -85,6 +93,11 @@ def _serve(
             elif op == "withdraw":
                 core.withdraw_question()
                 conn.send(None)
+            elif op == "calibrate":  # before the session's first step
+                if plan.tracking.midline == "calibrate":
+                    conn.send(core.hold_for_midline())
+                else:
+                    conn.send({"t": core.clock.now(), **core.midline.to_event()})
             elif op == "publish":
                 conn.send(_publish(core, plan, msg[1], fps))
             elif op == "close":
@@ -106,13 +119,18 @@ def _publish(core: Any, plan: SessionPlan, session: str, fps: float) -> tuple[st
         return ("ok", core.streams.names)
     try:
         apply_plan_lsl(plan)  # liblsl is configured per process, like the session's own
+        from mirrorvr.streams.layout import HAND_JOINTS
+        from mirrorvr.tracking.leg_skeleton import LegJoint
+
         simulated = isinstance(core.source, SyntheticSource)
+        lower = plan.patient.limb == "lower"
         core.streams = FrameStreams(
             session,
             plan.patient.intact_side,
             plan.patient.amputation_side,
             fps,
             source=SOURCE_SIMULATED if simulated else type(core.source).__name__,
+            joints=tuple(j.name.lower() for j in LegJoint) if lower else HAND_JOINTS,
         )
     except Exception as e:  # reported to the session's process as a DisplayError
         return ("error", str(e))
@@ -137,14 +155,17 @@ class ProcessPresenter:
         self.clock = clock
         ctx = mp.get_context("spawn")  # a clean interpreter: no inherited GL state or threads
         self._conn, child = ctx.Pipe()
+        self._control_in, control_out = ctx.Pipe(duplex=False)
+        self.kind = kind
         self._proc = ctx.Process(
             target=_serve,
-            args=(child, kind, size, plan, patient, frames_dir, fps),
+            args=(child, control_out, kind, size, plan, patient, frames_dir, fps),
             name="mirrorvr-display",
             daemon=True,
         )
         self._proc.start()
         child.close()
+        control_out.close()
         if not self._conn.poll(start_timeout):
             self._proc.kill()
             raise DisplayError(f"the {kind} display did not start within {start_timeout:g} s")
@@ -158,6 +179,36 @@ class ProcessPresenter:
         self.renderer = detail
         self.frames = 0
         self._tone: ToneOutcome | None = None
+
+    def attach_control(self, control: Any) -> None:
+        """Hand the display's session keys and lost-tracking requests to ``control`` (the
+        runner), from a thread that reads them as they come."""
+
+        def listen() -> None:
+            while True:
+                try:
+                    what, why = self._control_in.recv()
+                except (EOFError, OSError):
+                    return  # the display process ended
+                if what == "midline":  # a recalibration (C key) in the display
+                    log_midline(why)
+                elif what == "estop":
+                    control.estop(why)
+                elif what == "pause":
+                    control.pause(why)
+                elif what == "resume":
+                    control.resume()
+
+        def log_midline(data: dict[str, Any]) -> None:
+            log = getattr(control, "log", None)
+            if log is not None:
+                fields = dict(data)
+                log.append("midline", float(fields.pop("t")), durable=True, **fields)
+
+        if self.kind == "window" and hasattr(control, "operator_present"):
+            control.operator_present = True  # the window's R key can resume a pause
+        threading.Thread(target=listen, name="mirrorvr-display-keys", daemon=True).start()
+        log_midline(self._ask("calibrate"))  # the hold, before the session's first step
 
     def _ask(self, *msg: Any) -> Any:
         try:
@@ -219,3 +270,4 @@ class ProcessPresenter:
             if self._proc.is_alive():
                 self._proc.kill()
         self._conn.close()
+        self._control_in.close()

@@ -3,7 +3,9 @@
 Both feed the same :class:`ButtonThrower`, so a simulated patient's key press travels exactly
 the path a person's does: data graph → button events → :class:`KeyInput` → actions. Actions:
 ``left`` / ``right`` (move the rating slider, answer a laterality trial), ``confirm`` (enter the
-rating), ``pause`` (escape; reported to whoever listens).
+rating), and the therapist's session keys: ``estop`` (Esc: emergency stop), ``pause`` (P),
+``resume`` (R) — handed to the session runner by the presenter — and ``calibrate`` (C: hold
+for the midline calibration again, e.g. while paused).
 """
 
 from __future__ import annotations
@@ -29,8 +31,13 @@ KEYMAP = {
     "d": "right",
     "enter": "confirm",
     "space": "confirm",
-    "escape": "pause",
+    "escape": "estop",
+    "p": "pause",
+    "r": "resume",
+    "c": "calibrate",
 }
+#: actions that control the session (not the scene)
+CONTROL_ACTIONS = ("estop", "pause", "resume")
 
 
 class KeyInput:

@@ -310,7 +310,10 @@ class Limb:
         length = float(np.linalg.norm(ball - heel)) * 0.58
         width = float(r[LegJoint.BALL]) * 1.4
         thick = float(r[LegJoint.ANKLE]) * 0.75
-        centre = (heel + ball) / 2.0 + fa[:, 2] * thick * 0.6
+        # centred across the foot on the ankle (the ball joint is the big toe's, medial)
+        mid = (heel + ball) / 2.0
+        ax = fa[:, 0]
+        centre = mid + ax * float((p[LegJoint.ANKLE] - mid) @ ax) + fa[:, 2] * thick * 0.6
         m = np.empty((4, 4))
         m[:3, :3] = fa.T * np.array([width, length, thick])[:, None]
         m[:3, 3] = 0.0

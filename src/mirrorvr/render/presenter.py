@@ -22,7 +22,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from panda3d.core import NodePath
 
@@ -38,17 +38,19 @@ from mirrorvr.render.frame import (
     FrameInfo,
     FrameLoop,
 )
-from mirrorvr.render.input import KeyInput, keys_for_rating
+from mirrorvr.render.input import CONTROL_ACTIONS, KeyInput, keys_for_rating
 from mirrorvr.render.scene import MirrorScene, patient_camera
 from mirrorvr.session.clock import Clock
 from mirrorvr.session.presenter import Answer, ToneOutcome
 from mirrorvr.session.timeline import Step, compile_timeline
 from mirrorvr.sim.patient import SimulatedPatient
-from mirrorvr.tracking.mirror import calibrate_from_body, reflect_positions
+from mirrorvr.tracking import midline
+from mirrorvr.tracking.mirror import CalibrationError, MidlinePlane, reflect_positions
 from mirrorvr.tracking.pipeline import MirrorPipeline, gain_from_settings
 from mirrorvr.tracking.pose import LimbPose, TrackingFrame
 from mirrorvr.tracking.source import Performer, PoseSource
-from mirrorvr.tracking.synthetic import SyntheticSource
+from mirrorvr.tracking.sources import open_source
+from mirrorvr.tracking.watch import TrackingWatch
 
 if TYPE_CHECKING:
     from mirrorvr.render.audio import CueSounder
@@ -56,6 +58,22 @@ if TYPE_CHECKING:
 
 #: the simulated patient acts just before input is read, like a finger on a key
 SORT_PATIENT = -60
+
+
+class SessionControl(Protocol):
+    """Who the display hands the therapist's keys and lost tracking to (the session runner)."""
+
+    def pause(self, reason: str = ...) -> None:
+        """Pause before the next step."""
+        ...
+
+    def estop(self, cause: str) -> None:
+        """Emergency stop: disarm at once, then pause."""
+        ...
+
+    def resume(self) -> None:
+        """Continue after a pause."""
+        ...
 
 
 @dataclass
@@ -142,23 +160,21 @@ class PandaPresenter:
                 self.root, display.aspect, look_at=self.scene.look_at, eye=self.scene.eye
             )
             display.attach_camera(self.camera)
-        self.source: PoseSource = source or SyntheticSource(
-            intact, seed=plan.session.seed, limb=limb
+        self.source: PoseSource = source or open_source(plan, display=display.kind)
+        tr = plan.tracking
+        #: the midline in use: the plan's mark or stored plane until a calibration hold runs
+        self.midline = (
+            midline.stored(tr.midline_plane)
+            if tr.midline == "stored" and tr.midline_plane is not None
+            else midline.marked(tr.midline_x_m)
         )
-        if isinstance(self.source, SyntheticSource):
-            plane = calibrate_from_body(*self.source.body())
-        else:
-            from mirrorvr.tracking.mirror import MidlinePlane
-
-            plane = MidlinePlane.sagittal()
-        home = reflect_positions(plane, self.scene.home(intact))
         self.pipeline = MirrorPipeline(
             intact_side=intact,
-            plane=plane,
-            gain=gain_from_settings(plan.scene.mirror_gain, plan.scene.mirror_offset_m, home),
+            plane=self.midline.plane,
             smoothing=plan.scene.smoothing,
             limb=limb,
         )
+        self._set_plane(self.midline.plane)
         self.director = Director(
             self.scene,
             self.source if isinstance(self.source, Performer) else None,
@@ -186,6 +202,14 @@ class PandaPresenter:
         self._tone: ToneOutcome | None = None
         self._scheduled: list[tuple[float, str]] = []
         self._tracking = TrackingFrame(t=0.0)
+        #: lost / regained intact limb → the plan's reaction (``[tracking] on_lost``)
+        self.watch = TrackingWatch(plan.tracking.lost_after_s)
+        self.tracking_lost = False
+        #: the session runner, once attached; until then requests queue in ``requests``
+        self.control: SessionControl | None = None
+        self.requests: list[tuple[str, Any]] = []
+        self._interrupted = False
+        self._recalibrate = False
         self._hands: tuple[LimbPose | None, LimbPose | None] = (None, None)
         self._cpu0 = 0.0
         #: per-frame LSL streams (set by the real-time display process; see frame_streams.py)
@@ -217,10 +241,126 @@ class PandaPresenter:
 
     def _session_logic(self, frame: FrameInfo) -> None:
         if self._actions:
-            self.director.on_actions(self._actions, frame.t)
+            scene_actions = []
+            for a in self._actions:
+                if a == "estop":
+                    self.request("estop", "Esc pressed in the preview window")
+                elif a == "calibrate":
+                    self._recalibrate = True
+                elif a in CONTROL_ACTIONS:
+                    self.request(a, f"{a} key pressed in the preview window")
+                else:
+                    scene_actions.append(a)
+            if scene_actions:
+                self.director.on_actions(scene_actions, frame.t)
+
+    def attach_control(self, control: SessionControl) -> None:
+        """Hand session keys and lost tracking to ``control`` from now on; with
+        ``[tracking] midline = "calibrate"``, run the midline hold first (before the session's
+        first step) and log it in ``control``'s event log."""
+        self.control = control
+        for what, why in self.requests:
+            self._dispatch(what, why)
+        self.requests.clear()
+        if self.plan.tracking.midline == "calibrate":
+            self.calibrate_midline()
+        else:
+            self._log_midline({"t": self.clock.now(), **self.midline.to_event()})
+
+    # ---- midline ---------------------------------------------------------------------------
+    def _set_plane(self, plane: MidlinePlane) -> None:
+        """Mirror across ``plane`` from the next frame (the gain's home follows it)."""
+        s = self.plan.scene
+        home = reflect_positions(plane, self.scene.home(self.plan.patient.intact_side))
+        self.pipeline.plane = plane
+        self.pipeline.gain = gain_from_settings(s.mirror_gain, s.mirror_offset_m, home)
+        self.pipeline.filter.reset()
+
+    def calibrate_midline(self) -> dict[str, object]:
+        """Run the calibration hold (:meth:`hold_for_midline`) and log its ``midline`` event."""
+        data = self.hold_for_midline()
+        self._log_midline(data)
+        return data
+
+    def hold_for_midline(self) -> dict[str, object]:
+        """The calibration hold: the patient sits upright looking ahead for ``midline_hold_s``
+        while frames are rendered (midline shown); the plane then mirrors from the next frame.
+
+        Returns the ``midline`` event's fields (``method`` ``failed`` and ``reason`` if the
+        hold was refused: the previous plane stays)."""
+        tr = self.plan.tracking
+        self.scene.show_cue("Sit upright and look straight ahead:\ncalibrating your midline")
+        self.scene.show_midline(self.midline.plane)
+        frames: list[TrackingFrame] = []
+        start = self._frame().t
+        frames.append(self._tracking)
+        while self.clock.now() < start + tr.midline_hold_s:
+            self._frame(min_gap=min(0.1, self.options.stride_s))
+            frames.append(self._tracking)
+        data: dict[str, object]
+        try:
+            result = midline.from_hold(frames, tr.midline_x_m)
+        except CalibrationError as e:
+            data = {"method": "failed", "reason": str(e)}
+        else:
+            self.midline = result
+            self._set_plane(result.plane)
+            data = result.to_event()
+        self.scene.show_midline(self.midline.plane)
+        self._frame()  # one frame shows the calibrated midline
+        self.scene.show_midline(None)
+        self.scene.clear_cue()
+        t = self.clock.now()
+        if not self.clock.realtime:
+            # the simulated session then starts on a whole second of the frame grid, as it
+            # does without a hold (planned times and frame times stay comparable)
+            self.clock.sleep_until(float(math.ceil(t - 1e-9)))
+        return {"t": t, **data}
+
+    def _log_midline(self, data: dict[str, object]) -> None:
+        log = getattr(self.control, "log", None)
+        if log is not None:
+            fields = dict(data)
+            t = float(fields.pop("t", self.clock.now()))  # type: ignore[arg-type]
+            log.append("midline", t, durable=True, **fields)
+        else:
+            self.requests.append(("midline", data))
+
+    def request(self, what: str, why: str) -> None:
+        """Ask the session to ``estop``, ``pause`` or ``resume`` (queued until attached)."""
+        if self.control is None:
+            self.requests.append((what, why))
+        else:
+            self._dispatch(what, why)
+
+    def _dispatch(self, what: str, why: str) -> None:
+        assert self.control is not None
+        # a simulated-clock idle returns at once, so the runner sees the pause now
+        self._interrupted = what in ("estop", "pause")
+        if what == "estop":
+            self.control.estop(why)
+        elif what == "pause":
+            self.control.pause(why)
+        elif what == "resume":
+            self.control.resume()
+
+    def _watch_tracking(self, t: float, tracked: bool) -> None:
+        change = self.watch.update(t, tracked)
+        if change is None:
+            return
+        self.tracking_lost = change == "lost"
+        reaction = self.plan.tracking.on_lost
+        if change == "lost" and reaction != "ignore":
+            side, limb = self.plan.patient.intact_side, self.scene.limb_word
+            why = (
+                f"pose source lost ({self.plan.devices.tracking}): no tracked {side} {limb} "
+                f"for {self.plan.tracking.lost_after_s:g} s"
+            )
+            self.request(reaction, why)
 
     def _scene_update(self, frame: FrameInfo) -> None:
         intact, mirrored = self._hands = self.pipeline.process(self._tracking)
+        self._watch_tracking(frame.t, intact is not None)
         self.scene.set_hands(intact, mirrored)
         self.scene.update(frame.t)
 
@@ -272,6 +412,9 @@ class PandaPresenter:
             self.clock.sleep_until(t)
         info = self.loop.step(t, notes)
         self._last_t = t
+        if self._recalibrate:  # C pressed (e.g. while paused): hold again, after this frame
+            self._recalibrate = False
+            self.calibrate_midline()
         return info
 
     # ---- Presenter protocol --------------------------------------------------------------------
@@ -360,11 +503,14 @@ class PandaPresenter:
                     self.clock.sleep_until(until)
                     return
                 self._frame()
+        self._interrupted = False
         while True:
             t = self._next_time(self.options.stride_s)
             if t >= until:
                 break
             self._frame(min_gap=self.options.stride_s)
+            if self._interrupted:
+                return  # the runner pauses (or stops) before waiting on
         self.clock.sleep_until(until)
 
     def close(self) -> None:

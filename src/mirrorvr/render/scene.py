@@ -10,10 +10,11 @@ are the vocabulary session logic uses (:mod:`mirrorvr.render.director`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
-from panda3d.core import Camera, NodePath, PerspectiveLens
+from panda3d.core import Camera, CardMaker, NodePath, PerspectiveLens, TransparencyAttrib
 
 from mirrorvr.config.plan import SceneSettings
 from mirrorvr.render.environment import build_environment
@@ -27,9 +28,10 @@ from mirrorvr.tracking.leg_skeleton import (
     LegParams,
     leg_pose,
 )
+from mirrorvr.tracking.mirror import MidlinePlane
 from mirrorvr.tracking.motion import Performance
 from mirrorvr.tracking.pose import LimbKind, LimbPose
-from mirrorvr.tracking.skeleton import HOME_WRIST, HandParams, hand_pose
+from mirrorvr.tracking.skeleton import HOME_WRIST, TABLE_HEIGHT, HandParams, hand_pose
 from mirrorvr.tracking.synthetic import HEAD
 
 #: where the patient's eyes are and what they look at (world frame, metres)
@@ -41,6 +43,7 @@ LOOK_AT_FEET = (0.0, 0.85, 0.20)
 #: lower limb: panels and the laterality stimulus come down into that view, beyond the feet
 PANEL_SHIFT_FEET = (0.0, 0.15, -0.55)
 STIMULUS_POS_FEET = (0.0, 0.95, 0.42)
+TABLE_TOP = TABLE_HEIGHT
 #: laterality stimuli float here, in front of the patient
 STIMULUS_POS = (0.0, 0.62, 0.87)
 STIMULUS_SCALE = 1.2  # larger than life: easy to judge at a glance
@@ -176,6 +179,7 @@ class MirrorScene:
         self.laterality = LateralityStimulus(root, skin, limb)
         if limb == "lower":
             self._panels_to_feet_view()
+        self.midline = self._midline_strip()
         self._demo: Performance | LegPerformance | None = None
         self.limbs_visible = True
 
@@ -202,6 +206,33 @@ class MirrorScene:
         if not self.settings.show_residual:
             node.hide()
         return node
+
+    def _midline_strip(self) -> NodePath:
+        """A thin translucent blue strip along the midline, on the table (or the floor)."""
+        cm = CardMaker("midline-strip")
+        cm.set_frame(-0.004, 0.004, 0.0, 0.9)
+        node = self.root.attach_new_node("midline")
+        card = node.attach_new_node(cm.generate())
+        card.set_p(-90)  # lie flat, extending forward (+y), front face up
+        node.set_color(0.25, 0.5, 0.95, 0.7)
+        node.set_transparency(TransparencyAttrib.M_alpha)
+        node.set_light_off(1)
+        node.hide()
+        return node
+
+    def show_midline(self, plane: MidlinePlane | None) -> None:
+        """Show the midline ``plane`` as a strip on the table or floor (``None`` hides it)."""
+        if plane is None:
+            self.midline.hide()
+            return
+        n = plane.normal
+        fx, fy = -float(n[1]), float(n[0])  # forward along the plane: the normal turned 90°
+        p = plane.point
+        u = (0.05 - float(p[1])) / fy if abs(fy) > 0.1 else 0.0
+        z = 0.003 if self.limb == "lower" else TABLE_TOP + 0.002
+        self.midline.set_pos(float(p[0]) + fx * u, float(p[1]) + fy * u, z)
+        self.midline.set_h(math.degrees(math.atan2(-fx, fy)))
+        self.midline.show()
 
     def _panels_to_feet_view(self) -> None:
         """Move the cue card, rating slider, progress bar and stimulus into the feet view."""

@@ -123,4 +123,7 @@ def run_patient_session(
             )
     finally:
         rec = store.import_session_log(sid)
+    from mirrorvr.clinic.course_store import CourseStore
+
+    CourseStore(store).attach_session(sid, actor="cli")  # the next visit of an active course
     return PatientRun(result, summary, folder, rec)

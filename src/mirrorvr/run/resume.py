@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,19 +12,18 @@ from mirrorvr.errors import SessionError
 from mirrorvr.run.session import LaunchOptions, run_session
 from mirrorvr.session.eventlog import read_events
 from mirrorvr.session.events import Event
+from mirrorvr.session.folder import SessionFolder
 from mirrorvr.session.runner import RunResult
 
 
 def load_session(folder: Path) -> tuple[SessionPlan, dict[str, Any], list[Event]]:
     """Plan, run metadata and events of a session folder."""
-    if not (folder / "session.json").exists() or not (folder / "plan.toml").exists():
+    sf = SessionFolder(folder)
+    if not sf.is_session():
         raise SessionError(f"{folder} is not a mirrorvr session folder (no session.json/plan.toml)")
-    try:
-        meta = json.loads((folder / "session.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise SessionError(f"{folder / 'session.json'} is unreadable: {e}") from None
-    plan = load_plan(folder / "plan.toml")
-    return plan, meta, read_events(folder / "events.jsonl").events
+    meta = sf.read_meta()
+    plan = load_plan(sf.plan)
+    return plan, meta, read_events(sf.events).events
 
 
 def resume_session(

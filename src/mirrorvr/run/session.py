@@ -1,20 +1,11 @@
 """Putting a session together: folder, clock, devices, presenter, runner.
 
-A session folder holds everything needed to understand (and resume) a session::
-
-    plan.toml         the exact plan that ran (seed included)
-    session.json      how it ran: clock, devices, date, mirrorvr version
-    events.jsonl      the append-only event log (authoritative)
-    summary.json      totals, written when the session ends
-    emulator-*.jsonl  what an emulated device received, when (simulation only)
-    session.xdf       the session's LSL streams (recorded live, or written from the log
-                      for simulated-clock runs); docs/streams.md
+What the session folder holds: :mod:`mirrorvr.session.folder`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -29,6 +20,7 @@ from mirrorvr.errors import SessionError
 from mirrorvr.session.clock import Clock, RealClock, SimClock
 from mirrorvr.session.eventlog import EventLog, EventSink, read_events
 from mirrorvr.session.events import Event
+from mirrorvr.session.folder import SessionFolder
 from mirrorvr.session.presenter import HeadlessPresenter, Presenter
 from mirrorvr.session.resume import resume_point
 from mirrorvr.session.runner import RunResult, SessionRunner
@@ -108,12 +100,6 @@ def default_session_date(plan: SessionPlan, simulated: bool) -> dt.date:
     return dt.date.today()
 
 
-def _write_json(path: Path, obj: dict[str, Any]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)  # atomic: a crash leaves the old or the new file, never half of one
-
-
 def _stimulator_device(plan: SessionPlan, opts: LaunchOptions) -> StimulatorDevice | None:
     dev = plan.devices.stimulator
     if opts.stimulator_kind:
@@ -163,16 +149,16 @@ def run_session(
     timeline = compile_timeline(plan)
     out = opts.out
     out.mkdir(parents=True, exist_ok=True)
+    folder = SessionFolder(out)
     session_date = opts.session_date or default_session_date(plan, opts.simulated)
     start_index, delivered = 0, 0
     if resume_from is None:
-        if (out / "events.jsonl").exists():
+        if folder.has_log():
             raise SessionError(
                 f"{out} already holds a session; choose another --out or `mirrorvr resume {out}`"
             )
-        (out / "plan.toml").write_text(plan_to_toml(plan), encoding="utf-8")
-        _write_json(
-            out / "session.json",
+        folder.write_plan(plan_to_toml(plan))
+        folder.write_meta(
             {
                 "mirrorvr_version": __version__,
                 "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -203,7 +189,7 @@ def run_session(
     publish = opts.realtime if opts.lsl is None else opts.lsl
     ended = False  # the runner has finished (set before the display closes)
     with ExitStack() as stack:
-        log = stack.enter_context(EventLog(out / "events.jsonl"))
+        log = stack.enter_context(EventLog(folder.events))
         for sink in opts.sinks:
             log.add_sink(sink)
         if publish:
@@ -269,12 +255,12 @@ def run_session(
                 dev = _emulated_device(dev)
                 emu = EmulatorProcess(
                     dev.kind,
-                    out / "stimulator.pty",
-                    out / f"emulator-{dev.kind}.jsonl",
+                    folder.stimulator_pty,
+                    folder.emulator_log(dev.kind),
                     extra_args=_emulator_args(dev, opts.realtime) + _body_args(plan, opts),
                 )
                 stack.enter_context(emu)
-                port = str(out / "stimulator.pty")
+                port = str(folder.stimulator_pty)
             stimulator = make_stimulator(dev, port)
             stack.enter_context(stimulator)  # exit disarms and closes, whatever happens
             log.append(
@@ -334,6 +320,9 @@ def run_session(
             pulses_today=opts.pulses_today + mt_pulses,
             operator_present=opts.on_runner is not None,
         )
+        attach_control = getattr(presenter, "attach_control", None)
+        if attach_control is not None:  # the display's keys and lost tracking reach the runner
+            attach_control(runner)
         if opts.on_runner is not None:
             opts.on_runner(runner)
         try:
@@ -345,9 +334,9 @@ def run_session(
         from mirrorvr.streams.session_io import write_fast_xdf
 
         write_fast_xdf(out, device=dev.kind if dev else "", session_date=session_date)
-    events = read_events(out / "events.jsonl").events
+    events = read_events(folder.events).events
     summary = summarize(events, timeline.total_pulses)
-    _write_json(out / "summary.json", summary)
+    folder.write_summary(summary)
     return result, summary
 
 
@@ -377,7 +366,7 @@ def _body_args(plan: SessionPlan, opts: LaunchOptions) -> list[str]:
         "--true-mt",
         f"{body.true_threshold_pct_mso:g}",
         "--panel",
-        str(opts.out / "panel.txt"),
+        str(SessionFolder(opts.out).panel),
         "--seed",
         str(plan.session.seed),
     ]
@@ -405,7 +394,7 @@ def _estimate_threshold(
             from mirrorvr.sim.emg_stream import LslEmgSource, panel_operator
 
             if _body_args(plan, opts):  # the emulator publishes the simulated patient's EMG
-                operator = panel_operator(opts.out / "panel.txt")
+                operator = panel_operator(SessionFolder(opts.out).panel)
             live = LslEmgSource(_emg_stream_name(plan, opts))
             live.wait_connected(60)  # the emulator's outlet may take a while on a busy machine
             emg = live
@@ -433,13 +422,13 @@ def _estimate_threshold(
             pulses_delivered=0,
             last_step=-1,
         )
-        events = read_events(opts.out / "events.jsonl").events
-        _write_json(opts.out / "summary.json", summarize(events, planned_pulses))
+        folder = SessionFolder(opts.out)
+        folder.write_summary(summarize(read_events(folder.events).events, planned_pulses))
         raise
     finally:
         if live is not None:
             live.close()
     # the plan that runs is the one with the measured threshold (resume reads it back)
-    (opts.out / "plan.toml").write_text(plan_to_toml(new_plan), encoding="utf-8")
+    SessionFolder(opts.out).write_plan(plan_to_toml(new_plan))
     last = outcome.meps[-1].pulse_t if outcome.meps else None
     return new_plan, outcome.pulses, last

@@ -9,7 +9,6 @@ each pulse from the procedure, in real time it hears the emulated box and publis
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -20,6 +19,7 @@ from typing import Any
 from mirrorvr.config.plan import SafetyProfile, StimulatorDevice, ThresholdEstimation
 from mirrorvr.session.clock import Clock, RealClock, SimClock
 from mirrorvr.session.eventlog import EventLog
+from mirrorvr.session.folder import SessionFolder, write_json_atomic
 from mirrorvr.sim.emg import BodyModel, SimulatedEmg
 from mirrorvr.sim.emulate import EmulatorProcess
 from mirrorvr.stim.factory import make_stimulator
@@ -55,23 +55,18 @@ class ThresholdRun:
     sinks: list[Any] = field(default_factory=list)
 
 
-def _write_json(path: Path, obj: dict[str, Any]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def run_threshold(opts: ThresholdRun) -> tuple[ThresholdOutcome, HotspotResult | None]:
     """Run the hunt (after the hotspot search, if sites are given) into ``opts.out``."""
     out = opts.out
     out.mkdir(parents=True, exist_ok=True)
+    folder = SessionFolder(out)
     cfg = opts.config
     simulated = opts.stimulator_port is None
     body = BodyModel(true_threshold_pct_mso=opts.true_mt)
     clock: Clock = RealClock() if opts.realtime else SimClock()
     profile = SafetyProfile(max_intensity_pct_mso=opts.max_pct_mso)
     with ExitStack() as stack:
-        log = stack.enter_context(EventLog(out / "events.jsonl"))
+        log = stack.enter_context(EventLog(folder.events))
         for sink in opts.sinks:
             log.add_sink(sink)
         port = opts.stimulator_port
@@ -81,7 +76,7 @@ def run_threshold(opts: ThresholdRun) -> tuple[ThresholdOutcome, HotspotResult |
             extra: list[str] = []
             if opts.realtime:
                 emg_name = f"mirrorvr-sim-emg-{os.getpid()}"
-                panel = out / "panel.txt"
+                panel = folder.panel
                 extra = [
                     "--emg",
                     emg_name,
@@ -97,12 +92,12 @@ def run_threshold(opts: ThresholdRun) -> tuple[ThresholdOutcome, HotspotResult |
                 operator = operator or panel_operator(panel)
             emu = EmulatorProcess(
                 opts.stimulator_kind,
-                out / "stimulator.pty",
-                out / f"emulator-{opts.stimulator_kind}.jsonl",
+                folder.stimulator_pty,
+                folder.emulator_log(opts.stimulator_kind),
                 extra_args=extra,
             )
             stack.enter_context(emu)
-            port = str(out / "stimulator.pty")
+            port = str(folder.stimulator_pty)
             if opts.realtime:
                 from mirrorvr.sim.emg_stream import LslEmgSource
 
@@ -154,7 +149,7 @@ def run_threshold(opts: ThresholdRun) -> tuple[ThresholdOutcome, HotspotResult |
                 pulses_per_site=opts.pulses_per_site,
                 move_coil=move,
             )
-            _write_json(out / "hotspot.json", hotspot.to_dict())
+            write_json_atomic(folder.hotspot, hotspot.to_dict())
             proc.site = hotspot.best
             if move is not None and hotspot.best is not None:
                 move(hotspot.best)
@@ -166,12 +161,12 @@ def run_threshold(opts: ThresholdRun) -> tuple[ThresholdOutcome, HotspotResult |
         if isinstance(emg, SimulatedEmg):  # off the hotspot the muscle needs more output
             true_here += emg.generator.coil_offset_pct_mso
         record["simulated_true_mt_pct_mso"] = round(true_here, 2) if simulated else None
-        _write_json(out / "threshold.json", record)
+        folder.write_threshold(record)
     return outcome, hotspot
 
 
 def simulated_true_mt(folder: Path) -> float | None:
     """The simulated patient's true threshold at the hunt's site, from ``threshold.json``."""
-    rec = json.loads((folder / "threshold.json").read_text(encoding="utf-8"))
+    rec = SessionFolder(folder).read_threshold()
     value = rec.get("simulated_true_mt_pct_mso")
     return None if value is None else float(value)

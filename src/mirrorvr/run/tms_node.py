@@ -12,9 +12,10 @@ from pathlib import Path
 from mirrorvr.config.loader import plan_to_toml
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.errors import PlanError, SessionError
-from mirrorvr.run.session import _write_json, default_session_date
+from mirrorvr.run.session import default_session_date
 from mirrorvr.session.clock import RealClock
 from mirrorvr.session.eventlog import EventLog
+from mirrorvr.session.folder import SessionFolder
 from mirrorvr.session.timeline import compile_timeline
 from mirrorvr.sim.emulate import EmulatorProcess
 from mirrorvr.stim import governor
@@ -61,7 +62,8 @@ def run_tms_node(plan: SessionPlan, opts: NodeOptions) -> NodeResult:
     """Run the TMS node of ``plan`` into the node folder ``opts.out`` until the session ends."""
     timeline = compile_timeline(plan)
     out = opts.out
-    if (out / "events.jsonl").exists():
+    folder = SessionFolder(out)
+    if folder.has_log():
         raise SessionError(f"{out} already holds a node log; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     simulated = opts.stimulator_port is None
@@ -69,13 +71,12 @@ def run_tms_node(plan: SessionPlan, opts: NodeOptions) -> NodeResult:
     problems = governor.check_plan(plan, timeline, today=session_date)
     if problems:
         raise PlanError(problems)
-    (out / "plan.toml").write_text(plan_to_toml(plan), encoding="utf-8")
+    folder.write_plan(plan_to_toml(plan))
     dev = plan.devices.stimulator
     if opts.stimulator_kind:
         dev = dev.model_copy(update={"kind": opts.stimulator_kind})
     pred = markers_predicate(opts.vr_session)
-    _write_json(
-        out / "session.json",
+    folder.write_meta(
         {
             "node": "tms",
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -89,7 +90,7 @@ def run_tms_node(plan: SessionPlan, opts: NodeOptions) -> NodeResult:
     )
     clock = RealClock()
     with ExitStack() as stack:
-        log = stack.enter_context(EventLog(out / "events.jsonl"))
+        log = stack.enter_context(EventLog(folder.events))
         if opts.publish:
             outlets = SessionOutlets(session_key(out), device=dev.kind, prefix="tms-")
             stack.callback(outlets.close)
@@ -105,10 +106,10 @@ def run_tms_node(plan: SessionPlan, opts: NodeOptions) -> NodeResult:
             port = opts.stimulator_port
             if port is None:
                 emu = EmulatorProcess(
-                    dev.kind, out / "stimulator.pty", out / f"emulator-{dev.kind}.jsonl"
+                    dev.kind, folder.stimulator_pty, folder.emulator_log(dev.kind)
                 )
                 stack.enter_context(emu)
-                port = str(out / "stimulator.pty")
+                port = str(folder.stimulator_pty)
             stimulator = make_stimulator(dev, port)
             stack.enter_context(stimulator)  # exit disarms and closes, whatever happens
             log.append(

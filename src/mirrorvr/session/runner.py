@@ -7,8 +7,16 @@ The runner owns no devices: it gets a presenter (display seam), a stimulation ex
 ``abort`` and ``estop`` may be called from any thread; the emergency stop disarms the
 stimulator from the calling thread at once rather than waiting for the runner's loop.
 
-The rest of the timeline is only ever shifted *later* (pauses, slow answers), so the intervals
-the compiler guaranteed still hold.
+The rest of the timeline is only ever shifted *later* (pauses, slow answers, stalls), so the
+intervals the compiler guaranteed still hold.
+
+Stalls: when the display shows a step late, or the runner itself reaches a step late, by more
+than the plan's ``session.stall_tolerance_s``, the rest of the timeline shifts later by the lag
+(event ``timeline_shift``): a train placed in a rest still starts inside that rest as it was
+shown, and no pulse is lost to the stall. A stall longer than ``session.max_stall_shift_s``
+is logged as a pause (reason, governor re-check) before the session goes on. With
+``session.on_stall = "refuse"`` nothing shifts: the stall is logged and late pulses are logged
+missed, as the plan asked.
 """
 
 from __future__ import annotations
@@ -266,8 +274,13 @@ class SessionRunner:
             self._set_state(State.RUNNING)
             for step in steps[self.start_index :]:
                 lead = STIM_LOOKAHEAD_S if self.clock.realtime and step.n_pulses else 0.0
-                if step.kind != "cue_pulse" and not self._wait_until(self._deadline(step) - lead):
-                    break
+                if step.kind != "cue_pulse":
+                    if not self._wait_until(self._deadline(step) - lead):
+                        break
+                    # the runner itself fell behind (a slow step before this one)
+                    self._catch_up(step, self._deadline(step) - lead, self.clock.now(), "runner")
+                    if self._abort_reason is not None:
+                        break
                 if self._pause_req.is_set() and not self._wait_until(self.clock.now()):
                     break
                 self._run_step(step)
@@ -321,13 +334,16 @@ class SessionRunner:
         elif kind in ("cue", "window", "rest"):
             onset = self.presenter.present(step)
             self._onsets[step.index] = onset
+            planned = self._deadline(step)
+            self._catch_up(step, planned, onset, "display")
             data = dict(step.data)
             if "tone" in data:  # the cue's tone: its parameters, and whether and when it played
                 tone = self.presenter.cue_tone() or ToneOutcome(False, reason="not reported")
                 data["tone"] = {**data["tone"], **tone.to_event()}
-            t_log(kind, onset, **common, planned=self._deadline(step), **data)
+            t_log(kind, onset, **common, planned=planned, **data)
         elif kind == "rating":
             onset = self.presenter.present(step)
+            self._catch_up(step, self._deadline(step), onset, "display")
             t_log("rating_prompt", onset, **common, timepoint=step.data["timepoint"])
             answer = self.presenter.ask_rating(step, onset + float(step.data["timeout_s"]))
             t_ans = answer.t if answer else self.clock.now()
@@ -343,6 +359,7 @@ class SessionRunner:
             self._shift += max(0.0, t_ans - self._deadline(step) - step.duration)
         elif kind == "laterality_trial":
             onset = self.presenter.present(step)
+            self._catch_up(step, self._deadline(step), onset, "display")
             d = step.data
             t_log(
                 "laterality_trial",
@@ -366,6 +383,47 @@ class SessionRunner:
         elif kind in ("train", "cue_pulse"):
             self._stimulate(step)
         # "end" needs no event of its own: _finish logs the final state and totals
+
+    def _catch_up(self, step: Step, planned: float, actual: float, source: str) -> None:
+        """Shift the rest of the timeline by a stall (or log it, if the plan refuses late)."""
+        lag = actual - planned
+        cfg = self.plan.session
+        if lag <= cfg.stall_tolerance_s:
+            return
+        if cfg.on_stall == "refuse":
+            self.log.append(
+                "stall",
+                actual,
+                step=step.index,
+                source=source,
+                late_s=lag,
+                action="none: the plan refuses late trains (session.on_stall = refuse)",
+            )
+            return
+        paused = lag > cfg.max_stall_shift_s
+        if paused:
+            self._set_state(
+                State.PAUSED,
+                f"the {source} stalled {lag:.2f} s (more than the plan's "
+                f"{cfg.max_stall_shift_s:g} s): the session paused and goes on where it was",
+            )
+            problems = self._recheck()
+            if problems:
+                self._abort_reason = "cannot resume after a stall: " + "; ".join(problems)
+                return
+        self._shift += lag
+        self.log.append(
+            "timeline_shift",
+            actual,
+            durable=True,
+            step=step.index,
+            source=source,
+            late_s=lag,
+            shift_s=self._shift,
+            paused=paused,
+        )
+        if paused:
+            self._set_state(State.RUNNING, "resumed after the stall")
 
     def _stimulate(self, step: Step) -> None:
         if step.kind == "cue_pulse":

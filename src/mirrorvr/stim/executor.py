@@ -299,6 +299,25 @@ class StimulationExecutor:
 
     def execute(self, step: Step, onset: float) -> TrainResult:
         """Deliver ``step``'s pulses at ``onset + offsets`` on the calling thread."""
+        admitted = self.admit(step, onset)
+        if isinstance(admitted, TrainResult):
+            return admitted
+        request, offsets, timing = admitted
+        if timing == "device":
+            result = self._device_train(step, onset, offsets, request)
+        else:
+            result = self._host_train(step, onset, offsets, request)
+        self.conclude(step, request, len(offsets), result, timing)
+        return result
+
+    def admit(
+        self, step: Step, onset: float
+    ) -> TrainResult | tuple[governor.StimRequest, tuple[float, ...], Literal["host", "device"]]:
+        """The governor's gate for one train, its budget reserved and its intent logged.
+
+        Returns (request, offsets, timing) when the train may go out, else the result of a
+        train skipped (stopped) or refused (already logged).
+        """
         d = step.data
         offsets: tuple[float, ...] = tuple(float(o) for o in d["offsets"])
         request = governor.request_from_step(step, onset)
@@ -329,7 +348,7 @@ class StimulationExecutor:
             )
             return TrainResult(status="refused", reason=decision.reason)
         device_timed = self.timing == "device" and request.pattern == "rtms" and len(offsets) > 1
-        timing = "device" if device_timed else "host"
+        timing: Literal["host", "device"] = "device" if device_timed else "host"
         self.log.append(
             "train_intent",
             self.clock.now(),
@@ -347,12 +366,19 @@ class StimulationExecutor:
             timing=timing,
             device=self.stimulator.kind,
         )
-        if device_timed:
-            result = self._device_train(step, onset, offsets, request)
-        else:
-            result = self._host_train(step, onset, offsets, request)
+        return request, offsets, timing
+
+    def conclude(
+        self,
+        step: Step,
+        request: governor.StimRequest,
+        n_pulses: int,
+        result: TrainResult,
+        timing: str,
+    ) -> None:
+        """Give back the budget of pulses that certainly did not go out; log the outcome."""
         result.timing = timing
-        undelivered = len(offsets) - result.delivered
+        undelivered = n_pulses - result.delivered
         with self._lock:
             self._state = governor.release(self._state, undelivered, request.pattern)
             self.delivered += result.delivered
@@ -361,14 +387,13 @@ class StimulationExecutor:
             self.clock.now(),
             durable=True,
             step=step.index,
-            train=d["train"],
+            train=step.data["train"],
             delivered=result.delivered,
             missed=result.missed,
             status=result.status,
             reason=result.reason,
             timing=timing,
         )
-        return result
 
     def _host_train(
         self,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mirrorvr.session.eventlog import read_events
+from mirrorvr.session.folder import SessionFolder
 from mirrorvr.streams.from_events import write_events_xdf
 from mirrorvr.streams.layout import SESSION_STREAMS
 from mirrorvr.streams.outlets import SessionOutlets
@@ -36,7 +37,7 @@ def session_key(folder: Path) -> str:
 
 def xdf_path(folder: Path) -> Path:
     """``session.xdf``, or ``session-2.xdf``, ... if a resumed session already has one."""
-    p = folder / "session.xdf"
+    p = SessionFolder(folder).xdf
     n = 2
     while p.exists():
         p = folder / f"session-{n}.xdf"
@@ -168,10 +169,11 @@ def session_streams(
 
 def write_fast_xdf(folder: Path, *, device: str = "", session_date: Any = None) -> Path:
     """``session.xdf`` of a simulated-clock session, from its event log (replaced if present)."""
-    events = read_events(folder / "events.jsonl").events
+    sf = SessionFolder(folder)
+    events = read_events(sf.events).events
     return write_events_xdf(
         events,
-        folder / "session.xdf",
+        sf.xdf,
         session=session_key(folder),
         device=device,
         clock="simulated",

@@ -9,8 +9,6 @@ from that plan, so every train's % MSO comes from the measured threshold.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 from pathlib import Path
 
 from mirrorvr.analysis.mep import MepSettings
@@ -18,6 +16,7 @@ from mirrorvr.config.plan import SessionPlan, ThresholdEstimation
 from mirrorvr.errors import SessionError
 from mirrorvr.session.clock import Clock
 from mirrorvr.session.eventlog import EventLog
+from mirrorvr.session.folder import SessionFolder
 from mirrorvr.stim import governor
 from mirrorvr.stim.base import Stimulator
 from mirrorvr.threshold.estimate import ThresholdEstimator
@@ -88,9 +87,7 @@ def estimate_session_threshold(
     )
     outcome = proc.run(make_estimator(cfg, plan.safety.max_intensity_pct_mso))
     if out is not None:
-        tmp = out / "threshold.json.tmp"
-        tmp.write_text(json.dumps(outcome.to_dict(), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, out / "threshold.json")
+        SessionFolder(out).write_threshold(outcome.to_dict())
     mt = outcome.motor_threshold(session_date)
     if mt is None:
         raise SessionError(

@@ -5,8 +5,8 @@ Six joints per leg, the same indices on both sides::
     HIP ── KNEE ── ANKLE ─┬─ BALL ── TOE_TIP
                           └─ HEEL
 
-``BALL`` is the metatarsophalangeal joint line (where the toes bend), ``TOE_TIP`` the tip of the
-big toe, ``HEEL`` the back of the calcaneus. Joint frames follow the hand's convention (and
+``BALL`` is the big toe's metatarsophalangeal joint (where it bends; medial on the ball of the
+foot), ``TOE_TIP`` the tip of the big toe, ``HEEL`` the back of the calcaneus. Joint frames follow the hand's convention (and
 OpenXR's): local +y along the bone towards the distal end, +z anterior (front of the thigh
 and shin, top of the foot), +x = y × z — lateral on a right leg. A left leg is the mirror image
 of a right one across its local x = 0 plane, so :mod:`mirrorvr.tracking.mirror` reflects legs
@@ -72,8 +72,10 @@ LEG_BONES: tuple[tuple[int, int], ...] = (
 THIGH_LENGTH = 0.43
 SHANK_LENGTH = 0.42
 FOOT_HEEL = np.array([0.0, -0.05, -0.065])
-FOOT_BALL = np.array([0.0, 0.15, -0.075])
-TOES = np.array([0.0, 0.06, -0.005])
+#: the ball (first metatarsophalangeal joint) and the big toe sit medially (−x on a right
+#: foot): what makes a left foot look different from a right one
+FOOT_BALL = np.array([-0.022, 0.15, -0.075])
+TOES = np.array([-0.004, 0.06, -0.005])
 #: the right hip joint centre, seated on a ~46 cm chair
 REST_HIP = np.array([0.12, 0.02, 0.50])
 #: joint radii (metres): thigh and calf are wide, the foot is flat-ish, toes small

@@ -1,12 +1,14 @@
-"""Recording and replaying pose streams (JSON Lines, one hand sample per line).
+"""Recording and replaying pose streams (JSON Lines, one hand or leg sample per line).
 
 File format (``*.poses.jsonl``)::
 
     {"format": "mirrorvr-poses", "version": 1}
     {"t": 12.5, "side": "right", "p": [78 floats], "q": [104 floats], "f": [26 ints], "r": [26 floats]}
+    {"t": 12.5, "side": "right", "limb": "lower", "p": [18 floats], "q": [24 floats], ...}
 
-``p`` = 26 positions (x, y, z, metres), ``q`` = 26 quaternions (w, x, y, z), ``f`` = OpenXR
-location flags, ``r`` = joint radii; world frame as in :mod:`mirrorvr.tracking`. Replay shifts
+``p`` = positions (x, y, z, metres), ``q`` = quaternions (w, x, y, z), ``f`` = OpenXR location
+flags, ``r`` = joint radii, per joint: 26 hand joints, or 6 leg joints for ``"limb": "lower"``
+(``"upper"`` when absent); world frame as in :mod:`mirrorvr.tracking`. Replay shifts
 the recording so its first sample plays at the first poll, and interpolates between samples
 (linear positions, slerp orientations).
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
@@ -23,7 +26,8 @@ import numpy as np
 from mirrorvr.errors import MirrorVRError
 from mirrorvr.tracking import quat
 from mirrorvr.tracking.joints import JOINT_COUNT, SIDES, Side
-from mirrorvr.tracking.pose import HandPose, TrackingFrame
+from mirrorvr.tracking.leg_skeleton import LEG_JOINT_COUNT
+from mirrorvr.tracking.pose import HandPose, LegPose, LimbKind, LimbPose, TrackingFrame
 
 FORMAT = "mirrorvr-poses"
 
@@ -41,11 +45,13 @@ class PoseRecorder:
         self._f.write(json.dumps({"format": FORMAT, "version": 1}) + "\n")
 
     def write(self, frame: TrackingFrame) -> None:
-        """Append every hand of ``frame``."""
-        for side, h in frame.hands.items():
+        """Append every hand and leg of ``frame``."""
+        limbs: list[tuple[Side, LimbPose]] = [*frame.hands.items(), *frame.legs.items()]
+        for side, h in limbs:
             rec = {
                 "t": h.t,
                 "side": side,
+                **({"limb": "lower"} if isinstance(h, LegPose) else {}),
                 "p": np.round(h.positions, 6).ravel().tolist(),
                 "q": np.round(h.orientations, 7).ravel().tolist(),
                 "f": h.flags.astype(int).tolist(),
@@ -65,7 +71,7 @@ class PoseRecorder:
         self.close()
 
 
-def _parse(path: Path) -> dict[Side, list[HandPose]]:
+def _parse(path: Path) -> dict[tuple[LimbKind, Side], list[LimbPose]]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as e:
@@ -81,7 +87,9 @@ def _parse(path: Path) -> dict[Side, list[HandPose]]:
             f"{path}:1: not a mirrorvr pose recording (first line must be "
             f'{{"format": "{FORMAT}", "version": 1}})'
         )
-    out: dict[Side, list[HandPose]] = {s: [] for s in SIDES}
+    out: dict[tuple[LimbKind, Side], list[LimbPose]] = {
+        (k, s): [] for k in ("upper", "lower") for s in SIDES
+    }
     for n, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
@@ -90,26 +98,26 @@ def _parse(path: Path) -> dict[Side, list[HandPose]]:
             side = r["side"]
             if side not in SIDES:
                 raise ValueError(f"side must be left or right, not {side!r}")
-            hand = HandPose(
+            limb = r.get("limb", "upper")
+            if limb not in ("upper", "lower"):
+                raise ValueError(f"limb must be upper or lower, not {limb!r}")
+            cls: type[LimbPose] = HandPose if limb == "upper" else LegPose
+            nj = JOINT_COUNT if limb == "upper" else LEG_JOINT_COUNT
+            hand = cls(
                 side=side,
                 t=float(r["t"]),
-                positions=np.array(r["p"], dtype=np.float64).reshape(JOINT_COUNT, 3),
-                orientations=quat.normalize(
-                    np.array(r["q"], dtype=np.float64).reshape(JOINT_COUNT, 4)
-                ),
-                radii=np.array(r.get("r", [0.01] * JOINT_COUNT), dtype=np.float64).reshape(
-                    JOINT_COUNT
-                ),
-                flags=np.array(r["f"], dtype=np.uint8).reshape(JOINT_COUNT),
+                positions=np.array(r["p"], dtype=np.float64).reshape(nj, 3),
+                orientations=quat.normalize(np.array(r["q"], dtype=np.float64).reshape(nj, 4)),
+                radii=np.array(r.get("r", [0.01] * nj), dtype=np.float64).reshape(nj),
+                flags=np.array(r["f"], dtype=np.uint8).reshape(nj),
                 active=bool(r.get("active", True)),
             )
         except (ValueError, KeyError, TypeError) as e:
             raise PoseFileError(f"{path}:{n}: bad pose sample ({e}); re-record the file") from None
-        if out[side] and hand.t < out[side][-1].t:
-            raise PoseFileError(
-                f"{path}:{n}: time goes backwards ({hand.t} after {out[side][-1].t})"
-            )
-        out[side].append(hand)
+        seq = out[(limb, side)]
+        if seq and hand.t < seq[-1].t:
+            raise PoseFileError(f"{path}:{n}: time goes backwards ({hand.t} after {seq[-1].t})")
+        seq.append(hand)
     if not any(out.values()):
         raise PoseFileError(f"{path}: the recording holds no pose samples")
     return out
@@ -129,42 +137,42 @@ class ReplaySource:
         self._span = max(ends) - self._t0
         self._offset: float | None = None
 
-    def _sample(self, side: Side, t: float) -> HandPose | None:
-        hands, times = self._hands[side], self._times[side]
+    def _sample(self, key: tuple[LimbKind, Side], t: float) -> LimbPose | None:
+        hands, times = self._hands[key], self._times[key]
         if not hands:
             return None
         i = bisect.bisect_right(times, t)
         if i == 0:
-            return hands[0]
+            return replace(hands[0], t=t)
         if i == len(hands):
-            return hands[-1]
+            return replace(hands[-1], t=t)
         a, b = hands[i - 1], hands[i]
         u = (t - a.t) / (b.t - a.t) if b.t > a.t else 1.0
-        return HandPose(
-            side=side,
+        return replace(
+            a,
             t=t,
             positions=a.positions + u * (b.positions - a.positions),
             orientations=quat.slerp(a.orientations, b.orientations, u),
-            radii=a.radii,
             flags=a.flags & b.flags,
             active=a.active and b.active,
         )
 
     def poll(self, t: float) -> TrackingFrame:
-        """Recorded hands at ``t`` (time-shifted), stamped with ``t``."""
+        """Recorded hands and legs at ``t`` (time-shifted), stamped with ``t``."""
         if self._offset is None:
             self._offset = t - self._t0
         rt = t - self._offset
         if self.loop and self._span > 0:
             rt = self._t0 + (rt - self._t0) % self._span
         hands: dict[Side, HandPose] = {}
-        for side in SIDES:
-            h = self._sample(side, rt)
-            if h is not None:
-                hands[side] = HandPose(
-                    h.side, t, h.positions, h.orientations, h.radii, h.flags, h.active
-                )
-        return TrackingFrame(t=t, hands=hands)
+        legs: dict[Side, LegPose] = {}
+        for limb, side in self._hands:
+            h = self._sample((limb, side), rt)
+            if isinstance(h, HandPose):
+                hands[side] = replace(h, t=t)
+            elif isinstance(h, LegPose):
+                legs[side] = replace(h, t=t)
+        return TrackingFrame(t=t, hands=hands, legs=legs)
 
     def close(self) -> None:
         """Nothing to release (the file was read at once)."""

@@ -42,6 +42,7 @@ from mirrorvr.errors import MirrorVRError, PlanError, Problem
 from mirrorvr.run.patient import open_store_session
 from mirrorvr.run.session import with_seed
 from mirrorvr.session.eventlog import read_events
+from mirrorvr.session.folder import SessionFolder
 from mirrorvr.session.timeline import compile_timeline
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -162,7 +163,7 @@ def _strip(p: Problem) -> Problem:
 
 def _laterality(folder: str) -> dict[str, Any] | None:
     """Per-side laterality score of a session, from its log (None without trials)."""
-    log = Path(folder) / "events.jsonl"
+    log = SessionFolder(Path(folder)).events
     if not log.exists():
         return None
     events = read_events(log).events
@@ -222,6 +223,10 @@ def create_app(
         who = request.headers.get("x-operator", "").strip()[:40] or "therapist"
         host = request.client.host if request.client else "?"
         return f"{who}@{host} (token {access.fingerprint})"
+
+    from mirrorvr.clinic.console.course_api import add_course_routes
+
+    add_course_routes(app, store, actor)
 
     @app.exception_handler(PlanError)
     async def plan_error(_: Request, e: PlanError) -> JSONResponse:

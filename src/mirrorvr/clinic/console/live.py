@@ -106,6 +106,10 @@ class LiveSession:
             self._runner_ready.set()
             try:
                 self.store.import_session_log(self.session_id)
+                from mirrorvr.clinic.course_store import CourseStore
+
+                # a completed session is the next visit of the patient's active course
+                CourseStore(self.store).attach_session(self.session_id, actor="console")
             except MirrorVRError as e:
                 self.error = (self.error + "; " if self.error else "") + str(e)
             with self._lock:

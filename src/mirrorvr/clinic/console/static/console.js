@@ -140,6 +140,7 @@ async function pagePatient(pid) {
         <label class="inline">Session <select name="session_id"><option value="">(none)</option>${d.sessions.map((s) => `<option value="${s.id}">${s.id} · ${esc(s.date)}</option>`).join("")}</select></label>
         <button type="submit">Add rating</button><div class="msg" id="rating-msg"></div></form>
     </section>
+    <section class="card" id="course"><h2>Course</h2><div id="course-body" class="small">loading…</div></section>
     <div class="grid">
     <section class="card"><h2>TMS screening</h2>
       <p id="screening-status" class="${st.cleared ? "ok" : "warn"}">${st.cleared ? "Cleared" : "Not cleared"}: ${esc(st.reason)}</p>
@@ -224,6 +225,33 @@ async function pagePatient(pid) {
     ev.preventDefault(); const f = Object.fromEntries(new FormData(form).entries());
     post(form, `/api/sessions/${form.dataset.sid}/adverse-events`, f, form.parentElement.querySelector(".msg"));
   }));
+  loadCourse(pid);
+}
+
+// ---- course (never a trial arm: the console is a blinded therapist's screen) ---------------
+function pct(v) { return v === null || v === undefined ? "–" : `${v > 0 ? "+" : ""}${v.toFixed(0)} %`; }
+async function loadCourse(pid) {
+  const el = $("#course-body");
+  try {
+    const d = await api("GET", `/api/patients/${encodeURIComponent(pid)}/course`);
+    const el2 = d.eligibility;
+    const findings = el2.findings.filter((f) => f.level !== "note").map((f) =>
+      `<li class="${f.level === "block" ? "warn" : ""}">${esc(f.item)}: ${esc(f.level)} — ${esc(f.message)}</li>`).join("");
+    let html = `<p id="eligibility" class="${el2.may_start ? "ok" : "warn"}">Eligibility: ${el2.may_start ? "a course may start" : "blocked"}</p>${findings ? `<ul>${findings}</ul>` : ""}`;
+    if (d.trial) html += `<p id="trial">In trial <b>${esc(d.trial.id)}</b> (allocation ${esc(d.trial.allocation)})</p>`;
+    const c = d.course;
+    if (!c) { el.innerHTML = html + "<p>No course: start one with <code>mirrorvr course start</code>.</p>"; return; }
+    const resp = Object.entries(c.responders).map(([k, v]) => `${esc(k)}: ${v === null ? "–" : v ? "yes" : "no"}`).join(" · ");
+    const nx = c.next ? `${esc(c.next.label)} due ${esc(c.next.due)}${c.next.latest ? " (by " + esc(c.next.latest) + ")" : ""}` : "nothing due";
+    html += `<p id="course-summary"><b>${esc(c.name)}</b> (${esc(c.kind)}, ${esc(c.status)}, started ${esc(c.started)})<br>
+      Sessions done <b id="course-done">${c.sessions_done}</b> of ${c.sessions_total}, missed ${c.sessions_missed}, boosters ${c.boosters_done} ·
+      adherence ${c.adherence === null ? "–" : Math.round(100 * c.adherence) + " %"} · next: <span id="course-next">${nx}</span><br>
+      Baseline ${fmt(c.baseline)} → latest ${fmt(c.latest)} (${pct(c.pct_change)}) · responders: <span id="course-responders">${resp}</span></p>
+      ${c.interrupted ? `<p class="warn">Interrupted: ${esc(c.interrupted)}</p>` : ""}
+      ${c.suggestion ? `<p id="course-suggestion" class="${c.booster_suggested || c.retreatment_suggested ? "warn" : ""}">${esc(c.suggestion)}</p>` : ""}
+      <table id="course-visits"><tr><th>Visit</th><th>Date</th><th>Status</th></tr>${c.visits.map((v) => `<tr><td>${esc(v.label)}</td><td>${esc(v.date)}</td><td>${esc(v.status)}</td></tr>`).join("")}</table>`;
+    el.innerHTML = html;
+  } catch (e) { showError(el, e); }
 }
 
 // ---- plan editor ---------------------------------------------------------------------------

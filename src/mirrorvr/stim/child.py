@@ -1,0 +1,447 @@
+"""The stimulation process: ``python -m mirrorvr.stim.child`` (started by :mod:`.process`).
+
+It holds the stimulator driver and its transport (and the driver's keep-alive), and fires the
+trains the session process hands over, each with its exact pulse times. Nothing else of the
+session lives here: no runner, no event log, no LSL, no display — so the one thread that times
+pulses shares the interpreter with no one (the driver's own keep-alive/reader threads and the
+e-stop watcher sleep in blocking calls nearly all the time). It asks for SCHED_FIFO and locks
+its memory where permitted, and disables the cyclic garbage collector (collected when idle).
+
+Channels (all pipes from the session process):
+
+* stdin: JSON-line commands — ``config`` (first line), ``call`` (arm, disarm, set_intensity,
+  status, trigger, device_limits), ``train``, ``cancel``, ``reset``, ``exit``;
+* stdout: JSON-line messages — ``ready``, ``reply``, ``pulse``, ``pulse_missed``,
+  ``guard_refused``, ``train_intent``, ``train_outcome``, ``fault``, ``disarmed``;
+* the e-stop pipe (``--estop-fd``): one byte per request, read by a watcher thread blocked in
+  ``select`` — ``E`` (e-stop), ``H`` (halt), ``D`` (disarm) all disarm at once from that thread
+  (``E``/``H`` also cancel every pending pulse). End of file on it, or on stdin, or the
+  ``PR_SET_PDEATHSIG`` signal, means the session process died: disarm, then exit.
+
+Before every pulse the independent :class:`~mirrorvr.stim.guard.PulseGuard` must agree (the
+session process already passed the train through the governor). Every train's intent, every
+pulse and every outcome is written to the journal in the session folder
+(:mod:`mirrorvr.stim.journal`) before it is sent up the pipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import gc
+import json
+import os
+import select
+import signal
+import sys
+import threading
+import time
+from dataclasses import asdict
+from typing import Any
+
+from mirrorvr.errors import DeviceError
+from mirrorvr.stim.guard import GuardLimits, PulseGuard
+from mirrorvr.stim.journal import Journal
+from mirrorvr.stim.priority import BOOST_RT_PRIORITY, realtime_boost, try_realtime
+
+#: sleep (select) until this long before a deadline, then spin
+SPIN_S = 0.002
+#: the largest head start a trigger write gets to compensate its own cost (as the executor)
+MAX_LEAD_S = 0.0005
+#: how often an idle process looks at the driver's own fault state (keep-alive failures)
+HEALTH_PERIOD_S = 0.1
+
+monotonic = time.monotonic  # CLOCK_MONOTONIC = LSL local_clock() on Linux
+
+
+def _send(msg: dict[str, Any]) -> bool:
+    """One message up the pipe; False if the session process is gone (never raises)."""
+    # one write per line: a pipe write under PIPE_BUF bytes is atomic, so the main loop and the
+    # e-stop watcher never interleave their lines
+    try:
+        os.write(1, (json.dumps(msg, separators=(",", ":"), default=str) + "\n").encode("utf-8"))
+    except OSError:  # EPIPE: the reader died; the journal still has everything
+        return False
+    return True
+
+
+def _lock_memory() -> str:
+    """mlockall(MCL_CURRENT | MCL_FUTURE) where permitted: no page fault mid-train."""
+    if not sys.platform.startswith("linux"):
+        return "not available on this OS"
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mlockall(1 | 2) != 0:
+        return f"not permitted ({os.strerror(ctypes.get_errno())})"
+    return "locked"
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+class StimChild:
+    """The stimulation process's state and loops."""
+
+    def __init__(self, config: dict[str, Any], estop_fd: int, journal: Journal) -> None:
+        from mirrorvr.config.plan import StimulatorDevice
+        from mirrorvr.stim.factory import make_stimulator
+
+        self.config = config
+        self.estop_fd = estop_fd
+        self.journal = journal
+        self.driver = make_stimulator(
+            StimulatorDevice.model_validate(config["device"]), str(config["port"])
+        )
+        self.driver.auto_release = False  # pulse width: released here, by deadline
+        self.guard = PulseGuard(GuardLimits(**config["guard"]))
+        self.late_tolerance_s = float(config.get("late_tolerance_s", 0.005))
+        self.cancel = threading.Event()
+        self.estopped = False
+        self.trains: collections.deque[dict[str, Any]] = collections.deque()
+        self._buf = b""
+        self._costs: collections.deque[float] = collections.deque(maxlen=32)
+        self._exit = False
+        self._sig_r, self._sig_w = os.pipe()
+        self._faulted = False
+        self.intensity: float | None = None  # as last set through this process
+
+    # ---- e-stop watcher (its own thread, blocked in select nearly always) ---------------
+    def _on_signal(self, signum: int, frame: object) -> None:
+        os.write(self._sig_w, b"P")  # async-signal-safe: the watcher does the work
+
+    def watch_estop(self) -> None:
+        """Disarm at once on any e-stop byte; on the parent's death disarm and exit."""
+        try_realtime(BOOST_RT_PRIORITY)
+        while True:
+            r, _, _ = select.select([self.estop_fd, self._sig_r], [], [])
+            data = os.read(r[0], 64)
+            parent_gone = (r[0] == self.estop_fd and not data) or (
+                r[0] == self._sig_r and b"P" in data
+            )
+            if parent_gone:
+                self._disarm("the session process died", cancel=True)
+                self.journal.append("disarmed", monotonic(), durable=True, cause="parent died")
+                os._exit(0)  # the device is disarmed; nothing else here must outlive the session
+            for b in data.decode("ascii", "replace"):
+                cause = {"E": "emergency stop", "H": "halt", "D": "disarm"}.get(b)
+                if cause is not None:
+                    self._disarm(cause, cancel=b in "EH", request=b)
+
+    def _disarm(self, cause: str, *, cancel: bool, request: str = "") -> None:
+        t_call = monotonic()
+        if cancel:
+            self.cancel.set()
+            self.estopped = self.estopped or request == "E"
+        self.guard.armed = False
+        ok, error = True, ""
+        with realtime_boost():
+            try:
+                self.driver.disarm()
+            except Exception as e:  # the reply says the disarm failed; never raise here
+                ok, error = False, str(e)
+        _send(
+            {
+                "ev": "disarmed",
+                "request": request,
+                "cause": cause,
+                "ok": ok,
+                "error": error,
+                "t_call": t_call,
+                "t_done": monotonic(),
+            }
+        )
+
+    # ---- commands ----------------------------------------------------------------------
+    def _poll_commands(self, timeout: float) -> None:
+        """Handle commands arriving within ``timeout`` seconds (0: only those waiting)."""
+        r, _, _ = select.select([0], [], [], max(0.0, timeout))
+        if not r:
+            return
+        data = os.read(0, 65536)
+        if not data:  # the session process closed our stdin: it is gone
+            self._disarm("the session process closed the command pipe", cancel=True)
+            self._exit = True
+            return
+        self._buf += data
+        while b"\n" in self._buf:
+            line, self._buf = self._buf.split(b"\n", 1)
+            if line.strip():
+                self._command(json.loads(line))
+
+    def _command(self, cmd: dict[str, Any]) -> None:
+        op = cmd.get("op")
+        if op == "train":
+            self.trains.append(cmd)
+        elif op == "cancel":
+            self.cancel.set()
+        elif op == "reset":
+            self.cancel.clear()
+            self.estopped = False
+        elif op == "exit":
+            self._exit = True
+        elif op == "call":
+            self._call(cmd)
+
+    def _call(self, cmd: dict[str, Any]) -> None:
+        method, args = str(cmd["method"]), list(cmd.get("args", []))
+        reply: dict[str, Any] = {"ev": "reply", "id": cmd["id"], "ok": True, "value": None}
+        try:
+            if method == "arm":
+                self.driver.arm()
+                self.guard.armed = True
+            elif method == "disarm":
+                self.guard.armed = False
+                self.driver.disarm()
+            elif method == "set_intensity":
+                self.driver.set_intensity(float(args[0]))
+                self.intensity = float(args[0])
+            elif method == "status":
+                st = self.driver.status()
+                reply["value"] = {**asdict(st), "faults": list(st.faults)}
+            elif method == "device_limits":
+                reply["value"] = asdict(self.driver.device_limits(float(args[0]), float(args[1])))
+            elif method == "trigger":
+                reply["value"] = self._single_trigger()
+            else:
+                raise DeviceError(f"the stimulation process has no call '{method}'")
+        except DeviceError as e:
+            reply.update(ok=False, error=str(e), type=type(e).__name__)
+        _send(reply)
+
+    def _single_trigger(self) -> float:
+        """A pulse asked for outside a train (threshold hunt): the guard still decides."""
+        now = monotonic()
+        # a device whose output is set on its panel reports no intensity here: 0 is checked
+        why = self.guard.check(now, self.intensity or 0.0, single=True)
+        if why is not None:
+            raise DeviceError(f"the stimulation process's guard refused the pulse: {why}")
+        t = self.driver.trigger()
+        self.guard.fired_at(t)
+        hold = self.driver.hold_s
+        if hold > 0:
+            self._wait(t + hold, stoppable=False)
+            self.driver.release()
+        return t
+
+    # ---- waiting -----------------------------------------------------------------------
+    def _wait(self, deadline: float, *, stoppable: bool = True) -> bool:
+        """Return at ``deadline`` (commands handled meanwhile); False at once if cancelled."""
+        while True:
+            if stoppable and self.cancel.is_set():
+                return False
+            remaining = deadline - monotonic()
+            if remaining <= 0:
+                return True
+            if remaining > SPIN_S:
+                self._poll_commands(remaining - SPIN_S)
+            # else spin: the last SPIN_S are a busy loop on the clock
+
+    # ---- trains ------------------------------------------------------------------------
+    def _record(self, kind: str, t: float, *, durable: bool = False, **data: Any) -> None:
+        """Journal first (survives our death), then tell the session process."""
+        self.journal.append(kind, t, durable=durable, **data)
+        _send({"ev": kind, "t": t, **data})
+
+    def run_train(self, tr: dict[str, Any]) -> None:
+        key = {"step": tr["step"], "train": tr["train"]}
+        times: list[float] = [float(x) for x in tr["times"]]
+        intensity = float(tr["intensity_pct_mso"])
+        delivered = missed = 0
+        status, reason = "completed", ""
+        if self.cancel.is_set():
+            status = "stopped"
+            reason = "emergency stop" if self.estopped else "paused or aborted"
+            self._record("train_outcome", monotonic(), durable=True, **key, delivered=0,
+                         missed=0, status=status, reason=reason, timing=tr["timing"])  # fmt: skip
+            return
+        self._record("train_intent", monotonic(), durable=True, **key, n_pulses=len(times),
+                     timing=tr["timing"], intensity_pct_mso=intensity)  # fmt: skip
+        try:
+            if tr["timing"] == "device":
+                delivered, status, reason = self._device_train(tr, key, times, intensity)
+            else:
+                delivered, missed, status, reason = self._host_train(key, times, intensity)
+        finally:
+            with contextlib.suppress(DeviceError):
+                self.driver.release()
+        self._record("train_outcome", monotonic(), durable=True, **key, delivered=delivered,
+                     missed=missed, status=status, reason=reason, timing=tr["timing"])  # fmt: skip
+        if status == "fault":
+            self._fault(reason)
+
+    def _stop_reason(self) -> str:
+        return "emergency stop" if self.estopped else "paused or aborted"
+
+    def _device_error(self, e: DeviceError) -> tuple[str, str]:
+        if self.cancel.is_set():  # disarmed by an e-stop while we waited: no fault
+            return "stopped", self._stop_reason()
+        return "fault", str(e)
+
+    def _host_train(
+        self, key: dict[str, Any], times: list[float], intensity: float
+    ) -> tuple[int, int, str, str]:
+        delivered = missed = 0
+        wire = self.driver.trigger_wire_s
+        hold = self.driver.hold_s
+        for i, planned in enumerate(times):
+            lead = min(min(self._costs), MAX_LEAD_S) if self._costs else 0.0
+            if not self._wait(planned - lead - wire):
+                return delivered, missed, "stopped", self._stop_reason()
+            now = monotonic()
+            if now - planned > self.late_tolerance_s:
+                missed += 1
+                self._record("pulse_missed", now, **key, i=i, planned=planned,
+                             late_s=now - planned)  # fmt: skip
+                continue
+            why = self.guard.check(planned, intensity)
+            if why is not None:
+                self._record("guard_refused", now, durable=True, **key, i=i, planned=planned,
+                             reason=why)  # fmt: skip
+                return delivered, missed, "refused", f"guard: {why}"
+            try:
+                t_write = self.driver.trigger()
+            except DeviceError as e:
+                return (delivered, missed, *self._device_error(e))
+            self.guard.fired_at(t_write)
+            self._costs.append(t_write - now)
+            delivered += 1
+            self._record("pulse", t_write + wire, **key, i=i, planned=planned,
+                         intensity_pct_mso=intensity)  # fmt: skip
+            if hold > 0:
+                self._wait(t_write + hold, stoppable=False)
+                try:
+                    self.driver.release()
+                except DeviceError as e:
+                    return (delivered, missed, *self._device_error(e))
+        return delivered, missed, "completed", ""
+
+    def _device_train(
+        self, tr: dict[str, Any], key: dict[str, Any], times: list[float], intensity: float
+    ) -> tuple[int, str, str]:
+        from mirrorvr.stim.base import TrainSpec
+
+        onset = times[0]
+        if not self._wait(onset):
+            return 0, "stopped", self._stop_reason()
+        # the device times the pulses: the guard checks the whole train before its start
+        for k, t in enumerate(times):
+            why = self.guard.check(t, intensity)
+            if why is not None:
+                self._record("guard_refused", monotonic(), durable=True, **key, i=k, planned=t,
+                             reason=why)  # fmt: skip
+                return 0, "refused", f"guard: {why}"
+            self.guard.fired_at(t)
+        spec = TrainSpec(len(times), float(tr["frequency_hz"]), intensity)
+        try:
+            t_start = self.driver.start_train(spec) + self.driver.trigger_wire_s
+        except DeviceError as e:
+            return (0, *self._device_error(e))
+        for i, t in enumerate(times):
+            self._record("pulse", t_start + (t - onset), **key, i=i, planned=t,
+                         intensity_pct_mso=intensity, expected=True)  # fmt: skip
+        if not self._wait(times[-1]):
+            return len(times), "stopped", self._stop_reason()
+        return len(times), "completed", ""
+
+    def _fault(self, reason: str) -> None:
+        """Tell the session at once and disarm (it e-stops; the log says why)."""
+        if self._faulted:
+            return
+        self._faulted = True
+        self.guard.armed = False
+        with contextlib.suppress(Exception):
+            self.driver.disarm()
+        self.journal.append("fault", monotonic(), durable=True, reason=reason)
+        _send({"ev": "fault", "t": monotonic(), "reason": reason})
+
+    def _check_health(self) -> None:
+        # a driver faulted by its keep-alive/reader thread (lost remote control, error bits)
+        # between trains: push it to the session now rather than at the next train
+        fault = getattr(self.driver, "_fault", None)
+        if fault is not None and self.guard.armed:
+            self._fault(f"device fault: {fault}")
+
+    # ---- main loop ---------------------------------------------------------------------
+    def serve(self) -> None:
+        last_gc = monotonic()
+        while not self._exit:
+            if self.trains:
+                self.run_train(self.trains.popleft())
+                continue
+            self._poll_commands(HEALTH_PERIOD_S)
+            self._check_health()
+            if not self.trains and monotonic() - last_gc > 5.0:
+                gc.collect()  # cycles freed while nothing is timed
+                last_gc = monotonic()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the stimulation process."""
+    ap = argparse.ArgumentParser(prog="python -m mirrorvr.stim.child")
+    ap.add_argument("--estop-fd", type=int, required=True)
+    ap.add_argument("--parent-pid", type=int, required=True)
+    ap.add_argument("--journal", required=True)
+    a = ap.parse_args(argv)
+    journal = Journal(a.journal)
+    child: StimChild | None = None
+
+    def early_exit(signum: int, frame: object) -> None:
+        os._exit(0)  # nothing connected yet: nothing to disarm
+
+    signal.signal(signal.SIGTERM, early_exit)
+    _die_with_parent(a.parent_pid)
+    line = sys.stdin.buffer.readline()
+    if not line:
+        return
+    config = json.loads(line)
+    rt_ok, rt_status = (False, "real-time priority not requested")
+    if config.get("rt_priority") is not None:
+        rt_ok, rt_status = try_realtime(int(config["rt_priority"]))
+    mlock = _lock_memory() if config.get("lock_memory", True) else "not requested"
+    try:
+        child = StimChild(config, a.estop_fd, journal)
+        signal.signal(signal.SIGTERM, child._on_signal)
+        child.driver.connect()
+    except DeviceError as e:
+        _send({"ev": "ready", "ok": False, "error": str(e)})
+        if child is not None:
+            with contextlib.suppress(Exception):
+                child.driver.close()
+        return
+    threading.Thread(target=child.watch_estop, name="estop-watcher", daemon=True).start()
+    drv = child.driver
+    _send(
+        {
+            "ev": "ready",
+            "ok": True,
+            "pid": os.getpid(),
+            "kind": drv.kind,
+            "capabilities": asdict(drv.capabilities),
+            "trigger_wire_s": drv.trigger_wire_s,
+            "hold_s": drv.hold_s,
+            "realtime": rt_ok,
+            "rt_status": rt_status,
+            "memory": mlock,
+        }
+    )
+    gc.collect()
+    gc.freeze()  # what exists now is never scanned again
+    gc.disable()
+    try:
+        child.serve()
+    finally:
+        with contextlib.suppress(Exception):
+            child.driver.close()  # leaves the device disarmed
+        journal.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""The stimulation process: a real child process, a real emulator on a real pty, real time."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mirrorvr.config.loader import load_plan
+from mirrorvr.session.clock import RealClock
+from mirrorvr.session.eventlog import EventLog, read_events
+from mirrorvr.session.timeline import Step, Timeline, compile_timeline
+from mirrorvr.sim.emulate import EmulatorProcess
+from mirrorvr.stim import governor
+from mirrorvr.stim.guard import GuardLimits, PulseGuard
+from mirrorvr.stim.journal import read_journal
+from mirrorvr.stim.process import ProcessExecutor, StimulationProcess, guard_limits
+
+# ---- the guard (pure) ------------------------------------------------------------------------
+
+
+def test_guard_refuses_disarmed_too_strong_too_fast_and_too_many() -> None:
+    g = PulseGuard(GuardLimits(max_intensity_pct_mso=50, max_rate_hz=20, max_pulses=2))
+    assert "disarmed" in (g.check(0.0, 40) or "")
+    g.armed = True
+    assert g.check(0.0, 40) is None
+    assert "above" in (g.check(0.0, 51) or "")
+    g.fired_at(0.0)
+    assert "faster than 20 Hz" in (g.check(0.02, 40) or "")  # 50 Hz asked
+    assert g.check(0.05, 40) is None
+    g.fired_at(0.05)
+    assert "used up" in (g.check(1.0, 40) or "")
+
+
+def test_guard_allows_a_pulse_fired_late_by_the_tolerance_before_an_on_time_one() -> None:
+    g = PulseGuard(GuardLimits(max_intensity_pct_mso=50, max_rate_hz=20, max_pulses=9))
+    g.armed = True
+    g.fired_at(0.004)  # 4 ms late
+    assert g.check(0.05, 40) is None
+
+
+# ---- the process ------------------------------------------------------------------------------
+
+
+def _setup(tmp_path: Path, short_plan: Path) -> tuple[object, Timeline, int, list[Step]]:
+    plan = load_plan(short_plan)
+    tl = compile_timeline(plan)
+    budget = governor.session_budget(plan, tl.total_pulses)
+    trains = [s for s in tl.steps if s.kind == "train"]
+    return plan, tl, budget, trains
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> Iterator[Path]:
+    with EmulatorProcess("ttl-box", tmp_path / "box", tmp_path / "emu.jsonl"):
+        yield tmp_path / "box"
+
+
+def _emu(tmp_path: Path) -> list[dict]:
+    return [json.loads(line) for line in (tmp_path / "emu.jsonl").read_text().splitlines()]
+
+
+def _executor(tmp_path: Path, short_plan: Path, box: Path, log: EventLog) -> ProcessExecutor:
+    plan, tl, budget, _ = _setup(tmp_path, short_plan)
+    sp = StimulationProcess(
+        plan.devices.stimulator,  # type: ignore[attr-defined]
+        str(box),
+        tmp_path,
+        guard_limits(plan, tl, budget, 0, 0.005),
+    ).start()
+    return ProcessExecutor(
+        process=sp, log=log, clock=RealClock(), plan=plan, timeline=tl, budget=budget
+    )
+
+
+def test_trains_run_in_the_child_and_every_pulse_is_logged_journaled_and_delivered(
+    tmp_path: Path, short_plan: Path, box: Path
+) -> None:
+    _, _, _, trains = _setup(tmp_path, short_plan)
+    with EventLog(tmp_path / "events.jsonl") as log:
+        ex = _executor(tmp_path, short_plan, box, log)
+        try:
+            assert ex.process.pid != os.getpid() and ex.process.ready["ok"]
+            ex.stimulator.arm()
+            t0 = RealClock().now() + 0.3 - trains[0].t
+            for s in trains[:2]:
+                RealClock().sleep_until(t0 + s.t - 0.2)
+                ex.submit(s, t0 + s.t)
+            assert ex.wait_idle(30)
+        finally:
+            ex.stimulator.close()
+    events = read_events(tmp_path / "events.jsonl").events
+    pulses = [e for e in events if e.kind == "pulse"]
+    journal = [r for r in read_journal(tmp_path / "stim-journal.jsonl") if r["kind"] == "pulse"]
+    assert len(pulses) + sum(e.kind == "pulse_missed" for e in events) == 40
+    # the session log holds the child's stamps (the log keeps microseconds)
+    assert [e["i"] for e in pulses] == [r["i"] for r in journal]
+    assert [e.t for e in pulses] == pytest.approx([r["t"] for r in journal], abs=1e-6)
+    assert sum(f.get("action") == "pulse" for f in _emu(tmp_path)) == len(pulses)
+    outcomes = [e for e in events if e.kind == "train_outcome"]
+    assert [o["delivered"] for o in outcomes] == [
+        sum(p["train"] == o["train"] for p in pulses) for o in outcomes
+    ]
+
+
+def test_the_childs_guard_refuses_a_train_the_session_never_authorized(
+    tmp_path: Path, short_plan: Path, box: Path
+) -> None:
+    # two gates: a train sent past the governor (too fast, too strong) stops at the guard
+    _, _, _, trains = _setup(tmp_path, short_plan)
+    with EventLog(tmp_path / "events.jsonl") as log:
+        ex = _executor(tmp_path, short_plan, box, log)
+        try:
+            ex.stimulator.arm()
+            now = RealClock().now()
+            request = governor.request_from_step(trains[0], now)
+            ex._open[(99, 99)] = (Step(99, 0.0, 0.0, "train", 0, {"train": 99}), request, 3, "host")
+            ex._idle.clear()
+            ex.process.send(
+                {
+                    "op": "train",
+                    "step": 99,
+                    "train": 99,
+                    "times": [now + 0.2, now + 0.201, now + 0.202],
+                    "intensity_pct_mso": 99.0,
+                    "frequency_hz": 1000.0,
+                    "timing": "host",
+                }
+            )
+            deadline = time.monotonic() + 10
+            while not any(e.kind == "guard_refused" for e in log) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            ex.process.close()
+    events = read_events(tmp_path / "events.jsonl").events
+    refused = [e for e in events if e.kind == "guard_refused"]
+    assert refused and "above the guard's 45 % MSO" in refused[0]["reason"]
+    assert not any(f.get("action") == "pulse" for f in _emu(tmp_path))
+
+
+def test_estop_channel_disarms_ahead_of_a_queued_train(
+    tmp_path: Path, short_plan: Path, box: Path
+) -> None:
+    _, _, _, trains = _setup(tmp_path, short_plan)
+    with EventLog(tmp_path / "events.jsonl") as log:
+        ex = _executor(tmp_path, short_plan, box, log)
+        try:
+            ex.stimulator.arm()
+            ex.submit(trains[0], RealClock().now() + 5.0)  # queued in the child, waiting
+            ex.estop("test: patient moved")
+            assert ex.wait_idle(10)
+            ex.submit(trains[1], RealClock().now() + 0.1)  # stopped: not even authorized
+        finally:
+            ex.process.close()
+    events = read_events(tmp_path / "events.jsonl").events
+    estop = next(e for e in events if e.kind == "estop")
+    assert estop["disarmed"] is True and estop["cause"] == "test: patient moved"
+    outcome = next(e for e in events if e.kind == "train_outcome")
+    assert outcome["status"] == "stopped" and outcome["delivered"] == 0
+    assert any(e.kind == "stim_skipped" for e in events)
+    assert not any(f.get("action") == "pulse" for f in _emu(tmp_path))
+
+
+_PARENT = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from mirrorvr.config.loader import load_plan
+    from mirrorvr.stim.guard import GuardLimits
+    from mirrorvr.stim.process import StimulationProcess
+    plan = load_plan(sys.argv[1])
+    sp = StimulationProcess(plan.devices.stimulator, sys.argv[2], Path(sys.argv[3]),
+                            GuardLimits(50, 20, 10)).start()
+    sp.call("arm")
+    print(sp.pid, flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def test_the_child_disarms_and_exits_when_the_session_process_is_killed(
+    tmp_path: Path, short_plan: Path, box: Path
+) -> None:
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _PARENT, str(short_plan), str(box), str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert parent.stdout is not None
+    child_pid = int(parent.stdout.readline())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10  # generous: a loaded machine (not a timing check)
+    while _alive(child_pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not _alive(child_pid)
+    journal = read_journal(tmp_path / "stim-journal.jsonl")
+    assert journal[-1]["kind"] == "disarmed" and journal[-1]["cause"] == "parent died"
+    rx = [f["rx"] for f in _emu(tmp_path) if "rx" in f]
+    assert rx[-1] == "00"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped by init) counts as gone
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split()[2] != "Z"
