@@ -33,7 +33,8 @@ from mirrorvr.session.eventlog import EventLog
 from mirrorvr.session.presenter import Presenter, ToneOutcome
 from mirrorvr.session.timeline import Step, Timeline
 from mirrorvr.stim import governor
-from mirrorvr.stim.executor import StimulationExecutor, disarm_outcome
+from mirrorvr.stim.base import disarm_outcome
+from mirrorvr.stim.executor import StimulationExecutor
 
 #: how often a real-time wait wakes to notice pause/abort requests
 _POLL_S = 0.05

@@ -45,6 +45,28 @@ class DisarmOutcome:
         return out
 
 
+def disarm_outcome(stimulator: Stimulator) -> DisarmOutcome:
+    """Disarm now and return what is known of it; a raising driver counts as a failed disarm."""
+    try:
+        res = stimulator.disarm()
+    except Exception as e:  # keep going: the log must say the disarm failed
+        return DisarmOutcome("failed", "disarm", f"{type(e).__name__}: {e}")
+    if isinstance(res, DisarmOutcome):
+        return res
+    return DisarmOutcome("unknown", "disarm", "the driver does not report an outcome")
+
+
+def outcome_from_reply(reply: dict[str, Any]) -> DisarmOutcome:
+    """A disarm outcome sent across a process boundary (the stimulation process's reply)."""
+    raw = reply.get("disarm")
+    status: Literal["confirmed", "failed", "unknown"] = (
+        "confirmed" if raw == "confirmed" else "unknown" if raw == "unknown" else "failed"
+    )
+    if raw is None:  # an older child: only ok/error
+        status = "confirmed" if reply.get("ok") else "failed"
+    return DisarmOutcome(status, str(reply.get("step", "")), str(reply.get("error", "")))
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a stimulator can do; the protocol engine chooses host- or device-timed trains."""

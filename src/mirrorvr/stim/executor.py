@@ -41,7 +41,7 @@ from mirrorvr.session.eventlog import EventLog
 from mirrorvr.session.events import Event
 from mirrorvr.session.timeline import Step, Timeline
 from mirrorvr.stim import governor
-from mirrorvr.stim.base import DisarmOutcome, Stimulator, TrainSpec
+from mirrorvr.stim.base import Stimulator, TrainSpec, disarm_outcome
 from mirrorvr.stim.priority import realtime_boost
 from mirrorvr.stim.scheduler import PulseScheduler, monotonic
 
@@ -80,17 +80,6 @@ def last_stimulation_time(events: list[Event]) -> float | None:
     if open_trains and events:
         return events[-1].t
     return last_pulse
-
-
-def disarm_outcome(stimulator: Stimulator) -> DisarmOutcome:
-    """Disarm now and return what is known of it; a raising driver counts as a failed disarm."""
-    try:
-        res = stimulator.disarm()
-    except Exception as e:  # keep going: the log must say the disarm failed
-        return DisarmOutcome("failed", "disarm", f"{type(e).__name__}: {e}")
-    if isinstance(res, DisarmOutcome):
-        return res
-    return DisarmOutcome("unknown", "disarm", "the driver does not report an outcome")
 
 
 class StimulationExecutor:
