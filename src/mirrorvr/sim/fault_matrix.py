@@ -166,6 +166,53 @@ def detect_between_trains(
     return Detection(family, kind, armed, heard[0][0] - t_fault, heard[0][1])
 
 
+#: the supervision period the session relies on, per family and state (armed, idle), seconds
+SUPERVISION_PERIOD_S = {
+    "magstim": "keep-alive every 0.25 s armed / 2.5 s idle (driver defaults)",
+    "magventure": "status poll after 0.5 s of silence enabled / 2 s idle",
+}
+
+
+def run_detection(folder: Path) -> list[Detection]:
+    """Every fault that can strike between trains, per family, armed; and a pulled cable idle."""
+    out = []
+    for fam in FAMILIES:
+        for kind in FAULT_KINDS:
+            if (fam, kind) in TOLERATED or kind == "nul":
+                continue
+            out.append(detect_between_trains(fam, kind, folder / fam, armed=True, wait_s=8.0))
+        out.append(detect_between_trains(fam, "disconnect", folder / fam, armed=False))
+    return out
+
+
+def detection_markdown(found: list[Detection], folder_note: str = "") -> str:
+    """The time-to-detection section of docs/fault-matrix.md."""
+    lines = [
+        "## Time to detection between trains",
+        "",
+        "Each row: the family's emulator with one fault injected at the 2nd frame after arming",
+        "(`--fault KIND@2`), while the session waits between trains (no trigger): the only",
+        "traffic is the driver's own supervision. *detected after* runs from the emulator",
+        "injecting the fault to the session hearing of it (the driver's fault listener: a",
+        "`device` event and an e-stop follow at once); — = never reported (the fault does not",
+        "stop the device: e.g. a late reply that still arrives). Supervision periods: "
+        + "; ".join(f"{k}: {v}" for k, v in SUPERVISION_PERIOD_S.items())
+        + ".",
+        "",
+        "| family | fault | state | detected after | what the session heard |",
+        "|---|---|---|---|---|",
+    ]
+    for d in found:
+        msg = d.message
+        if folder_note:
+            msg = re.sub(re.escape(folder_note) + r"/[^\s:)]+", "PORT", msg)
+        msg = msg.replace("|", "\\|")[:160]
+        when = f"{d.detect_s:.3f} s" if d.detect_s is not None else "—"
+        state = "armed" if d.armed else "idle"
+        lines.append(f"| {d.family} | `{d.fault}` | {state} | {when} | {msg or '—'} |")
+    return "\n".join(lines) + "\n"
+
+
 def _armed(emu: EmulatorThread) -> bool:
     return bool(emu.emulator.state().get("armed"))
 
