@@ -115,3 +115,25 @@ def test_a_signed_override_within_the_ceiling_is_accepted() -> None:
     )
     assert ceiling_problems(profile) == []
     assert not check_pulses(_train(0, 60, 10), effective_limits(profile))
+
+
+def test_a_threshold_hunt_faster_than_single_pulses_is_refused_at_validate() -> None:
+    import datetime as dt
+
+    from mirrorvr.config.loader import plan_from_dict
+    from mirrorvr.session.timeline import compile_timeline
+    from mirrorvr.stim import governor
+    from tests.stim.helpers import DAY, plan_dict, rtms
+
+    d = plan_dict(rtms(10, 20, 2, 30.0))
+    del d["stimulation"]["motor_threshold"]
+    d["stimulation"]["threshold_estimate"] = {"isi_s": [0.5, 0.6]}
+    plan = plan_from_dict(d)
+    problems = governor.check_plan(plan, compile_timeline(plan), today=dt.date.fromisoformat(DAY))
+    assert any(
+        p.where == "stimulation.threshold_estimate" and "threshold_hunt_single_pulses" in p.message
+        for p in problems
+    ), problems
+    d["stimulation"]["threshold_estimate"] = {"isi_s": [4.0, 6.0]}
+    plan = plan_from_dict(d)
+    assert governor.check_plan(plan, compile_timeline(plan), today=dt.date.fromisoformat(DAY)) == []

@@ -223,18 +223,28 @@ def check_plan(
                 f"profile allows {p.max_pulses_per_session} per session",
             )
         )
-    if pulses_today + planned > p.max_pulses_per_day:
+    measured_at_start = stim.motor_threshold is None
+    hunt = stim.threshold_estimate if measured_at_start else None
+    hunt_max = hunt.max_pulses if hunt is not None else 0
+    if pulses_today + planned + hunt_max > p.max_pulses_per_day:
         left = max(0, p.max_pulses_per_day - pulses_today)
+        with_hunt = f" + up to {hunt_max} threshold-hunting" if hunt_max else ""
         problems.append(
             Problem(
                 "stimulation.protocol",
                 f"rule max_pulses_per_day: {pulses_today} pulses already today + {planned} "
-                f"planned exceeds the daily limit of {p.max_pulses_per_day} for this patient "
-                f"({left} remain today)",
+                f"planned{with_hunt} exceeds the daily limit of {p.max_pulses_per_day} for this "
+                f"patient ({left} remain today)",
             )
         )
+    if hunt is not None:
+        # the hunt's pulses at its shortest interval, through the same checker (single pulses)
+        start = hunt.start_pct_mso
+        pulses = [Pulse(k * hunt.isi_s[0], None, start) for k in range(hunt.max_pulses)]
+        problems += stream_problems(
+            check_pulses(pulses, limits, counts=False), "stimulation.threshold_estimate"
+        )
     proto = stim.protocol
-    measured_at_start = stim.motor_threshold is None
     why = intensity_problem(
         stim.intensity_pct_rmt,
         stim.intensity_pct_mso,
