@@ -182,7 +182,20 @@ def test_unknown_arm_and_unblindable_designs_are_refused(tmp_path: Path) -> None
     ok = two.replace(
         'blinded = ["patient", "therapist", "assessor", "statistician"]',
         'blinded = ["assessor", "statistician"]',
-    )
+    ).replace('unblinded = ["operator"]', 'unblinded = ["operator", "patient", "therapist"]')
     assert parse_trial(ok, "t.toml", TRIAL.parent).courses["sham"].spec.phases[0].plan == (
         "cue-locked-imagery"
     )
+
+
+def test_bundled_two_by_two_blinds_only_the_assessor_and_statistician() -> None:
+    t = load_trial(ROOT / "configs/trials/mirror-imagery-2x2.toml")
+    assert len(t.spec.arms) == 4 and set(t.spec.blinding.blinded) == {"assessor", "statistician"}
+    assert t.courses["sham-imagery"].spec.phases[0].plan == "plans/malavera-imagery.toml"
+    text = (ROOT / "configs/trials/mirror-imagery-2x2.toml").read_text()
+    # leaving the patient out of both lists would blind them silently: refused as well
+    hidden = text.replace(
+        'unblinded = ["operator", "therapist", "patient"]', 'unblinded = ["operator"]'
+    )
+    with pytest.raises(PlanError, match="the patient and the therapist see"):
+        parse_trial(hidden, "t.toml", ROOT / "configs/trials")

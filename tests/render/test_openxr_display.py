@@ -328,7 +328,14 @@ def test_real_session_takes_the_rating_from_the_controllers(
     controllers = write_controllers_csv(
         tmp_path / "controllers.csv", [(0.0, "right", grip, np.array([1.0, 0, 0, 0]), {})]
     )
-    headset = _headset(tmp_path, xr_manifest, [], hand_tracking=False, controllers_csv=controllers)
+    shot = tmp_path / "eye.ppm"
+    headset = _headset(
+        tmp_path,
+        xr_manifest,
+        [f"t=1.5 capture left {shot}"],
+        hand_tracking=False,
+        controllers_csv=controllers,
+    )
     out = tmp_path / "session"
     env = {
         **os.environ,
@@ -360,6 +367,14 @@ def test_real_session_takes_the_rating_from_the_controllers(
     assert rating["value"] == 7
     assert rating.t > prompt.t and rating["rt_s"] > 1.0  # three presses of 0.5 s each
     assert events[-1]["state"] == "completed"
+    # no hand tracking: the controller poses the intact hand, and its mirror image is drawn
+    # on the amputated (left) side of the eye image
+    skin = skin_mask(read_ppm(shot))
+    w = skin.shape[1] // 2
+    assert skin[:, :w].sum() > 150 and skin[:, w:].sum() > 150, (
+        skin[:, :w].sum(),
+        skin[:, w:].sum(),
+    )
 
 
 def test_missing_runtime_gives_a_clear_message(

@@ -94,3 +94,30 @@ def test_offset_midline_moves_the_mirrored_leg() -> None:
     assert np.allclose(at5.positions - at0.positions, [0.10, 0.0, 0.0])
     # the hand pipeline sees no hand in a legs-only frame
     assert MirrorPipeline("right").process(frame) == (None, None)
+
+
+def test_a_controller_poses_the_hand_that_holds_it() -> None:
+    from mirrorvr.tracking.controller_hand import hand_from_controller
+    from mirrorvr.tracking.joints import Joint
+    from mirrorvr.tracking.mirror import handedness
+    from mirrorvr.tracking.pose import ControllerPose, Pose, TrackingFrame
+
+    grip = Pose(np.array([0.2, 0.35, 0.82]))
+    loose = hand_from_controller(ControllerPose("right", 0.0, grip))
+    fist = hand_from_controller(ControllerPose("right", 0.0, grip, trigger=1.0, squeeze=1.0))
+    assert loose is not None and fist is not None and handedness(loose) == 1
+    # held out for a handshake: fingers forward, back of the hand to the right, palm at the grip
+    assert np.linalg.norm(loose.positions[Joint.PALM] - grip.position) < 0.05
+    tip = Joint.MIDDLE_TIP
+    reach = [
+        float(np.linalg.norm(h.positions[tip] - h.positions[Joint.WRIST])) for h in (loose, fist)
+    ]
+    assert reach[1] < 0.8 * reach[0]  # squeezing closes the hand
+    # the left controller gives the mirror image; the pipeline uses it when no hand is tracked
+    left_grip = Pose(grip.position * np.array([-1.0, 1.0, 1.0]))
+    left = hand_from_controller(ControllerPose("left", 0.0, left_grip))
+    assert left is not None and handedness(left) == -1
+    assert np.allclose(left.positions * [-1.0, 1.0, 1.0], loose.positions)
+    frame = TrackingFrame(t=0.0, controllers={"right": ControllerPose("right", 0.0, grip)})
+    intact, mirrored = MirrorPipeline("right", smoothing=False).process(frame)
+    assert intact is not None and mirrored is not None and handedness(mirrored) == -1

@@ -216,15 +216,16 @@ def blinding_problems(spec: TrialSpec, courses: dict[str, Course], source: str) 
         return (c.spec.model_dump_json(), plans)
 
     first = spec.arms[0]
-    sees = {"patient", "therapist"} & set(spec.blinding.blinded)
+    # a role listed nowhere is blinded too (only unblinded roles ever read an arm)
+    sees = {"patient", "therapist"} - set(spec.blinding.unblinded)
     for arm in spec.arms[1:]:
         if visible(courses[arm.id]) != visible(courses[first.id]) and sees:
             out.append(
                 Problem(
                     f"{source}:blinding.blinded",
                     f"arms '{first.id}' and '{arm.id}' follow different courses or plans, which "
-                    f"the {' and the '.join(sorted(sees))} see: only the assessor and the "
-                    "statistician can be blinded to that difference",
+                    f"the {' and the '.join(sorted(sees))} see: list them in blinding.unblinded "
+                    "(only the assessor and the statistician can be blinded to that difference)",
                 )
             )
     return out

@@ -185,6 +185,8 @@ PmeMotion = Literal[
     "pronation",
     "supination",
 ]
+#: stable numeric codes of the motions (the ``mirrorvr-pme`` stream's class channels)
+PME_MOTION_CODES: dict[str, int] = {m: i for i, m in enumerate(get_args(PmeMotion))}
 PmeFeature = Literal["MAV", "WL", "ZC", "SSC"]
 
 
@@ -792,6 +794,11 @@ class SessionPlan(_Model):
                         f"blocks[{i}]: movement '{m}' is not a {self.patient.limb}-limb "
                         f"movement (use {', '.join(allowed)})"
                     )
+            if b.kind == "phantom_motor_execution" and b.limb != self.patient.limb:
+                raise ValueError(
+                    f"blocks[{i}]: phantom motor execution is built for the upper limb so far; "
+                    f"this patient's amputated limb is the {self.patient.limb} one"
+                )
         return self
 
     @model_validator(mode="after")

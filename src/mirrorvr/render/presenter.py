@@ -48,6 +48,7 @@ from mirrorvr.tracking import midline
 from mirrorvr.tracking.mirror import CalibrationError, MidlinePlane, reflect_positions
 from mirrorvr.tracking.pipeline import MirrorPipeline, gain_from_settings
 from mirrorvr.tracking.pose import LimbPose, TrackingFrame
+from mirrorvr.tracking.skeleton import HandParams, hand_pose
 from mirrorvr.tracking.source import Performer, PoseSource
 from mirrorvr.tracking.sources import open_source
 from mirrorvr.tracking.watch import TrackingWatch
@@ -58,6 +59,18 @@ if TYPE_CHECKING:
 
 #: the simulated patient acts just before input is read, like a finger on a key
 SORT_PATIENT = -60
+
+
+class PhantomView(Protocol):
+    """What the scene needs from phantom motor execution (``mirrorvr.session.pme.PmeEngine``)."""
+
+    def phantom_at(self, t: float) -> HandParams | None:
+        """The phantom's posture at display time ``t`` (``None``: show the mirror image)."""
+        ...
+
+    def target_params(self) -> HandParams | None:
+        """The current task's target posture, if any."""
+        ...
 
 
 class SessionControl(Protocol):
@@ -214,6 +227,8 @@ class PandaPresenter:
         self._cpu0 = 0.0
         #: per-frame LSL streams (set by the real-time display process; see frame_streams.py)
         self.streams: FrameStreams | None = None
+        #: phantom motor execution: the engine whose decoded phantom replaces the mirror image
+        self.phantom: PhantomView | None = None
         self._actions: list[str] = []
         self._last_t: float | None = None
         self._grid0: float | None = None
@@ -361,8 +376,24 @@ class PandaPresenter:
     def _scene_update(self, frame: FrameInfo) -> None:
         intact, mirrored = self._hands = self.pipeline.process(self._tracking)
         self._watch_tracking(frame.t, intact is not None)
+        if self.phantom is not None:  # phantom motor execution: the decoded phantom instead
+            mirrored = self._phantom_pose(frame.t, mirrored)
+            self._hands = (intact, mirrored)  # the pose streams carry what is drawn
         self.scene.set_hands(intact, mirrored)
         self.scene.update(frame.t)
+
+    def _phantom_pose(self, t: float, mirrored: LimbPose | None) -> LimbPose | None:
+        """The amputated side's hand as the PME engine decoded it (and the task's target as
+        the translucent hand at the same place); the mirror outside PME blocks."""
+        assert self.phantom is not None
+        params = self.phantom.phantom_at(t)
+        if params is None:
+            return mirrored
+        side = self.plan.patient.amputation_side
+        target = self.phantom.target_params()
+        if target is not None:
+            self.scene.demo.update(hand_pose(side, target, t))
+        return hand_pose(side, params, t)
 
     def _render(self, frame: FrameInfo) -> None:
         self.display.render()

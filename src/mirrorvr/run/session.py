@@ -17,6 +17,12 @@ from mirrorvr import __version__
 from mirrorvr.config.loader import plan_to_toml
 from mirrorvr.config.plan import SessionPlan, StimulatorDevice
 from mirrorvr.errors import SessionError
+from mirrorvr.run.stimulation import (
+    DailyBudget,
+    Prepared,
+    StimulatorRequest,
+    assemble_stimulation,
+)
 from mirrorvr.session.clock import Clock, RealClock, SimClock
 from mirrorvr.session.eventlog import EventLog, EventSink, read_events
 from mirrorvr.session.events import Event
@@ -27,17 +33,14 @@ from mirrorvr.session.runner import RunResult, SessionRunner
 from mirrorvr.session.summary import summarize
 from mirrorvr.session.timeline import compile_timeline
 from mirrorvr.sim.emg import BodyModel, SimulatedEmg
-from mirrorvr.sim.emulate import EmulatorProcess
 from mirrorvr.sim.patient import SimulatedPatient
 from mirrorvr.stim import governor
 from mirrorvr.stim.base import Stimulator
 from mirrorvr.stim.executor import (
     DEFAULT_LATE_TOLERANCE_S,
-    StimulationExecutor,
     last_stimulation_time,
 )
-from mirrorvr.stim.factory import make_stimulator
-from mirrorvr.stim.scheduler import DEFAULT_RT_PRIORITY, PulseScheduler
+from mirrorvr.stim.scheduler import DEFAULT_RT_PRIORITY
 from mirrorvr.threshold.procedure import EmgSource
 
 
@@ -109,39 +112,6 @@ def _stimulator_device(plan: SessionPlan, opts: LaunchOptions) -> StimulatorDevi
     return dev
 
 
-def _emulated_device(dev: StimulatorDevice) -> StimulatorDevice:
-    """The device as emulated: an emulated Rapid² ≥ V9 gets the emulator's unlock code."""
-    if dev.kind == "magstim-rapid" and dev.unlock_code is None:
-        from mirrorvr.sim.magstim import DEFAULT_UNLOCK_CODE
-
-        return dev.model_copy(update={"unlock_code": DEFAULT_UNLOCK_CODE})
-    return dev
-
-
-def _emulator_args(dev: StimulatorDevice, realtime: bool) -> list[str]:
-    """Emulator options for a session: on the simulated clock, arming/recharge are instant."""
-    args = [] if dev.kind == "ttl-box" or realtime else ["--timing", "fast", "--no-line-delay"]
-    if dev.kind == "magstim-rapid" and dev.unlock_code:
-        args += ["--unlock-code", dev.unlock_code]
-    return args
-
-
-def _set_intensity(stimulator: Stimulator, plan: SessionPlan, log: EventLog, clock: Clock) -> None:
-    """Set the plan's intensity on a stimulator that can (the driver verifies by read-back)."""
-    if not stimulator.capabilities.sets_intensity:
-        return
-    stimulator.set_intensity(plan.stimulation.intensity_pct_mso)
-    log.append(
-        "device",
-        clock.now(),
-        durable=True,
-        what="intensity_set",
-        device=stimulator.kind,
-        intensity_pct_mso=plan.stimulation.intensity_pct_mso,
-        device_pct_mso=stimulator.status().intensity_pct_mso,
-    )
-
-
 def run_session(
     plan: SessionPlan, opts: LaunchOptions, *, resume_from: list[Event] | None = None
 ) -> tuple[RunResult, dict[str, Any]]:
@@ -184,12 +154,21 @@ def run_session(
         clock = SimClock(start)
     patient = SimulatedPatient(seed=plan.session.seed + (len(resume_from) if resume_from else 0))
     presenter = (opts.presenter_factory or HeadlessPresenter)(clock, patient)
+    pme = None
+    if any(b.kind == "phantom_motor_execution" for b in plan.blocks):
+        from mirrorvr.run.pme import pme_feeds
+        from mirrorvr.session.pme import PmeEngine, PmePresenter
+
+        pme = PmeEngine(plan, clock, pme_feeds(plan, opts.realtime, opts.simulated), folder=folder)
+        presenter = PmePresenter(presenter, pme)
 
     dev = _stimulator_device(plan, opts)
     publish = opts.realtime if opts.lsl is None else opts.lsl
     ended = False  # the runner has finished (set before the display closes)
     with ExitStack() as stack:
         log = stack.enter_context(EventLog(folder.events))
+        if pme is not None:
+            pme.attach(log)
         for sink in opts.sinks:
             log.add_sink(sink)
         if publish:
@@ -248,65 +227,39 @@ def run_session(
                 remaining_budget=budget - delivered,
             )
         executor = None
-        mt_pulses = 0  # pulses of a threshold hunt at session start (they count for the day)
+        pulses_today = opts.pulses_today
         if dev is not None and timeline.total_pulses:
-            port = opts.stimulator_port
-            if port is None:
-                dev = _emulated_device(dev)
-                emu = EmulatorProcess(
-                    dev.kind,
-                    folder.stimulator_pty,
-                    folder.emulator_log(dev.kind),
-                    extra_args=_emulator_args(dev, opts.realtime) + _body_args(plan, opts),
-                )
-                stack.enter_context(emu)
-                port = str(folder.stimulator_pty)
-            stimulator = make_stimulator(dev, port)
-            stack.enter_context(stimulator)  # exit disarms and closes, whatever happens
-            log.append(
-                "device",
-                clock.now(),
-                durable=True,
-                what="connected",
-                device=dev.kind,
-                port=port,
-                emulated=opts.stimulator_port is None,
-            )
-            mt_last: float | None = None
-            if plan.stimulation.threshold_estimate is not None and resume_from is None:
-                plan, mt_pulses, mt_last = _estimate_threshold(
+
+            def hunt(stimulator: Stimulator) -> Prepared:
+                """A threshold hunt at session start (its pulses count for the day)."""
+                new_plan, pulses, last = _estimate_threshold(
                     plan, opts, stimulator, log, clock, session_date, timeline.total_pulses
                 )
-                timeline = compile_timeline(plan)  # same steps, intensities from the new MT
-            # after any threshold hunt, which varies the output itself
-            _set_intensity(stimulator, plan, log, clock)
-            scheduler = None
-            if opts.realtime:
-                scheduler = stack.enter_context(
-                    PulseScheduler(realtime_priority=opts.realtime_priority)
-                )
-                log.append(
-                    "scheduler",
-                    clock.now(),
-                    durable=True,
-                    realtime=scheduler.realtime,
-                    status=scheduler.rt_status,
-                    spin_s=scheduler.spin_s,
-                    late_tolerance_s=opts.late_tolerance_s,
-                )
-            executor = StimulationExecutor(
-                stimulator=stimulator,
-                log=log,
-                clock=clock,
-                plan=plan,
-                timeline=timeline,
-                budget=governor.session_budget(plan, timeline.total_pulses),
-                ledger=governor.Ledger(delivered, delivered + opts.pulses_today + mt_pulses),
+                return Prepared(new_plan, pulses, last)
+
+            setup = assemble_stimulation(
+                plan,
+                timeline,
+                folder,
+                clock,
+                log,
+                stack,
+                stimulator=StimulatorRequest(
+                    dev, opts.stimulator_port, opts.realtime, _body_args(plan, opts)
+                ),
+                budget=DailyBudget(opts.pulses_today),
+                delivered=delivered,
+                last_stim_t=last_stimulation_time(resume_from) if resume_from else None,
+                prepare=(
+                    hunt
+                    if plan.stimulation.threshold_estimate is not None and resume_from is None
+                    else None
+                ),
+                realtime_priority=opts.realtime_priority,
                 late_tolerance_s=opts.late_tolerance_s,
-                scheduler=scheduler,
-                # the gap rules also count from the threshold hunt's last pulse
-                last_stim_t=last_stimulation_time(resume_from) if resume_from else mt_last,
             )
+            plan, timeline, executor = setup.plan, setup.timeline, setup.executor
+            pulses_today = setup.pulses_today
         runner = SessionRunner(
             plan=plan,
             timeline=timeline,
@@ -317,9 +270,11 @@ def run_session(
             session_date=session_date,
             start_index=start_index,
             pulses_delivered=delivered,
-            pulses_today=opts.pulses_today + mt_pulses,
+            pulses_today=pulses_today,
             operator_present=opts.on_runner is not None,
         )
+        if pme is not None:
+            pme.on_lost = runner.pause  # a lost EMG stream pauses the session
         attach_control = getattr(presenter, "attach_control", None)
         if attach_control is not None:  # the display's keys and lost tracking reach the runner
             attach_control(runner)

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from mirrorvr.config.plan import SafetyProfile, StimulatorDevice, ThresholdEstimation
+from mirrorvr.run.stimulation import StimulatorRequest, connect_stimulator
 from mirrorvr.session.clock import Clock, RealClock, SimClock
 from mirrorvr.session.eventlog import EventLog
 from mirrorvr.session.folder import SessionFolder, write_json_atomic
 from mirrorvr.sim.emg import BodyModel, SimulatedEmg
-from mirrorvr.sim.emulate import EmulatorProcess
-from mirrorvr.stim.factory import make_stimulator
 from mirrorvr.threshold.hotspot import HotspotResult, run_hotspot_search
 from mirrorvr.threshold.procedure import (
     EmgSource,
@@ -69,61 +68,48 @@ def run_threshold(opts: ThresholdRun) -> tuple[ThresholdOutcome, HotspotResult |
         log = stack.enter_context(EventLog(folder.events))
         for sink in opts.sinks:
             log.add_sink(sink)
-        port = opts.stimulator_port
         operator = opts.operator
+        emulator_extra: list[str] = []
+        emg_name = cfg.emg_stream
+        if simulated and opts.realtime:  # the emulator hosts the simulated body's EMG
+            emg_name = f"mirrorvr-sim-emg-{os.getpid()}"
+            emulator_extra = [
+                "--emg",
+                emg_name,
+                "--true-mt",
+                f"{opts.true_mt:g}",
+                "--panel",
+                str(folder.panel),
+                "--seed",
+                str(opts.seed),
+            ]
+            from mirrorvr.sim.emg_stream import panel_operator
+
+            operator = operator or panel_operator(folder.panel)
+        stim = connect_stimulator(
+            StimulatorRequest(
+                StimulatorDevice(kind=opts.stimulator_kind),
+                opts.stimulator_port,
+                opts.realtime,
+                emulator_extra,
+            ),
+            folder,
+            stack,
+            log=log,
+            clock=clock,
+        ).stimulator
         emg: EmgSource
-        if simulated:
-            extra: list[str] = []
-            if opts.realtime:
-                emg_name = f"mirrorvr-sim-emg-{os.getpid()}"
-                panel = folder.panel
-                extra = [
-                    "--emg",
-                    emg_name,
-                    "--true-mt",
-                    f"{opts.true_mt:g}",
-                    "--panel",
-                    str(panel),
-                    "--seed",
-                    str(opts.seed),
-                ]
-                from mirrorvr.sim.emg_stream import panel_operator
-
-                operator = operator or panel_operator(panel)
-            emu = EmulatorProcess(
-                opts.stimulator_kind,
-                folder.stimulator_pty,
-                folder.emulator_log(opts.stimulator_kind),
-                extra_args=extra,
-            )
-            stack.enter_context(emu)
-            port = str(folder.stimulator_pty)
-            if opts.realtime:
-                from mirrorvr.sim.emg_stream import LslEmgSource
-
-                live = stack.enter_context(LslEmgSource(emg_name))
-                live.wait_connected(30)
-                emg = live
-            else:
-                emg = SimulatedEmg(body, seed=opts.seed, t0=clock.now())
+        if simulated and not opts.realtime:
+            emg = SimulatedEmg(body, seed=opts.seed, t0=clock.now())
         else:
             from mirrorvr.sim.emg_stream import LslEmgSource
 
-            live = stack.enter_context(LslEmgSource(cfg.emg_stream))
-            live.wait_connected()
+            live = stack.enter_context(LslEmgSource(emg_name))
+            if simulated:
+                live.wait_connected(30)
+            else:
+                live.wait_connected()
             emg = live
-        assert port is not None
-        stim = make_stimulator(StimulatorDevice(kind=opts.stimulator_kind), port)
-        stack.enter_context(stim)
-        log.append(
-            "device",
-            clock.now(),
-            durable=True,
-            what="connected",
-            device=stim.kind,
-            port=port,
-            emulated=simulated,
-        )
         proc = ThresholdProcedure(
             stimulator=stim,
             emg=emg,

@@ -13,14 +13,12 @@ from mirrorvr.config.loader import plan_to_toml
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.errors import PlanError, SessionError
 from mirrorvr.run.session import default_session_date
+from mirrorvr.run.stimulation import DailyBudget, StimulatorRequest, assemble_stimulation
 from mirrorvr.session.clock import RealClock
 from mirrorvr.session.eventlog import EventLog
 from mirrorvr.session.folder import SessionFolder
 from mirrorvr.session.timeline import compile_timeline
-from mirrorvr.sim.emulate import EmulatorProcess
 from mirrorvr.stim import governor
-from mirrorvr.stim.executor import StimulationExecutor
-from mirrorvr.stim.factory import make_stimulator
 from mirrorvr.streams.outlets import SessionOutlets
 from mirrorvr.streams.session_io import session_key
 from mirrorvr.streams.tms_node import TmsNode, markers_predicate
@@ -43,6 +41,8 @@ class NodeOptions:
     session_date: dt.date | None = None
     #: publish the node's own events as mirrorvr-tms-markers / -tms-stim / -tms-state
     publish: bool = True
+    #: pulses this patient already had today (the daily limit counts them; from the store)
+    pulses_today: int = 0
     #: called once the VR node's markers are followed (tests, console)
     on_ready: Callable[[], None] | None = None
 
@@ -68,7 +68,9 @@ def run_tms_node(plan: SessionPlan, opts: NodeOptions) -> NodeResult:
     out.mkdir(parents=True, exist_ok=True)
     simulated = opts.stimulator_port is None
     session_date = opts.session_date or default_session_date(plan, simulated)
-    problems = governor.check_plan(plan, timeline, today=session_date)
+    problems = governor.check_plan(
+        plan, timeline, today=session_date, pulses_today=opts.pulses_today
+    )
     if problems:
         raise PlanError(problems)
     folder.write_plan(plan_to_toml(plan))
@@ -103,27 +105,19 @@ def run_tms_node(plan: SessionPlan, opts: NodeOptions) -> NodeResult:
         )  # fmt: skip
         executor = None
         if dev.kind != "none" and timeline.total_pulses:
-            port = opts.stimulator_port
-            if port is None:
-                emu = EmulatorProcess(
-                    dev.kind, folder.stimulator_pty, folder.emulator_log(dev.kind)
-                )
-                stack.enter_context(emu)
-                port = str(folder.stimulator_pty)
-            stimulator = make_stimulator(dev, port)
-            stack.enter_context(stimulator)  # exit disarms and closes, whatever happens
-            log.append(
-                "device", clock.now(), durable=True, what="connected", device=dev.kind,
-                port=port, emulated=opts.stimulator_port is None,
-            )  # fmt: skip
-            executor = StimulationExecutor(
-                stimulator=stimulator,
-                log=log,
-                clock=clock,
-                plan=plan,
-                timeline=timeline,
-                budget=governor.session_budget(plan, timeline.total_pulses),
+            setup = assemble_stimulation(
+                plan,
+                timeline,
+                folder,
+                clock,
+                log,
+                stack,
+                stimulator=StimulatorRequest(dev, opts.stimulator_port, realtime=True),
+                budget=DailyBudget(opts.pulses_today),
+                # the node runs each train on its follower thread, not the pulse scheduler
+                scheduler=False,
             )
+            executor, stimulator = setup.executor, setup.stimulator
             stimulator.arm()
             log.append("device", clock.now(), durable=True, what="armed", device=dev.kind)
         node = TmsNode(plan, timeline, log, executor, pred)

@@ -10,6 +10,8 @@ A session folder holds everything needed to understand (and resume) a session::
     stimulator.pty    link to the emulated stimulator's pseudo-terminal (simulation only)
     panel.txt         the emulated stimulator panel's intensity (real-time threshold hunts)
     threshold.json    a motor-threshold hunt's result (and hotspot.json for a hotspot search)
+    pme-model-<b>.json        phantom motor execution: the decoder fitted in block <b>
+    pme-calibration-<b>.npz   its calibration windows (features, labels, repetitions)
     session.xdf       the session's LSL streams (recorded live, or written from the log
                       for simulated-clock runs); docs/streams.md
 
@@ -36,6 +38,16 @@ STIMULATOR_PTY = "stimulator.pty"
 PANEL = "panel.txt"
 THRESHOLD = "threshold.json"
 HOTSPOT = "hotspot.json"
+
+
+def pme_model_name(block: int) -> str:
+    """Name of the decoder fitted in PME block ``block``."""
+    return f"pme-model-{block}.json"
+
+
+def pme_calibration_name(block: int) -> str:
+    """Name of PME block ``block``'s calibration windows."""
+    return f"pme-calibration-{block}.npz"
 
 
 def emulator_log_name(kind: str) -> str:
@@ -106,6 +118,14 @@ class SessionFolder:
     def hotspot(self) -> Path:
         """``hotspot.json``."""
         return self.path / HOTSPOT
+
+    def pme_model(self, block: int) -> Path:
+        """``pme-model-<block>.json``."""
+        return self.path / pme_model_name(block)
+
+    def pme_calibration(self, block: int) -> Path:
+        """``pme-calibration-<block>.npz``."""
+        return self.path / pme_calibration_name(block)
 
     def emulator_log(self, kind: str) -> Path:
         """``emulator-<kind>.jsonl``."""

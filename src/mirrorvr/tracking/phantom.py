@@ -12,6 +12,7 @@ target achievement control (TAC) test does: completed or not, and the time it to
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Literal
@@ -148,16 +149,29 @@ class TaskScorer:
         return self.result
 
 
-def pursue(state: PhantomState, target: TaskTarget, deadband: float = 0.5) -> str:
+def pursue(
+    state: PhantomState,
+    target: TaskTarget,
+    deadband: float = 0.5,
+    available: Collection[str] | None = None,
+) -> str:
     """Which motion brings ``state`` towards ``target`` (``rest`` once inside ``deadband`` of the
-    tolerance): how the simulated patient steers; also a reference policy for tests."""
+    tolerance): how the simulated patient steers; also a reference policy for tests.
+
+    Only motions in ``available`` (the trained ones; default all) are chosen: a degree of
+    freedom that cannot be moved back is left as it is.
+    """
+    allowed = set(MOTION_DOF) if available is None else set(available)
     for dof in DOFS:  # first put the other degrees of freedom back near neutral
         if dof != target.dof and abs(state.get(dof)) > 0.3:
-            return _motion_for(dof, -np.sign(state.get(dof)))
+            back = _motion_for(dof, -np.sign(state.get(dof)))
+            if back in allowed:
+                return back
     err = target.value - state.get(target.dof)
     if abs(err) <= target.tolerance * deadband:
         return "rest"
-    return _motion_for(target.dof, np.sign(err))
+    toward = _motion_for(target.dof, np.sign(err))
+    return toward if toward in allowed else "rest"
 
 
 def _motion_for(dof: str, sign: float) -> str:

@@ -1,7 +1,8 @@
 """Pose → mirror, per frame: pick the intact limb, smooth it, reflect it onto the amputated side.
 
 The limb is the plan's (``upper``: the hand, ``lower``: the leg); both go through the same
-filter, reflection and gain.
+filter, reflection and gain. A frame without a tracked intact hand but with that side's
+controller poses the hand from the controller (:mod:`mirrorvr.tracking.controller_hand`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mirrorvr.tracking.controller_hand import hand_from_controller
 from mirrorvr.tracking.filters import HandFilter
 from mirrorvr.tracking.joints import Side, other_side
 from mirrorvr.tracking.mirror import MidlinePlane, VisualGain, mirror_hand
@@ -35,6 +37,10 @@ class MirrorPipeline:
     def process(self, frame: TrackingFrame) -> tuple[LimbPose | None, LimbPose | None]:
         """(intact limb, mirrored limb); both ``None`` while the intact limb is not tracked."""
         hand: LimbPose | None = frame.limbs(self.limb).get(self.intact_side)
+        if (hand is None or not hand.usable) and self.limb == "upper":
+            ctl = frame.controllers.get(self.intact_side)
+            if ctl is not None:
+                hand = hand_from_controller(ctl)
         if hand is None or not hand.usable:
             self.filter.reset()  # do not smooth across a tracking gap
             return None, None

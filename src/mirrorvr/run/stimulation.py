@@ -1,0 +1,232 @@
+"""Stimulation assembly: the one place a stimulator, its emulator, the pulse scheduler and the
+stimulation executor are built.
+
+Every way a session starts goes through here: :func:`~mirrorvr.run.session.run_session` (plain,
+resumed, patient, headset and console sessions), the TMS node (:mod:`mirrorvr.run.tms_node`)
+and, for the stimulator alone, the stand-alone threshold hunt (:mod:`mirrorvr.run.threshold`).
+
+Two seams other work plugs into:
+
+* :class:`DailyBudget` says how many pulses the patient already had today; the executor's
+  ledger and the runner's checks count them (the clinic store fills it in).
+* :func:`connect_stimulator` is where a driver is made and connected; a stimulation process of
+  its own would be started here, behind the same :class:`~mirrorvr.stim.base.Stimulator` face.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+from mirrorvr.config.plan import SessionPlan, StimulatorDevice
+from mirrorvr.session.clock import Clock
+from mirrorvr.session.eventlog import EventLog
+from mirrorvr.session.folder import SessionFolder
+from mirrorvr.session.timeline import Timeline, compile_timeline
+from mirrorvr.sim.emulate import EmulatorProcess
+from mirrorvr.stim import governor
+from mirrorvr.stim.base import Stimulator
+from mirrorvr.stim.executor import DEFAULT_LATE_TOLERANCE_S, StimulationExecutor
+from mirrorvr.stim.factory import make_stimulator
+from mirrorvr.stim.scheduler import DEFAULT_RT_PRIORITY, PulseScheduler
+
+
+@dataclass(frozen=True)
+class DailyBudget:
+    """What the clinic store says about today's pulses for this patient."""
+
+    #: pulses delivered today in earlier sessions (the daily limit counts them)
+    pulses_today: int = 0
+
+
+@dataclass(frozen=True)
+class StimulatorRequest:
+    """Which stimulator, where, and how its emulator (if any) runs."""
+
+    device: StimulatorDevice
+    #: ``None``: emulate ``device`` on a pty linked from the folder; otherwise its port
+    port: str | None = None
+    #: real time: the emulator keeps the device's timing; simulated clock: instant arming
+    realtime: bool = False
+    #: extra emulator options (e.g. the simulated body's EMG outlet)
+    emulator_args: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class ConnectedStimulator:
+    """A connected stimulator (disarmed and closed when the session's ExitStack unwinds)."""
+
+    stimulator: Stimulator
+    device: StimulatorDevice
+    port: str
+    emulated: bool
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a step run before the executor exists (a threshold hunt) hands on."""
+
+    plan: SessionPlan
+    pulses: int = 0
+    last_pulse_t: float | None = None
+
+
+@dataclass(frozen=True)
+class StimulationSetup:
+    """The assembled stimulation of one session or node."""
+
+    stimulator: Stimulator
+    executor: StimulationExecutor
+    scheduler: PulseScheduler | None
+    port: str
+    emulated: bool
+    #: the plan and timeline that run (a threshold hunt may have set the intensities)
+    plan: SessionPlan
+    timeline: Timeline
+    #: pulses already given today, this session's threshold hunt included
+    pulses_today: int
+
+
+def emulated_device(dev: StimulatorDevice) -> StimulatorDevice:
+    """The device as emulated: an emulated Rapid² ≥ V9 gets the emulator's unlock code."""
+    if dev.kind == "magstim-rapid" and dev.unlock_code is None:
+        from mirrorvr.sim.magstim import DEFAULT_UNLOCK_CODE
+
+        return dev.model_copy(update={"unlock_code": DEFAULT_UNLOCK_CODE})
+    return dev
+
+
+def emulator_args(dev: StimulatorDevice, realtime: bool) -> list[str]:
+    """Emulator options for a session: on the simulated clock, arming/recharge are instant."""
+    args = [] if dev.kind == "ttl-box" or realtime else ["--timing", "fast", "--no-line-delay"]
+    if dev.kind == "magstim-rapid" and dev.unlock_code:
+        args += ["--unlock-code", dev.unlock_code]
+    return args
+
+
+def connect_stimulator(
+    req: StimulatorRequest,
+    folder: SessionFolder,
+    stack: ExitStack,
+    *,
+    log: EventLog | None = None,
+    clock: Clock | None = None,
+) -> ConnectedStimulator:
+    """Start the emulator (when no port is given), make the driver and connect it.
+
+    The driver is entered on ``stack``: leaving it disarms and closes, whatever happens.
+    With ``log``, a durable ``device connected`` event is logged.
+    """
+    dev = req.device
+    port = req.port
+    if port is None:
+        dev = emulated_device(dev)
+        emu = EmulatorProcess(
+            dev.kind,
+            folder.stimulator_pty,
+            folder.emulator_log(dev.kind),
+            extra_args=emulator_args(dev, req.realtime) + list(req.emulator_args),
+        )
+        stack.enter_context(emu)
+        port = str(folder.stimulator_pty)
+    stimulator = make_stimulator(dev, port)
+    stack.enter_context(stimulator)
+    if log is not None:
+        assert clock is not None
+        log.append(
+            "device",
+            clock.now(),
+            durable=True,
+            what="connected",
+            device=dev.kind,
+            port=port,
+            emulated=req.port is None,
+        )
+    return ConnectedStimulator(stimulator, dev, port, req.port is None)
+
+
+def set_plan_intensity(
+    stimulator: Stimulator, plan: SessionPlan, log: EventLog, clock: Clock
+) -> None:
+    """Set the plan's intensity on a stimulator that can (the driver verifies by read-back)."""
+    if not stimulator.capabilities.sets_intensity:
+        return
+    stimulator.set_intensity(plan.stimulation.intensity_pct_mso)
+    log.append(
+        "device",
+        clock.now(),
+        durable=True,
+        what="intensity_set",
+        device=stimulator.kind,
+        intensity_pct_mso=plan.stimulation.intensity_pct_mso,
+        device_pct_mso=stimulator.status().intensity_pct_mso,
+    )
+
+
+def assemble_stimulation(
+    plan: SessionPlan,
+    timeline: Timeline,
+    folder: SessionFolder,
+    clock: Clock,
+    log: EventLog,
+    stack: ExitStack,
+    *,
+    stimulator: StimulatorRequest,
+    budget: DailyBudget,
+    delivered: int = 0,
+    last_stim_t: float | None = None,
+    prepare: Callable[[Stimulator], Prepared] | None = None,
+    scheduler: bool | None = None,
+    realtime_priority: int | None = DEFAULT_RT_PRIORITY,
+    late_tolerance_s: float = DEFAULT_LATE_TOLERANCE_S,
+) -> StimulationSetup:
+    """Connect the stimulator and build the executor every pulse of a session goes through.
+
+    ``delivered`` pulses already count for this session (a resumed session), and
+    ``budget.pulses_today`` for the day. ``prepare`` runs on the connected stimulator before the
+    plan's intensity is set and the executor is built (a threshold hunt at session start).
+    ``scheduler``: deliver on the real-time pulse scheduler thread (default: in real time).
+    ``last_stim_t``: the last stimulation before this run (a resumed session's), so the gap rules
+    count from it.
+    """
+    conn = connect_stimulator(stimulator, folder, stack, log=log, clock=clock)
+    extra_pulses = 0
+    if prepare is not None:
+        ready = prepare(conn.stimulator)
+        if ready.plan is not plan:
+            plan = ready.plan
+            timeline = compile_timeline(plan)  # same steps, intensities from the new threshold
+        extra_pulses = ready.pulses
+        if ready.last_pulse_t is not None:
+            last_stim_t = ready.last_pulse_t
+    # after any threshold hunt, which varies the output itself
+    set_plan_intensity(conn.stimulator, plan, log, clock)
+    sched = None
+    if scheduler if scheduler is not None else clock.realtime:
+        sched = stack.enter_context(PulseScheduler(realtime_priority=realtime_priority))
+        log.append(
+            "scheduler",
+            clock.now(),
+            durable=True,
+            realtime=sched.realtime,
+            status=sched.rt_status,
+            spin_s=sched.spin_s,
+            late_tolerance_s=late_tolerance_s,
+        )
+    today = budget.pulses_today + extra_pulses
+    executor = StimulationExecutor(
+        stimulator=conn.stimulator,
+        log=log,
+        clock=clock,
+        plan=plan,
+        timeline=timeline,
+        budget=governor.session_budget(plan, timeline.total_pulses),
+        ledger=governor.Ledger(delivered, delivered + today),
+        late_tolerance_s=late_tolerance_s,
+        scheduler=sched,
+        last_stim_t=last_stim_t,
+    )
+    return StimulationSetup(
+        conn.stimulator, executor, sched, conn.port, conn.emulated, plan, timeline, today
+    )
