@@ -103,3 +103,17 @@ def test_an_electrode_shift_costs_accuracy() -> None:
     same_day = _accuracy(limb, dec, t)
     shifted = ResidualLimbEmg(ResidualEmgModel(electrode_shift=1.0), seed=9, patient_seed=5)
     assert _accuracy(shifted, dec, 0.0) < same_day - 0.05
+
+
+def test_fatigue_and_crosstalk_shape_the_simulated_signal() -> None:
+    """Fatigue raises the amplitude over minutes of contraction; cross-talk spreads a pattern
+    to neighbouring electrodes without changing its total."""
+    model = ResidualEmgModel(noise_rms_uv=0.0, mains_uv=0.0, fatigue_per_min=0.3)
+    mix = model.mixing()
+    np.testing.assert_allclose(mix.sum(axis=1), 1.0)
+    limb = ResidualLimbEmg(model, seed=1)
+    limb.execute("hand_close", 0.0, 180.0, 1.0)
+    fresh, _ = limb.render(10.0)
+    limb.render(170.0)
+    tired, _ = limb.render(180.0)
+    assert np.sqrt(np.mean(tired**2)) > 1.5 * np.sqrt(np.mean(fresh**2))

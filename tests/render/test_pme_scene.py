@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from mirrorvr.config.loader import plan_from_dict
 from mirrorvr.render.backends import presenter_factory
@@ -74,3 +75,51 @@ def test_offscreen_frames_show_the_phantom_moving_as_decoded(tmp_path: Path) -> 
     held = curl(close.t - 0.5, close.t)  # the hold that completed the task
     assert held < open_hand - 0.02
     assert (tmp_path / "frames" / "frames.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_realtime_display_process_draws_the_decoded_phantom(tmp_path: Path) -> None:
+    """Real time: the display runs in its own process and follows mirrorvr-pme; the mirrored
+    pose stream it publishes (what it drew) closes during the hand_close task."""
+    import pyxdf
+
+    plan = plan_from_dict(
+        {
+            "session": {"name": "pme rt scene", "seed": 11},
+            "patient": {"id": "T-R", "amputation_side": "left"},
+            "blocks": [
+                {
+                    "kind": "phantom_motor_execution",
+                    "motions": ["hand_close", "wrist_flexion"],
+                    "calibration_repetitions": 2,
+                    "cue_s": 1.0,
+                    "contraction_s": 2.0,
+                    "rest_s": 2.0,
+                    "fit_s": 0.5,
+                    "tasks": 1,
+                    "task_limit_s": 5.0,
+                    "task_rest_s": 1.0,
+                    "randomise": False,
+                }
+            ],
+        },
+        "pme-rt-scene",
+    )
+    folder = tmp_path / "rt"
+    make = presenter_factory("offscreen", plan, size=(320, 180), fps=30.0)
+    result, _ = run_session(plan, LaunchOptions(out=folder, realtime=True, presenter_factory=make))
+    assert result.state == "completed"
+    events = read_events(folder / "events.jsonl").events
+    window = next(e for e in events if e.kind == "window" and e.get("phase") == "task")
+    assert window["movement"] == "hand_close"
+    streams, _ = pyxdf.load_xdf(str(folder / "session.xdf"), dejitter_timestamps=False)
+    pose = next(s for s in streams if s["info"]["name"][0] == "mirrorvr-pose-mirrored")
+    labels = [c["label"][0] for c in pose["info"]["desc"][0]["channels"][0]["channel"]]
+    tip = [labels.index(f"middle_tip_{a}") for a in ("px", "py", "pz")]
+    wrist = [labels.index(f"wrist_{a}") for a in ("px", "py", "pz")]
+    ts, x = pose["time_stamps"], np.asarray(pose["time_series"], dtype=float)
+    reach = np.linalg.norm(x[:, tip] - x[:, wrist], axis=1)
+    during = (ts >= window.t) & (ts <= window.t + 5.0)
+    before = (ts >= window.t - 1.0) & (ts < window.t)  # the task cue: phantom at neutral
+    assert during.any() and before.any()
+    assert reach[during].min() < np.median(reach[before]) - 0.02

@@ -65,8 +65,9 @@ def _events(folder: Path) -> list[Event]:
 
 def test_fast_session_calibrates_decodes_and_scores_tasks(tmp_path: Path) -> None:
     folder = tmp_path / "fast"
-    result, _ = run_session(_plan(), LaunchOptions(out=folder))
+    result, summary = run_session(_plan(), LaunchOptions(out=folder))
     assert result.state == "completed"
+    assert summary["phantom_motor_execution"]["tasks"] == 3
     events = _events(folder)
     model = next(e for e in events if e.kind == "pme_model")
     assert model["ok"] and model["cv_accuracy"] >= 0.8
@@ -123,9 +124,11 @@ def test_pme_rests_take_concurrent_trains_under_the_governor(tmp_path: Path) -> 
 @pytest.mark.slow
 def test_realtime_session_decodes_over_lsl_into_the_xdf(tmp_path: Path) -> None:
     folder = tmp_path / "rt"
-    result, _ = run_session(_plan(tasks=1, reps=1), LaunchOptions(out=folder, realtime=True))
+    result, summary = run_session(_plan(tasks=1, reps=2), LaunchOptions(out=folder, realtime=True))
     assert result.state == "completed"
     events = _events(folder)
+    # calibrated through a real LSL inlet: above the same floor as on the simulated clock
+    assert summary["phantom_motor_execution"]["cv_accuracy"][0] >= 0.8
     decisions = [e for e in events if e.kind == "pme"]
     assert len(decisions) > 50
     assert all(e["latency_s"] > 0 for e in decisions)  # decoded after the window's last sample
@@ -192,3 +195,25 @@ def test_bundled_preset_is_a_pme_plan() -> None:
     plan = load_plan(ROOT / "configs" / "phantom-motor-execution.toml")
     block = next(b for b in plan.blocks if b.kind == "phantom_motor_execution")
     assert len(block.classes) == 7 and block.tasks > 0
+
+
+def test_a_resumed_session_reloads_the_fitted_model(tmp_path: Path) -> None:
+    """A crash during the tasks: resume goes on with the model fitted before the crash."""
+    from mirrorvr.run.resume import resume_session
+
+    folder = tmp_path / "crash"
+    run_session(_plan(tasks=3), LaunchOptions(out=folder))
+    log = folder / "events.jsonl"
+    lines = log.read_text(encoding="utf-8").splitlines(keepends=True)
+    first_task = next(i for i, ln in enumerate(lines) if '"kind":"pme_task"' in ln)
+    log.write_text("".join(lines[: first_task + 1]), encoding="utf-8")  # the crash
+    (folder / "summary.json").unlink()
+    result, _ = resume_session(folder)
+    assert result.state == "completed"
+    events = _events(folder)
+    resume = next(e for e in events if e.kind == "resume")
+    reloaded = next(e for e in events if e.kind == "pme_model" and e.get("reloaded"))
+    assert reloaded.t >= resume.t and reloaded["ok"]
+    after = [e for e in events if e.seq > resume.seq]
+    assert any(e.kind == "pme" for e in after)
+    assert [e["task"] for e in events if e.kind == "pme_task"][-1] == 2

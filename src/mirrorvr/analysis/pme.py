@@ -31,6 +31,8 @@ def _calibration(rec: Recording) -> list[dict[str, Any]]:
     out = []
     for _, row in rec.of_kind("pme_model").iterrows():
         d = dict(row["data"])
+        if d.get("reloaded"):  # a resumed session reloaded a model fitted (and listed) before
+            continue
         entry: dict[str, Any] = {
             "block": d.get("block"),
             "ok": bool(d.get("ok")),

@@ -92,8 +92,11 @@ def print_summary(summary: dict[str, Any], folder: Path) -> None:
         "pain_change",
         "laterality",
         "motor_threshold",
+        "phantom_motor_execution",
     ):
         v = summary.get(key)
+        if key == "phantom_motor_execution" and v is None:
+            continue
         if key == "duration_s" and isinstance(v, int | float):
             v = f"{v / 60:.1f} min"
         if key == "reason" and not v:

@@ -72,6 +72,7 @@ def _serve(
         conn.send(("error", str(e)))
         return
     conn.send(("ready", display.renderer))
+    pme_view: Any = None
     try:
         while True:
             if core.requests:  # keys and lost tracking for the runner, in order
@@ -84,7 +85,14 @@ def _serve(
             msg = conn.recv()
             op = msg[0]
             if op == "present":
-                onset = core.present(_step_from_wire(msg[1]))
+                if len(msg) > 2:  # the runner's state and pulses, for the therapist's overlay
+                    from mirrorvr.render.presenter import RemoteStatus
+
+                    core.remote_status = RemoteStatus(*msg[2])
+                step = _step_from_wire(msg[1])
+                onset = core.present(step)
+                if pme_view is not None:
+                    pme_view.on_step(step, onset)
                 tone = core.cue_tone()
                 conn.send((onset, None if tone is None else (tone.played, tone.t, tone.reason)))
             elif op == "answer":
@@ -100,12 +108,20 @@ def _serve(
                     conn.send({"t": core.clock.now(), **core.midline.to_event()})
             elif op == "publish":
                 conn.send(_publish(core, plan, msg[1], fps))
+                if pme_view is None and any(
+                    b.kind == "phantom_motor_execution" for b in plan.blocks
+                ):  # the decoded phantom arrives on the session's mirrorvr-pme stream
+                    from mirrorvr.render.pme_view import PmeStreamView
+
+                    pme_view = core.phantom = PmeStreamView(msg[1])
             elif op == "close":
                 conn.send(core.frames)
                 break
     except (EOFError, BrokenPipeError):
         pass  # the session's process went away: just stop drawing
     finally:
+        if pme_view is not None:
+            pme_view.close()
         core.close()
 
 
@@ -178,6 +194,7 @@ class ProcessPresenter:
             raise DisplayError(f"the {kind} display could not start: {detail}")
         self.renderer = detail
         self.frames = 0
+        self._control: Any = None
         self._tone: ToneOutcome | None = None
 
     def attach_control(self, control: Any) -> None:
@@ -205,6 +222,7 @@ class ProcessPresenter:
                 fields = dict(data)
                 log.append("midline", float(fields.pop("t")), durable=True, **fields)
 
+        self._control = control
         if self.kind == "window" and hasattr(control, "operator_present"):
             control.operator_present = True  # the window's R key can resume a pause
         threading.Thread(target=listen, name="mirrorvr-display-keys", daemon=True).start()
@@ -221,7 +239,13 @@ class ProcessPresenter:
 
     def present(self, step: Step) -> float:
         """Show ``step``; returns the display time of the first frame showing it."""
-        onset, tone = self._ask("present", _step_to_wire(step))
+        control = self._control
+        status = (
+            (str(getattr(control, "state", "")), getattr(control, "pulses_delivered", None))
+            if control is not None
+            else ("", None)
+        )
+        onset, tone = self._ask("present", _step_to_wire(step), status)
         self._tone = None if tone is None else ToneOutcome(*tone)
         return float(onset)
 

@@ -80,6 +80,9 @@ class LaunchOptions:
     late_tolerance_s: float = DEFAULT_LATE_TOLERANCE_S
     #: real time: SCHED_FIFO priority of the pulse scheduler thread (``None``: normal priority)
     realtime_priority: int | None = DEFAULT_RT_PRIORITY
+    #: real time: the stimulator, its keep-alive and the pulse timing live in a stimulation
+    #: process of their own (docs/stimulators.md); ``False``: a thread of this process
+    stim_process: bool = True
 
 
 def with_seed(plan: SessionPlan, seed: int | None) -> SessionPlan:
@@ -256,6 +259,7 @@ def run_session(
                     else None
                 ),
                 realtime_priority=opts.realtime_priority,
+                process=None if opts.stim_process else False,
                 late_tolerance_s=opts.late_tolerance_s,
             )
             plan, timeline, executor = setup.plan, setup.timeline, setup.executor

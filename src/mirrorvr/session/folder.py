@@ -5,6 +5,8 @@ A session folder holds everything needed to understand (and resume) a session::
     plan.toml         the exact plan that ran (seed included; rewritten with a measured threshold)
     session.json      how it ran: clock, devices, date, mirrorvr version
     events.jsonl      the append-only event log (authoritative)
+    stim-journal.jsonl  the stimulation process's own record of intents, pulses and outcomes
+                      (real time; resume folds what the event log lacks into it)
     summary.json      totals, written when the session ends
     emulator-*.jsonl  what an emulated device received, when (simulation only)
     stimulator.pty    link to the emulated stimulator's pseudo-terminal (simulation only)
@@ -38,6 +40,7 @@ STIMULATOR_PTY = "stimulator.pty"
 PANEL = "panel.txt"
 THRESHOLD = "threshold.json"
 HOTSPOT = "hotspot.json"
+STIM_JOURNAL = "stim-journal.jsonl"
 
 
 def pme_model_name(block: int) -> str:
@@ -98,6 +101,11 @@ class SessionFolder:
     def xdf(self) -> Path:
         """``session.xdf``."""
         return self.path / XDF
+
+    @property
+    def stim_journal(self) -> Path:
+        """The stimulation process's crash-safe journal (``mirrorvr.stim.journal``)."""
+        return self.path / STIM_JOURNAL
 
     @property
     def stimulator_pty(self) -> Path:

@@ -36,6 +36,7 @@ from mirrorvr.decoding.decoder import (
     TrainedDecoder,
     WindowStream,
     train_decoder,
+    trained_from_dict,
 )
 from mirrorvr.decoding.evaluate import cross_validate
 from mirrorvr.session.clock import Clock
@@ -44,7 +45,6 @@ from mirrorvr.session.folder import SessionFolder
 from mirrorvr.session.presenter import Answer, Presenter, ToneOutcome
 from mirrorvr.session.timeline import Step
 from mirrorvr.tracking.phantom import (
-    MOTION_DOF,
     PhantomState,
     TaskResult,
     TaskScorer,
@@ -52,6 +52,8 @@ from mirrorvr.tracking.phantom import (
     advance,
     phantom_params,
     pursue,
+    step_target,
+    target_posture,
 )
 from mirrorvr.tracking.skeleton import HandParams
 
@@ -227,6 +229,8 @@ class PmeEngine:
         assert isinstance(spec, PhantomMotorExecutionBlock)
         if self.block != step.block:
             self._start_block(step.block, spec, onset)
+            if d.get("phase") == "task":  # a resumed session enters the block after its fit
+                self._reload_model(spec, onset)
         self.advance(onset)
         phase = str(d.get("phase", ""))
         self.phase = phase
@@ -247,20 +251,45 @@ class PmeEngine:
                 if self.patient is not None:
                     self.patient.act("rest", onset)
             if step.kind == "window":
-                dof, _ = MOTION_DOF[str(d["movement"])]
-                self.target = TaskTarget(
-                    dof,
-                    float(d["target_value"]),
-                    float(d["tolerance"]),
-                    float(d["hold_s"]),
-                    step.duration,
-                )
+                self.target = step_target(d, step.duration)
+                assert self.target is not None
                 self.task = {
                     "task": int(d["task"]),
                     "movement": str(d["movement"]),
                     "target_value": float(d["target_value"]),
                 }
                 self.scorer = TaskScorer(self.target, onset)
+
+    def _reload_model(self, spec: PhantomMotorExecutionBlock, t: float) -> None:
+        """Load the decoder this block fitted before a crash (resume), if it was saved."""
+        assert self.feed is not None and self.block is not None
+        path = self.folder.pme_model(self.block) if self.folder is not None else None
+        if path is None or not path.exists():
+            self._append(
+                "pme_model",
+                t,
+                durable=True,
+                block=self.block,
+                ok=False,
+                error="resumed after the fit, and no fitted model was saved: no decoding",
+                windows={},
+            )
+            return
+        self.trained = trained_from_dict(json.loads(path.read_text(encoding="utf-8")))
+        if self.trained.settings != settings_of(spec):
+            self.trained = None  # the plan changed since: the saved model does not fit it
+            return
+        self.decoder = Decoder(self.trained, self.feed.fs, self.feed.channels)
+        self._append(
+            "pme_model",
+            t,
+            durable=True,
+            block=self.block,
+            ok=True,
+            reloaded=True,
+            classes=list(self.trained.model.classes),
+            model_file=path.name,
+        )
 
     def _reset_phantom(self, t: float) -> None:
         self.state = PhantomState()
@@ -446,9 +475,7 @@ class PmeEngine:
 
     def target_params(self) -> HandParams | None:
         """The posture the current task asks for (``None`` when no task is shown)."""
-        if self.target is None:
-            return None
-        return phantom_params(PhantomState(**{self.target.dof: self.target.value}))
+        return None if self.target is None else target_posture(self.target)
 
 
 class PmePresenter:

@@ -78,6 +78,24 @@ def summarize(events: list[Event], planned_pulses: int) -> dict[str, Any]:
         "resumes": kinds["resume"],
         "motor_threshold": _motor_threshold(events),
         "disarm_warnings": disarm_warnings(events),
+        "phantom_motor_execution": _pme(events),
+    }
+
+
+def _pme(events: list[Event]) -> dict[str, Any] | None:
+    """Phantom motor execution at a glance: calibration accuracy and target tasks."""
+    models = [e for e in events if e.kind == "pme_model" and not e.get("reloaded")]
+    tasks = [e for e in events if e.kind == "pme_task"]
+    if not models and not tasks:
+        return None
+    done = [e for e in tasks if e.get("completed")]
+    times = sorted(float(e["completion_s"]) for e in done if e.get("completion_s") is not None)
+    return {
+        "cv_accuracy": [e.get("cv_accuracy") for e in models],
+        "tasks": len(tasks),
+        "completed": len(done),
+        "median_completion_s": round(times[len(times) // 2], 3) if times else None,
+        "lost_stream": sum(1 for e in events if e.kind == "pme_stream" and e["what"] == "lost"),
     }
 
 

@@ -37,7 +37,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from mirrorvr.errors import DeviceError
@@ -113,6 +113,7 @@ class StimChild:
         self._sig_r, self._sig_w = os.pipe()
         self._faulted = False
         self.intensity: float | None = None  # as last set through this process
+        self._trains_run = 0
 
     # ---- e-stop watcher (its own thread, blocked in select nearly always) ---------------
     def _on_signal(self, signum: int, frame: object) -> None:
@@ -207,6 +208,10 @@ class StimChild:
                 reply["value"] = {**asdict(st), "faults": list(st.faults)}
             elif method == "device_limits":
                 reply["value"] = asdict(self.driver.device_limits(float(args[0]), float(args[1])))
+            elif method == "guard_intensity":
+                if self._trains_run:
+                    raise DeviceError("the guard's limits are fixed once a train has run")
+                self.guard.limits = replace(self.guard.limits, max_intensity_pct_mso=float(args[0]))
             elif method == "trigger":
                 reply["value"] = self._single_trigger()
             else:
@@ -250,6 +255,7 @@ class StimChild:
         _send({"ev": kind, "t": t, **data})
 
     def run_train(self, tr: dict[str, Any]) -> None:
+        self._trains_run += 1
         key = {"step": tr["step"], "train": tr["train"]}
         times: list[float] = [float(x) for x in tr["times"]]
         intensity = float(tr["intensity_pct_mso"])
@@ -404,6 +410,12 @@ def main(argv: list[str] | None = None) -> None:
     rt_ok, rt_status = (False, "real-time priority not requested")
     if config.get("rt_priority") is not None:
         rt_ok, rt_status = try_realtime(int(config["rt_priority"]))
+        if not rt_ok:
+            rt_status = (
+                f"could not get SCHED_FIFO real-time priority ({rt_status}); pulses run at "
+                "normal priority: expect wake-ups up to several ms late under load. Run as root "
+                "or grant CAP_SYS_NICE / an rtprio limit (ulimit -r) to fix"
+            )
     mlock = _lock_memory() if config.get("lock_memory", True) else "not requested"
     try:
         child = StimChild(config, a.estop_fd, journal)

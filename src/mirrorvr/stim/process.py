@@ -29,7 +29,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -176,10 +176,13 @@ class StimulationProcess:
         self._reap()
 
     def _reap(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        # the child is gone, so its stdout ends: let the reader take the last messages first
+        if self._reader is not None and self._reader is not threading.current_thread():
+            self._reader.join(2.0)
         if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
             for f in (self.proc.stdin, self.proc.stdout):
                 with contextlib.suppress(OSError, ValueError):
                     if f is not None:
@@ -188,8 +191,6 @@ class StimulationProcess:
             with contextlib.suppress(OSError):
                 os.close(self._estop_w)
             self._estop_w = -1
-        if self._reader is not None and self._reader is not threading.current_thread():
-            self._reader.join(2.0)
 
     def __enter__(self) -> StimulationProcess:
         return self.start()
@@ -211,6 +212,11 @@ class StimulationProcess:
             self._write(msg)
         except (OSError, ValueError) as e:
             raise DeviceError(f"the stimulation process is gone ({e})") from None
+
+    def set_guard_intensity(self, pct_mso: float) -> None:
+        """The train intensity the child's guard allows, once the plan's is known (after a
+        threshold hunt at session start); the child refuses it once a train has run."""
+        self.call("guard_intensity", pct_mso)
 
     def call(self, method: str, *args: Any, timeout: float = 10.0) -> Any:
         """Run a driver call in the child and return its value (its ``DeviceError`` re-raised)."""
@@ -252,9 +258,16 @@ class StimulationProcess:
                 self._disarms.remove(waiter)
         return waiter[2][0] if waiter[2] else None
 
+    def _lines(self) -> Iterator[bytes]:
+        assert self.proc is not None and self.proc.stdout is not None
+        try:
+            yield from self.proc.stdout
+        except (OSError, ValueError):  # closed under us: the process is being reaped
+            return
+
     def _read(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
-        for line in self.proc.stdout:
+        for line in self._lines():
             try:
                 msg = json.loads(line)
             except ValueError:

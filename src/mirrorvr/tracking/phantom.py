@@ -12,10 +12,10 @@ target achievement control (TAC) test does: completed or not, and the time it to
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -102,6 +102,25 @@ class TaskTarget:
         if abs(state.get(self.dof) - self.value) > self.tolerance:
             return False
         return all(abs(state.get(d)) <= max(self.tolerance, 0.35) for d in DOFS if d != self.dof)
+
+
+def step_target(data: Mapping[str, Any], limit_s: float) -> TaskTarget | None:
+    """The target of a PME task step's data (``None`` for any other step)."""
+    if data.get("phase") != "task" or "target_value" not in data:
+        return None
+    dof, _ = MOTION_DOF[str(data["movement"])]
+    return TaskTarget(
+        dof,
+        float(data["target_value"]),
+        float(data.get("tolerance", 0.2)),
+        float(data.get("hold_s", 1.0)),
+        limit_s,
+    )
+
+
+def target_posture(target: TaskTarget) -> HandParams:
+    """The hand posture a target asks for (drawn as the translucent hand)."""
+    return phantom_params(PhantomState(**{target.dof: target.value}))
 
 
 @dataclass(frozen=True)
