@@ -68,6 +68,7 @@ def _serve(
             display,
             options=PresenterOptions(fps=fps, frames_dir=frames_dir),
         )
+        core.warm()  # before "ready": the session starts once the scene is in the renderer
     except Exception as e:  # reported to the session's process as a DisplayError
         conn.send(("error", str(e)))
         return

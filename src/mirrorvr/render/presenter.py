@@ -498,6 +498,17 @@ class PandaPresenter:
             self.calibrate_midline()
         return info
 
+    def warm(self) -> bool:
+        """Load the whole scene — hidden parts too: the limb, the mirror's other side, panels —
+        into the renderer (textures, vertex buffers, shaders) before the session starts, so the
+        first block does not stall on them. Returns whether a renderer was there to warm."""
+        output = getattr(self.display, "output", None)
+        gsg = output.get_gsg() if output is not None else None
+        if gsg is None:
+            return False
+        self.root.prepare_scene(gsg)
+        return True
+
     # ---- Presenter protocol --------------------------------------------------------------------
     def present(self, step: Step) -> float:
         """Show ``step``; returns the display time of the first frame that shows it."""

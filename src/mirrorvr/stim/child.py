@@ -231,21 +231,27 @@ class StimChild:
         self.guard.fired_at(t)
         hold = self.driver.hold_s
         if hold > 0:
-            self._wait(t + hold, stoppable=False)
+            self._wait(t + hold, stoppable=False, spin=False)
             self.driver.release()
         return t
 
     # ---- waiting -----------------------------------------------------------------------
-    def _wait(self, deadline: float, *, stoppable: bool = True) -> bool:
-        """Return at ``deadline`` (commands handled meanwhile); False at once if cancelled."""
+    def _wait(self, deadline: float, *, stoppable: bool = True, spin: bool = True) -> bool:
+        """Return at ``deadline`` (commands handled meanwhile); False at once if cancelled.
+
+        ``spin``: busy-wait the last ``SPIN_S`` (pulse deadlines). Without it (the end of a
+        pulse width, which may run a little long) the wait sleeps throughout, so this
+        real-time process leaves the CPU to the session process while a line is held.
+        """
+        margin = SPIN_S if spin else 0.0
         while True:
             if stoppable and self.cancel.is_set():
                 return False
             remaining = deadline - monotonic()
             if remaining <= 0:
                 return True
-            if remaining > SPIN_S:
-                self._poll_commands(remaining - SPIN_S)
+            if remaining > margin:
+                self._poll_commands(remaining - margin)
             # else spin: the last SPIN_S are a busy loop on the clock
 
     # ---- trains ------------------------------------------------------------------------
@@ -321,7 +327,7 @@ class StimChild:
             self._record("pulse", t_write + wire, **key, i=i, planned=planned,
                          intensity_pct_mso=intensity)  # fmt: skip
             if hold > 0:
-                self._wait(t_write + hold, stoppable=False)
+                self._wait(t_write + hold, stoppable=False, spin=False)
                 try:
                     self.driver.release()
                 except DeviceError as e:

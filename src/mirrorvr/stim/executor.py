@@ -274,10 +274,10 @@ class StimulationExecutor:
             first, self._fault_reported = not self._fault_reported, True
             return first
 
-    def _wait(self, deadline: float) -> bool:
-        """Wait until ``deadline``; False if stopped meanwhile."""
+    def _wait(self, deadline: float, *, spin: bool = True) -> bool:
+        """Wait until ``deadline``; False if stopped meanwhile (``spin=False``: no busy wait)."""
         if self.scheduler is not None:
-            return self.scheduler.wait_until(deadline)
+            return self.scheduler.wait_until(deadline, spin=spin)
         if self._sim_stop.is_set():
             return False
         self.clock.sleep_until(deadline)
@@ -454,7 +454,7 @@ class StimulationExecutor:
             if hold > 0:
                 # the pulse width ends by a deadline after the stamp went out (an e-stop
                 # meanwhile releases at once: its disarm drops the line anyway)
-                self._wait(t_write + hold if realtime else t_out + hold)
+                self._wait(t_write + hold if realtime else t_out + hold, spin=False)
                 try:
                     self.stimulator.release()
                 except DeviceError as e:

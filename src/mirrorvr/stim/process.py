@@ -49,6 +49,8 @@ from mirrorvr.stim.base import (
 from mirrorvr.stim.executor import StimulationExecutor, TrainResult
 from mirrorvr.stim.guard import GuardLimits
 from mirrorvr.stim.journal import JOURNAL_NAME, missing_records, read_journal
+from mirrorvr.stim.priority import MESSAGES_RT_PRIORITY, try_realtime
+from mirrorvr.stim.scheduler import GIL_SWITCH_INTERVAL_S
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,7 @@ class StimulationProcess:
         self._reader: threading.Thread | None = None
         self._closing = False
         self.dead = threading.Event()
+        self._old_switch: float | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------
     def start(self, timeout: float = 30.0) -> StimulationProcess:
@@ -147,6 +150,10 @@ class StimulationProcess:
         if not self.ready.get("ok"):
             self._reap()
             raise DeviceError(str(self.ready.get("error", "the stimulation process failed")))
+        # the reader must get the GIL within a fraction of a millisecond of a pulse message, not
+        # after Python's default 5 ms switch interval (as the pulse scheduler thread did)
+        self._old_switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._old_switch, GIL_SWITCH_INTERVAL_S))
         self._reader = threading.Thread(target=self._read, name="stim-process reader", daemon=True)
         self._reader.start()
         return self
@@ -191,6 +198,9 @@ class StimulationProcess:
             with contextlib.suppress(OSError):
                 os.close(self._estop_w)
             self._estop_w = -1
+        if self._old_switch is not None:
+            sys.setswitchinterval(self._old_switch)
+            self._old_switch = None
 
     def __enter__(self) -> StimulationProcess:
         return self.start()
@@ -267,6 +277,9 @@ class StimulationProcess:
 
     def _read(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
+        # a pulse reaches the event log and LSL as soon as the child sends it, however busy
+        # the session process is (where real-time priority is permitted)
+        try_realtime(MESSAGES_RT_PRIORITY)
         for line in self._lines():
             try:
                 msg = json.loads(line)
