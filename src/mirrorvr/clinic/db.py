@@ -205,6 +205,13 @@ MIGRATIONS: list[str] = [
     CREATE INDEX courses_patient ON courses(patient_id, started);
     CREATE INDEX course_visits_course ON course_visits(course_id, date);
     """,
+    # 3: the daily pulse budget as a reservation (issue 13): a session holds its planned pulses
+    # for the patient's day from before its first pulse until its log says it ended
+    """
+    ALTER TABLE sessions ADD COLUMN pulses_reserved INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN reservation TEXT NOT NULL DEFAULT 'none'
+        CHECK (reservation IN ('none', 'held', 'settled'));
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
