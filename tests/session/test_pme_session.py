@@ -217,3 +217,19 @@ def test_a_resumed_session_reloads_the_fitted_model(tmp_path: Path) -> None:
     after = [e for e in events if e.seq > resume.seq]
     assert any(e.kind == "pme" for e in after)
     assert [e["task"] for e in events if e.kind == "pme_task"][-1] == 2
+
+
+@pytest.mark.slow
+def test_a_missing_amplifier_stream_ends_the_session_with_its_name(
+    tmp_path: Path, lsl_name: str
+) -> None:
+    from mirrorvr.errors import DeviceError
+
+    folder = tmp_path / "missing"
+    with pytest.raises(DeviceError, match=lsl_name):
+        run_session(
+            _plan(tasks=1, reps=1, emg_stream=lsl_name),
+            LaunchOptions(out=folder, realtime=True, simulated=False, xdf=False),
+        )
+    end = _events(folder)[-1]
+    assert end.kind == "session_end" and end["state"] == "aborted"

@@ -41,6 +41,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from mirrorvr.errors import DeviceError
+from mirrorvr.stim.base import disarm_outcome
 from mirrorvr.stim.guard import GuardLimits, PulseGuard
 from mirrorvr.stim.journal import Journal
 from mirrorvr.stim.priority import BOOST_RT_PRIORITY, realtime_boost, try_realtime
@@ -142,19 +143,17 @@ class StimChild:
             self.cancel.set()
             self.estopped = self.estopped or request == "E"
         self.guard.armed = False
-        ok, error = True, ""
         with realtime_boost():
-            try:
-                self.driver.disarm()
-            except Exception as e:  # the reply says the disarm failed; never raise here
-                ok, error = False, str(e)
+            out = disarm_outcome(self.driver)  # never raises; says what the device confirmed
         _send(
             {
                 "ev": "disarmed",
                 "request": request,
                 "cause": cause,
-                "ok": ok,
-                "error": error,
+                "ok": out.confirmed,
+                "disarm": out.status,
+                "step": out.step,
+                "error": out.detail,
                 "t_call": t_call,
                 "t_done": monotonic(),
             }
@@ -379,7 +378,7 @@ class StimChild:
         # a driver faulted by its keep-alive/reader thread (lost remote control, error bits)
         # between trains: push it to the session now rather than at the next train
         fault = getattr(self.driver, "_fault", None)
-        if fault is not None and self.guard.armed:
+        if fault is not None and not self._faulted:  # armed or not (issue 13)
             self._fault(f"device fault: {fault}")
 
     # ---- main loop ---------------------------------------------------------------------

@@ -38,7 +38,14 @@ from mirrorvr.errors import DeviceError
 from mirrorvr.session.timeline import Step
 from mirrorvr.stim import errors as stim_errors
 from mirrorvr.stim import governor
-from mirrorvr.stim.base import Capabilities, Stimulator, StimulatorStatus, TrainSpec
+from mirrorvr.stim.base import (
+    Capabilities,
+    DisarmOutcome,
+    Stimulator,
+    StimulatorStatus,
+    TrainSpec,
+    outcome_from_reply,
+)
 from mirrorvr.stim.executor import StimulationExecutor, TrainResult
 from mirrorvr.stim.guard import GuardLimits
 from mirrorvr.stim.journal import JOURNAL_NAME, missing_records, read_journal
@@ -309,6 +316,12 @@ class StimulationProcess:
             self.on_message({"ev": "died", "code": code})
 
     # ---- the device without the child --------------------------------------------------
+    def disarm_outcome_directly(self) -> DisarmOutcome:
+        """The child is gone: disarm through the port here, and say what is known of it."""
+        if self.disarm_directly():
+            return DisarmOutcome("unknown", "disarm directly", "written; the child is gone")
+        return DisarmOutcome("failed", "disarm directly", "the port could not be written")
+
     def disarm_directly(self) -> bool:
         """The child is gone: open the port here and disarm (best effort); True if written."""
         from mirrorvr.stim.factory import make_stimulator
@@ -361,13 +374,15 @@ class RemoteStimulator(Stimulator):
         """Arm in the child (the guard then allows pulses)."""
         self.process.call("arm", timeout=30.0)
 
-    def disarm(self) -> None:
+    def disarm(self) -> DisarmOutcome:
         """Disarm through the e-stop channel; if the child is gone, through the port here."""
         if self.process.alive:
             reply = self.process.request_disarm("D")
-            if reply is not None or threading.current_thread() is self.process._reader:
-                return
-        self.process.disarm_directly()
+            if reply is not None:
+                return outcome_from_reply(reply)
+            if threading.current_thread() is self.process._reader:
+                return DisarmOutcome("unknown", "disarm request", "reply awaited on its own reader")
+        return self.process.disarm_outcome_directly()
 
     def set_intensity(self, pct_mso: float) -> None:
         """Set and verify the intensity in the child."""
@@ -541,21 +556,19 @@ class ProcessExecutor(StimulationExecutor):
         self.estopped = cause
         reply = self.process.request_disarm("E") if self.process.alive else None
         if reply is None:
-            disarmed = self.process.disarm_directly()
-            if not disarmed:
-                cause = f"{cause} (disarm not confirmed)"
+            outcome = self.process.disarm_outcome_directly()
             t_done = self.clock.now()
         else:
-            disarmed = bool(reply.get("ok"))
-            if not disarmed:
-                cause = f"{cause} (disarm failed: {reply.get('error')})"
+            outcome = outcome_from_reply(reply)
             t_done = float(reply["t_done"])
+        if not outcome.confirmed:
+            cause = f"{cause} (disarm {outcome.status})"
         self.log.append(
             "estop",
             t_call,
             durable=True,
             cause=cause,
-            disarmed=disarmed,
+            **outcome.fields(),  # only what the child (or the port) confirmed
             disarm_s=t_done - t_call,
         )
 
