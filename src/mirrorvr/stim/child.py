@@ -251,6 +251,7 @@ class StimChild:
         _send({"ev": kind, "t": t, **data})
 
     def run_train(self, tr: dict[str, Any]) -> None:
+        """Deliver one train handed over by the session, every pulse through the guard."""
         key = {"step": tr["step"], "train": tr["train"]}
         times: list[float] = [float(x) for x in tr["times"]]
         intensity = float(tr["intensity_pct_mso"])
@@ -371,6 +372,7 @@ class StimChild:
 
     # ---- main loop ---------------------------------------------------------------------
     def serve(self) -> None:
+        """The child's main loop: run queued trains and answer commands until told to exit."""
         last_gc = monotonic()
         while not self._exit:
             if self.trains:

@@ -109,6 +109,7 @@ class NodeHandshake:
         return False
 
     def close(self) -> None:
+        """Close the inlet to the other node's markers."""
         self.inlet.close_stream()
 
 
