@@ -96,9 +96,9 @@ typedef struct Action {
     int nbind;
     XrPath bind[MAX_BINDINGS];
     /* last synced state per hand: value, changed flag */
-    float value[2];
-    int changed[2];
-    int active[2];
+    float value[XRSIM_DEVICES];
+    int changed[XRSIM_DEVICES];
+    int active[XRSIM_DEVICES];
 } Action;
 
 enum { SPACE_REF, SPACE_ACTION };
@@ -154,7 +154,7 @@ static struct {
     uint32_t width, height;
     int hand_tracking;
     float ipd;
-    Track head[2], hands[2], ctrl[2];
+    Track head[2], hands[2], ctrl[XRSIM_DEVICES];
     int have_head, have_hands, have_ctrl;
     Command cmds[XRSIM_MAX_COMMANDS];
     int ncmds;
@@ -206,11 +206,11 @@ static void load_config(void) {
     const char *p;
     static const int one_quat[] = {3};
     (void)one_quat;
-    if ((p = getenv("XRSIM_HEAD")) && *p) cfg.have_head = track_load_csv(p, 7, 0, cfg.head) == 0;
+    if ((p = getenv("XRSIM_HEAD")) && *p) cfg.have_head = track_load_csv(p, 7, 0, cfg.head, 1) == 0;
     if ((p = getenv("XRSIM_HANDS")) && *p)
-        cfg.have_hands = track_load_csv(p, XRSIM_JOINTS * 7, 1, cfg.hands) == 0;
+        cfg.have_hands = track_load_csv(p, XRSIM_JOINTS * 7, 1, cfg.hands, 2) == 0;
     if ((p = getenv("XRSIM_CONTROLLERS")) && *p)
-        cfg.have_ctrl = track_load_csv(p, 10, 1, cfg.ctrl) == 0;
+        cfg.have_ctrl = track_load_csv(p, 10, 1, cfg.ctrl, XRSIM_DEVICES) == 0;
     if ((p = getenv("XRSIM_SCRIPT")) && *p) {
         FILE *f = fopen(p, "r");
         if (f) {
@@ -249,6 +249,11 @@ static int hand_of_path(XrPath p) {
     if (!s) return -1;
     if (strncmp(s, "/user/hand/left", 15) == 0) return 0;
     if (strncmp(s, "/user/hand/right", 16) == 0) return 1;
+    static const char role[] = "/user/vive_tracker_htcx/role/";
+    if (strncmp(s, role, sizeof role - 1) == 0) {
+        int d = xrsim_device(s + sizeof role - 1);
+        return d >= 2 ? d : -1;
+    }
     return -1;
 }
 
@@ -417,7 +422,7 @@ static Pose head_pose(Session *s, XrTime t) {
 static int controller(Session *s, int hand, XrTime t, float out[10]) {
     static const int qo[] = {3};
     if (!cfg.have_ctrl || !track_sample(&cfg.ctrl[hand], script_time(s, t), out, qo, 1)) return 0;
-    for (int b = 0; b < 3; b++)
+    for (int b = 0; hand < 2 && b < 3; b++)
         if (s->pressed[hand][b]) out[7 + b] = 1.0f;
     return 1;
 }
@@ -470,12 +475,15 @@ static Pose from_xr(XrPosef p) {
 static const XrExtensionProperties EXTENSIONS[] = {
     {XR_TYPE_EXTENSION_PROPERTIES, NULL, XR_KHR_OPENGL_ENABLE_EXTENSION_NAME, 10},
     {XR_TYPE_EXTENSION_PROPERTIES, NULL, XR_KHR_CONVERT_TIMESPEC_TIME_EXTENSION_NAME, 1},
+    /* trackers: role paths /user/vive_tracker_htcx/role/{left,right}_{foot,knee}, posed by the
+     * controller script's rows of those names (xrEnumerateViveTrackerPathsHTCX not offered) */
+    {XR_TYPE_EXTENSION_PROPERTIES, NULL, "XR_HTCX_vive_tracker_interaction", 1},
     {XR_TYPE_EXTENSION_PROPERTIES, NULL, XR_EXT_HAND_TRACKING_EXTENSION_NAME, 4},
 };
 
 static uint32_t n_extensions(void) {
     load_config();
-    return cfg.hand_tracking ? 3 : 2;
+    return cfg.hand_tracking ? 4 : 3;
 }
 
 static XrResult xrEnumerateInstanceExtensionProperties_(const char *layer, uint32_t cap,
@@ -1171,13 +1179,15 @@ static XrResult xrSuggestInteractionProfileBindings_(XrInstance instance_h,
     const char *prof = path_str(sb->interactionProfile);
     pthread_mutex_unlock(&g_lock);
     if (!prof) return XR_ERROR_PATH_INVALID;
-    if (strcmp(prof, profile()) != 0) return XR_SUCCESS;
+    /* the trackers' profile binds alongside the controllers' (they are other devices) */
+    int trackers = strcmp(prof, "/interaction_profiles/htc/vive_tracker_htcx") == 0;
+    if (!trackers && strcmp(prof, profile()) != 0) return XR_SUCCESS;
     for (uint32_t i = 0; i < sb->countSuggestedBindings; i++) {
         Action *a = (Action *)(uintptr_t)sb->suggestedBindings[i].action;
         if (!a || a->magic != MAGIC_ACTION) return XR_ERROR_HANDLE_INVALID;
         if (a->nbind < MAX_BINDINGS) a->bind[a->nbind++] = sb->suggestedBindings[i].binding;
     }
-    if (g_session) g_session->suggested_simple = 1;
+    if (g_session && !trackers) g_session->suggested_simple = 1;
     return XR_SUCCESS;
 }
 

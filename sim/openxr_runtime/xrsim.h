@@ -11,6 +11,9 @@
 #include <stdint.h>
 
 #define XRSIM_JOINTS 26
+/* tracked devices of the controller script: 0 left hand, 1 right hand, then the
+ * XR_HTCX_vive_tracker_interaction roles left_foot, right_foot, left_knee, right_knee */
+#define XRSIM_DEVICES 6
 #define XRSIM_MAX_COMMANDS 256
 
 typedef struct { float x, y, z; } Vec3;
@@ -38,7 +41,8 @@ typedef struct {
 /* Loads a CSV file. has_hand: second column is the hand ("left"/"right" or 0/1), rows go to
  * tracks[0]/tracks[1]; otherwise all rows go to tracks[0]. Lines that do not start with a
  * number (headers, comments) are skipped. Returns 0, or -1 with a message on stderr. */
-int track_load_csv(const char *path, int stride, int has_hand, Track tracks[2]);
+int track_load_csv(const char *path, int stride, int has_hand, Track *tracks, int ntracks);
+int xrsim_device(const char *name);
 /* Samples a track at time t into out[stride]; returns 0 if the track is empty. */
 int track_sample(const Track *tr, double t, float *out, const int *quat_offsets, int nquat);
 

@@ -61,13 +61,21 @@ static void track_push(Track *tr, double t, const float *row) {
     tr->n++;
 }
 
-int track_load_csv(const char *path, int stride, int has_hand, Track tracks[2]) {
+/* Device index of a script's "hand" column: left/right (or 0/1) hands, then tracker roles. */
+int xrsim_device(const char *name) {
+    static const char *roles[] = {"left_foot", "right_foot", "left_knee", "right_knee"};
+    for (int i = 0; i < 4; i++)
+        if (strncmp(name, roles[i], strlen(roles[i])) == 0) return 2 + i;
+    return (name[0] == 'r' || name[0] == '1') ? 1 : 0;
+}
+
+int track_load_csv(const char *path, int stride, int has_hand, Track *tracks, int ntracks) {
     FILE *f = fopen(path, "r");
     if (!f) {
         fprintf(stderr, "xrsim: cannot open trajectory %s\n", path);
         return -1;
     }
-    tracks[0].stride = tracks[1].stride = stride;
+    for (int k = 0; k < ntracks; k++) tracks[k].stride = stride;
     char *line = NULL;
     size_t cap = 0;
     float *row = calloc((size_t)stride, sizeof(float));
@@ -85,7 +93,8 @@ int track_load_csv(const char *path, int stride, int has_hand, Track tracks[2]) 
             tok = strtok(NULL, ",\n\r");
             if (!tok) { rc = -1; break; }
             while (isspace((unsigned char)*tok)) tok++;
-            hand = (tok[0] == 'r' || tok[0] == '1') ? 1 : 0;
+            hand = xrsim_device(tok);
+            if (hand >= ntracks) continue; /* a device this script has no track for */
         }
         int i = 0;
         for (; i < stride; i++) {

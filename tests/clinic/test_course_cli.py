@@ -135,6 +135,15 @@ def test_trial_from_the_command_line_never_shows_the_arm(tmp_path: Path) -> None
         "--confirm",
     )
     assert un.returncode == 0 and any(m in un.stdout for m in MARKERS)
+    sim = _run(
+        db, "trial", "sim", str(trial), "--patients", "6", "--out", str(tmp_path / "sim"),
+        "--effect", f"{MARKERS[0]}=0.6",
+    )  # fmt: skip
+    assert sim.returncode == 0, sim.stderr
+    assert "6 patients" in sim.stdout
+    for name in ("trial-table.csv", "trial-table.parquet", "flow.json", "report.html"):
+        assert (tmp_path / "sim" / name).exists()
+    assert not any(m in (tmp_path / "sim" / "report.html").read_text() for m in MARKERS)
     # an unknown arm
     _bad(
         _run(
@@ -157,3 +166,47 @@ def test_trial_from_the_command_line_never_shows_the_arm(tmp_path: Path) -> None
         ),
         "not found",
     )
+
+
+def test_two_real_sessions_of_one_course_at_once(tmp_path: Path) -> None:
+    """Two `mirrorvr sim --patient` processes at once: both become visits, numbered in turn."""
+    db = tmp_path / "c.sqlite3"
+    course = tmp_path / "demo-course.toml"
+    course.write_text(
+        COURSE.read_text()
+        .replace('plan = "malavera-mirror"', 'plan = "console-demo"')
+        .replace("sessions_per_day = 1", "sessions_per_day = 2")
+        .replace("max_pulses_per_week = 6000", "")
+    )
+    assert (
+        _run(db, "patients", "add", "R-1", "--side", "left", "--date", "2020-01-01").returncode == 0
+    )
+    assert _run(db, "patients", "threshold", "R-1", "48").returncode == 0
+    assert _run(db, "patients", "screen", "R-1", "--all-no").returncode == 0
+    assert _run(db, "course", "eligibility", "R-1", *ANSWERS).returncode == 0
+    assert _run(db, "course", "start", "R-1", str(course), "--baseline", "6").returncode == 0
+    env = {**os.environ, "COLUMNS": "200", "MIRRORVR_CLINIC_DB": str(db)}
+    procs = [
+        subprocess.Popen(
+            mirrorvr_cmd(
+                "sim", "console-demo", "--patient", "R-1", "--out", str(tmp_path / f"s{i}")
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for i in range(2)
+    ]
+    for p in procs:
+        o, e = p.communicate(timeout=300)
+        assert p.returncode == 0, o + e
+    shown = _run(db, "course", "show", "R-1", "--json")
+    assert shown.returncode == 0, shown.stderr
+    import json
+
+    c = json.loads(shown.stdout)["course"]
+    assert c["sessions_done"] == 2
+    assert [v["label"] for v in c["visits"]] == ["session 1", "session 2"]
+    # the headset's in-session ratings are on the course trajectory, beside the baseline
+    assert sum(1 for t in c["trajectory"] if t["session_id"] is not None) == 4

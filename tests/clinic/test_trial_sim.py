@@ -121,7 +121,7 @@ def test_no_blinded_output_contains_the_arm(tmp_path: Path) -> None:
 
 def _run_sessions(db: str, pid: str, folder: str, n: int) -> None:
     """One process recording sessions of the same course as another process."""
-    plan = plan_to_toml(load_plan("malavera-mirror"))
+    plan = plan_to_toml(load_plan("console-demo"))
     with ClinicStore(db) as s:
         cs = CourseStore(s)
         for k in range(n):
@@ -130,10 +130,10 @@ def _run_sessions(db: str, pid: str, folder: str, n: int) -> None:
                 plan_name="malavera",
                 plan_toml=plan,
                 folder=Path(folder) / f"s{k}",
-                pulses_planned=1200,
+                pulses_planned=80,
                 date=dt.date.today(),
             )
-            cs.complete_without_log(sid, 1200, "test")
+            cs.complete_without_log(sid, 80, "test")
             s.add_rating(pid, 6, timepoint="pre", session_id=sid)
             cs.record_visit(pid, "session", day=dt.date.today(), session_id=sid)
 
@@ -143,9 +143,11 @@ def test_two_processes_running_sessions_of_one_course_keep_the_store_consistent(
 ) -> None:
     db = tmp_path / "c.sqlite3"
     text = (ROOT / "configs/courses/malavera-10.toml").read_text()
-    # two sessions a day are allowed by this course variant (accelerated), within the day limit
-    text = text.replace("sessions_per_day = 1", "sessions_per_day = 2").replace(
-        "max_pulses_per_week = 6000", ""
+    # an accelerated variant: four short sessions a day are allowed (80 pulses each)
+    text = (
+        text.replace("sessions_per_day = 1", "sessions_per_day = 4")
+        .replace('plan = "malavera-mirror"', 'plan = "console-demo"')
+        .replace("max_pulses_per_week = 6000", "")
     )
     from mirrorvr.clinic.course import parse_course
 
@@ -157,7 +159,7 @@ def test_two_processes_running_sessions_of_one_course_keep_the_store_consistent(
         cs.start_course("P1", course, day=dt.date.today())
     ctx = mp.get_context("spawn")
     procs = [
-        ctx.Process(target=_run_sessions, args=(str(db), "P1", str(tmp_path / f"p{i}"), 5))
+        ctx.Process(target=_run_sessions, args=(str(db), "P1", str(tmp_path / f"p{i}"), 2))
         for i in range(2)
     ]
     for p in procs:
@@ -169,13 +171,15 @@ def test_two_processes_running_sessions_of_one_course_keep_the_store_consistent(
         cs = CourseStore(s)
         rec = cs.current_course("P1")
         visits = cs.visits(rec.id)
-        assert sorted(v.number for v in visits) == list(range(1, 11))
-        assert len({v.session_id for v in visits}) == 10
-        assert len(s.sessions("P1")) == 10 and len(s.ratings("P1")) == 10
+        assert sorted(v.number for v in visits) == [1, 2, 3, 4]
+        assert len({v.session_id for v in visits}) == 4
+        assert len(s.sessions("P1")) == 4 and len(s.ratings("P1")) == 4
+        assert s.pulses_today("P1") == 320
         _, status = cs.status("P1", dt.date.today())
-        assert status.sessions_done == 10 and status.next is not None
-        assert status.next.kind == "follow-up"
-        with pytest.raises(CourseError, match=r"course has 10 sessions|out of order"):
+        assert status.sessions_done == 4 and status.next is not None
+        assert status.next.number == 5
+        # a fifth session that day is one more than the course allows
+        with pytest.raises(CourseError, match="allows 4 a day"):
             cs.record_visit("P1", "session", day=dt.date.today())
 
 

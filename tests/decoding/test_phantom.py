@@ -64,3 +64,18 @@ def test_task_completes_after_the_hold_and_fails_at_the_limit() -> None:
         if r is not None:
             break
     assert r is not None and not r.completed and r.completion_s is None
+
+
+@given(
+    values,
+    values,
+    values,
+    st.sampled_from(list(MOTION_DOF)),
+    st.sets(st.sampled_from(list(MOTION_DOF))),
+)
+def test_pursuit_only_uses_trained_motions(
+    h: float, w: float, r: float, goal: str, trained: set[str]
+) -> None:
+    dof, sign = MOTION_DOF[goal]
+    target = TaskTarget(dof, 0.7 * sign)
+    assert pursue(PhantomState(h, w, r), target, available=trained) in trained | {"rest"}

@@ -57,7 +57,7 @@ def test_resume_after_estop_rechecks_the_governor(tmp_path: Path, short_plan: Pa
     )
     events = read_events(tmp_path / "s" / "events.jsonl").events
     assert result.state == "aborted"
-    sched = next(e for e in events if e.kind == "scheduler")
+    sched = next(e for e in events if e.kind in ("scheduler", "stim_process"))
     assert "SCHED_FIFO" in sched["status"] or "normal priority" in sched["status"]
     override = next(e for e in events if e.kind == "safety_override")
     assert override["rule"] == "min_intertrain_interval_s" and override["approved_by"]

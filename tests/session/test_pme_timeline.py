@@ -60,3 +60,13 @@ def test_pme_plan_refuses_rest_only_and_combines_with_cue_locked_pulses() -> Non
     assert len(pulses) == len(cues) > 0
     for p in pulses:
         assert tl.steps[p.data["cue_step"]].kind == "cue"
+
+
+def test_pme_is_refused_for_a_lower_limb_patient() -> None:
+    with pytest.raises(ValidationError, match="upper limb so far"):
+        SessionPlan.model_validate(
+            {
+                "patient": {"id": "P1", "amputation_side": "left", "limb": "lower"},
+                "blocks": [{"kind": "phantom_motor_execution"}],
+            }
+        )

@@ -121,3 +121,27 @@ def test_a_controller_poses_the_hand_that_holds_it() -> None:
     frame = TrackingFrame(t=0.0, controllers={"right": ControllerPose("right", 0.0, grip)})
     intact, mirrored = MirrorPipeline("right", smoothing=False).process(frame)
     assert intact is not None and mirrored is not None and handedness(mirrored) == -1
+
+
+def test_trackers_on_foot_and_knee_give_the_leg() -> None:
+    from mirrorvr.tracking.pose import Pose
+    from mirrorvr.tracking.tracker_leg import legs_from_trackers
+
+    for side in ("right", "left"):
+        leg = leg_pose(side, LegParams(knee_ext=0.3, dorsiflexion=0.2, inversion=0.1))
+        foot = Pose(leg.positions[LegJoint.ANKLE], leg.orientations[LegJoint.ANKLE])
+        knee = Pose(leg.positions[LegJoint.KNEE])
+        got = legs_from_trackers({f"{side}_foot": foot, f"{side}_knee": knee}, 1.0)[side]
+        # the tracked and the derived joints of the foot and shank are the leg's own
+        for j in (LegJoint.KNEE, LegJoint.ANKLE, LegJoint.HEEL, LegJoint.BALL):
+            assert np.allclose(got.positions[j], leg.positions[j], atol=1e-9), (side, j)
+        assert np.allclose(np.abs(np.sum(got.orientations[2] * leg.orientations[2])), 1.0)
+        # bone lengths are the skeleton's, and the mirror of a left leg is a right leg
+        assert math.isclose(
+            float(np.linalg.norm(got.positions[0] - got.positions[1])), 0.43, rel_tol=1e-9
+        )
+    # without a knee tracker the knee sits at its rest place relative to the foot
+    rest = leg_pose("right", LegParams())
+    foot = Pose(rest.positions[LegJoint.ANKLE], rest.orientations[LegJoint.ANKLE])
+    got = legs_from_trackers({"right_foot": foot}, 0.0)["right"]
+    assert np.allclose(got.positions[: LegJoint.TOE_TIP + 1], rest.positions, atol=1e-9)

@@ -161,3 +161,23 @@ def test_lsl_pose_source_reads_a_real_stream_and_refuses_the_wrong_layout(lsl_na
     finally:
         running = False
         thread.join()
+
+
+def test_batched_hand_filter_is_two_one_euro_filters() -> None:
+    # the reference: the filter as written in the paper, one for positions, one for quaternions
+    pos, rot = OneEuroFilter(1.5, 0.5), OneEuroFilter(1.5, 0.5)
+    hf = HandFilter(min_cutoff=1.5, beta=0.5)
+    src = SyntheticSource("right", seed=4)
+    src.perform("fist", 0.2, 1.5)
+    last = None
+    for k in range(120):
+        h = src.poll(k / 90).hands["right"]
+        q = h.orientations
+        if last is not None:
+            q = np.where(np.sum(q * last, axis=-1, keepdims=True) < 0, -q, q)
+        last = q
+        p_ref, q_ref = pos(h.positions, h.t), rot(q, h.t)
+        q_ref = q_ref / np.linalg.norm(q_ref, axis=1, keepdims=True)
+        got = hf(h)
+        assert np.allclose(got.positions, p_ref, atol=1e-12)
+        assert np.allclose(got.orientations, q_ref, atol=1e-12)

@@ -22,6 +22,7 @@ from mirrorvr import __version__
 from mirrorvr.analysis import plots
 from mirrorvr.analysis.loader import XDF_SUFFIXES, AnalysisError, load_recording
 from mirrorvr.analysis.outcomes import ResponderRule, responder_rule, run_outcomes
+from mirrorvr.analysis.pme import pme_row
 from mirrorvr.analysis.qa import (
     STATUS_ORDER,
     Metric,
@@ -158,6 +159,7 @@ def session_row(summary: dict[str, Any]) -> dict[str, Any]:
         "mep_median_pp_uv": mep["summary"]["median_pp_uv"] if mep.get("available") else None,
         "mep_channel": mep.get("channel") if mep.get("available") else None,
         "qa_status": summary["qa"]["status"],
+        **pme_row(o.get("pme") or {}),
     }
     for m in summary["qa"]["metrics"]:
         for stat in ("median", "p95", "max"):
@@ -290,7 +292,7 @@ def _med(col: pd.Series) -> float | None:
 #: Templates rendered in order inside each session's section of the report (after its header
 #: and warnings). Another analysis adds its own section by appending a template name here;
 #: a template sees ``s`` (the session's summary.json entry) and ``figures`` (base64 PNGs).
-SESSION_SECTIONS: list[str] = ["qa.html.j2", "outcomes.html.j2", "mep.html.j2"]
+SESSION_SECTIONS: list[str] = ["qa.html.j2", "outcomes.html.j2", "mep.html.j2", "pme.html.j2"]
 
 #: Columns of the pooled table shown in the study overview (all columns are in sessions.csv).
 STUDY_COLUMNS: list[str] = [

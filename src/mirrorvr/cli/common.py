@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mirrorvr.errors import MirrorVRError
@@ -116,6 +117,12 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("motor threshold", f"{mt['rmt_pct_mso']:g} % MSO ({mt.get('method', '?')})"))
     elif mt.get("status"):
         rows.append(("motor threshold", f"none ({mt.get('stop_reason') or mt['status']})"))
+    pme = summary.get("phantom_motor_execution") or {}
+    if pme.get("tasks"):
+        text = f"{pme.get('completed', 0)} of {pme['tasks']} target tasks completed"
+        if isinstance(pme.get("median_completion_s"), int | float):
+            text += f", median {pme['median_completion_s']:.1f} s"
+        rows.append(("phantom motor execution", text))
     if summary.get("resumes"):
         rows.append(("resumed", f"{summary['resumes']} time(s)"))
     return rows
@@ -127,6 +134,9 @@ def print_summary(summary: dict[str, Any], folder: Path) -> None:
     for label, value in summary_rows(summary):
         table.add_row(label, value)
     out.print(table)
+    for warning in summary.get("disarm_warnings") or []:
+        # loud, on stderr too: the log does not claim a disarm the device did not confirm
+        err.print(f"[bold red]!!! {escape(warning)}[/bold red]")
 
 
 def store(db: Path | None) -> Any:

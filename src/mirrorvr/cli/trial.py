@@ -69,33 +69,17 @@ def enrol(
     db: DbOpt = None,
 ) -> None:
     """Screen a patient into the trial; if eligible, randomise and start the arm's course."""
-    from mirrorvr.clinic.course_store import CourseStore
-    from mirrorvr.clinic.trial import TrialError, load_trial
+    from mirrorvr.clinic.trial import load_trial
     from mirrorvr.clinic.trial_store import TrialStore
 
     t = load_trial(trial_file)
     day = parse_date(date, "--date") if date else dt.date.today()
     with store(db) as s:
-        ts, cs = TrialStore(s), CourseStore(s)
-        registered = s._rows("SELECT spec_toml FROM trials WHERE id = ?", t.id)
-        if not registered:
-            raise TrialError(f"trial '{t.id}' is not registered: `mirrorvr trial register` first")
-        if registered[0]["spec_toml"] != t.toml:
-            raise TrialError(f"{trial_file} differs from the trial registered as '{t.id}'")
         s.add_rating(patient_id, baseline, timepoint="pre", date=day)
-        verdict = cs.eligibility_verdict(patient_id, day)
-        reasons = [f"{f.item}: {f.message}" for f in verdict.blocking]
-        if baseline < t.spec.trial.min_baseline_nrs:
-            reasons.append(f"baseline {baseline:g} below {t.spec.trial.min_baseline_nrs:g}")
-        ts.screen(t.id, patient_id, eligible=not reasons, reason="; ".join(reasons))
-        if reasons:
-            out.print(f"{patient_id}: not eligible ({'; '.join(reasons)})", highlight=False)
-            raise typer.Exit(1)
-        e = ts.randomise(t.id, patient_id, baseline_nrs=baseline, day=day)
-        # the course is the same for every arm the blinded roles may not tell apart; reading
-        # the arm here only picks the course file, and is never printed
-        arm = ts._sealed_arm(t.id, patient_id)
-        cs.start_course(patient_id, t.courses[arm], day=day, baseline=baseline, trial_id=t.id)
+        e, reasons = TrialStore(s).enrol(t, patient_id, baseline_nrs=baseline, day=day)
+    if e is None:
+        out.print(f"{patient_id}: not eligible ({'; '.join(reasons)})", highlight=False)
+        raise typer.Exit(1)
     out.print(
         f"{patient_id}: randomised in {t.id} (stratum {e.stratum or '-'}, allocation sealed); "
         "course started",

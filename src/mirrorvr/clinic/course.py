@@ -588,6 +588,13 @@ def check_visit(
             f"{kind} {number} on {day}: a visit is already recorded on {last}; record visits in "
             "date order"
         )
+    if kind in ("session", "booster"):
+        same_day = sum(1 for v in visits if v.kind in ("session", "booster") and v.date == day)
+        if same_day >= spec.schedule.sessions_per_day:
+            raise CourseError(
+                f"{kind} {number} on {day}: {same_day} session(s) already recorded that day; "
+                f"the course allows {spec.schedule.sessions_per_day} a day"
+            )
     if kind == "session":
         if number != len(sessions) + 1:
             raise CourseError(

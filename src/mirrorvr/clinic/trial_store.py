@@ -20,7 +20,6 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from mirrorvr.clinic.db import StoreError
 from mirrorvr.clinic.randomise import group_codes, permuted_blocks
 from mirrorvr.clinic.store import ClinicStore
 from mirrorvr.clinic.trial import (
@@ -228,6 +227,47 @@ class TrialStore:
         )
         return self.enrolment(trial_id, patient_id)
 
+    def enrol(
+        self,
+        trial: Trial,
+        patient_id: str,
+        *,
+        baseline_nrs: float,
+        day: dt.date,
+        actor: str = "cli",
+    ) -> tuple[Enrolment | None, list[str]]:
+        """Screen a patient into ``trial``; if eligible, randomise and start the arm's course.
+
+        Eligibility is the patient's verdict (this clinic's blocking items) and the trial's
+        minimum baseline. Returns the enrolment, or None and the reasons for exclusion. The arm
+        is read only to pick its course file, and is not returned.
+        """
+        from mirrorvr.clinic.course_store import CourseStore
+
+        registered = self._rows("SELECT spec_toml FROM trials WHERE id = ?", trial.id)
+        if not registered:
+            raise TrialError(
+                f"trial '{trial.id}' is not registered: `mirrorvr trial register` first"
+            )
+        if registered[0]["spec_toml"] != trial.toml:
+            raise TrialError(f"{trial.source} differs from the trial registered as '{trial.id}'")
+        cs = CourseStore(self.store)
+        verdict = cs.eligibility_verdict(patient_id, day)
+        reasons = [f"{f.item}: {f.message}" for f in verdict.blocking]
+        if baseline_nrs < trial.spec.trial.min_baseline_nrs:
+            reasons.append(
+                f"baseline NRS {baseline_nrs:g} below {trial.spec.trial.min_baseline_nrs:g}"
+            )
+        self.screen(trial.id, patient_id, eligible=not reasons, reason="; ".join(reasons))
+        if reasons:
+            return None, reasons
+        e = self.randomise(trial.id, patient_id, baseline_nrs=baseline_nrs, day=day, actor=actor)
+        course = trial.courses[self._sealed_arm(trial.id, patient_id)]
+        cs.start_course(
+            patient_id, course, day=day, baseline=baseline_nrs, trial_id=trial.id, actor=actor
+        )
+        return e, []
+
     def enrolment(self, trial_id: str, patient_id: str) -> Enrolment:
         """A patient's enrolment (TrialError if not in the trial)."""
         rows = self._rows(
@@ -378,11 +418,3 @@ class TrialStore:
                 "SELECT * FROM unblindings WHERE trial_id = ? ORDER BY id", trial_id
             )
         ]
-
-
-def require_store_trial(store: ClinicStore, trial_id: str) -> TrialSpec:
-    """The trial's spec or a StoreError naming how to register it."""
-    try:
-        return TrialStore(store).spec(trial_id)
-    except TrialError as e:
-        raise StoreError(str(e)) from None

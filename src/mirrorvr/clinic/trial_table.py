@@ -16,6 +16,7 @@ import base64
 import html
 import io
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -261,6 +262,14 @@ def summary(store: ClinicStore, trial_id: str, role: str) -> dict[str, Any]:
             if p.empty
             else round(100.0 * float(p["responder_50"].fillna(False).mean()), 1),
             "adverse_events": int((d["adverse_events"] != "").sum()),
+            # "description (severity, relatedness)" -> count, over every session of the group
+            "adverse_events_by_kind": dict(
+                sorted(
+                    Counter(
+                        a for cell in d["adverse_events"] if cell for a in str(cell).split("; ")
+                    ).items()
+                )
+            ),
         }
     return out
 
@@ -337,6 +346,25 @@ def write_report(
         ),
         "</table>",
     ]
+    kinds = sorted({k for d in summ["groups"].values() for k in d["adverse_events_by_kind"]})
+    if kinds:
+        groups = sorted(summ["groups"])
+        parts.append(
+            "<h2>Adverse events (description, severity, relatedness)</h2>"
+            "<table border=1 cellpadding=4><tr><th></th>"
+            + "".join(f"<th>{e(g)}</th>" for g in groups)
+            + "</tr>"
+            + "".join(
+                f"<tr><td>{e(k)}</td>"
+                + "".join(
+                    f"<td>{summ['groups'][g]['adverse_events_by_kind'].get(k, 0)}</td>"
+                    for g in groups
+                )
+                + "</tr>"
+                for k in kinds
+            )
+            + "</table>"
+        )
     if summ["groups"]:
         parts.append(
             f"<h2>Pain trajectory</h2><img alt='trajectory' src='data:image/png;base64,{_plot(summ)}'>"

@@ -185,6 +185,8 @@ PmeMotion = Literal[
     "pronation",
     "supination",
 ]
+#: stable numeric codes of the motions (the ``mirrorvr-pme`` stream's class channels)
+PME_MOTION_CODES: dict[str, int] = {m: i for i, m in enumerate(get_args(PmeMotion))}
 PmeFeature = Literal["MAV", "WL", "ZC", "SSC"]
 
 
@@ -738,8 +740,8 @@ class TrackingSettings(_Model):
     lost_after_s: Annotated[float, Field(gt=0, le=30)] = 0.5
     #: the body midline the limb is mirrored across: ``calibrate`` (a hold at the session's
     #: start: the plane through the head, or the therapist's mark without a head pose),
-    #: ``marked`` (the plane x = ``midline_x_m``), ``stored`` (``midline_plane``, e.g. kept in
-    #: the clinic store from an earlier calibration)
+    #: ``marked`` (the plane x = ``midline_x_m``), ``stored`` (``midline_plane``: with
+    #: ``--patient`` the clinic store's last one; calibrates when there is none yet)
     midline: Literal["calibrate", "marked", "stored"] = "calibrate"
     #: the therapist's mark: the midline's x in the world frame (metres, + = patient's right)
     midline_x_m: Annotated[float, Field(ge=-0.5, le=0.5)] = 0.0
@@ -765,15 +767,6 @@ class SessionPlan(_Model):
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
 
     @model_validator(mode="after")
-    def _stored_midline_needs_a_plane(self) -> SessionPlan:
-        if self.tracking.midline == "stored" and self.tracking.midline_plane is None:
-            raise ValueError(
-                'tracking.midline = "stored" needs tracking.midline_plane (or --patient with a '
-                "midline stored from an earlier session)"
-            )
-        return self
-
-    @model_validator(mode="after")
     def _replay_needs_a_file(self) -> SessionPlan:
         if self.devices.tracking == "replay" and not self.tracking.replay_file:
             raise ValueError(
@@ -792,6 +785,11 @@ class SessionPlan(_Model):
                         f"blocks[{i}]: movement '{m}' is not a {self.patient.limb}-limb "
                         f"movement (use {', '.join(allowed)})"
                     )
+            if b.kind == "phantom_motor_execution" and b.limb != self.patient.limb:
+                raise ValueError(
+                    f"blocks[{i}]: phantom motor execution is built for the upper limb so far; "
+                    f"this patient's amputated limb is the {self.patient.limb} one"
+                )
         return self
 
     @model_validator(mode="after")

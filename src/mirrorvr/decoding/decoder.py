@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -136,6 +137,26 @@ class TrainedDecoder:
                 "shrinkage": self.settings.shrinkage,
             },
         }
+
+
+def trained_from_dict(d: dict[str, Any]) -> TrainedDecoder:
+    """Inverse of :meth:`TrainedDecoder.to_dict` (a resumed session reloads its model)."""
+    st = d["settings"]
+    lv = d["levels"]
+    settings = DecoderSettings(
+        window_s=float(st["window_s"]),
+        increment_s=float(st["increment_s"]),
+        features=tuple(st["features"]),
+        threshold_uv=float(st["threshold_uv"]),
+        vote=int(st["vote"]),
+        shrinkage=float(st["shrinkage"]),
+    )
+    levels = ActivityLevels(
+        float(lv["rest_level"]),
+        float(lv["threshold"]),
+        {str(k): float(v) for k, v in lv["class_levels"].items()},
+    )
+    return TrainedDecoder(LdaModel.from_dict(d["model"]), levels, settings)
 
 
 def train_decoder(

@@ -31,6 +31,24 @@ MOVEMENT_TEXT = {
     "foot_circles": "draw circles with your foot",
 }
 REST_RGB = (0.80, 0.92, 0.84)
+#: phantom motor execution motions as the patient reads them
+PME_TEXT = {
+    "hand_close": "close your hand",
+    "hand_open": "open your hand",
+    "wrist_flexion": "bend your wrist down",
+    "wrist_extension": "bend your wrist up",
+    "pronation": "turn your palm down",
+    "supination": "turn your palm up",
+}
+#: the demonstration hand's movement for each PME motion
+PME_DEMO = {
+    "hand_close": "fist",
+    "hand_open": "open_hand",
+    "wrist_flexion": "wrist_flexion",
+    "wrist_extension": "wrist_extension",
+    "pronation": "pronation",
+    "supination": "supination",
+}
 
 
 @dataclass(frozen=True)
@@ -70,7 +88,9 @@ class Director:
             s.show_limbs(True)
         if kind != "rating":
             s.rating.close()
-        if kind == "cue":
+        if d.get("exercise") == "pme":
+            self._show_pme(step, t)
+        elif kind == "cue":
             movement = str(d.get("movement", ""))
             what = MOVEMENT_TEXT.get(movement, movement.replace("_", " "))
             if d.get("exercise") == "imagery":
@@ -111,6 +131,33 @@ class Director:
                 str(d.get("view", "back")),
             )
             self.mode = "laterality"
+
+    def _show_pme(self, step: Step, t: float) -> None:
+        """Phantom motor execution: the phantom itself moves as decoded (the presenter draws it
+        from the PME engine), so the cards only say what to do."""
+        s, kind, d = self.scene, step.kind, step.data
+        amp = s.amputated
+        what = PME_TEXT.get(str(d.get("movement", "")), str(d.get("movement", "")))
+        phase = d.get("phase")
+        demo = PME_DEMO.get(str(d.get("movement", "")))
+        if phase == "calibration" and kind == "cue":
+            s.show_cue(f"Get ready: {what}\nwith your {amp} (phantom) hand")
+            s.demonstrate(demo, t, max(step.duration, 2.0))
+        elif phase == "calibration" and kind == "window":
+            s.demonstrate(None)
+            s.show_cue(f"Now: {what} and hold", rgb=PANEL_RGB)
+        elif phase == "fit":
+            s.demonstrate(None)
+            s.show_cue("Rest while your movements are learned", rgb=REST_RGB)
+        elif phase == "task" and kind == "cue":
+            s.demonstrate(None)
+            s.show_cue(f"Move your phantom hand to the shown posture\n({what}) and hold it")
+        elif phase == "task" and kind == "window":
+            s.demonstrate(None)
+            s.show_cue(f"Go: {what}", rgb=PANEL_RGB, point_at_mirrored=True)
+        else:
+            s.demonstrate(None)
+            s.show_cue("Rest", rgb=REST_RGB)
 
     def on_actions(self, actions: list[str], t: float) -> None:
         """Apply the frame's key actions (frame display time ``t``)."""

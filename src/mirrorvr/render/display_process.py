@@ -69,10 +69,12 @@ def _serve(
             display,
             options=PresenterOptions(fps=fps, frames_dir=frames_dir),
         )
+        core.warm()  # before "ready": the session starts once the scene is in the renderer
     except Exception as e:  # reported to the session's process as a DisplayError
         conn.send(("error", str(e)))
         return
     conn.send(("ready", display.renderer))
+    pme_view: Any = None
     try:
         while True:
             if core.requests:  # keys and lost tracking for the runner, in order
@@ -85,7 +87,14 @@ def _serve(
             msg = conn.recv()
             op = msg[0]
             if op == "present":
-                onset = core.present(_step_from_wire(msg[1]))
+                if len(msg) > 2:  # the runner's state and pulses, for the therapist's overlay
+                    from mirrorvr.render.presenter import RemoteStatus
+
+                    core.remote_status = RemoteStatus(*msg[2])
+                step = _step_from_wire(msg[1])
+                onset = core.present(step)
+                if pme_view is not None:
+                    pme_view.on_step(step, onset)
                 tone = core.cue_tone()
                 conn.send((onset, None if tone is None else (tone.played, tone.t, tone.reason)))
             elif op == "answer":
@@ -95,18 +104,29 @@ def _serve(
                 core.withdraw_question()
                 conn.send(None)
             elif op == "calibrate":  # before the session's first step
-                if plan.tracking.midline == "calibrate":
+                tr = plan.tracking
+                if tr.midline == "calibrate" or (
+                    tr.midline == "stored" and tr.midline_plane is None
+                ):
                     conn.send(core.hold_for_midline())
                 else:
                     conn.send({"t": core.clock.now(), **core.midline.to_event()})
             elif op == "publish":
                 conn.send(_publish(core, plan, msg[1], fps))
+                if pme_view is None and any(
+                    b.kind == "phantom_motor_execution" for b in plan.blocks
+                ):  # the decoded phantom arrives on the session's mirrorvr-pme stream
+                    from mirrorvr.render.pme_view import PmeStreamView
+
+                    pme_view = core.phantom = PmeStreamView(msg[1])
             elif op == "close":
                 conn.send(core.frames)
                 break
     except (EOFError, BrokenPipeError):
         pass  # the session's process went away: just stop drawing
     finally:
+        if pme_view is not None:
+            pme_view.close()
         core.close()
 
 
@@ -180,6 +200,7 @@ class ProcessPresenter:
             raise DisplayError(f"the {kind} display could not start: {detail}")
         self.renderer = detail
         self.frames = 0
+        self._control: Any = None
         self._tone: ToneOutcome | None = None
 
     def attach_control(self, control: Any) -> None:
@@ -207,6 +228,7 @@ class ProcessPresenter:
                 fields = dict(data)
                 log.append("midline", float(fields.pop("t")), durable=True, **fields)
 
+        self._control = control
         if self.kind == "window" and hasattr(control, "operator_present"):
             control.operator_present = True  # the window's R key can resume a pause
         threading.Thread(target=listen, name="mirrorvr-display-keys", daemon=True).start()
@@ -223,7 +245,13 @@ class ProcessPresenter:
 
     def present(self, step: Step) -> float:
         """Show ``step``; returns the display time of the first frame showing it."""
-        onset, tone = self._ask("present", _step_to_wire(step))
+        control = self._control
+        status = (
+            (str(getattr(control, "state", "")), getattr(control, "pulses_delivered", None))
+            if control is not None
+            else ("", None)
+        )
+        onset, tone = self._ask("present", _step_to_wire(step), status)
         self._tone = None if tone is None else ToneOutcome(*tone)
         return float(onset)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from panda3d.core import AmbientLight, CardMaker, DirectionalLight, NodePath
 
+from mirrorvr.render.shaders import static_shader
 from mirrorvr.tracking.skeleton import TABLE_HEIGHT
 
 WALL = (0.80, 0.86, 0.88)
@@ -60,6 +61,12 @@ def build_environment(root: NodePath) -> NodePath:
     sun = DirectionalLight("key-light")
     sun.set_color((0.62, 0.6, 0.56, 1.0))
     sun_np = root.attach_new_node(sun)
-    sun_np.set_hpr(25, -55, 0)
+    sun_np.set_hpr(25, -55, 0)  # from above, behind and to the right of the patient
     root.set_light(sun_np)
+    # the room is lit per pixel (render/shaders.py); the limbs' shadows on the table fall away
+    # from the key light (render/limb.py)
+    env.set_shader(static_shader(), 10)
+    d = sun_np.get_quat(root).get_forward()
+    root.set_shader_input("light_dir", (-d[0], -d[1], -d[2]))
+    root.set_shader_input("table_z", TABLE_HEIGHT)
     return env

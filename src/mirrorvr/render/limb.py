@@ -1,133 +1,156 @@
-"""The articulated limb model: rigid parts placed on the tracked joints every frame.
+"""The limb the patient sees: a realistic hand and forearm, skinned on the GPU.
 
-A hand (26 OpenXR joints, plus the forearm) or a leg (the six joints of
-:mod:`mirrorvr.tracking.leg_skeleton`; parts in ``assets/leg/leg-parts.egg`` from
-``scripts/build_leg_asset.py``, a foot slab in place of the palm). The hand is described below;
-the leg is built the same way.
+The mesh (``assets/limbs/hand.gltf``, made by ``scripts/build_limb_assets.py`` through the mesh
+pipeline in :mod:`mirrorvr.render.limb_build`) is one smooth surface with four joint weights per
+vertex. Every frame the CPU computes 30 joint matrices (the 26 tracked joints and four forearm
+twist joints, :mod:`mirrorvr.render.skinning`) — a few dozen numpy operations — and the vertex
+shader (:mod:`mirrorvr.render.shaders`) blends them; the vertex buffer never changes. One draw
+call per hand. Bones stretch to the tracked lengths and the thickness follows the tracked joint
+radii, so the model fits any patient's hand; ``thickness`` adds the patient's width setting.
 
-Built from the parts in ``assets/hand/hand-parts.egg`` (joint sphere, bone tube, palm slab; made
-by ``scripts/build_hand_asset.py``): one sphere per joint, one tapered tube per bone stretched
-from joint to child joint, a palm slab on the palm joint, and a forearm tube behind the wrist.
-Skinning: every vertex is bound rigidly (weight 1) to one part, and each part's transform is
-computed from the joint data; the vertices of the whole hand are transformed on the CPU in one
-vectorised numpy pass and written into a single dynamic vertex buffer — one draw call per hand
-(51 separate part nodes were measured 10× slower to draw with software GL). Bone lengths come
-from the tracked joints, so the model fits any patient's hand without a separate calibration.
-
-Both sides use the same parts: every part is symmetric across its local x = 0 plane, and the
-placement uses proper rotations only (the mirror math returns proper rotations), so nothing is
-ever scaled negatively — mirroring cannot turn the model inside out. For geometry that *is*
-mirrored by a negative scale, :func:`mirror_geometry` applies the needed cull-face fix.
+Both sides use one mesh: the left limb is the right mesh mirrored across its local x = 0 plane
+with its winding reversed and its bind pose reflected (``R' = M R S``), so the mirrored hand is
+the intact hand's mirror image and nothing is ever scaled negatively at run time. For geometry
+that *is* mirrored by a negative scale, :func:`mirror_geometry` applies the needed cull-face fix.
+The older rigid parts (``assets/hand/hand-parts.egg``, :func:`load_parts`) still draw the
+residual limb.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 from panda3d.core import (
-    CullFaceAttrib,
-    Filename,
     Geom,
+    GeomEnums,
     GeomNode,
     GeomTriangles,
+    GeomVertexArrayFormat,
     GeomVertexData,
     GeomVertexFormat,
-    GeomVertexReader,
-    Loader,
-    LoaderOptions,
+    InternalName,
     NodePath,
     OmniBoundingVolume,
+    PTA_LVecBase4f,
     TransparencyAttrib,
 )
 
 from mirrorvr.errors import MirrorVRError
-from mirrorvr.tracking import quat
-from mirrorvr.tracking.joints import BONES, JOINT_COUNT, Joint, Side
-from mirrorvr.tracking.leg_skeleton import LEG_BONES, LEG_JOINT_COUNT, LegJoint
+from mirrorvr.render.limb_gltf import LimbAsset, read_limb
+from mirrorvr.render.parts_limb import (
+    LEG_PARTS_FILE,
+    PARTS_FILE,
+    PartsLimb,
+    load_parts,
+    mirror_geometry,
+)
+from mirrorvr.render.shaders import MAX_BONES, shadow_shader, skinned_shader
+from mirrorvr.render.skinning import (
+    HAND_SKIN_JOINTS,
+    REST_WRIST_RADIUS,
+    hand_skin_frames,
+    joint_matrices,
+)
+from mirrorvr.tracking.joints import JOINT_COUNT, Joint, Side
 from mirrorvr.tracking.pose import LimbKind, LimbPose
-from mirrorvr.tracking.skeleton import FOREARM_LENGTH
+from mirrorvr.tracking.skeleton import RADII
 
 ASSETS = Path(__file__).resolve().parent / "assets"
-PARTS_FILE = ASSETS / "hand" / "hand-parts.egg"
-LEG_PARTS_FILE = ASSETS / "leg" / "leg-parts.egg"
-#: per limb: parts file, its build script, and the slab part (palm / foot)
-_MODELS: dict[str, tuple[Path, str, str]] = {
-    "upper": (PARTS_FILE, "scripts/build_hand_asset.py", "palm"),
-    "lower": (LEG_PARTS_FILE, "scripts/build_leg_asset.py", "foot"),
-}
-_TUBE_TAPER = 0.85  # must match meshes.tube()
-_UP = np.array([0.0, 0.0, 1.0])
+HAND_FILE = ASSETS / "limbs" / "hand.gltf"
+#: default sleeve colour: a soft mid grey-blue (calm, well apart from any skin tone)
+SLEEVE_RGB = (0.42, 0.47, 0.55)
 
-_parts_cache: dict[str, dict[str, NodePath]] = {}
-
-
-def load_parts(limb: LimbKind = "upper") -> dict[str, NodePath]:
-    """The limb parts (``joint``, ``bone`` and ``palm`` or ``foot``), loaded once per process."""
-    if limb not in _parts_cache:
-        path, script, slab = _MODELS[limb]
-        if not path.exists():
-            raise MirrorVRError(f"{path}: the limb model is missing; run {script}")
-        opts = LoaderOptions(LoaderOptions.LF_no_cache | LoaderOptions.LF_report_errors)
-        node = Loader.get_global_ptr().load_sync(Filename.from_os_specific(str(path)), opts)
-        if node is None:
-            raise MirrorVRError(f"{path}: panda3d could not load the limb model")
-        model = NodePath(node)
-        parts: dict[str, NodePath] = {}
-        for name in ("joint", "bone", slab):
-            part = model.find(f"**/{name}")
-            if part.is_empty():
-                raise MirrorVRError(f"{path}: part '{name}' is missing; rebuild the asset")
-            part.clear_transform()
-            parts[name] = part
-        _parts_cache[limb] = parts
-    return _parts_cache[limb]
+_MIRROR = np.diag([-1.0, 1.0, 1.0])
+#: most vertex indices one draw may span. Mesa llvmpipe shades a draw's vertices once when its
+#: index range is small and falls back to re-shading per triangle beyond a few thousand
+#: (measured: 7 000 vertices in one draw cost 4× more than 3 000); the mesh's vertices are
+#: sorted along the limb, so cutting its triangles into compact ranges keeps every draw cheap
+DRAW_RANGE = 2048
 
 
-def mirror_geometry(node: NodePath) -> None:
-    """Mirror ``node``'s geometry left↔right by a negative x scale, without losing faces.
+def _draw_ranges(tris: NDArray[np.int64]) -> list[NDArray[np.int64]]:
+    """``tris`` (sorted by first index) cut into runs each spanning < :data:`DRAW_RANGE`."""
+    out, start = [], 0
+    lo, hi = tris.min(axis=1), tris.max(axis=1)
+    while start < len(tris):
+        end = start
+        top = hi[start]
+        while end < len(tris) and max(top, hi[end]) - lo[start] < DRAW_RANGE:
+            top = max(top, hi[end])
+            end += 1
+        end = max(end, start + 1)
+        out.append(tris[start:end])
+        start = end
+    return out
 
-    A determinant −1 transform reverses the triangles' winding; panda3d does not compensate, so
-    back-face culling would remove the front faces (measured: the model disappears). Reversing
-    the cull face restores them while still culling back faces.
-    """
-    node.set_sx(-node.get_sx())
-    node.set_attrib(CullFaceAttrib.make_reverse())
+
+class _SideModel:
+    """One side's mesh on the GPU (shared by every limb of that side) and its bind pose."""
+
+    def __init__(self, asset: LimbAsset, side: Side) -> None:
+        m = asset.mesh
+        pos, nrm, tris = m.positions, m.normals, m.triangles
+        self.bind_pos = asset.bind_positions
+        self.bind_rot = asset.bind_rotations
+        if side == "left":
+            # mirror image across x = 0: positions and normals flip x, triangles flip winding,
+            # and the joint frames reflect as the mirror math reflects tracked joints
+            pos, nrm, tris = pos @ _MIRROR, nrm @ _MIRROR, tris[:, ::-1]
+            self.bind_pos = self.bind_pos @ _MIRROR
+            self.bind_rot = _MIRROR @ self.bind_rot @ _MIRROR
+        self.length_child = asset.length_child
+        self.vertices, self.triangles = pos, tris
+        self.joints, self.weights = m.joints, m.weights
+        array = GeomVertexArrayFormat()
+        array.add_column(InternalName.get_vertex(), 3, Geom.NT_float32, Geom.C_point)
+        array.add_column(InternalName.get_normal(), 3, Geom.NT_float32, Geom.C_normal)
+        for name, n in (("tint", 3), ("material", 2), ("joints", 4), ("weights", 4)):
+            array.add_column(InternalName.make(name), n, Geom.NT_float32, Geom.C_other)
+        fmt = GeomVertexFormat.register_format(GeomVertexFormat(array))
+        rows = np.concatenate(
+            [pos, nrm, m.tints, m.materials, m.joints.astype(np.float64), m.weights], axis=1
+        ).astype(np.float32)
+        vdata = GeomVertexData(f"limb-{side}", fmt, Geom.UH_static)
+        vdata.unclean_set_num_rows(len(rows))
+        memoryview(vdata.modify_array(0)).cast("B")[:] = rows.tobytes()
+        self.geom = Geom(vdata)
+        for part in _draw_ranges(tris):
+            prim = GeomTriangles(Geom.UH_static)
+            prim.set_index_type(GeomEnums.NT_uint32)
+            flat = part.astype(np.uint32).reshape(-1)
+            handle = prim.modify_vertices()
+            handle.unclean_set_num_rows(len(flat))
+            memoryview(handle).cast("B")[:] = flat.tobytes()
+            self.geom.add_primitive(prim)
+        # the shader moves the vertices: bounds from the bind pose would cull a moved hand
+        self.geom.set_bounds(OmniBoundingVolume())
 
 
-def _mesh_arrays(
-    part: NodePath,
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]]:
-    """Vertices, normals and triangle indices of a loaded part."""
-    geom_np = part if isinstance(part.node(), GeomNode) else part.find("**/+GeomNode")
-    node = geom_np.node()
-    assert isinstance(node, GeomNode)
-    verts: list[tuple[float, float, float]] = []
-    norms: list[tuple[float, float, float]] = []
-    tris: list[int] = []
-    for g in range(node.get_num_geoms()):
-        geom = node.get_geom(g)
-        vdata = geom.get_vertex_data()
-        base = len(verts)
-        rv, rn = GeomVertexReader(vdata, "vertex"), GeomVertexReader(vdata, "normal")
-        for _ in range(vdata.get_num_rows()):
-            verts.append(tuple(rv.get_data3()))
-            norms.append(tuple(rn.get_data3()))
-        for k in range(geom.get_num_primitives()):
-            prim = geom.get_primitive(k).decompose()
-            tris.extend(base + prim.get_vertex(i) for i in range(prim.get_num_vertices()))
-    return np.array(verts), np.array(norms), np.array(tris, dtype=np.int64)
+_models: dict[Side, _SideModel] = {}
+
+
+def side_model(side: Side) -> _SideModel:
+    """The hand model of ``side``, loaded once per process."""
+    if side not in _models:
+        if not HAND_FILE.exists():
+            raise MirrorVRError(
+                f"{HAND_FILE}: the limb model is missing; run scripts/build_limb_assets.py"
+            )
+        _models[side] = _SideModel(read_limb(HAND_FILE), side)
+    return _models[side]
+
+
+__all__ = ["LEG_PARTS_FILE", "PARTS_FILE", "Limb", "load_parts", "mirror_geometry"]
 
 
 class Limb:
-    """One hand + forearm (or leg + foot) drawn on tracked joints; hidden when the pose is
-    missing or invalid.
+    """One hand + forearm drawn on tracked joints; hidden when the pose is missing or invalid.
 
-    ``hide_joints``: joints whose sphere and outgoing bones are not drawn (what an amputation
-    level leaves to the patient's own body, e.g. the thigh above a transtibial amputation).
+    ``limb="lower"`` draws a leg and foot with the simple parts model (:class:`PartsLimb`,
+    which ``hide_joints`` applies to) until the mesh pipeline builds a realistic leg.
     """
 
     def __init__(
@@ -140,83 +163,77 @@ class Limb:
         forearm: bool = True,
         name: str | None = None,
         thickness: float = 1.0,
+        sleeve: tuple[float, float, float] = SLEEVE_RGB,
+        shadow: bool = False,
         limb: LimbKind = "upper",
         hide_joints: Sequence[int] = (),
     ) -> None:
-        self.limb = limb
-        slab = _MODELS[limb][2]
-        parts = {k if k != slab else "palm": _mesh_arrays(v) for k, v in load_parts(limb).items()}
-        bones = BONES if limb == "upper" else LEG_BONES
         self.side = side
-        self.forearm = forearm and limb == "upper"
-        forearm = self.forearm
-        #: scales the drawn thickness of fingers and palm (the patient's hand size setting)
+        self.limb = limb
+        self._parts: PartsLimb | None = None
+        if limb == "lower":
+            self._parts = PartsLimb(
+                parent, side, skin=skin, alpha=alpha, name=name, thickness=thickness,
+                limb=limb, hide_joints=hide_joints,
+            )  # fmt: skip
+            self.root = self._parts.root
+            self.forearm, self.thickness, self.visible = False, thickness, False
+            return
+        self.forearm = forearm
+        #: scales the drawn thickness of fingers, palm and forearm (the patient's width setting)
         self.thickness = thickness
-        nj, nb = (JOINT_COUNT, len(BONES)) if limb == "upper" else (LEG_JOINT_COUNT, len(bones))
-        self._nj = nj
-        # parts in buffer order: 26 joint spheres, one tube per bone (+ the forearm), the palm;
-        # each group shares one mesh, so it is skinned as one batched matrix product
-        groups = [("joint", 0, nj), ("bone", nj, nb + (1 if forearm else 0))]
-        self.n_parts = nj + nb + 2
-        self._forearm_index = nj + nb
-        self._palm_index = nj + nb + 1
-        groups.append(("palm", self._palm_index, 1))
-        self._groups: list[tuple[int, int, slice, NDArray[np.float64], NDArray[np.float64]]] = []
-        idx: list[NDArray[np.int64]] = []
-        row = 0
-        for kind, first, count in groups:
-            v, n, t = parts[kind]
-            rows = slice(row, row + count * len(v))
-            self._groups.append(
-                (first, count, rows, np.tile(v, (count, 1, 1)), np.tile(n, (count, 1, 1)))
-            )
-            idx.extend(t + row + k * len(v) for k in range(count))
-            row += count * len(v)
-        self._mats = np.tile(np.eye(4), (self.n_parts, 1, 1))
-        self._buffer = np.zeros((row, 6), dtype=np.float32)
-        # joint spheres are only translated and uniformly scaled: their normals never change
-        first, count, rows, _, n0 = self._groups[0]
-        self._buffer[rows, 3:] = n0.reshape(-1, 3)
-        fmt = GeomVertexFormat.get_v3n3()
-        self._vdata = GeomVertexData(f"limb-{side}", fmt, Geom.UH_dynamic)
-        self._vdata.set_num_rows(row)
-        tris = GeomTriangles(Geom.UH_static)
-        tris.set_index_type(Geom.NT_uint32)
-        flat = np.concatenate(idx).astype(np.uint32)
-        handle = tris.modify_vertices()
-        handle.unclean_set_num_rows(len(flat))
-        memoryview(handle).cast("B")[:] = flat.tobytes()
-        geom = Geom(self._vdata)
-        geom.add_primitive(tris)
-        # the vertices move every frame behind panda3d's back (written into the buffer), so its
-        # cached bounds would go stale and cull the hand wrongly: never cull it
-        geom.set_bounds(OmniBoundingVolume())
+        self.model = side_model(side)
         gnode = GeomNode(name or f"limb-{side}")
-        gnode.add_geom(geom)
+        gnode.add_geom(self.model.geom)
         gnode.set_bounds(OmniBoundingVolume())
         gnode.set_final(True)
         self.root = parent.attach_new_node(gnode)
-        self.root.set_color(*skin, alpha)
+        self.root.set_shader(skinned_shader(), 10)
+        self._pta = PTA_LVecBase4f.empty_array(MAX_BONES * 3)
+        self._rows = np.frombuffer(memoryview(self._pta), dtype=np.float32).reshape(-1, 3, 4)
+        self._rows[:] = np.eye(4, dtype=np.float32)[:3]
+        self.root.set_shader_input("bone_rows", self._pta)
+        self._alpha = alpha
+        self.set_skin(skin, alpha)
+        self.set_sleeve(sleeve)
         if alpha < 1.0:
             self.root.set_transparency(TransparencyAttrib.M_alpha)
             self.root.set_depth_write(False)
-        self._bone_a = np.array([a for a, _ in bones])
-        self._bone_b = np.array([b for _, b in bones])
-        hidden = set(hide_joints)
-        self._hidden = np.array(
-            [j for j in range(nj) if j in hidden]
-            + [nj + k for k, (a, _) in enumerate(bones) if a in hidden],
-            dtype=np.int64,
-        )
+        if shadow:
+            # the same skinned mesh again, flattened onto the table along the key light; its
+            # depth writes stop overlapping triangles from darkening the shadow twice
+            snode = GeomNode(f"{gnode.name}-shadow")
+            snode.add_geom(self.model.geom)
+            snode.set_bounds(OmniBoundingVolume())
+            shade = self.root.attach_new_node(snode)
+            shade.set_shader(shadow_shader(), 20)
+            shade.set_transparency(TransparencyAttrib.M_alpha)
+            shade.set_bin("transparent", 0)
+        self._mean_radius = float(RADII.mean())
+        self.matrices = np.tile(np.eye(4), (HAND_SKIN_JOINTS, 1, 1))
         self.root.hide()
         self.visible = False
 
-    def set_skin(self, rgb: tuple[float, float, float], alpha: float = 1.0) -> None:
+    def set_skin(self, rgb: tuple[float, float, float], alpha: float | None = None) -> None:
         """Change the skin tone."""
-        self.root.set_color(*rgb, alpha)
+        if self._parts is not None:
+            self._parts.set_skin(rgb, 1.0 if alpha is None else alpha)
+            return
+        a = self._alpha if alpha is None else alpha
+        self.root.set_shader_input("skin_rgba", (rgb[0], rgb[1], rgb[2], a))
+
+    def set_sleeve(self, rgb: tuple[float, float, float]) -> None:
+        """Change the sleeve colour."""
+        if self._parts is not None:
+            return
+        self.root.set_shader_input("sleeve_rgb", (rgb[0], rgb[1], rgb[2]))
 
     def update(self, hand: LimbPose | None) -> None:
-        """Place every part on ``hand``'s joints (positions relative to this limb's parent)."""
+        """Pose the limb on ``hand``'s joints (positions relative to this limb's parent)."""
+        if self._parts is not None:
+            self._parts.update(hand)
+            self.visible = self._parts.visible
+            return
         if hand is None or not hand.usable:
             if self.visible:
                 self.root.hide()
@@ -225,137 +242,22 @@ class Limb:
         if not self.visible:
             self.root.show()
             self.visible = True
-        m = self.part_matrices(hand)
-        if len(self._hidden):
-            # collapsed to (nearly) a point: drawn as nothing, normals stay finite
-            m[self._hidden, :3, :3] = np.eye(3) * 1e-6
-        self._skin()
+        m = self.skin_matrices(hand)
+        self._rows[: len(m)] = m[:, :3, :]
 
-    def part_matrices(self, hand: LimbPose) -> NDArray[np.float64]:
-        """Row-vector 4×4 transform of every part (unit part → its place on ``hand``)."""
-        p, r = hand.positions, hand.radii * self.thickness
-        rot = quat.to_matrix(hand.orientations)  # (26, 3, 3), columns = joint axes
-        m = self._mats
-        nj, nb = self._nj, len(self._bone_a)
-        m[:nj, :3, :3] = 0.0
-        m[:nj, 0, 0] = m[:nj, 1, 1] = m[:nj, 2, 2] = r
-        m[:nj, 3, :3] = p
-        # bones: +y from joint a to joint b, roll from joint a's back-of-hand axis
-        a, b = self._bone_a, self._bone_b
-        d = p[b] - p[a]
-        length = np.sqrt(np.einsum("ij,ij->i", d, d))
-        y = d / np.maximum(length, 1e-9)[:, None]
-        z = rot[a][:, :, 2]
-        z = z - np.einsum("ij,ij->i", z, y)[:, None] * y
-        z /= np.maximum(np.sqrt(np.einsum("ij,ij->i", z, z)), 1e-9)[:, None]
-        x = y[:, [1, 2, 0]] * z[:, [2, 0, 1]] - y[:, [2, 0, 1]] * z[:, [1, 2, 0]]  # y × z
-        rad = r[a] * 0.92
-        bm = m[nj : nj + nb]
-        bm[:, 0, :3] = x * rad[:, None]
-        bm[:, 1, :3] = y * length[:, None]
-        bm[:, 2, :3] = z * rad[:, None]
-        bm[:, 3, :3] = p[a]
-        if self.limb == "lower":
-            m[self._palm_index] = self._foot_matrix(p, rot, r)
-            return m
-        m[self._palm_index] = self._palm_matrix(p, rot, r)
-        if self.forearm:
-            m[self._forearm_index] = self._forearm_matrix(p, rot, r)
+    def skin_matrices(self, hand: LimbPose) -> NDArray[np.float64]:
+        """Column-vector skin matrices (30, 4, 4) of every skin joint for ``hand``."""
+        size = float(hand.radii[Joint.WRIST]) / REST_WRIST_RADIUS
+        pos, rot = hand_skin_frames(hand.positions, hand.orientations, size)
+        width = float(hand.radii.mean()) / self._mean_radius * self.thickness
+        mdl = self.model
+        m = joint_matrices(mdl.bind_pos, mdl.bind_rot, pos, rot, mdl.length_child, width)
+        if not self.forearm:
+            # no forearm (laterality stimuli): fold the forearm into the wrist
+            m[JOINT_COUNT:, :3, :3] = 0.0
+            m[JOINT_COUNT:, :3, 3] = hand.positions[Joint.WRIST]
+        self.matrices = m
         return m
-
-    def _skin(self) -> None:
-        """Transform every vertex by its part's matrix into the vertex buffer (one draw call)."""
-        m = self._mats
-        buf = self._buffer
-        for k, (first, count, rows, v0, n0) in enumerate(self._groups):
-            part = m[first : first + count]
-            m3 = part[:, :3, :3]
-            pos = np.matmul(v0, m3) + part[:, 3, None, :3]
-            buf[rows, :3] = pos.reshape(-1, 3)
-            if k == 0:
-                continue  # sphere normals are constant
-            # normals take the inverse transpose; each part's rows are orthogonal, so that is
-            # every row divided by its squared length
-            nm = m3 / np.einsum("nij,nij->ni", m3, m3)[:, :, None]
-            nrm = np.matmul(n0, nm)
-            nrm /= np.sqrt(np.einsum("nvi,nvi->nv", nrm, nrm))[:, :, None]
-            buf[rows, 3:] = nrm.reshape(-1, 3)
-        memoryview(self._vdata.modify_array(0)).cast("B")[:] = buf.tobytes()
-
-    def _palm_matrix(
-        self, p: NDArray[np.float64], rot: NDArray[np.float64], r: NDArray[np.float64]
-    ) -> NDArray[np.float64]:
-        pa = rot[Joint.PALM]
-        # palm size from the hand itself: width across the finger bases, length wrist → MCP
-        # (plain floats: a handful of numbers, numpy's per-call overhead would dominate)
-        dx, dy, dz = (p[Joint.INDEX_PROXIMAL] - p[Joint.LITTLE_PROXIMAL]).tolist()
-        width = math.sqrt(dx * dx + dy * dy + dz * dz) * 0.62
-        dx, dy, dz = (p[Joint.MIDDLE_PROXIMAL] - p[Joint.WRIST]).tolist()
-        length = math.sqrt(dx * dx + dy * dy + dz * dz) * 0.5
-        thick = float(r[Joint.PALM]) * 0.5
-        m = np.empty((4, 4))
-        m[:3, :3] = pa.T * np.array([width, length, thick])[:, None]
-        m[:3, 3] = 0.0
-        m[3, :3] = p[Joint.PALM]
-        m[3, 3] = 1.0
-        return m
-
-    def _foot_matrix(
-        self, p: NDArray[np.float64], rot: NDArray[np.float64], r: NDArray[np.float64]
-    ) -> NDArray[np.float64]:
-        # the foot slab spans heel → ball (+ a little beyond), in the ankle's (foot) frame,
-        # its sole at the heel/ball line: the toes' tube carries on from the ball
-        heel, ball = p[LegJoint.HEEL], p[LegJoint.BALL]
-        fa = rot[LegJoint.ANKLE]
-        length = float(np.linalg.norm(ball - heel)) * 0.58
-        width = float(r[LegJoint.BALL]) * 1.4
-        thick = float(r[LegJoint.ANKLE]) * 0.75
-        # centred across the foot on the ankle (the ball joint is the big toe's, medial)
-        mid = (heel + ball) / 2.0
-        ax = fa[:, 0]
-        centre = mid + ax * float((p[LegJoint.ANKLE] - mid) @ ax) + fa[:, 2] * thick * 0.6
-        m = np.empty((4, 4))
-        m[:3, :3] = fa.T * np.array([width, length, thick])[:, None]
-        m[:3, 3] = 0.0
-        m[3, :3] = centre
-        m[3, 3] = 1.0
-        return m
-
-    def _forearm_matrix(
-        self, p: NDArray[np.float64], rot: NDArray[np.float64], r: NDArray[np.float64]
-    ) -> NDArray[np.float64]:
-        # the forearm is not tracked by hand tracking: it lies behind the wrist along the
-        # horizontal part of the hand's direction (unaffected by wrist flexion), sloping down
-        wx, wy, wz = p[Joint.WRIST].tolist()
-        fx, fy = float(rot[Joint.PALM][0, 1]), float(rot[Joint.PALM][1, 1])
-        n = math.hypot(fx, fy)
-        fx, fy = (fx / n, fy / n) if n > 0.2 else (0.0, 1.0)
-        rw = float(r[Joint.WRIST])
-        scale = rw / 0.026
-        ex, ey, ez = (
-            wx - fx * FOREARM_LENGTH * scale,
-            wy - fy * FOREARM_LENGTH * scale,
-            wz - 0.06 * scale,
-        )
-        yx, yy, yz = wx - ex, wy - ey, wz - ez
-        length = math.sqrt(yx * yx + yy * yy + yz * yz)
-        yx, yy, yz = yx / length, yy / length, yz / length
-        zx, zy, zz = rot[Joint.WRIST][:, 2].tolist()
-        d = zx * yx + zy * yy + zz * yz
-        zx, zy, zz = zx - d * yx, zy - d * yy, zz - d * yz
-        zn = max(math.sqrt(zx * zx + zy * zy + zz * zz), 1e-9)
-        zx, zy, zz = zx / zn, zy / zn, zz / zn
-        xx, xy, xz = yy * zz - yz * zy, yz * zx - yx * zz, yx * zy - yy * zx
-        rad = rw / _TUBE_TAPER
-        a, c = rad * 1.15, rad * 0.9
-        return np.array(
-            [
-                [xx * a, xy * a, xz * a, 0.0],
-                [yx * length, yy * length, yz * length, 0.0],
-                [zx * c, zy * c, zz * c, 0.0],
-                [ex, ey, ez, 1.0],
-            ]
-        )
 
     def remove(self) -> None:
         """Take the limb out of the scene."""

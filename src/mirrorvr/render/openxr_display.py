@@ -44,9 +44,13 @@ from mirrorvr.render.xr_frames import (
 )
 from mirrorvr.tracking.joints import JOINT_COUNT, SIDES, Side
 from mirrorvr.tracking.pose import ControllerPose, HandPose, Pose, TrackingFrame
+from mirrorvr.tracking.tracker_leg import ROLES as TRACKER_ROLES
+from mirrorvr.tracking.tracker_leg import legs_from_trackers
 
 #: sort values of our tasks (see the module docstring)
 SORT_FRAME_BEGIN = -1000
+#: body trackers with roles (feet, knees): what poses the legs of a lower-limb session
+_VIVE_TRACKERS = "XR_HTCX_vive_tracker_interaction"
 SORT_INPUT = -40
 SORT_FRAME_END = 1000
 
@@ -179,6 +183,10 @@ class OpenXRDisplay:
         self._action_spaces: dict[Side, Any] = {}
         self._hand_paths: dict[Side, Any] = {}
         self._down: dict[Side, set[str]] = {"left": set(), "right": set()}
+        #: ``XR_HTCX_vive_tracker_interaction``: foot and knee trackers pose the legs
+        self.trackers = False
+        self._tracker_paths: dict[str, Any] = {}
+        self._tracker_spaces: dict[str, Any] = {}
         #: (side, button) presses of select/squeeze since the scene last took them
         self.presses: list[tuple[Side, str]] = []
         self._fbo = 0
@@ -200,6 +208,9 @@ class OpenXRDisplay:
             )
         if xr.EXT_HAND_TRACKING_EXTENSION_NAME in available:
             wanted.append(xr.EXT_HAND_TRACKING_EXTENSION_NAME)
+        if _VIVE_TRACKERS in available:
+            wanted.append(_VIVE_TRACKERS)
+            self.trackers = True
         try:
             self.instance = xr.create_instance(
                 xr.InstanceCreateInfo(
@@ -483,6 +494,8 @@ class OpenXRDisplay:
                 )
             except xr.XrException:
                 pass  # a runtime may not know every profile; the others still bind
+        if self.trackers:
+            self._setup_trackers()
         xr.attach_session_action_sets(
             self.session, xr.SessionActionSetsAttachInfo(action_sets=[self._action_set])
         )
@@ -493,6 +506,66 @@ class OpenXRDisplay:
                     action=self._actions["grip"], subaction_path=self._hand_paths[side]
                 ),
             )
+        for role, path in self._tracker_paths.items():
+            self._tracker_spaces[role] = xr.create_action_space(
+                self.session,
+                xr.ActionSpaceCreateInfo(action=self._actions["tracker"], subaction_path=path),
+            )
+
+    def _setup_trackers(self) -> None:
+        """A pose action on the foot and knee tracker roles (before the set is attached)."""
+        xr = self.xr
+        inst = self.instance
+        self._tracker_paths = {
+            role: xr.string_to_path(inst, f"/user/vive_tracker_htcx/role/{role}")
+            for role in TRACKER_ROLES
+        }
+        self._actions["tracker"] = xr.create_action(
+            self._action_set,
+            xr.ActionCreateInfo(
+                action_name="tracker",
+                action_type=xr.ActionType.POSE_INPUT,
+                subaction_paths=list(self._tracker_paths.values()),
+                localized_action_name="tracker",
+            ),
+        )
+        bindings = [
+            xr.ActionSuggestedBinding(
+                self._actions["tracker"],
+                xr.string_to_path(inst, f"/user/vive_tracker_htcx/role/{role}/input/grip/pose"),
+            )
+            for role in TRACKER_ROLES
+        ]
+        try:
+            xr.suggest_interaction_profile_bindings(
+                inst,
+                xr.InteractionProfileSuggestedBinding(
+                    interaction_profile=xr.string_to_path(
+                        inst, "/interaction_profiles/htc/vive_tracker_htcx"
+                    ),
+                    suggested_bindings=bindings,
+                ),
+            )
+        except xr.XrException:
+            self._tracker_paths.clear()  # the runtime refused: no trackers, the rest works
+
+    def _read_trackers(self, frame: FrameInfo) -> dict[str, Pose]:
+        xr = self.xr
+        poses: dict[str, Pose] = {}
+        for role, sub in self._tracker_paths.items():
+            state = xr.get_action_state_pose(
+                self.session, xr.ActionStateGetInfo(self._actions["tracker"], sub)
+            )
+            if not state.is_active:
+                continue
+            loc = xr.locate_space(self._tracker_spaces[role], self.space, frame.display_time_xr)
+            p, q = loc.pose.position, loc.pose.orientation
+            poses[role] = Pose(
+                position_to_world(np.array([p.x, p.y, p.z])),
+                quat_to_world(np.array([q.w, q.x, q.y, q.z])),
+                flags=int(loc.location_flags),
+            )
+        return poses
 
     # ---- events and lifecycle ------------------------------------------------------------
     def _emit(self, what: str, **detail: Any) -> None:
@@ -694,7 +767,13 @@ class OpenXRDisplay:
                     t=frame.display_time,
                     grip=grip,
                     trigger=1.0 if "select" in pressed else 0.0,
+                    squeeze=1.0 if "squeeze" in pressed else 0.0,
                     buttons=frozenset(pressed),
+                )
+            if self._tracker_paths:
+                legs = legs_from_trackers(self._read_trackers(frame), frame.display_time)
+                return TrackingFrame(
+                    t=frame.display_time, hands=hands, controllers=controllers, legs=legs
                 )
         return TrackingFrame(t=frame.display_time, hands=hands, controllers=controllers)
 
@@ -792,10 +871,11 @@ class OpenXRDisplay:
                 _quietly(xr.destroy_swapchain, eye.swapchain)
             self.engine.remove_window(eye.buffer)
         self.eyes.clear()
-        for space in (*self._action_spaces.values(), self.space):
+        for space in (*self._action_spaces.values(), *self._tracker_spaces.values(), self.space):
             if space is not None:
                 _quietly(xr.destroy_space, space)
         self._action_spaces.clear()
+        self._tracker_spaces.clear()
         self.space = None
         if self._action_set is not None:
             _quietly(xr.destroy_action_set, self._action_set)

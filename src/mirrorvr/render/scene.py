@@ -158,6 +158,8 @@ class MirrorScene:
                 part.hide()
         k = settings.hand_scale
         hide = LEG_HIDDEN_JOINTS.get(level, ()) if limb == "lower" else ()
+        # the hands cast soft shadows on the table (the feet have no table under them)
+        shadow = limb == "upper"
         self.mirrored = Limb(
             root,
             self.amputated,
@@ -166,8 +168,11 @@ class MirrorScene:
             thickness=k,
             limb=limb,
             hide_joints=hide,
+            shadow=shadow,
         )
-        self.real = Limb(root, self.intact, skin=skin, name="real-limb", thickness=k, limb=limb)
+        self.real = Limb(
+            root, self.intact, skin=skin, name="real-limb", thickness=k, limb=limb, shadow=shadow
+        )
         self.demo = Limb(
             root, self.amputated, skin=(0.55, 0.7, 0.95), alpha=0.55, name="demo-limb", limb=limb
         )

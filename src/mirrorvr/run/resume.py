@@ -29,7 +29,15 @@ def load_session(folder: Path) -> tuple[SessionPlan, dict[str, Any], list[Event]
 def resume_session(
     folder: Path, opts: LaunchOptions | None = None
 ) -> tuple[RunResult, dict[str, Any]]:
-    """Continue a crashed session in ``folder`` without exceeding its pulse budget."""
+    """Continue a crashed session in ``folder`` without exceeding its pulse budget.
+
+    What the stimulation process journaled and the session log lacks (the session process
+    died first) is folded into the log before the resume point and budget are read.
+    """
+    from mirrorvr.stim.journal import fold_journal
+
+    if (folder / "session.json").exists():
+        fold_journal(folder)
     plan, meta, events = load_session(folder)
     o = opts or LaunchOptions(out=folder)
     o.out = folder

@@ -80,6 +80,9 @@ class LaunchOptions:
     late_tolerance_s: float = DEFAULT_LATE_TOLERANCE_S
     #: real time: SCHED_FIFO priority of the pulse scheduler thread (``None``: normal priority)
     realtime_priority: int | None = DEFAULT_RT_PRIORITY
+    #: real time: the stimulator, its keep-alive and the pulse timing live in a stimulation
+    #: process of their own (docs/stimulators.md); ``False``: a thread of this process
+    stim_process: bool = True
 
 
 def with_seed(plan: SessionPlan, seed: int | None) -> SessionPlan:
@@ -164,11 +167,24 @@ def run_session(
 
         apply_plan_lsl(plan, log_file=folder.lsl_log)
     presenter = (opts.presenter_factory or HeadlessPresenter)(clock, patient)
+    pme = None
+    if any(b.kind == "phantom_motor_execution" for b in plan.blocks):
+        from mirrorvr.run.pme import pme_feeds
+        from mirrorvr.session.pme import PmeEngine, PmePresenter
+
+        pme = PmeEngine(plan, clock, pme_feeds(plan, opts.realtime, opts.simulated), folder=folder)
+        presenter = PmePresenter(presenter, pme)
 
     dev = _stimulator_device(plan, opts)
     ended = False  # the runner has finished (set before the display closes)
     with ExitStack() as stack:
-        log = stack.enter_context(EventLog(folder.events))
+        # durable events are fsynced against power loss whenever a device could be real; a
+        # simulated-clock run against an emulator only needs them to survive a killed process
+        # (one os.write each does), and 54 fsyncs were a third of its wall time on a busy disk
+        simulated_only = not opts.realtime and opts.stimulator_port is None
+        log = stack.enter_context(EventLog(folder.events, fsync_durable=not simulated_only))
+        if pme is not None:
+            pme.attach(log)
         for sink in opts.sinks:
             log.add_sink(sink)
         if publish:
@@ -256,6 +272,7 @@ def run_session(
                     else None
                 ),
                 realtime_priority=opts.realtime_priority,
+                process=None if opts.stim_process else False,
                 late_tolerance_s=opts.late_tolerance_s,
             )
             plan, timeline, executor = setup.plan, setup.timeline, setup.executor
@@ -273,6 +290,8 @@ def run_session(
             pulses_today=pulses_today,
             operator_present=opts.on_runner is not None,
         )
+        if pme is not None:
+            pme.on_lost = runner.pause  # a lost EMG stream pauses the session
         attach_control = getattr(presenter, "attach_control", None)
         if attach_control is not None:  # the display's keys and lost tracking reach the runner
             attach_control(runner)

@@ -9,15 +9,18 @@ Two seams other work plugs into:
 
 * :class:`DailyBudget` says how many pulses the patient already had today; the executor's
   ledger and the runner's checks count them (the clinic store fills it in).
-* :func:`connect_stimulator` is where a driver is made and connected; a stimulation process of
-  its own would be started here, behind the same :class:`~mirrorvr.stim.base.Stimulator` face.
+* :func:`connect_stimulator` is where a driver is made and connected — in real time inside a
+  stimulation process of its own (:mod:`mirrorvr.stim.process`), behind the same
+  :class:`~mirrorvr.stim.base.Stimulator` face, whose trains a
+  :class:`~mirrorvr.stim.process.ProcessExecutor` hands over.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from mirrorvr.config.plan import SessionPlan, StimulatorDevice
 from mirrorvr.session.clock import Clock
@@ -29,6 +32,13 @@ from mirrorvr.stim import governor
 from mirrorvr.stim.base import Stimulator
 from mirrorvr.stim.executor import DEFAULT_LATE_TOLERANCE_S, StimulationExecutor
 from mirrorvr.stim.factory import make_stimulator
+from mirrorvr.stim.guard import GuardLimits
+from mirrorvr.stim.process import (
+    ProcessExecutor,
+    RemoteStimulator,
+    StimulationProcess,
+    guard_limits,
+)
 from mirrorvr.stim.scheduler import DEFAULT_RT_PRIORITY, PulseScheduler
 
 
@@ -51,6 +61,10 @@ class StimulatorRequest:
     realtime: bool = False
     #: extra emulator options (e.g. the simulated body's EMG outlet)
     emulator_args: Sequence[str] = ()
+    #: run the driver in a stimulation process of its own with this guard (``None``: here)
+    guard: GuardLimits | None = None
+    realtime_priority: int | None = DEFAULT_RT_PRIORITY
+    late_tolerance_s: float = DEFAULT_LATE_TOLERANCE_S
 
 
 @dataclass(frozen=True)
@@ -130,7 +144,22 @@ def connect_stimulator(
         )
         stack.enter_context(emu)
         port = str(folder.stimulator_pty)
-    stimulator = make_stimulator(dev, port)
+    stimulator: Stimulator
+    if req.guard is not None:
+        process = StimulationProcess(
+            dev,
+            port,
+            folder.path,
+            req.guard,
+            rt_priority=req.realtime_priority,
+            late_tolerance_s=req.late_tolerance_s,
+        )
+        stimulator = RemoteStimulator(process.start())
+        if log is not None:
+            assert clock is not None
+            _log_process(process, req.guard, log, clock)
+    else:
+        stimulator = make_stimulator(dev, port)
     stack.enter_context(stimulator)
     if log is not None:
         assert clock is not None
@@ -144,6 +173,27 @@ def connect_stimulator(
             emulated=req.port is None,
         )
     return ConnectedStimulator(stimulator, dev, port, req.port is None)
+
+
+def _log_process(
+    process: StimulationProcess, guard: GuardLimits, log: EventLog, clock: Clock
+) -> None:
+    r = process.ready
+    log.append(
+        "stim_process",
+        clock.now(),
+        durable=True,
+        pid=process.pid,
+        realtime=r.get("realtime"),
+        status=r.get("rt_status"),
+        memory=r.get("memory"),
+        late_tolerance_s=process.config["late_tolerance_s"],
+        guard={
+            "max_intensity_pct_mso": guard.max_intensity_pct_mso,
+            "max_rate_hz": guard.max_rate_hz,
+            "max_pulses": guard.max_pulses,
+        },
+    )
 
 
 def set_plan_intensity(
@@ -178,6 +228,7 @@ def assemble_stimulation(
     last_stim_t: float | None = None,
     prepare: Callable[[Stimulator], Prepared] | None = None,
     scheduler: bool | None = None,
+    process: bool | None = None,
     realtime_priority: int | None = DEFAULT_RT_PRIORITY,
     late_tolerance_s: float = DEFAULT_LATE_TOLERANCE_S,
 ) -> StimulationSetup:
@@ -186,10 +237,32 @@ def assemble_stimulation(
     ``delivered`` pulses already count for this session (a resumed session), and
     ``budget.pulses_today`` for the day. ``prepare`` runs on the connected stimulator before the
     plan's intensity is set and the executor is built (a threshold hunt at session start).
-    ``scheduler``: deliver on the real-time pulse scheduler thread (default: in real time).
+    ``process``: the stimulator and pulse timing in a stimulation process of their own
+    (default: in real time, unless ``scheduler`` is ``False``: a caller that runs trains on a
+    thread of its own, like the TMS node, keeps the driver here).
+    ``scheduler``: deliver on the real-time pulse scheduler thread of this process (default: in
+    real time, when there is no stimulation process).
     ``last_stim_t``: the last stimulation before this run (a resumed session's), so the gap rules
     count from it.
     """
+    use_process = process if process is not None else (clock.realtime and scheduler is not False)
+    if use_process:
+        est = plan.stimulation.threshold_estimate
+        guard = guard_limits(
+            plan,
+            timeline,
+            governor.session_budget(plan, timeline.total_pulses),
+            delivered,
+            late_tolerance_s,
+            # a hunt at session start fires single pulses of its own
+            extra_pulses=est.max_pulses if est is not None and prepare is not None else 0,
+        )
+        stimulator = replace(
+            stimulator,
+            guard=guard,
+            realtime_priority=realtime_priority,
+            late_tolerance_s=late_tolerance_s,
+        )
     conn = connect_stimulator(stimulator, folder, stack, log=log, clock=clock)
     extra_pulses = 0
     if prepare is not None:
@@ -203,7 +276,10 @@ def assemble_stimulation(
     # after any threshold hunt, which varies the output itself
     set_plan_intensity(conn.stimulator, plan, log, clock)
     sched = None
-    if scheduler if scheduler is not None else clock.realtime:
+    if isinstance(conn.stimulator, RemoteStimulator):
+        # the train intensity the guard allows is the plan's as it runs (after any hunt)
+        conn.stimulator.process.set_guard_intensity(plan.stimulation.intensity_pct_mso)
+    elif scheduler if scheduler is not None else clock.realtime:
         sched = stack.enter_context(PulseScheduler(realtime_priority=realtime_priority))
         log.append(
             "scheduler",
@@ -215,8 +291,7 @@ def assemble_stimulation(
             late_tolerance_s=late_tolerance_s,
         )
     today = budget.pulses_today + extra_pulses
-    executor = StimulationExecutor(
-        stimulator=conn.stimulator,
+    common: dict[str, Any] = dict(
         log=log,
         clock=clock,
         plan=plan,
@@ -224,9 +299,13 @@ def assemble_stimulation(
         budget=governor.session_budget(plan, timeline.total_pulses),
         ledger=governor.Ledger(delivered, delivered + today),
         late_tolerance_s=late_tolerance_s,
-        scheduler=sched,
         last_stim_t=last_stim_t,
     )
+    executor: StimulationExecutor
+    if isinstance(conn.stimulator, RemoteStimulator):
+        executor = ProcessExecutor(process=conn.stimulator.process, **common)
+    else:
+        executor = StimulationExecutor(stimulator=conn.stimulator, scheduler=sched, **common)
     return StimulationSetup(
         conn.stimulator, executor, sched, conn.port, conn.emulated, plan, timeline, today
     )

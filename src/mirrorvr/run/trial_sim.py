@@ -135,32 +135,21 @@ def simulate_trial(
             baseline_patient = SimulatedCoursePatient("sham", s * 1000 + i, model)
             baseline = float(baseline_patient.rate(enrol))
             store.add_rating(pid, baseline, timepoint="pre", date=enrol)
-            verdict = cs.eligibility_verdict(pid, enrol)
-            reasons = [f"{f.item}: {f.message}" for f in verdict.blocking]
-            if baseline < trial.spec.trial.min_baseline_nrs:
-                reasons.append(
-                    f"baseline NRS {baseline:g} below {trial.spec.trial.min_baseline_nrs:g}"
-                )
-            ts.screen(trial.id, pid, eligible=not reasons, reason="; ".join(reasons))
-            if reasons:
+            e, _reasons = ts.enrol(trial, pid, baseline_nrs=baseline, day=enrol, actor="trial sim")
+            if e is None:
                 continue
-            ts.randomise(trial.id, pid, baseline_nrs=baseline, day=enrol, actor="trial sim")
             arm_id = ts.arm_for(trial.id, pid, "operator")
-            assert arm_id is not None
+            if arm_id is None:
+                raise MirrorVRError(
+                    f"{trial_path}: the simulation plays the unblinded operator who mounts the "
+                    "coil: list operator in blinding.unblinded"
+                )
             arm = trial.spec.arm(arm_id)
             # the same person, now with their arm's course effect (baseline kept)
             patient = SimulatedCoursePatient(arm.stimulation, s * 1000 + i + 500_000, model)
             patient.baseline = baseline_patient.baseline
             course = trial.courses[arm_id]
-            store.record_screening(
-                pid,
-                {k: False for k in _screening_items()},
-                date=enrol,
-                cleared_by="",
-            )
-            cs.start_course(
-                pid, course, day=enrol, baseline=baseline, trial_id=trial.id, actor="trial sim"
-            )
+            store.record_screening(pid, {k: False for k in _screening_items()}, date=enrol)
             n, full_left = _run_course(
                 store, cs, pid, course, patient, enrol, out, full_sessions - n_full
             )

@@ -40,6 +40,12 @@ KINDS = frozenset(
         "clock_offset",  # measured offset of a remote node's clock: stream, host, offset
         "remote_marker",  # a remote node's marker acted on: remote_seq, marker, step, remote_t, latency_s
         # motor-threshold hunting and hotspot search (docs/motor-threshold.md)
+        # phantom motor execution (docs/phantom-motor-execution.md)
+        "pme_start",  # a PME block's EMG: classes, channels, fs, stream
+        "pme_model",  # durable: decoder fitted; cross-validated accuracy, confusion, files
+        "pme",  # one EMG window's decision: motion, confidence, speed, phantom posture
+        "pme_task",  # durable: a target task scored: completed, completion_s
+        "pme_stream",  # durable: the EMG stream lost / restored
         "threshold_start",  # method, site, device, inter-pulse interval, MEP window/criterion
         "threshold_intent",  # durable BEFORE each single pulse: i, intensity_pct_mso, site
         "threshold_pulse",  # the pulse left for the device: t = emission time, planned
@@ -51,8 +57,18 @@ KINDS = frozenset(
         "safety_notice",  # e.g. the train-duration table is UNVERIFIED
         "scheduler",  # pulse scheduler started: real-time priority or the warning why not
         "sink_error",  # an event sink (display, stream, console) raised and was dropped: sink, error
+        # the stimulation process (docs/stimulators.md): started, its guard, its pulses
+        "stim_process",  # started: pid, real-time priority, memory locked, guard limits
+        "guard_refused",  # durable: the stimulation process's own guard refused a pulse: reason
+        # stalls (docs/architecture.md): the display or runner fell behind the timeline
+        "timeline_shift",  # durable: the rest of the timeline moved later: source, late_s, shift_s
+        "stall",  # a stall not shifted (the plan's session.on_stall = "refuse"): source, late_s
     }
 )
+
+#: kinds that go to a stream of their own and not to ``mirrorvr-markers`` (one PME decision per
+#: EMG window would drown the markers): an XDF's markers lack them by design
+UNMARKED_KINDS = frozenset({"pme"})
 
 
 @dataclass(frozen=True)

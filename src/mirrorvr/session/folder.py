@@ -5,11 +5,15 @@ A session folder holds everything needed to understand (and resume) a session::
     plan.toml         the exact plan that ran (seed included; rewritten with a measured threshold)
     session.json      how it ran: clock, devices, date, mirrorvr version
     events.jsonl      the append-only event log (authoritative)
+    stim-journal.jsonl  the stimulation process's own record of intents, pulses and outcomes
+                      (real time; resume folds what the event log lacks into it)
     summary.json      totals, written when the session ends
     emulator-*.jsonl  what an emulated device received, when (simulation only)
     stimulator.pty    link to the emulated stimulator's pseudo-terminal (simulation only)
     panel.txt         the emulated stimulator panel's intensity (real-time threshold hunts)
     threshold.json    a motor-threshold hunt's result (and hotspot.json for a hotspot search)
+    pme-model-<b>.json        phantom motor execution: the decoder fitted in block <b>
+    pme-calibration-<b>.npz   its calibration windows (features, labels, repetitions)
     session.xdf       the session's LSL streams (recorded live, or written from the log
                       for simulated-clock runs); docs/streams.md
     lsl.log           liblsl's own log, and lsl_api.cfg the LSL configuration it ran with
@@ -40,6 +44,17 @@ PANEL = "panel.txt"
 THRESHOLD = "threshold.json"
 HOTSPOT = "hotspot.json"
 LSL_LOG = "lsl.log"
+STIM_JOURNAL = "stim-journal.jsonl"
+
+
+def pme_model_name(block: int) -> str:
+    """Name of the decoder fitted in PME block ``block``."""
+    return f"pme-model-{block}.json"
+
+
+def pme_calibration_name(block: int) -> str:
+    """Name of PME block ``block``'s calibration windows."""
+    return f"pme-calibration-{block}.npz"
 
 
 def emulator_log_name(kind: str) -> str:
@@ -106,6 +121,11 @@ class SessionFolder:
         return self.path / XDF
 
     @property
+    def stim_journal(self) -> Path:
+        """The stimulation process's crash-safe journal (``mirrorvr.stim.journal``)."""
+        return self.path / STIM_JOURNAL
+
+    @property
     def stimulator_pty(self) -> Path:
         """``stimulator.pty`` (a link to the emulated stimulator's pty)."""
         return self.path / STIMULATOR_PTY
@@ -129,6 +149,14 @@ class SessionFolder:
     def lsl_log(self) -> Path:
         """``lsl.log`` (liblsl's own messages)."""
         return self.path / LSL_LOG
+
+    def pme_model(self, block: int) -> Path:
+        """``pme-model-<block>.json``."""
+        return self.path / pme_model_name(block)
+
+    def pme_calibration(self, block: int) -> Path:
+        """``pme-calibration-<block>.npz``."""
+        return self.path / pme_calibration_name(block)
 
     def emulator_log(self, kind: str) -> Path:
         """``emulator-<kind>.jsonl``."""

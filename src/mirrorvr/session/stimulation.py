@@ -1,34 +1,14 @@
-"""What the session runner needs of stimulation, as protocols: ``session/`` never imports the
-drivers or executors in ``stim/``; :mod:`mirrorvr.run.stimulation` assembles what fits."""
+"""What the session runner needs of stimulation, as a protocol: ``session/`` never imports the
+executors in ``stim/`` (only the :class:`~mirrorvr.stim.base.Stimulator` interface); :mod:`mirrorvr.run.stimulation` assembles what fits."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from mirrorvr.session.timeline import Step
-
-
-class StimulatorControl(Protocol):
-    """What the runner does to the stimulator itself: arm before, disarm after."""
-
-    @property
-    def kind(self) -> str:
-        """The device kind (for the log)."""
-        ...
-
-    def arm(self) -> None:
-        """Arm (charge) the device."""
-        ...
-
-    def disarm(self) -> None:
-        """Disarm the device."""
-        ...
-
-    def status(self) -> Any:
-        """The device's status (``connected``, ``armed``, …)."""
-        ...
+from mirrorvr.stim.base import Stimulator
 
 
 class Stimulation(Protocol):
@@ -40,7 +20,7 @@ class Stimulation(Protocol):
     on_fault: Callable[[str], None] | None
 
     @property
-    def stimulator(self) -> StimulatorControl:
+    def stimulator(self) -> Stimulator:
         """The device the trains go to."""
         ...
 

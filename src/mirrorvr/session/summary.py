@@ -26,6 +26,21 @@ def delivered_pulses(events: list[Event]) -> tuple[int, int]:
     return certain, possible
 
 
+#: how a failed or unconfirmed disarm is shown (CLI, console): loudly, never as "disarmed"
+DISARM_WARNING = "check the stimulator: disarm not confirmed"
+
+
+def disarm_warnings(events: list[Event]) -> list[str]:
+    """Every e-stop or session end whose disarm the device did not confirm, as a warning."""
+    out = []
+    for e in events:
+        if e.kind in ("estop", "session_end") and e.get("disarm") in ("failed", "unknown"):
+            step = f" at '{e['disarm_step']}'" if e.get("disarm_step") else ""
+            why = f": {e['disarm_detail']}" if e.get("disarm_detail") else ""
+            out.append(f"{DISARM_WARNING} ({e.kind} at {e.t:.2f} s: {e['disarm']}{step}{why})")
+    return out
+
+
 def summarize(events: list[Event], planned_pulses: int) -> dict[str, Any]:
     """Totals a therapist or researcher reads first."""
     kinds = Counter(e.kind for e in events)
@@ -62,6 +77,25 @@ def summarize(events: list[Event], planned_pulses: int) -> dict[str, Any]:
         },
         "resumes": kinds["resume"],
         "motor_threshold": _motor_threshold(events),
+        "disarm_warnings": disarm_warnings(events),
+        "phantom_motor_execution": _pme(events),
+    }
+
+
+def _pme(events: list[Event]) -> dict[str, Any] | None:
+    """Phantom motor execution at a glance: calibration accuracy and target tasks."""
+    models = [e for e in events if e.kind == "pme_model" and not e.get("reloaded")]
+    tasks = [e for e in events if e.kind == "pme_task"]
+    if not models and not tasks:
+        return None
+    done = [e for e in tasks if e.get("completed")]
+    times = sorted(float(e["completion_s"]) for e in done if e.get("completion_s") is not None)
+    return {
+        "cv_accuracy": [e.get("cv_accuracy") for e in models],
+        "tasks": len(tasks),
+        "completed": len(done),
+        "median_completion_s": round(times[len(times) // 2], 3) if times else None,
+        "lost_stream": sum(1 for e in events if e.kind == "pme_stream" and e["what"] == "lost"),
     }
 
 

@@ -34,6 +34,7 @@ from mirrorvr.config.plan import (
     SessionPlan,
 )
 from mirrorvr.errors import PlanError, Problem
+from mirrorvr.stim.safety.counts import count_problems
 from mirrorvr.stim.safety.limits import effective_limits
 
 #: Step kinds, in the order they may appear within a repetition.
@@ -144,6 +145,8 @@ def _train_payload(
         "intensity_pct_mso": plan.stimulation.intensity_pct_mso,
         "intensity_pct_rmt": plan.stimulation.intensity_pct_rmt,
         "frequency_hz": protocol.frequency_hz,
+        # offsets alternate first/second pulse of each pair: the safety checker needs to know
+        "paired": bool(protocol.paired_pulse_interval_ms),
     }
 
 
@@ -163,7 +166,14 @@ def _add_train_block(b: _Builder, plan: SessionPlan, t0: float, phase: str, n0: 
 
 
 def compile_timeline(plan: SessionPlan) -> Timeline:
-    """Compile a plan into its timeline; raises ``PlanError`` if the plan cannot be scheduled."""
+    """Compile a plan into its timeline; raises ``PlanError`` if the plan cannot be scheduled.
+
+    Pulses are counted arithmetically first: a plan over its per-session limit is refused before
+    anything is expanded (a 10^6-pulse protocol costs microseconds, not gigabytes).
+    """
+    over = count_problems(plan)
+    if over:
+        raise PlanError(over)
     stim = plan.stimulation
     b = _Builder()
     t = 0.0
@@ -280,6 +290,7 @@ def _add_cue_pulse(
         group=n,
         pattern=stim.protocol.pattern if stim.protocol else "single",
         frequency_hz=stim.protocol.frequency_hz if stim.protocol else 0.0,
+        paired=bool(stim.protocol and stim.protocol.paired_pulse_interval_ms),
         phase="cue-locked",
         intensity_pct_mso=stim.intensity_pct_mso,
         intensity_pct_rmt=stim.intensity_pct_rmt,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import math
 import random
+import threading
 import zlib
 from dataclasses import dataclass, field
 
@@ -32,14 +33,15 @@ from numpy.typing import NDArray
 Array = NDArray[np.float64]
 
 #: lobe centres (in electrodes around the ring) of each motion's pattern: primary, secondary.
-#: Flexor-side motions sit on one half of the ring, extensor-side ones opposite.
+#: Primaries are spread evenly round the ring (flexor side first, extensor side opposite); the
+#: secondary lobes overlap other motions' primaries, as muscles under the cuff share electrodes.
 PATTERN_CENTRES: dict[str, tuple[float, float]] = {
-    "hand_close": (1.0, 3.0),
-    "wrist_flexion": (2.0, 0.0),
-    "pronation": (3.5, 1.0),
-    "hand_open": (5.0, 7.0),
-    "wrist_extension": (6.0, 4.0),
-    "supination": (7.5, 5.5),
+    "hand_close": (0.0, 2.0),
+    "wrist_flexion": (1.33, 7.0),
+    "pronation": (2.67, 0.5),
+    "hand_open": (4.0, 6.0),
+    "wrist_extension": (5.33, 3.0),
+    "supination": (6.67, 4.5),
 }
 REST = "rest"
 
@@ -51,23 +53,26 @@ class ResidualEmgModel:
     channels: int = 8
     fs: float = 1000.0
     #: RMS (µV) on a pattern's peak electrode at full effort
-    contraction_uv: float = 60.0
+    contraction_uv: float = 40.0
     noise_rms_uv: float = 3.0
     mains_uv: float = 1.5
     mains_hz: float = 50.0
     #: lobe width (electrodes, SD of the Gaussian) and the secondary lobe's weight
-    lobe_width: float = 0.8
+    lobe_width: float = 0.9
     secondary: float = 0.45
     #: per-patient jitter of the lobe centres (electrodes)
     centre_jitter: float = 0.25
     #: share of each channel's signal that leaks to each ring neighbour
-    crosstalk: float = 0.12
+    crosstalk: float = 0.18
     #: amplitude growth per minute of accumulated contraction
     fatigue_per_min: float = 0.06
     #: rotation of the cuff since calibration (electrodes; a day-to-day shift is ~0.1–0.5)
     electrode_shift: float = 0.0
     #: how fast a contraction builds up (s)
     ramp_s: float = 0.15
+    #: contraction-to-contraction variability of each electrode's share (SD, relative): no
+    #: two repetitions recruit the muscles exactly alike
+    pattern_sd: float = 0.25
 
     def __post_init__(self) -> None:
         if self.channels < 2 or self.fs <= 0:
@@ -111,6 +116,8 @@ class Execution:
     start: float
     duration: float
     level: float = 1.0
+    #: this contraction's pattern (the motion's, varied)
+    pattern: tuple[float, ...] = ()
 
 
 @dataclass
@@ -126,6 +133,7 @@ class ResidualLimbEmg:
     def __post_init__(self) -> None:
         m = self.model
         self._rng = np.random.default_rng(self.seed)
+        self._pattern_rng = np.random.default_rng(self.seed + 7_777_777)
         self._patterns = {k: m.pattern(k, self.patient_seed) for k in (*PATTERN_CENTRES, REST)}
         self._mix = m.mixing()
         self._executions: list[Execution] = []
@@ -133,6 +141,8 @@ class ResidualLimbEmg:
         self._n = 0  # samples rendered
         self._active_s = 0.0  # accumulated contraction (fatigue)
         self._last_white = np.zeros(m.channels)
+        # the real-time publisher renders on its thread while the session's patient acts
+        self._lock = threading.Lock()
 
     @property
     def rendered_until(self) -> float:
@@ -143,10 +153,22 @@ class ResidualLimbEmg:
         """From ``start`` for ``duration`` s, contract for ``motion`` (a later start wins)."""
         if motion != REST and motion not in PATTERN_CENTRES:
             raise ValueError(f"no EMG pattern for motion {motion!r}")
-        e = Execution(motion, start, duration, level)
-        i = bisect.bisect_right(self._starts, start)
-        self._starts.insert(i, start)
-        self._executions.insert(i, e)
+        with self._lock:
+            base = self._patterns[motion]
+            vary = 1.0 + self.model.pattern_sd * self._pattern_rng.standard_normal(len(base))
+            e = Execution(motion, start, duration, level, tuple(base * np.clip(vary, 0.2, None)))
+            i = bisect.bisect_right(self._starts, start)
+            self._starts.insert(i, start)
+            self._executions.insert(i, e)
+
+    def current(self, t: float) -> Execution | None:
+        """The execution under way at ``t`` (``None``: resting, nothing told yet)."""
+        with self._lock:
+            i = bisect.bisect_right(self._starts, t) - 1
+            if i < 0:
+                return None
+            e = self._executions[i]
+        return e if t < e.start + e.duration else None
 
     def intended(self, t: float) -> str:
         """The motion being executed at ``t`` (``rest`` if none)."""
@@ -169,11 +191,15 @@ class ResidualLimbEmg:
             dt = ts[sel] - e.start
             on = (dt >= 0) & (dt < e.duration)
             ramp = np.clip(dt / max(m.ramp_s, 1e-9), 0.0, 1.0) * on * e.level
-            env[sel] = ramp[:, None] * self._patterns[e.motion][None, :]
+            env[sel] = ramp[:, None] * np.asarray(e.pattern)[None, :]
         return env
 
     def render(self, until: float) -> tuple[Array, Array]:
         """Samples from where the last call ended up to ``until``: (samples × channels), times."""
+        with self._lock:
+            return self._render(until)
+
+    def _render(self, until: float) -> tuple[Array, Array]:
         m = self.model
         n_end = math.floor((until - self.t0) * m.fs + 1e-9) + 1
         n = max(0, n_end - self._n)
@@ -210,6 +236,8 @@ class ResidualPatient:
     reaction_s: tuple[float, float] = (0.25, 0.5)
     #: contraction strength: mean and SD relative to the calibration level
     level: tuple[float, float] = (0.8, 0.12)
+    #: closed loop: a contraction the phantom does not follow is retried after this long
+    retry_s: float = 1.5
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -233,7 +261,39 @@ class ResidualPatient:
         return done
 
     def act(self, motion: str, t: float, level: float | None = None) -> None:
-        """Switch to ``motion`` at ``t`` (closed loop: the patient steers what they see)."""
-        if self.limb.intended(t) == motion:
-            return
+        """Switch to ``motion`` at ``t`` (closed loop: the patient steers what they see).
+
+        ``level`` grades the effort (people slow down as they near a target); asked for the
+        same motion at the same effort for longer than ``retry_s``, the patient relaxes
+        briefly and contracts afresh (a new contraction, a slightly different pattern), as
+        people do when the phantom does not follow.
+        """
+        current = self.limb.current(t)
+        if current is not None and current.motion == motion:
+            steady = level is None or abs(current.level - level) < 0.15
+            if motion == REST or (steady and t - current.start < self.retry_s):
+                return
+            if steady:  # the phantom did not follow: relax, then try again
+                self.limb.execute(REST, t, 0.3)
+                t += 0.3
         self.limb.execute(motion, t, 3600.0, self.strength() if level is None else level)
+
+
+class SimulatedResidualFeed:
+    """The simulated limb as an EMG feed on the simulated clock (rendered when polled)."""
+
+    def __init__(self, limb: ResidualLimbEmg) -> None:
+        self.limb = limb
+        self.fs = limb.model.fs
+        self.channels = limb.model.channels
+
+    def poll(self, until: float) -> tuple[Array, Array]:
+        """Render up to ``until``."""
+        return self.limb.render(until)
+
+    def problem(self) -> str | None:
+        """A simulated feed is never lost."""
+        return None
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -121,12 +121,14 @@ def write_hands_csv(path: Path, rows: Iterable[tuple[float, HandPose]]) -> Path:
 
 def write_controllers_csv(
     path: Path,
-    rows: Iterable[tuple[float, Side, np.ndarray, np.ndarray, Mapping[str, float]]],
+    rows: Iterable[tuple[float, str, np.ndarray, np.ndarray, Mapping[str, float]]],
 ) -> Path:
     """Controller trajectory: ``(t, side, grip position, grip orientation, buttons)`` rows.
 
     ``buttons`` may hold ``select``, ``menu`` and ``squeeze`` (0..1); the simulated controller
-    is a ``khr/simple_controller`` whose aim pose equals its grip pose.
+    is a ``khr/simple_controller`` whose aim pose equals its grip pose. ``side`` may also be a
+    tracker role (``left_foot``, ``right_foot``, ``left_knee``, ``right_knee``): the runtime
+    offers ``XR_HTCX_vive_tracker_interaction`` and poses that role's tracker from these rows.
     """
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
@@ -280,6 +282,31 @@ def synthetic_hand_rows(
     return rows
 
 
+def synthetic_leg_tracker_rows(
+    timeline: Timeline, intact_side: Side, *, seed: int = 0, rate_hz: float = 10.0
+) -> list[tuple[float, str, np.ndarray, np.ndarray, Mapping[str, float]]]:
+    """Foot and knee tracker keyframes of the intact leg performing the timeline's movements
+    (controller-script rows; see :func:`write_controllers_csv`)."""
+    from mirrorvr.tracking.leg_skeleton import LegJoint
+    from mirrorvr.tracking.synthetic import SyntheticSource
+
+    src = SyntheticSource(intact_side, seed=seed, noise=False, limb="lower")
+    times: list[float] = [0.0]
+    for step in timeline.steps:
+        if step.kind == "window" and step.data.get("movement") and step.duration > 0:
+            src.perform(str(step.data["movement"]), step.t, step.duration)
+            n = max(2, int(step.duration * rate_hz) + 1)
+            times += [step.t + step.duration * i / (n - 1) for i in range(n)]
+            times.append(step.t + step.duration + 0.2)
+    times.append(timeline.duration)
+    rows: list[tuple[float, str, np.ndarray, np.ndarray, Mapping[str, float]]] = []
+    for t in sorted(set(times)):
+        leg = src.poll(t).legs[intact_side]
+        for role, j in (("foot", LegJoint.ANKLE), ("knee", LegJoint.KNEE)):
+            rows.append((t, f"{intact_side}_{role}", leg.positions[j], leg.orientations[j], {}))
+    return rows
+
+
 def simulated_headset_for_plan(
     plan: SessionPlan, folder: Path, manifest: Path, *, rate_hz: float = 90.0
 ) -> SimulatedHeadset:
@@ -288,8 +315,25 @@ def simulated_headset_for_plan(
     from mirrorvr.session.timeline import compile_timeline
 
     folder.mkdir(parents=True, exist_ok=True)
-    head_p, head_q = seated_head()
     timeline = compile_timeline(plan)
+    if plan.patient.limb == "lower":
+        # a seated patient looking down at the feet; trackers on the intact foot and knee
+        head_p, head_q = seated_head(pitch_down_deg=60.0)
+        return SimulatedHeadset(
+            manifest=manifest,
+            rate_hz=rate_hz,
+            view_size=(320, 360),
+            head_csv=write_head_csv(folder / "xrsim-head.csv", [(0.0, head_p, head_q)]),
+            controllers_csv=write_controllers_csv(
+                folder / "xrsim-trackers.csv",
+                synthetic_leg_tracker_rows(
+                    timeline, plan.patient.intact_side, seed=plan.session.seed
+                ),
+            ),
+            frame_log=folder / "xrsim-frames.csv",
+            script_path=folder / "xrsim-script.txt",
+        )
+    head_p, head_q = seated_head()
     return SimulatedHeadset(
         manifest=manifest,
         rate_hz=rate_hz,

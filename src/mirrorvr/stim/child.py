@@ -37,10 +37,11 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from mirrorvr.errors import DeviceError
+from mirrorvr.stim.base import disarm_outcome
 from mirrorvr.stim.guard import GuardLimits, PulseGuard
 from mirrorvr.stim.journal import Journal
 from mirrorvr.stim.priority import BOOST_RT_PRIORITY, realtime_boost, try_realtime
@@ -112,6 +113,7 @@ class StimChild:
         self._sig_r, self._sig_w = os.pipe()
         self._faulted = False
         self.intensity: float | None = None  # as last set through this process
+        self._trains_run = 0
 
     # ---- e-stop watcher (its own thread, blocked in select nearly always) ---------------
     def _on_signal(self, signum: int, frame: object) -> None:
@@ -141,19 +143,17 @@ class StimChild:
             self.cancel.set()
             self.estopped = self.estopped or request == "E"
         self.guard.armed = False
-        ok, error = True, ""
         with realtime_boost():
-            try:
-                self.driver.disarm()
-            except Exception as e:  # the reply says the disarm failed; never raise here
-                ok, error = False, str(e)
+            out = disarm_outcome(self.driver)  # never raises; says what the device confirmed
         _send(
             {
                 "ev": "disarmed",
                 "request": request,
                 "cause": cause,
-                "ok": ok,
-                "error": error,
+                "ok": out.confirmed,
+                "disarm": out.status,
+                "step": out.step,
+                "error": out.detail,
                 "t_call": t_call,
                 "t_done": monotonic(),
             }
@@ -208,6 +208,10 @@ class StimChild:
                 reply["value"] = {**asdict(st), "faults": list(st.faults)}
             elif method == "device_limits":
                 reply["value"] = asdict(self.driver.device_limits(float(args[0]), float(args[1])))
+            elif method == "guard_intensity":
+                if self._trains_run:
+                    raise DeviceError("the guard's limits are fixed once a train has run")
+                self.guard.limits = replace(self.guard.limits, max_intensity_pct_mso=float(args[0]))
             elif method == "trigger":
                 reply["value"] = self._single_trigger()
             else:
@@ -227,21 +231,27 @@ class StimChild:
         self.guard.fired_at(t)
         hold = self.driver.hold_s
         if hold > 0:
-            self._wait(t + hold, stoppable=False)
+            self._wait(t + hold, stoppable=False, spin=False)
             self.driver.release()
         return t
 
     # ---- waiting -----------------------------------------------------------------------
-    def _wait(self, deadline: float, *, stoppable: bool = True) -> bool:
-        """Return at ``deadline`` (commands handled meanwhile); False at once if cancelled."""
+    def _wait(self, deadline: float, *, stoppable: bool = True, spin: bool = True) -> bool:
+        """Return at ``deadline`` (commands handled meanwhile); False at once if cancelled.
+
+        ``spin``: busy-wait the last ``SPIN_S`` (pulse deadlines). Without it (the end of a
+        pulse width, which may run a little long) the wait sleeps throughout, so this
+        real-time process leaves the CPU to the session process while a line is held.
+        """
+        margin = SPIN_S if spin else 0.0
         while True:
             if stoppable and self.cancel.is_set():
                 return False
             remaining = deadline - monotonic()
             if remaining <= 0:
                 return True
-            if remaining > SPIN_S:
-                self._poll_commands(remaining - SPIN_S)
+            if remaining > margin:
+                self._poll_commands(remaining - margin)
             # else spin: the last SPIN_S are a busy loop on the clock
 
     # ---- trains ------------------------------------------------------------------------
@@ -252,6 +262,7 @@ class StimChild:
 
     def run_train(self, tr: dict[str, Any]) -> None:
         """Deliver one train handed over by the session, every pulse through the guard."""
+        self._trains_run += 1
         key = {"step": tr["step"], "train": tr["train"]}
         times: list[float] = [float(x) for x in tr["times"]]
         intensity = float(tr["intensity_pct_mso"])
@@ -317,7 +328,7 @@ class StimChild:
             self._record("pulse", t_write + wire, **key, i=i, planned=planned,
                          intensity_pct_mso=intensity)  # fmt: skip
             if hold > 0:
-                self._wait(t_write + hold, stoppable=False)
+                self._wait(t_write + hold, stoppable=False, spin=False)
                 try:
                     self.driver.release()
                 except DeviceError as e:
@@ -367,7 +378,7 @@ class StimChild:
         # a driver faulted by its keep-alive/reader thread (lost remote control, error bits)
         # between trains: push it to the session now rather than at the next train
         fault = getattr(self.driver, "_fault", None)
-        if fault is not None and self.guard.armed:
+        if fault is not None and not self._faulted:  # armed or not (issue 13)
             self._fault(f"device fault: {fault}")
 
     # ---- main loop ---------------------------------------------------------------------
@@ -407,6 +418,12 @@ def main(argv: list[str] | None = None) -> None:
     rt_ok, rt_status = (False, "real-time priority not requested")
     if config.get("rt_priority") is not None:
         rt_ok, rt_status = try_realtime(int(config["rt_priority"]))
+        if not rt_ok:
+            rt_status = (
+                f"could not get SCHED_FIFO real-time priority ({rt_status}); pulses run at "
+                "normal priority: expect wake-ups up to several ms late under load. Run as root "
+                "or grant CAP_SYS_NICE / an rtprio limit (ulimit -r) to fix"
+            )
     mlock = _lock_memory() if config.get("lock_memory", True) else "not requested"
     try:
         child = StimChild(config, a.estop_fd, journal)

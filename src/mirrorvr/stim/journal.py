@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from mirrorvr.session.events import Event
+from mirrorvr.session.folder import STIM_JOURNAL
 
-JOURNAL_NAME = "stim-journal.jsonl"
+JOURNAL_NAME = STIM_JOURNAL
 
 #: journal kinds copied into the session log when it lacks them
 RECORD_KINDS = ("train_intent", "pulse", "pulse_missed", "guard_refused", "train_outcome")
@@ -87,3 +88,28 @@ def missing_records(events: list[Event], journal: list[dict[str, Any]]) -> list[
             out.append(rec)
             have.add(_key(kind, data))
     return out
+
+
+def fold_journal(folder: str | Path) -> int:
+    """Append to ``events.jsonl`` what the folder's journal holds and the log lacks.
+
+    Used by ``resume`` before anything else reads the log: a session process killed while
+    its stimulation process went on (or before it had logged what the child sent) leaves
+    pulses only in the journal. Stamps are the child's; each copy says ``recovered``.
+    Returns how many records were appended.
+    """
+    from mirrorvr.session.eventlog import EventLog, read_events
+
+    folder = Path(folder)
+    journal = read_journal(folder / JOURNAL_NAME)
+    if not journal:
+        return 0
+    missing = missing_records(read_events(folder / "events.jsonl").events, journal)
+    if not missing:
+        return 0
+    with EventLog(folder / "events.jsonl") as log:
+        for rec in missing:
+            data = {k: v for k, v in rec.items() if k not in ("t", "kind")}
+            durable = rec["kind"] in ("train_intent", "train_outcome", "guard_refused")
+            log.append(str(rec["kind"]), float(rec["t"]), durable=durable, recovered=True, **data)
+    return len(missing)

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from mirrorvr.session.events import Event
-from mirrorvr.streams.layout import StreamSpec, event_samples
+from mirrorvr.streams.layout import StreamSpec, event_samples, session_stream_specs
 from mirrorvr.streams.outlets import session_specs
 from mirrorvr.streams.xdf_writer import XdfWriter
 
@@ -34,7 +34,8 @@ def write_events_xdf(
 ) -> Path:
     """Write ``events`` as the session's streams to ``path`` (replacing it atomically)."""
     p = Path(path)
-    specs: list[StreamSpec] = session_specs(device)
+    events = list(events)
+    specs: list[StreamSpec] = session_specs(device, session_stream_specs(events=events))
     ids = {s.kind: i for i, s in enumerate(specs, start=1)}
     tmp = p.with_name(p.name + ".new")
     for stale in (tmp, tmp.with_name(tmp.name + ".part")):

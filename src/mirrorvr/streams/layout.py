@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape
 
-from mirrorvr.session.events import Event
+from mirrorvr.config.plan import PME_MOTION_CODES
+from mirrorvr.session.events import UNMARKED_KINDS, Event
 
 #: XDF / LSL channel format names, in LSL's numbering (cf_float32 = 1 ... cf_int64 = 7)
 CHANNEL_FORMATS = ("float32", "double64", "string", "int32", "int16", "int8", "int64")
@@ -299,8 +300,45 @@ STATE = StreamSpec(
     doc="Session runner state changes.",
 )
 
+
+PME = StreamSpec(
+    kind="pme",
+    type="Control",
+    channel_format="double64",
+    channels=(
+        Channel("motion", "code", "Class", "decoded motion after rest threshold and vote"),
+        Channel("confidence", "probability", "Probability", "LDA posterior of that motion"),
+        Channel("speed", "normalized", "Speed", "proportional speed (1 = calibration effort)"),
+        Channel("hand", "normalized", "Position", "phantom hand: −1 open … +1 closed"),
+        Channel("wrist", "normalized", "Position", "phantom wrist: −1 extended … +1 flexed"),
+        Channel(
+            "rotation", "normalized", "Position", "phantom forearm: −1 pronated … +1 supinated"
+        ),
+        Channel("raw", "code", "Class", "the classifier's own choice before threshold and vote"),
+        Channel("activity", "microvolts", "Amplitude", "mean absolute value over channels"),
+        Channel(
+            "latency",
+            "s",
+            "Latency",
+            "decoded at minus the window's last sample time (0 on a simulated clock)",
+        ),
+    ),
+    extra={"motion_codes": {k: str(v) for k, v in PME_MOTION_CODES.items()}},
+    doc="Phantom motor execution: one sample per EMG window increment, stamped with the "
+    "window's last sample time. Only sessions with a phantom_motor_execution block.",
+)
+
 #: the streams a session always publishes (pose and frames come from the display/scene)
 SESSION_STREAMS = (MARKERS, STIM, STATE)
+
+
+def session_stream_specs(plan: Any = None, events: Any = ()) -> tuple[StreamSpec, ...]:
+    """The session's event streams: the usual three, plus ``pme`` when the plan has a
+    phantom_motor_execution block (or the events hold decisions)."""
+    blocks = getattr(plan, "blocks", ()) if plan is not None else ()
+    has_pme = any(getattr(b, "kind", "") == "phantom_motor_execution" for b in blocks)
+    has_pme = has_pme or any(getattr(e, "kind", "") == "pme" for e in events)
+    return (*SESSION_STREAMS, PME) if has_pme else SESSION_STREAMS
 
 
 def _num(x: Any) -> float:
@@ -316,8 +354,26 @@ def event_samples(event: Event) -> list[tuple[str, list[Any]]]:
     """The samples one session event becomes: ``[(stream kind, values), ...]`` (pure).
 
     Every event goes to ``markers``; stimulation events also to ``stim``; state changes also
-    to ``state``. The timestamp of each sample is the event's ``t``.
+    to ``state``; PME decisions (``pme``, one per EMG window) only to ``pme``. The timestamp of each sample is the event's ``t``.
     """
+    if event.kind in UNMARKED_KINDS:  # pme: one per EMG window, its own stream only
+        d = event.data
+        return [
+            (
+                "pme",
+                [
+                    _num(d.get("code")),
+                    _num(d.get("confidence")),
+                    _num(d.get("speed")),
+                    _num(d.get("hand")),
+                    _num(d.get("wrist")),
+                    _num(d.get("rotation")),
+                    _num(PME_MOTION_CODES.get(str(d.get("raw")))),
+                    _num(d.get("activity_uv")),
+                    _num(d.get("latency_s")),
+                ],
+            )
+        ]
     out: list[tuple[str, list[Any]]] = [("markers", [event.to_json()])]
     code = STIM_CODES.get(event.kind)
     if code is not None:

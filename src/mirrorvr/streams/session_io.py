@@ -19,7 +19,7 @@ from typing import Any
 from mirrorvr.session.eventlog import read_events
 from mirrorvr.session.folder import SessionFolder
 from mirrorvr.streams.from_events import write_events_xdf
-from mirrorvr.streams.layout import SESSION_STREAMS
+from mirrorvr.streams.layout import session_stream_specs
 from mirrorvr.streams.outlets import SessionOutlets
 from mirrorvr.streams.recorder import Recorder
 
@@ -138,7 +138,7 @@ def session_streams(
     apply_plan_lsl(plan)
     key = session_key(folder)
     handshake = NodeHandshake(wait_for_node, key, wait_node_s) if wait_for_node else None
-    outlets = SessionOutlets(key, device=device)
+    outlets = SessionOutlets(key, device=device, specs=session_stream_specs(plan))
     recorder: Recorder | None = None
     try:
         if record:
@@ -167,7 +167,7 @@ def session_streams(
             end = time.monotonic() + DRAIN_TIMEOUT_S
             while (
                 time.monotonic() < end
-                and sum(recorder.samples(s.name) for s in SESSION_STREAMS) < outlets.pushed
+                and sum(recorder.samples(s.name) for s in outlets.specs) < outlets.pushed
             ):
                 time.sleep(0.05)
             recorder.stop()

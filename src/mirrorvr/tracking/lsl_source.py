@@ -210,6 +210,8 @@ class LSLPoseSource:
         self._last = TrackingFrame(t=0.0)
         self._received: float | None = None
         self.bad_samples = 0
+        # liblsl writes samples straight into this array (no Python list per sample)
+        self._chunk = np.empty((64, layout.channels), dtype=np.float32)
         # a tracker streams all the time: wait for its first sample here, so a session does
         # not start with the limb "lost" while the inlet connects
         sample, stamp = self._inlet.pull_sample(timeout=timeout)
@@ -228,13 +230,22 @@ class LSLPoseSource:
     def poll(self, t: float) -> TrackingFrame:
         """The newest sample's limbs (stamped with its LSL time); the same again while new
         ones are late, none once the stream has been silent for ``stale_after_s``."""
-        samples, stamps = self._inlet.pull_chunk(timeout=0.0)
+        newest: NDArray[np.float32] | None = None
+        stamp = 0.0
+        while True:  # drain: only the newest sample matters
+            got, stamps = self._inlet.pull_chunk(
+                timeout=0.0, max_samples=len(self._chunk), dest_obj=self._chunk, as_numpy=True
+            )
+            if len(stamps):
+                newest, stamp = got[len(stamps) - 1].copy(), float(stamps[-1])
+            if len(stamps) < len(self._chunk):
+                break
         now = self._clock()
-        if samples:
+        if newest is not None:
             try:
-                self._last = self.layout.decode(samples[-1], float(stamps[-1]))
+                self._last = self.layout.decode(newest, stamp)
                 # the sample's own time: a backlog pulled late is not fresh
-                self._received = float(stamps[-1])
+                self._received = stamp
             except ValueError:
                 self.bad_samples += 1  # a malformed sample is dropped; the last good one stays
         if self._received is None or now - self._received > self.stale_after_s:

@@ -43,6 +43,11 @@ class MidlinePlane:
     point: Array
     normal: Array
     _local: Array = field(init=False, repr=False, compare=False)
+    #: per-frame fast path (one matrix product each): positions ``p @ _pm + _pc``,
+    #: orientations ``q @ _qm`` (``M·R·S`` is linear in the quaternion, and orthogonal)
+    _pm: Array = field(init=False, repr=False, compare=False)
+    _pc: Array = field(init=False, repr=False, compare=False)
+    _qm: Array = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         n = np.asarray(self.normal, dtype=np.float64)
@@ -53,6 +58,14 @@ class MidlinePlane:
         object.__setattr__(self, "normal", n)
         object.__setattr__(self, "point", np.asarray(self.point, dtype=np.float64))
         object.__setattr__(self, "_local", quat.from_matrix(self.matrix @ _S))
+        m = self.matrix  # symmetric: p @ M = M p
+        object.__setattr__(self, "_pm", m)
+        object.__setattr__(self, "_pc", 2.0 * float(self.point @ n) * n)
+        # rows: the reflection of each basis quaternion (the map q → (w, −M·v) ⊗ local)
+        basis = np.eye(4)
+        mv = basis[:, 1:] @ m
+        mrm = np.concatenate([basis[:, :1], -mv], axis=1)
+        object.__setattr__(self, "_qm", quat.multiply(mrm, self._local))
 
     @classmethod
     def sagittal(cls, x0: float = 0.0) -> MidlinePlane:
@@ -116,19 +129,16 @@ def calibrate_two_point(left_point: Array, right_point: Array, up: Array = UP) -
 
 
 def reflect_positions(plane: MidlinePlane, p: Array) -> Array:
-    """Points reflected across the plane."""
-    p = np.asarray(p, dtype=np.float64)
-    d = (p - plane.point) @ plane.normal
-    return p - 2.0 * d[..., None] * plane.normal
+    """Points reflected across the plane (``p − 2((p − p₀)·n)n`` as one affine map)."""
+    return np.asarray(p, dtype=np.float64) @ plane._pm + plane._pc
 
 
 def reflect_orientations(plane: MidlinePlane, q: Array) -> Array:
-    """Joint orientations of the mirror-image hand: ``M·R·S`` as unit quaternions (proper)."""
-    q = np.asarray(q, dtype=np.float64)
-    v = q[..., 1:]
-    mv = v - 2.0 * (v @ plane.normal)[..., None] * plane.normal
-    mrm = np.concatenate([q[..., :1], -mv], axis=-1)
-    return quat.normalize(quat.multiply(mrm, plane._local))
+    """Joint orientations of the mirror-image hand: ``M·R·S`` as unit quaternions (proper).
+
+    ``(w, −M·v) ⊗ local`` is linear in ``q`` and orthogonal (a unit quaternion stays one), so
+    it is one product with a constant 4×4 matrix per plane."""
+    return np.asarray(q, dtype=np.float64) @ plane._qm
 
 
 def reflect_pose(plane: MidlinePlane, pose: Pose) -> Pose:

@@ -12,9 +12,10 @@ target achievement control (TAC) test does: completed or not, and the time it to
 from __future__ import annotations
 
 import math
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -103,6 +104,25 @@ class TaskTarget:
         return all(abs(state.get(d)) <= max(self.tolerance, 0.35) for d in DOFS if d != self.dof)
 
 
+def step_target(data: Mapping[str, Any], limit_s: float) -> TaskTarget | None:
+    """The target of a PME task step's data (``None`` for any other step)."""
+    if data.get("phase") != "task" or "target_value" not in data:
+        return None
+    dof, _ = MOTION_DOF[str(data["movement"])]
+    return TaskTarget(
+        dof,
+        float(data["target_value"]),
+        float(data.get("tolerance", 0.2)),
+        float(data.get("hold_s", 1.0)),
+        limit_s,
+    )
+
+
+def target_posture(target: TaskTarget) -> HandParams:
+    """The hand posture a target asks for (drawn as the translucent hand)."""
+    return phantom_params(PhantomState(**{target.dof: target.value}))
+
+
 @dataclass(frozen=True)
 class TaskResult:
     """How a task went: completed, time from onset to the end of the hold, time in target."""
@@ -148,16 +168,29 @@ class TaskScorer:
         return self.result
 
 
-def pursue(state: PhantomState, target: TaskTarget, deadband: float = 0.5) -> str:
+def pursue(
+    state: PhantomState,
+    target: TaskTarget,
+    deadband: float = 0.5,
+    available: Collection[str] | None = None,
+) -> str:
     """Which motion brings ``state`` towards ``target`` (``rest`` once inside ``deadband`` of the
-    tolerance): how the simulated patient steers; also a reference policy for tests."""
+    tolerance): how the simulated patient steers; also a reference policy for tests.
+
+    Only motions in ``available`` (the trained ones; default all) are chosen: a degree of
+    freedom that cannot be moved back is left as it is.
+    """
+    allowed = set(MOTION_DOF) if available is None else set(available)
     for dof in DOFS:  # first put the other degrees of freedom back near neutral
         if dof != target.dof and abs(state.get(dof)) > 0.3:
-            return _motion_for(dof, -np.sign(state.get(dof)))
+            back = _motion_for(dof, -np.sign(state.get(dof)))
+            if back in allowed:
+                return back
     err = target.value - state.get(target.dof)
     if abs(err) <= target.tolerance * deadband:
         return "rest"
-    return _motion_for(target.dof, np.sign(err))
+    toward = _motion_for(target.dof, np.sign(err))
+    return toward if toward in allowed else "rest"
 
 
 def _motion_for(dof: str, sign: float) -> str:
