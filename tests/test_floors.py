@@ -16,12 +16,12 @@ FLOORS: dict[str, int] = {
     "mirrorvr.errors": 0,
     "mirrorvr.config": 0,
     "mirrorvr.child_signals": 0,
-    "mirrorvr.stim.safety.limits": 0,  # the limits are data over the plan's safety profile
     # 1: core — pure or nearly: session clock/events/log/timeline/runner/folder, safety rules,
     #    the stimulator interface, tracking math, threshold estimation, decoding, MEP measure
     "mirrorvr.session": 1,
     "mirrorvr.session.runner": 1,  # its own part: it stands on the governor, which reads timelines
     "mirrorvr.stim.safety": 1,
+    "mirrorvr.stim.safety.plan_check": 1,  # its own part: the one safety module reading timelines
     "mirrorvr.stim.governor": 1,
     "mirrorvr.stim.base": 1,
     "mirrorvr.stim.errors": 1,
