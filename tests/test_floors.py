@@ -166,7 +166,13 @@ def test_no_import_cycles_between_files_of_one_package() -> None:
 
 
 def test_executor_and_stimulator_are_built_in_one_place() -> None:
-    builders = ("StimulationExecutor(", "make_stimulator(", "EmulatorProcess(")
+    builders = (
+        "StimulationExecutor(",
+        "ProcessExecutor(",
+        "StimulationProcess(",
+        "make_stimulator(",
+        "EmulatorProcess(",
+    )
     places = sorted(
         f"{m}: {b}"
         for m, p in MODULES.items()
@@ -176,6 +182,8 @@ def test_executor_and_stimulator_are_built_in_one_place() -> None:
     )
     assert places == [
         "mirrorvr.run.stimulation: EmulatorProcess(",
+        "mirrorvr.run.stimulation: ProcessExecutor(",
         "mirrorvr.run.stimulation: StimulationExecutor(",
+        "mirrorvr.run.stimulation: StimulationProcess(",
         "mirrorvr.run.stimulation: make_stimulator(",
     ], places
