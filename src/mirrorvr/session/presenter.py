@@ -91,7 +91,10 @@ class HeadlessPresenter:
 
     def ask_rating(self, step: Step, deadline: float) -> Answer | None:
         """The simulated patient answers after a reaction time (or misses the deadline)."""
-        value, rt = self.patient.pain_rating(str(step.data.get("timepoint", "")))
+        if step.kind == "embodiment":
+            value, rt = self.patient.embodiment_rating(str(step.data["item"]))
+        else:
+            value, rt = self.patient.pain_rating(str(step.data.get("timepoint", "")))
         t = self.clock.now() + rt
         if t > deadline:
             self.clock.sleep_until(deadline)
