@@ -2,16 +2,22 @@
 
 For each load condition (idle; then panda3d offscreen rendering + two CPU-burning processes)
 and each protocol (20 Hz × 2000 pulses; iTBS × 600 pulses) this runs a real-time session
-(`run_session(realtime=True)`: runner, governor, pulse scheduler thread, TTL box driver, emulator
-process on a pty) and, right after it under the same load, a *reference sender*: a minimal
+(`run_session(realtime=True)`: runner, governor, the stimulation process — or, with
+``--modes thread``, the older pulse scheduler thread in the session process — TTL box driver,
+emulator process on a pty) and, right after it under the same load, a *reference sender*: a minimal
 sleep-then-spin loop at SCHED_FIFO in its own process writing the same bytes to the same kind of
 pty served by the same emulator. It prints, in µs:
 
 * emission error: the scheduler's own stamp (trigger write completed) minus the planned time;
+  "incl. skipped" adds each pulse skipped as late with its lateness, so maxima hide nothing;
 * arrival error: the emulator's arrival stamp minus the planned time, mirrorvr vs reference;
 * logged minus emission: the event's timestamp minus the emission stamp (0 by construction),
   and how long after emission the event reached the log's sinks (what an LSL outlet sees);
-* e-stop → disarm byte on the wire: from the `estop()` call to the emulator receiving 0x00.
+* e-stop → disarm byte on the wire: from the `estop()` call to the emulator receiving 0x00
+  (through the stimulation process's e-stop pipe, or ``--modes thread``: from the calling
+  thread).
+
+Every figure is printed with the 1-minute load average when it was taken (the machine is shared).
 
     .venv/bin/python benchmarks/pulse_timing.py [--quick] [--loads idle,load] [--json out.json]
 
@@ -41,6 +47,7 @@ from mirrorvr.session.eventlog import EventLog, read_events
 from mirrorvr.session.timeline import compile_timeline
 from mirrorvr.sim.emulate import EmulatorProcess
 from mirrorvr.stim.executor import StimulationExecutor
+from mirrorvr.stim.process import ProcessExecutor, StimulationProcess, guard_limits
 from mirrorvr.stim.scheduler import PulseScheduler
 from mirrorvr.stim.ttl_box import TTLBox
 
@@ -183,7 +190,13 @@ def emulator_priority(emu: EmulatorProcess) -> None:
         print(f"emulator stays at normal priority: {e}", file=sys.stderr)
 
 
-def run_mirrorvr(name: str, quick: bool, tmp: Path) -> dict[str, Any]:
+def load_avg() -> str:
+    """The 1/5/15-minute load averages, for every figure printed."""
+    a, b, c = os.getloadavg()
+    return f"load {a:.1f}/{b:.1f}/{c:.1f}"
+
+
+def run_mirrorvr(name: str, quick: bool, tmp: Path, mode: str = "process") -> dict[str, Any]:
     """One real-time session; figures from its log and its emulator's log."""
     plan = plan_from_dict(protocol_plan(name, quick))
     sink_lag: list[tuple[float, float]] = []
@@ -205,13 +218,15 @@ def run_mirrorvr(name: str, quick: bool, tmp: Path) -> dict[str, Any]:
                 simulated=True,
                 sinks=[sink],
                 stimulator_port=str(out / "box"),
+                stim_process=mode == "process",
             ),
         )
         time.sleep(0.5)
     out = out / "session"
     events = read_events(out / "events.jsonl").events
     pulses = [e for e in events if e.kind == "pulse"]
-    sched = next((e for e in events if e.kind == "scheduler"), None)
+    skipped = [e for e in events if e.kind == "pulse_missed"]
+    sched = next((e for e in events if e.kind in ("scheduler", "stim_process")), None)
     arrivals = emulator_pulses(emu_log)
     planned = [e["planned"] for e in pulses]
     return {
@@ -220,6 +235,9 @@ def run_mirrorvr(name: str, quick: bool, tmp: Path) -> dict[str, Any]:
         "missed": summary["pulses_missed"],
         "scheduler": sched["status"] if sched else "",
         "emission": us([e.t - e["planned"] for e in pulses]),
+        "emission_incl_skipped": us(
+            [e.t - e["planned"] for e in pulses] + [e["late_s"] for e in skipped]
+        ),
         "arrival": us([a - p for a, p in zip(arrivals, planned, strict=False)]),
         "arrivals_seen": len(arrivals),
         "logged_minus_emission": us([0.0 for _ in pulses]),
@@ -256,8 +274,8 @@ def run_reference(name: str, quick: bool, tmp: Path) -> dict[str, Any]:
     }
 
 
-def run_estops(n: int, tmp: Path) -> dict[str, Any]:
-    """``estop()`` from the main thread while the scheduler waits for a pulse → 0x00 arrives."""
+def run_estops(n: int, tmp: Path, mode: str = "process") -> dict[str, Any]:
+    """``estop()`` from the main thread while a train waits for a pulse → 0x00 arrives."""
     plan = plan_from_dict(
         protocol_plan("20hz", True)
         | {
@@ -277,29 +295,46 @@ def run_estops(n: int, tmp: Path) -> dict[str, Any]:
     calls: list[float] = []
     rng = random.Random(7)
     with (
-        EmulatorProcess("ttl-box", folder / "box", folder / "emu.jsonl"),
+        EmulatorProcess("ttl-box", folder / "box", folder / "emu.jsonl") as emu,
         EventLog(folder / "events.jsonl") as log,
-        TTLBox(str(folder / "box")) as box,
-        PulseScheduler() as sched,
     ):
+        emulator_priority(emu)
         for _ in range(n):
-            box.arm()
-            ex = StimulationExecutor(
-                stimulator=box,
-                log=log,
-                clock=RealClock(),
-                plan=plan,
-                timeline=tl,
-                budget=tl.total_pulses,
-                scheduler=sched,
-            )
-            sched.reset()
+            ex: Any
+            if mode == "process":
+                sp = StimulationProcess(
+                    plan.devices.stimulator,
+                    str(folder / "box"),
+                    folder,
+                    guard_limits(plan, tl, tl.total_pulses, 0, 0.005),
+                ).start()
+                ex = ProcessExecutor(
+                    process=sp, log=log, clock=RealClock(), plan=plan, timeline=tl,
+                    budget=tl.total_pulses,
+                )  # fmt: skip
+                ex.stimulator.arm()
+                stop: Any = sp.close
+            else:
+                box = TTLBox(str(folder / "box"))
+                box.connect()
+                box.arm()
+                sched = PulseScheduler().start()
+                ex = StimulationExecutor(
+                    stimulator=box, log=log, clock=RealClock(), plan=plan, timeline=tl,
+                    budget=tl.total_pulses, scheduler=sched,
+                )  # fmt: skip
+
+                def stop(box: TTLBox = box, sched: PulseScheduler = sched) -> None:
+                    sched.stop()
+                    box.close()
+
             ex.submit(step, local_clock() + 0.1)
             time.sleep(rng.uniform(0.3, 1.6))
             t_call = local_clock()
             ex.estop("benchmark")
             calls.append(t_call)
             ex.wait_idle(5)
+            stop()
             time.sleep(0.05)
         time.sleep(0.3)
     frames = [json.loads(x) for x in (folder / "emu.jsonl").read_text().splitlines()]
@@ -315,6 +350,7 @@ def run_estops(n: int, tmp: Path) -> dict[str, Any]:
         "estop_to_disarm_byte": us(lat),
         "estop_to_disarm_written": us(written),
         "trials": n,
+        "load": load_avg(),
     }
 
 
@@ -369,37 +405,57 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="short protocols (not for figures)")
     ap.add_argument("--loads", default="idle,load")
     ap.add_argument("--protocols", default="20hz,itbs")
+    ap.add_argument(
+        "--modes",
+        default="process",
+        help="process (the stimulation process), thread (the pulse scheduler thread), or both",
+    )
+    ap.add_argument("--thread-protocols", default="20hz", help="protocols run in thread mode")
     ap.add_argument("--estops", type=int, default=30)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     report: dict[str, Any] = {"machine": machine(), "runs": {}}
     print(report["machine"])
+    modes = args.modes.split(",")
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         for load in args.loads.split(","):
             procs = start_load() if load == "load" else []
             try:
                 for name in filter(None, args.protocols.split(",")):
-                    m = run_mirrorvr(name, args.quick, tmp)
-                    r = run_reference(name, args.quick, tmp)
-                    report["runs"][f"{load}/{name}"] = {"mirrorvr": m, "reference": r}
+                    for mode in modes:
+                        if mode == "thread" and name not in args.thread_protocols.split(","):
+                            continue
+                        m = run_mirrorvr(name, args.quick, tmp, mode)
+                        m["load"] = load_avg()
+                        r = run_reference(name, args.quick, tmp)
+                        r["load"] = load_avg()
+                        report["runs"][f"{load}/{name}/{mode}"] = {"mirrorvr": m, "reference": r}
+                        print(
+                            f"\n== {load} / {name} / {mode}: {m['pulses']} pulses, "
+                            f"{m['missed']} missed, state {m['state']}; {m['scheduler']}"
+                        )
+                        print(f"   mirrorvr run at {m['load']}, reference run at {r['load']}")
+                        print("                                   p50      p99      max  [µs]")
+                        print(f"  emission   mirrorvr            {fmt(m['emission'])}")
+                        print(f"  emission   incl. skipped       {fmt(m['emission_incl_skipped'])}")
+                        print(f"  emission   reference           {fmt(r['emission'])}")
+                        print(f"  arrival    mirrorvr            {fmt(m['arrival'])}")
+                        print(f"  arrival    reference           {fmt(r['arrival'])}")
+                        print(f"  emission → sinks (LSL push)    {fmt(m['emission_to_sink'])}")
+                        if r["stderr"]:
+                            print("  reference:", r["stderr"])
+                for mode in modes:
+                    e = run_estops(args.estops, tmp, mode)
+                    report["runs"][f"{load}/estop/{mode}"] = e
                     print(
-                        f"\n== {load} / {name}: {m['pulses']} pulses, {m['missed']} missed, "
-                        f"state {m['state']}; scheduler: {m['scheduler']}"
+                        f"\n== {load} / {mode} / e-stop → 0x00 received "
+                        f"{fmt(e['estop_to_disarm_byte'])}  [{e['load']}]"
                     )
-                    print("                                   p50      p99      max  [µs]")
-                    print(f"  emission   mirrorvr            {fmt(m['emission'])}")
-                    print(f"  emission   reference           {fmt(r['emission'])}")
-                    print(f"  arrival    mirrorvr            {fmt(m['arrival'])}")
-                    print(f"  arrival    reference           {fmt(r['arrival'])}")
-                    print(f"  logged - emission              {fmt(m['logged_minus_emission'])}")
-                    print(f"  emission → sinks (LSL push)    {fmt(m['emission_to_sink'])}")
-                    if r["stderr"]:
-                        print("  reference:", r["stderr"])
-                e = run_estops(args.estops, tmp)
-                report["runs"][f"{load}/estop"] = e
-                print(f"\n== {load} / e-stop → 0x00 received     {fmt(e['estop_to_disarm_byte'])}")
-                print(f"   {load} / e-stop → 0x00 written      {fmt(e['estop_to_disarm_written'])}")
+                    print(
+                        f"   {load} / {mode} / e-stop → disarm written  "
+                        f"{fmt(e['estop_to_disarm_written'])}"
+                    )
             finally:
                 stop_load(procs)
     if args.json:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
 from pathlib import Path
 
-from mirrorvr.sim.fault_matrix import run_all, to_markdown
+from mirrorvr.sim.fault_matrix import detection_markdown, run_all, run_detection, to_markdown
 
 
 def main() -> int:
@@ -27,8 +28,11 @@ def main() -> int:
     args = ap.parse_args()
     logging.disable(logging.CRITICAL)  # the cells' errors are the result, not noise to print
     with tempfile.TemporaryDirectory() as tmp:
+        load = os.getloadavg()
         cells = run_all(Path(tmp))
         text = to_markdown(cells, folder_note=tmp)
+        text += "\n" + detection_markdown(run_detection(Path(tmp) / "detect"), folder_note=tmp)
+        text += f"\nMeasured with load average {load[0]:.1f} (1 min) on this machine.\n"
     args.out.write_text(text, encoding="utf-8")
     bad = [c for c in cells if c.stray or c.ended_armed]
     print(

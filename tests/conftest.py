@@ -19,6 +19,8 @@ from hypothesis import settings
 # CI runs are reproducible (same examples every run); local runs explore new examples.
 settings.register_profile("ci", derandomize=True, deadline=None)
 settings.register_profile("dev", deadline=None)
+#: ``--hypothesis-profile=thorough``: the long run recorded in docs/safety.md (oracle test)
+settings.register_profile("thorough", deadline=None, max_examples=10_000)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 ROOT = Path(__file__).resolve().parents[1]

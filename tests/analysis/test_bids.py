@@ -23,14 +23,36 @@ def _validator() -> str | None:
     return shutil.which("bids-validator")
 
 
-def _export(src: Path, root: Path) -> None:
+AUTHORS = ("--authors", "A. Researcher; B. Clinician", "--license", "CC0")
+
+
+def _export(src: Path, root: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     res = subprocess.run(
-        mirrorvr_cmd("export-bids", str(src), "--out", str(root)),
+        mirrorvr_cmd("export-bids", str(src), "--out", str(root), *(extra or AUTHORS)),
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert res.returncode == 0, res.stdout + res.stderr
+    return res
+
+
+def _hed_valid(root: Path) -> int:
+    """hedtools validates every events sidecar and every events file with it (HED 8.3.0)."""
+    from hed import load_schema_version
+    from hed.models import Sidecar, TabularInput
+
+    schema = load_schema_version(
+        json.loads((root / "dataset_description.json").read_text())["HEDVersion"]
+    )
+    checked = 0
+    for side in sorted(root.glob("sub-*/ses-*/*/*_events.json")):
+        sc = Sidecar(str(side))
+        assert not sc.validate(schema), (side, sc.validate(schema)[:3])
+        tsv = TabularInput(str(side.with_suffix(".tsv")), sidecar=sc)
+        assert not tsv.validate(schema), (side, tsv.validate(schema)[:3])
+        checked += 1
+    return checked
 
 
 def _check_structure(root: Path) -> list[Path]:
@@ -70,6 +92,8 @@ def _official(root: Path) -> None:
     out = json.loads(res.stdout)
     errors = out["issues"]["errors"]
     assert not errors, json.dumps(errors, indent=1)[:3000]
+    warnings = {w["key"] for w in out["issues"]["warnings"]}
+    assert "NO_AUTHORS" not in warnings
 
 
 def test_export_simulated_session(cue_locked_session: Path, tmp_path: Path) -> None:
@@ -95,6 +119,11 @@ def test_export_simulated_session(cue_locked_session: Path, tmp_path: Path) -> N
     assert parts.to_dict("records") == [
         {"participant_id": "sub-T2", "amputation_side": "right", "amputation_level": "transradial"}
     ]
+    desc = json.loads((root / "dataset_description.json").read_text())
+    assert desc["Authors"] == ["A. Researcher", "B. Clinician"] and desc["License"] == "CC0"
+    # movements and body parts are tagged, and hedtools accepts every HED string
+    assert side["movement"]["HED"]["fist"] == "(Move-upper-extremity, (Close, Hand))"
+    assert _hed_valid(root) == 1
     _official(root)
 
 
@@ -151,7 +180,8 @@ def test_export_folder_of_sessions_and_foreign_xdf(
     root = tmp_path / "bids"
     _export(study, root)
     events = _check_structure(root)
-    assert len(events) == 4  # a (beh), b (beh), lab (beh + motion: it has a pose stream)
+    # a (beh), b (beh), lab (beh + motion for its pose stream + eeg for its EEG stream)
+    assert len(events) == 5
     parts = pd.read_csv(root / "participants.tsv", sep="\t")
     assert sorted(parts["participant_id"]) == ["sub-T1", "sub-T2", "sub-unknown"]
     lab = pd.read_csv(
@@ -160,4 +190,82 @@ def test_export_folder_of_sessions_and_foreign_xdf(
     )
     assert list(lab["trial_type"].unique()) == ["marker"] and len(lab) == 9
     assert lab["onset"].iloc[0] == pytest.approx(1.0, abs=1e-6)  # first marker 1 s after start
+    assert _hed_valid(root) == 5
     _official(root)
+
+
+def test_eeg_through_mne_bids(tmp_path: Path) -> None:
+    mne = pytest.importorskip("mne")
+    pytest.importorskip("mne_bids")
+    from tests.analysis.test_loader import _foreign
+    from tests.analysis.xdfgen import XdfFile, header_xml
+
+    x = tmp_path / "lab.xdf"
+    _foreign(x)  # 8-channel EEG at 500 Hz (no unit: µV), markers, a pose stream
+    # and a respiration belt at 25 Hz that BIDS has no datatype for: physio when selected
+    with XdfFile(tmp_path / "resp.xdf", [header_xml("Belt", "Resp", 1, "float32", 25.0)]) as f:
+        f.samples(1, 1002.5 + np.arange(250) / 25.0, np.sin(np.arange(250) / 5.0).reshape(-1, 1))
+    cfg = tmp_path / "dataset.toml"
+    cfg.write_text(
+        '[dataset]\nname = "Mirror TMS pilot"\nauthors = ["A. Researcher"]\n'
+        'license = "CC-BY-4.0"\nfunding = ["Test grant 1"]\n'
+    )
+    root = tmp_path / "bids"
+    _export(x, root, "--dataset-config", str(cfg), "--line-freq", "50")
+    res = _export(tmp_path / "resp.xdf", root, "--dataset-config", str(cfg), "--stream", "Resp")
+    assert "no dataset authors" not in res.stderr
+    desc = json.loads((root / "dataset_description.json").read_text())
+    assert (desc["Name"], desc["Authors"], desc["License"], desc["Funding"]) == (
+        "Mirror TMS pilot",
+        ["A. Researcher"],
+        "CC-BY-4.0",
+        ["Test grant 1"],
+    )
+    eeg = root / "sub-unknown" / "ses-lab" / "eeg"
+    stem = "sub-unknown_ses-lab_task-mirrorvr_acq-BioSemi"
+    side = json.loads((eeg / f"{stem}_eeg.json").read_text())
+    assert side["SamplingFrequency"] == 500.0 and side["EEGChannelCount"] == 8
+    assert side["PowerLineFrequency"] == 50.0
+    ch = pd.read_csv(eeg / f"{stem}_channels.tsv", sep="\t")
+    assert list(ch["type"]) == ["EEG"] * 8 and list(ch["units"]) == ["µV"] * 8
+    raw = mne.io.read_raw_edf(eeg / f"{stem}_eeg.edf", verbose="error")
+    from mirrorvr.analysis.loader import load_recording
+
+    src = load_recording(x).other["BioSemi"]
+    got = raw.get_data(picks="E0")[0]
+    assert len(got) >= len(src)  # EDF records are whole: padded at the end
+    # the samples themselves, in volts, to EDF's 16-bit resolution
+    step = np.ptp(src.data[:, 0]) * 1e-6 / 65535
+    np.testing.assert_allclose(got[: len(src)], src.data[:, 0] * 1e-6, atol=2 * step)
+    ev = pd.read_csv(eeg / f"{stem}_events.tsv", sep="\t")
+    assert ev["onset"].iloc[0] == pytest.approx(1.0, abs=1e-6)  # from the EEG's first sample
+    physio = root / "sub-unknown" / "ses-resp" / "beh"
+    meta = json.loads(
+        (physio / "sub-unknown_ses-resp_task-mirrorvr_recording-Belt_physio.json").read_text()
+    )
+    assert meta["SamplingFrequency"] == 25.0 and meta["Columns"] == ["ch0"]
+    data = np.loadtxt(physio / "sub-unknown_ses-resp_task-mirrorvr_recording-Belt_physio.tsv.gz")
+    assert data.shape == (250,)
+    assert _hed_valid(root) == 4
+    _official(root)
+
+
+def test_every_movement_has_hed() -> None:
+    from mirrorvr.analysis.bids import MOVEMENT_HED
+    from mirrorvr.config.plan import HAND_MOVEMENTS, LEG_MOVEMENTS
+
+    assert set(MOVEMENT_HED) == set(HAND_MOVEMENTS) | set(LEG_MOVEMENTS)
+
+
+def test_dataset_config_errors_name_the_field(tmp_path: Path) -> None:
+    from mirrorvr.analysis.bids import load_dataset_info
+    from mirrorvr.analysis.loader import AnalysisError
+
+    cfg = tmp_path / "d.toml"
+    cfg.write_text('[dataset]\nauthor = "typo"\n')
+    with pytest.raises(AnalysisError, match=r"d\.toml: dataset\.author: unknown field"):
+        load_dataset_info(cfg)
+    cfg.write_text("[dataset]\nauthors = 3\n")
+    with pytest.raises(AnalysisError, match=r"dataset\.authors: a list of strings"):
+        load_dataset_info(cfg)
+    assert load_dataset_info(None, authors="A; B").authors == ("A", "B")

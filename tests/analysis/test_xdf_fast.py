@@ -12,6 +12,7 @@ import pytest
 
 from mirrorvr.analysis import xdf_fast
 from mirrorvr.analysis.loader import load_recording
+from mirrorvr.analysis.qa import run_qa
 from mirrorvr.analysis.recording import Recording
 from mirrorvr.streams import xdf_writer
 from tests.analysis.conftest import write_session_xdf
@@ -22,16 +23,20 @@ TABLES = ("events", "pulses", "missed", "cues", "ratings", "laterality", "marker
 
 
 def assert_same(a: Recording, b: Recording) -> None:
-    """Every table and every signal equal (timestamps to the bit)."""
+    """Every table equal; every signal's values equal and timestamps within 1 ns (the fast
+    reader's dejitter fits the same lines with sums instead of lstsq: rounding differs)."""
     for name in TABLES:
-        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), obj=name)
-    assert a.t0 == b.t0
+        pd.testing.assert_frame_equal(
+            getattr(a, name), getattr(b, name), obj=name, check_exact=False, atol=1e-9, rtol=0
+        )
+    assert a.t0 == pytest.approx(b.t0, abs=1e-9)
     sa, sb = {s.name: s for s in a.signals()}, {s.name: s for s in b.signals()}
     assert sa.keys() == sb.keys()
     for k in sa:
-        np.testing.assert_array_equal(sa[k].timestamps, sb[k].timestamps, err_msg=k)
+        np.testing.assert_allclose(sa[k].timestamps, sb[k].timestamps, atol=1e-9, rtol=0)
         np.testing.assert_array_equal(sa[k].data, sb[k].data, err_msg=k)
-        assert (sa[k].effective_srate, sa[k].channels) == (sb[k].effective_srate, sb[k].channels)
+        assert sa[k].effective_srate == pytest.approx(sb[k].effective_srate, rel=1e-12)
+        assert sa[k].channels == sb[k].channels
     for k in a.clock_offsets:
         np.testing.assert_array_equal(a.clock_offsets[k][1], b.clock_offsets[k][1])
 
@@ -61,6 +66,9 @@ def test_values_read_only_when_used(concurrent_session: Path, tmp_path: Path) ->
     rec = load_recording(x, values={"emg", "frames"})
     pose = rec.poses["mirrorvr-pose-tracked"]
     assert rec.emg["EMG-amp"].loaded and not pose.loaded and len(pose) > 100
+    rec.frames = None  # frame times then come from the first pose stream: its timestamps only
+    run_qa(rec)
+    assert not pose.loaded
     full = load_recording(x)
     np.testing.assert_array_equal(pose.data, full.poses["mirrorvr-pose-tracked"].data)
     assert pose.loaded

@@ -35,7 +35,9 @@ def test_patients_rate_and_a_simulated_session_recorded_in_the_store(tmp_path: P
     assert _run(db, "patients", "threshold", "PLP-9", "48").returncode == 0
     refused = _run(db, "sim", "console-demo", "--patient", "PLP-9", "--out", str(tmp_path / "x"))
     assert refused.returncode == 2 and "screening: no TMS screening on record" in refused.stderr
-    assert _run(db, "patients", "screen", "PLP-9").returncode == 0
+    empty = _run(db, "patients", "screen", "PLP-9")  # no answers: refused, nothing recorded
+    assert empty.returncode == 2 and "an empty screening form" in empty.stderr
+    assert _run(db, "patients", "screen", "PLP-9", "--all-no").returncode == 0
 
     res = _run(db, "sim", "console-demo", "--patient", "PLP-9", "--out", str(tmp_path / "s1"))
     assert res.returncode == 0, res.stderr
@@ -65,7 +67,7 @@ def test_session_measures_the_threshold_and_records_it_in_the_store(tmp_path: Pa
     """A patient without a threshold on record: the session hunts it first and stores it."""
     db = tmp_path / "clinic.sqlite3"
     assert _run(db, "patients", "add", "PLP-3", "--side", "left").returncode == 0
-    assert _run(db, "patients", "screen", "PLP-3").returncode == 0
+    assert _run(db, "patients", "screen", "PLP-3", "--all-no").returncode == 0
     plan = tmp_path / "short-mt.toml"
     from tests.conftest import SHORT_PLAN
 

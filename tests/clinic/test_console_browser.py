@@ -116,6 +116,9 @@ def test_therapist_runs_a_session_from_the_console(
     # screening (all no) and today's motor threshold
     pg.reload()
     expect(pg.locator("#screening-status")).to_contain_text("Not cleared")
+    pg.click("#screening-form button[type=submit]")  # an empty form is refused
+    expect(pg.locator("#screening-msg")).to_contain_text("empty form")
+    pg.click("#screening-all-no")
     pg.click("#screening-form button[type=submit]")
     expect(pg.locator("#screening-status")).to_contain_text("Cleared")
     pg.fill("#mt-form input[name=rmt_pct_mso]", "50")

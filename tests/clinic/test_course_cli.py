@@ -182,7 +182,7 @@ def test_two_real_sessions_of_one_course_at_once(tmp_path: Path) -> None:
         _run(db, "patients", "add", "R-1", "--side", "left", "--date", "2020-01-01").returncode == 0
     )
     assert _run(db, "patients", "threshold", "R-1", "48").returncode == 0
-    assert _run(db, "patients", "screen", "R-1").returncode == 0
+    assert _run(db, "patients", "screen", "R-1", "--all-no").returncode == 0
     assert _run(db, "course", "eligibility", "R-1", *ANSWERS).returncode == 0
     assert _run(db, "course", "start", "R-1", str(course), "--baseline", "6").returncode == 0
     env = {**os.environ, "COLUMNS": "200", "MIRRORVR_CLINIC_DB": str(db)}

@@ -69,8 +69,16 @@ def test_patients_screening_threshold_ratings_round_trip(tmp_path: Path) -> None
         assert not st.cleared and "medication" in st.reason
         s.record_screening("P-7", {**NO, "medication": True}, cleared_by="Dr. A")
         assert screening_status(s.latest_screening("P-7"), today).cleared
-        with pytest.raises(StoreError, match="incomplete"):
-            s.record_screening("P-7", {"epilepsy": False})
+        # three answers per item: a partial form is kept but names what was not asked
+        s.record_screening("P-7", {**NO, "epilepsy": None, "pregnant": None}, cleared_by="Dr. A")
+        st = screening_status(s.latest_screening("P-7"), today)
+        assert not st.cleared and "not asked: pregnant, epilepsy" not in st.reason
+        assert "not asked: epilepsy, pregnant (2 of" in st.reason
+        with pytest.raises(StoreError, match="an empty screening form"):
+            s.record_screening("P-7", {})
+        with pytest.raises(StoreError, match="an empty screening form"):
+            s.record_screening("P-7", {k: None for k in ITEMS})
+        s.record_screening("P-7", {**NO, "medication": True}, cleared_by="Dr. A")
         s.record_threshold("P-7", 52.0, "5-10", date=today - dt.timedelta(days=3))
         s.record_threshold("P-7", 49.5, "ml-pest")
         t = s.latest_threshold("P-7")

@@ -114,9 +114,10 @@ def test_pme_rests_take_concurrent_trains_under_the_governor(tmp_path: Path) -> 
     assert result.state == "completed"
     assert summary["pulses_delivered"] == 20
     events = _events(folder)
-    rests = [e for e in events if e.kind == "rest" and e.get("exercise") == "pme"]
+    rests = [e for e in events if e.kind == "rest" and e.get("phase") == "task"]
     for pulse in (e for e in events if e.kind == "pulse"):
-        assert any(r.t <= pulse.t <= r.t + 2.0 for r in rests), "every pulse falls in a PME rest"
+        # in task rests only: calibration rests stay free of TMS artefacts by default
+        assert any(r.t <= pulse.t <= r.t + 1.5 for r in rests), "every pulse in a task rest"
     emu = (folder / "emulator-ttl-box.jsonl").read_text()
     assert emu.count('"action":"pulse"') == 20
 
@@ -217,3 +218,19 @@ def test_a_resumed_session_reloads_the_fitted_model(tmp_path: Path) -> None:
     after = [e for e in events if e.seq > resume.seq]
     assert any(e.kind == "pme" for e in after)
     assert [e["task"] for e in events if e.kind == "pme_task"][-1] == 2
+
+
+@pytest.mark.slow
+def test_a_missing_amplifier_stream_ends_the_session_with_its_name(
+    tmp_path: Path, lsl_name: str
+) -> None:
+    from mirrorvr.errors import DeviceError
+
+    folder = tmp_path / "missing"
+    with pytest.raises(DeviceError, match=lsl_name):
+        run_session(
+            _plan(tasks=1, reps=1, emg_stream=lsl_name),
+            LaunchOptions(out=folder, realtime=True, simulated=False, xdf=False),
+        )
+    end = _events(folder)[-1]
+    assert end.kind == "session_end" and end["state"] == "aborted"

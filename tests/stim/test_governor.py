@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from mirrorvr.config.loader import plan_from_dict
+from mirrorvr.errors import PlanError
 from mirrorvr.session.timeline import compile_timeline
 from mirrorvr.stim import governor
 from mirrorvr.stim.governor import DeviceLimits, Ledger, RuntimeState, StimRequest
@@ -103,7 +104,9 @@ def test_intensity_caps_rmt_and_mso() -> None:
 def test_pulses_per_session() -> None:
     d = plan_dict(rtms(1, 100, 1, 200.0))
     d["safety"] = {"max_pulses_per_session": 50}
-    assert any("allows 50 per session" in p for p in _check(d))
+    # counted before the timeline is expanded: the compiler refuses it with the field and rule
+    with pytest.raises(PlanError, match=r"rule max_pulses_per_session: .* allows 50 per session"):
+        _check(d)
 
 
 def test_daily_limit_counts_earlier_sessions_exactly() -> None:

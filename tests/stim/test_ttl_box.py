@@ -30,7 +30,6 @@ def test_trigger_sends_code_then_zero_and_emulator_counts_one_pulse(tmp_path: Pa
             box.arm()
             t = box.trigger()
             # trigger returns with the line held; its timer drops it after the pulse width
-            assert box.release_at == pytest.approx(t + 0.002)
             _wait_released(box)
             assert box.release_at is None
             box.disarm()
@@ -52,8 +51,8 @@ def test_release_by_the_caller_and_disarm_drop_a_held_line_at_once(tmp_path: Pat
         with TTLBox(str(tmp_path / "box"), trigger_code=0x07, pulse_width_s=10.0) as box:
             box.auto_release = False  # as the stimulation executor: it releases by its deadline
             box.arm()
-            box.trigger()
-            assert box.release_at is not None
+            t = box.trigger()
+            assert box.release_at == pytest.approx(t + 10.0)  # held until its deadline
             box.release()
             assert box.release_at is None
             box.trigger()

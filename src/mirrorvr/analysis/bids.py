@@ -10,13 +10,15 @@ Layout written (labels are the alphanumeric parts of the ids, as BIDS requires):
         motion/  ..._tracksys-<tracked|mirrored>_motion.tsv/.json + _channels.tsv (Motion-BIDS),
                  with a LATENCY channel (s from the recording start) since frames can drop;
                  the events again, as Motion-BIDS expects them next to the motion data
-        emg/     ..._emg.edf/.json + _channels.tsv (BIDS 1.11 EMG, 16-bit EDF)
+        emg/     ..._emg.edf/.json + _channels.tsv (BIDS 1.11 EMG, 16-bit EDF by edfio)
+        eeg/     ..._acq-<stream>_eeg.edf/.json + _channels.tsv (mne-bids) + our events
+        beh/     ..._recording-<stream>_physio.tsv.gz/.json (other streams the user selects)
 
 Onsets and latencies are seconds from the recording start (the ``session_start`` event, else
 the earliest sample). The stimulation protocol is described with the NIBS-BIDS v2 timing
 vocabulary (intervals and durations; clinical-workflow.md §11) in ``events.json`` under
 ``StimulationProtocol``, because NIBS-BIDS (BEP037) is still a draft without a datatype
-the validator knows. Other streams of a foreign XDF (e.g. EEG) are not exported.
+the validator knows. EEG goes through mne-bids (the ``[research]`` extra).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import json
 import math
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from mirrorvr import __version__
-from mirrorvr.analysis.loader import load_recording
+from mirrorvr.analysis.loader import AnalysisError, load_recording
 from mirrorvr.analysis.outcomes import emg_in_uv
 from mirrorvr.analysis.recording import Recording, Signal
 
@@ -47,7 +50,7 @@ TRIAL_TYPES: dict[str, tuple[str, str]] = {
     "movement": ("mirror-movement window: the intact hand moves, seen mirrored", "Agent-action, Move"),
     "rest": ("rest period", "Experiment-structure"),
     "tms_train": ("a stimulation train (or cue-locked pulse group) begins", "Experiment-structure"),
-    "tms_pulse": ("one TMS pulse; onset = trigger time", "Sensory-event, Experimental-stimulus, Somatic-presentation"),
+    "tms_pulse": ("one TMS pulse; onset = trigger time", "Sensory-event, Experimental-stimulus, Somatic-presentation, (Head)"),
     "tms_pulse_missed": ("a pulse not fired: its deadline had passed", "Experiment-control"),
     "pain_rating": ("pain rating (0-10 NRS) asked; value = answer, response_time = time to answer", "Sensory-event, Visual-presentation, Participant-response"),
     "laterality_trial": ("hand laterality image shown; value = answer, response_time = RT", "Sensory-event, Visual-presentation, Experimental-stimulus"),
@@ -55,6 +58,27 @@ TRIAL_TYPES: dict[str, tuple[str, str]] = {
     "pause": ("session paused", "Experiment-control"),
     "marker": ("marker from another producer's stream (value = its code or text)", "Experiment-control"),
 }  # fmt: skip
+
+#: cued movement → HED: the body part and what it does (HED 8.3.0 tags; validated by hedtools
+#: in the tests). The limb moved is the intact one, seen mirrored as the missing one.
+MOVEMENT_HED: dict[str, str] = {
+    "fist": "(Move-upper-extremity, (Close, Hand))",
+    "finger_flexion": "(Move-upper-extremity, (Flex, Fingers))",
+    "thumb_opposition": "(Move-upper-extremity, (Bend, Thumb), (Touch, Fingers))",
+    "wrist_flexion": "(Move-upper-extremity, (Flex, Wrist))",
+    "wrist_extension": "(Move-upper-extremity, (Stretch, Wrist))",
+    "pronation": "(Move-upper-extremity, (Turn, Forearm, Label/pronation))",
+    "supination": "(Move-upper-extremity, (Turn, Forearm, Label/supination))",
+    "reach": "(Move-upper-extremity, (Reach, Upper-extremity))",
+    "open_hand": "(Move-upper-extremity, (Open, Hand))",
+    "ankle_dorsiflexion": "(Move-lower-extremity, (Flex, Ankle))",
+    "ankle_plantarflexion": "(Move-lower-extremity, (Stretch, Ankle))",
+    "toe_flexion": "(Move-lower-extremity, (Flex, Toes))",
+    "knee_extension": "(Move-lower-extremity, (Stretch, Knee))",
+    "foot_circles": "(Move-lower-extremity, (Turn, Foot, Label/circles))",
+}
+#: laterality stimulus side → HED (the image shows a left or right hand or foot)
+SIDE_HED: dict[str, str] = {"left": "(Image, Left)", "right": "(Image, Right)"}
 
 EVENT_COLUMNS = [
     "onset", "duration", "trial_type", "value", "response_time",
@@ -77,8 +101,16 @@ COLUMN_DOCS: dict[str, dict[str, Any]] = {
     },
     "response_time": {"Description": "seconds from stimulus to answer", "Units": "s"},
     "planned_onset": {"Description": "planned time from the recording start", "Units": "s"},
-    "movement": {"Description": "cued movement"},
-    "side": {"Description": "laterality stimulus side"},
+    "movement": {
+        "Description": "cued movement",
+        "Levels": {k: k.replace("_", " ") for k in MOVEMENT_HED},
+        "HED": MOVEMENT_HED,
+    },
+    "side": {
+        "Description": "laterality stimulus side",
+        "Levels": {"left": "a left limb shown", "right": "a right limb shown"},
+        "HED": SIDE_HED,
+    },
     "angle_deg": {"Description": "laterality stimulus rotation", "Units": "degree"},
     "view": {"Description": "laterality stimulus view (palm or back)"},
     "correct": {"Description": "laterality answer correct (1) or not (0)"},
@@ -355,63 +387,52 @@ def write_motion(rec: Recording, sig: Signal, base: Path, task: str) -> list[Pat
 def write_edf(
     path: Path, sig_uv: np.ndarray, srate: float, labels: list[str], start: dt.datetime
 ) -> Path:
-    """A 16-bit EDF file of ``sig_uv`` (n, channels) in µV at ``srate`` (1-s data records)."""
+    """A 16-bit EDF file of ``sig_uv`` (n, channels) in µV at ``srate``, written by edfio.
+
+    EDF stores whole data records (1 s here, or one sample period for rates that are not a
+    whole number of samples per second); the last record is padded with zeros, and the
+    sidecar's ``RecordingDuration`` gives the real length.
+    """
+    import edfio
+
     n, nch = sig_uv.shape
-    spr = round(srate)
+    record_s = 1.0 if abs(srate - round(srate)) < 1e-9 else 1.0 / srate
+    spr = max(1, round(srate * record_s))
     n_rec = max(1, math.ceil(n / spr))
     pad = np.zeros((n_rec * spr, nch))
     pad[:n] = np.nan_to_num(sig_uv)
-    pmin = np.floor(pad.min(axis=0)) - 1
-    pmax = np.ceil(pad.max(axis=0)) + 1
-    dmin, dmax = -32768, 32767
-    scale = (pmax - pmin) / (dmax - dmin)
-    digital = np.round((pad - pmin) / scale + dmin).clip(dmin, dmax).astype("<i2")
-
-    def field(v: Any, width: int) -> bytes:
-        return str(v)[:width].ljust(width).encode("ascii", "replace")
-
-    def num(v: float, width: int = 8) -> bytes:
-        s = f"{v:.6g}"
-        return field(s if len(s) <= width else f"{v:.0f}", width)
-
-    hdr = b"".join(
-        [
-            field("0", 8),
-            field("X X X X", 80),
-            field(f"Startdate {start.strftime('%d-%b-%Y').upper()} X mirrorvr X", 80),
-            field(start.strftime("%d.%m.%y"), 8),
-            field(start.strftime("%H.%M.%S"), 8),
-            field(256 * (nch + 1), 8),
-            field("", 44),  # plain EDF: EDF+ would need an annotation signal
-            field(n_rec, 8),
-            field(1, 8),
-            field(nch, 4),
-        ]
-    )
-    per = [
-        [field(lab, 16) for lab in labels],
-        [field("EMG", 80) for _ in labels],
-        [field("uV", 8) for _ in labels],
-        [num(v) for v in pmin],
-        [num(v) for v in pmax],
-        [field(dmin, 8) for _ in labels],
-        [field(dmax, 8) for _ in labels],
-        [field("", 80) for _ in labels],
-        [field(spr, 8) for _ in labels],
-        [field("", 32) for _ in labels],
+    signals = [
+        edfio.EdfSignal(
+            pad[:, c],
+            sampling_frequency=srate,
+            label=labels[c][:16],
+            transducer_type="EMG",
+            physical_dimension="uV",
+            # a little headroom: the digital range spans the data
+            physical_range=(
+                float(np.floor(pad[:, c].min())) - 1,
+                float(np.ceil(pad[:, c].max())) + 1,
+            ),
+        )
+        for c in range(nch)
     ]
-    hdr += b"".join(b"".join(col) for col in per)
+    edf = edfio.Edf(
+        signals,
+        recording=edfio.Recording(startdate=start.date()),
+        starttime=start.time().replace(microsecond=0),
+        data_record_duration=record_s,
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(hdr)
-        recs = digital.reshape(n_rec, spr, nch).transpose(0, 2, 1)
-        f.write(recs.tobytes())
+    edf.write(path)
     return path
 
 
-def write_emg(rec: Recording, sig: Signal, base: Path, task: str) -> list[Path]:
+def write_emg(
+    rec: Recording, sig: Signal, base: Path, task: str, acq: str | None = None
+) -> list[Path]:
     """BIDS EMG files of one EMG stream (EDF + sidecars), starting at its first sample."""
-    stem = base / "emg" / f"{base.parent.name}_{base.name}_task-{task}"
+    acq_part = f"_acq-{acq}" if acq else ""
+    stem = base / "emg" / f"{base.parent.name}_{base.name}_task-{task}{acq_part}"
     srate = sig.nominal_srate or sig.effective_srate
     data = np.column_stack([emg_in_uv(sig, c) for c in range(sig.data.shape[1])])
     date = rec.meta.get("session_date")
@@ -449,21 +470,95 @@ def write_emg(rec: Recording, sig: Signal, base: Path, task: str) -> list[Path]:
 # ---- the dataset --------------------------------------------------------------------------
 
 
-def _dataset_files(root: Path) -> list[Path]:
+@dataclass(frozen=True)
+class DatasetInfo:
+    """dataset_description.json fields a researcher gives (options or a TOML ``[dataset]``)."""
+
+    name: str = "mirrorvr sessions"
+    authors: tuple[str, ...] = ()
+    license: str | None = None
+    funding: tuple[str, ...] = ()
+    acknowledgements: str | None = None
+    how_to_acknowledge: str | None = None
+    references_and_links: tuple[str, ...] = ()
+    dataset_doi: str | None = None
+    ethics_approvals: tuple[str, ...] = ()
+
+    def fields(self) -> dict[str, Any]:
+        """The BIDS fields that are set."""
+        out: dict[str, Any] = {"Name": self.name}
+        for key, v in (
+            ("Authors", list(self.authors)),
+            ("License", self.license),
+            ("Funding", list(self.funding)),
+            ("Acknowledgements", self.acknowledgements),
+            ("HowToAcknowledge", self.how_to_acknowledge),
+            ("ReferencesAndLinks", list(self.references_and_links)),
+            ("DatasetDOI", self.dataset_doi),
+            ("EthicsApprovals", list(self.ethics_approvals)),
+        ):
+            if v:
+                out[key] = v
+        return out
+
+
+_DATASET_KEYS = {
+    "name": str, "authors": list, "license": str, "funding": list, "acknowledgements": str,
+    "how_to_acknowledge": str, "references_and_links": list, "dataset_doi": str,
+    "ethics_approvals": list,
+}  # fmt: skip
+
+
+def load_dataset_info(path: Path | None = None, **overrides: Any) -> DatasetInfo:
+    """DatasetInfo from a TOML file's ``[dataset]`` table, then ``overrides`` (None skipped).
+
+    Raises :class:`AnalysisError` naming the file and field on anything it cannot use.
+    """
+    import tomllib
+
+    doc: dict[str, Any] = {}
+    if path is not None:
+        try:
+            doc = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("dataset", {})
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise AnalysisError(f"{path}: cannot read the dataset description ({e})") from None
+        if not isinstance(doc, dict):
+            raise AnalysisError(f"{path}: [dataset] must be a table")
+    merged = {**doc, **{k: v for k, v in overrides.items() if v is not None}}
+    kw: dict[str, Any] = {}
+    for k, v in merged.items():
+        want = _DATASET_KEYS.get(k)
+        where = f"{path}: dataset.{k}" if k in doc and path else f"--{k.replace('_', '-')}"
+        if want is None:
+            raise AnalysisError(f"{where}: unknown field; one of {', '.join(_DATASET_KEYS)}")
+        if want is list:
+            if isinstance(v, str):
+                v = [x.strip() for x in v.split(";") if x.strip()]
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                raise AnalysisError(f"{where}: a list of strings (or one string, ';'-separated)")
+            kw[k] = tuple(v)
+        elif not isinstance(v, str):
+            raise AnalysisError(f"{where}: must be a string")
+        else:
+            kw[k] = v
+    return DatasetInfo(**kw)
+
+
+def _dataset_files(root: Path, info: DatasetInfo | None = None) -> list[Path]:
     out = []
-    if not (root / "dataset_description.json").exists():
-        out.append(
-            _write_json(
-                root / "dataset_description.json",
-                {
-                    "Name": "mirrorvr sessions",
-                    "BIDSVersion": BIDS_VERSION,
-                    "DatasetType": "raw",
-                    "HEDVersion": HED_VERSION,
-                    "GeneratedBy": [{"Name": "mirrorvr", "Version": __version__}],
-                },
-            )
-        )
+    path = root / "dataset_description.json"
+    old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    desc = {
+        "Name": "mirrorvr sessions",
+        "BIDSVersion": BIDS_VERSION,
+        "DatasetType": "raw",
+        "HEDVersion": HED_VERSION,
+        "GeneratedBy": [{"Name": "mirrorvr", "Version": __version__}],
+        **old,
+        **(info.fields() if info is not None else {}),
+    }
+    if desc != old:
+        out.append(_write_json(path, desc))
     if not (root / "README").exists():
         (root / "README").write_text(
             "VR mirror therapy and TMS sessions for phantom limb pain, exported by mirrorvr "
@@ -495,8 +590,21 @@ def _participants(root: Path, new: dict[str, dict[str, Any]]) -> list[Path]:
     ]  # fmt: skip
 
 
-def export_recording(rec: Recording, root: Path) -> tuple[list[Path], dict[str, Any]]:
-    """Write one recording under ``root``; returns (files, participants row)."""
+def export_recording(
+    rec: Recording,
+    root: Path,
+    *,
+    streams: Iterable[str] = (),
+    line_freq: float | None = None,
+    notes: list[str] | None = None,
+) -> tuple[list[Path], dict[str, Any]]:
+    """Write one recording under ``root``; returns (files, participants row).
+
+    EEG streams (and iEEG) are always exported, through mne-bids; ``streams`` names other
+    regularly sampled streams to export too (EMG-typed → ``emg/``, anything else →
+    ``beh/..._recording-<stream>_physio.tsv.gz``). What could not be exported is appended to
+    ``notes``.
+    """
     sub = label(rec.patient, "unknown")
     ses = label(rec.session_id, "1")
     plan_name = rec.plan.session.name if rec.plan else rec.meta.get("plan_name")
@@ -520,6 +628,24 @@ def export_recording(rec: Recording, root: Path) -> tuple[list[Path], dict[str, 
     for sig in list(rec.emg.values())[:1]:
         if len(sig):
             files += write_emg(rec, sig, base, task)
+    chosen = {x.lower() for x in streams}
+    for sig in rec.other.values():
+        if len(sig) < 2 or sig.nominal_srate <= 0:
+            continue  # event-like numeric streams (stimulator codes) are in events.tsv
+        from mirrorvr.analysis.mne_raw import channel_types
+
+        types = set(channel_types(sig))
+        picked = sig.name.lower() in chosen or sig.type.lower() in chosen
+        if types & {"eeg", "seeg", "ecog"}:
+            files += write_eeg(rec, sig, root, sub, ses, task, ev, side, line_freq, notes)
+        elif picked and "emg" in types:
+            files += write_emg(rec, sig, base, task, acq=label(sig.name, "emg"))
+        elif picked:
+            files += write_physio(rec, sig, base, task)
+    known = {s.name.lower() for s in rec.signals()} | {s.type.lower() for s in rec.signals()}
+    for x in sorted(chosen - known):
+        if notes is not None:
+            notes.append(f"{rec.source}: --streams {x}: no such sampled stream here")
     part = {"participant_id": f"sub-{sub}", "amputation_side": "n/a", "amputation_level": "n/a"}
     if rec.plan is not None:
         part["amputation_side"] = rec.plan.patient.amputation_side
@@ -527,14 +653,130 @@ def export_recording(rec: Recording, root: Path) -> tuple[list[Path], dict[str, 
     return files, part
 
 
-def export_bids(paths: Iterable[Path], root: Path) -> list[Path]:
-    """Export recordings (session folders / XDF files) into the BIDS dataset at ``root``."""
+def _shifted_events(ev: pd.DataFrame, offset: float, duration: float) -> pd.DataFrame:
+    """Events re-timed to a data file starting ``offset`` s after the recording start, keeping
+    those inside it."""
+    out = ev.copy()
+    out["onset"] = (out["onset"] - offset).round(6)
+    out["planned_onset"] = (out["planned_onset"] - offset).round(6)
+    return out[(out["onset"] >= 0) & (out["onset"] <= duration)].reset_index(drop=True)
+
+
+def write_eeg(
+    rec: Recording,
+    sig: Signal,
+    root: Path,
+    sub: str,
+    ses: str,
+    task: str,
+    ev: pd.DataFrame,
+    side: dict[str, Any],
+    line_freq: float | None,
+    notes: list[str] | None,
+) -> list[Path]:
+    """An EEG (or iEEG) stream through mne-bids (EDF via edfio), with our events next to it."""
+    try:
+        import mne_bids
+    except ImportError:
+        if notes is not None:
+            notes.append(
+                f"{rec.source}: EEG stream {sig.name} not exported: it needs mne-bids "
+                '(pip install "mirrorvr[research]")'
+            )
+        return []
+    from mirrorvr.analysis.mne_raw import channel_types, to_mne
+
+    types = channel_types(sig)
+    datatype = "eeg" if "eeg" in types else "ieeg"
+    raw = to_mne(rec, streams=[sig.name])
+    first = float(sig.timestamps[0])
+    # to_mne's grid may start at an earlier event: the file holds the stream's own span
+    t_first = raw.times[0] + _lsl_start(raw)
+    raw.crop(tmin=max(0.0, first - t_first), tmax=None, include_tmax=True)
+    raw.set_annotations(None)  # events.tsv is ours (HED, trial types), written below
+    raw.info["line_freq"] = line_freq
+    acq = label(sig.name, "eeg")
+    path = mne_bids.BIDSPath(
+        subject=sub, session=ses, task=task, acquisition=acq, datatype=datatype, root=root
+    )
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # mne-bids warns about fields we fill in below
+        mne_bids.write_raw_bids(
+            raw,
+            path,
+            format="EDF",
+            allow_preload=True,
+            overwrite=True,
+            readme=False,
+            verbose="error",
+        )
+    folder = root / f"sub-{sub}" / f"ses-{ses}" / datatype
+    stem = f"sub-{sub}_ses-{ses}_task-{task}_acq-{acq}"
+    offset = first - rec.t0
+    # the sidecar is mne-bids' own (the validator's EEG schema allows no extra keys); the
+    # events next to it are ours, re-timed to the EEG file's first sample
+    files: list[Path] = []
+    evs = _shifted_events(ev, offset, float(raw.times[-1]))
+    files += [
+        _write_tsv(folder / f"{stem}_events.tsv", evs),
+        _write_json(folder / f"{stem}_events.json", side),
+    ]
+    return files + sorted(p for p in folder.glob(f"{stem}_*") if p not in files)
+
+
+def _lsl_start(raw: Any) -> float:
+    from mirrorvr.analysis.mne_raw import first_sample_time
+
+    return first_sample_time(raw) - raw.first_time
+
+
+def write_physio(rec: Recording, sig: Signal, base: Path, task: str) -> list[Path]:
+    """A regularly sampled stream BIDS has no datatype for, as continuous physio data."""
+    rec_label = label(sig.name, "stream")
+    stem = base / "beh" / f"{base.parent.name}_{base.name}_task-{task}_recording-{rec_label}"
+    tsv = Path(str(stem) + "_physio.tsv.gz")
+    tsv.parent.mkdir(parents=True, exist_ok=True)
+    import gzip
+
+    with gzip.open(tsv, "wt", encoding="utf-8", newline="\n") as f:
+        np.savetxt(f, np.asarray(sig.data, dtype=float), fmt="%.7g", delimiter="\t")
+    columns = [label(c, f"ch{i}") for i, c in enumerate(sig.channels)]
+    meta: dict[str, Any] = {
+        "SamplingFrequency": sig.nominal_srate,
+        "StartTime": round(float(sig.timestamps[0] - rec.t0), 6),
+        "Columns": columns,
+    }
+    for c, u in zip(columns, sig.units, strict=False):
+        if u:
+            meta[c] = {"Units": u}
+    return [tsv, _write_json(Path(str(stem) + "_physio.json"), meta)]
+
+
+def export_bids(
+    paths: Iterable[Path],
+    root: Path,
+    *,
+    dataset: DatasetInfo | None = None,
+    streams: Iterable[str] = (),
+    line_freq: float | None = None,
+    notes: list[str] | None = None,
+) -> list[Path]:
+    """Export recordings (session folders / XDF files) into the BIDS dataset at ``root``.
+
+    ``dataset`` fills dataset_description.json (authors, license, funding, ...); ``streams``
+    selects extra regularly sampled streams to export (EEG always is); ``line_freq`` is the
+    mains frequency (Hz) for EEG sidecars; problems are appended to ``notes``.
+    """
     root.mkdir(parents=True, exist_ok=True)
-    files = _dataset_files(root)
+    files = _dataset_files(root, dataset)
     parts: dict[str, dict[str, Any]] = {}
     for p in paths:
         rec = load_recording(p)
-        f, part = export_recording(rec, root)
+        if notes is not None:
+            notes += rec.warnings
+        f, part = export_recording(rec, root, streams=streams, line_freq=line_freq, notes=notes)
         files += f
         parts[part["participant_id"]] = part
     files += _participants(root, parts)

@@ -98,11 +98,11 @@ class Signal:
         return df
 
     def channel(self, label: str) -> np.ndarray | None:
-        """One channel's values by label, or None."""
-        try:
-            return self.data[:, self.channels.index(label)]
-        except ValueError:
+        """One channel's values by label, or None (a lazy signal stays unread if it has no
+        such channel)."""
+        if label not in self.channels:
             return None
+        return self.data[:, self.channels.index(label)]
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -102,17 +103,59 @@ def analyze(
 def export_bids(
     source: Annotated[Path, typer.Argument(help="Session folder, XDF file, or a folder of them.")],
     outdir: Annotated[Path, typer.Option("--out", help="BIDS root to create or add to.")],
+    dataset_config: Annotated[
+        Path | None,
+        typer.Option(
+            help="TOML file with a [dataset] table: name, authors, license, funding, "
+            "acknowledgements, how_to_acknowledge, references_and_links, dataset_doi, "
+            "ethics_approvals (options below override it)."
+        ),
+    ] = None,
+    dataset_name: Annotated[str | None, typer.Option(help="Dataset name.")] = None,
+    authors: Annotated[
+        str | None, typer.Option(help="Dataset authors, ';'-separated: \"A. Author; B. Author\".")
+    ] = None,
+    license_: Annotated[
+        str | None, typer.Option("--license", help="Dataset licence, e.g. CC0 or CC-BY-4.0.")
+    ] = None,
+    funding: Annotated[str | None, typer.Option(help="Funding sources, ';'-separated.")] = None,
+    streams: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--stream",
+            help="Also export this regularly sampled stream (name or LSL type; repeatable): "
+            "EMG-typed ones to emg/, others as physio. EEG streams are always exported.",
+        ),
+    ] = None,
+    line_freq: Annotated[
+        float | None, typer.Option(help="Mains frequency for EEG sidecars (50 or 60 Hz).")
+    ] = None,
 ) -> None:
-    """Write sessions as a BIDS dataset (events, Motion-BIDS poses, EMG, stimulation)."""
+    """Write sessions as a BIDS dataset (events, Motion-BIDS poses, EMG, EEG, stimulation)."""
     from mirrorvr.analysis.bids import export_bids as do_export
+    from mirrorvr.analysis.bids import load_dataset_info
     from mirrorvr.analysis.report import find_recordings
 
+    info = load_dataset_info(
+        dataset_config, name=dataset_name, authors=authors, license=license_, funding=funding
+    )
     paths = (
         [source] if source.is_file() or SessionFolder(source).has_log() else find_recordings(source)
     )
     if not paths:
         raise MirrorVRError(f"{source}: no session folders or XDF files found")
-    written = do_export(paths, outdir)
+    notes: list[str] = []
+    written = do_export(
+        paths, outdir, dataset=info, streams=streams or (), line_freq=line_freq, notes=notes
+    )
+    for n in notes:
+        err.print(f"[yellow]warning:[/yellow] {n}", highlight=False)
+    desc = json.loads((outdir / "dataset_description.json").read_text(encoding="utf-8"))
+    if not desc.get("Authors"):
+        err.print(
+            "note: no dataset authors (BIDS validators warn): give --authors or --dataset-config",
+            highlight=False,
+        )
     out.print(f"BIDS dataset: {outdir} ({len(written)} files written)")
 
 

@@ -109,16 +109,33 @@ def patients_screen(
     yes: Annotated[
         list[str] | None, typer.Option("--yes", help="An item answered yes (repeat for more).")
     ] = None,
+    no: Annotated[
+        list[str] | None, typer.Option("--no", help="An item answered no (repeat for more).")
+    ] = None,
+    all_no: Annotated[
+        bool,
+        typer.Option("--all-no", help="Every item not given with --yes was asked and answered no."),
+    ] = False,
     cleared_by: Annotated[str, typer.Option(help="Physician who weighed any yes.")] = "",
     db: DbOpt = None,
 ) -> None:
-    """Record a TMS screening: every item no, except those given with --yes."""
+    """Record a TMS screening: --yes/--no per item (or --all-no); items not given: not asked."""
     from mirrorvr.clinic.screening import ITEMS, screening_status
 
-    answers = {k: k in (yes or []) for k in ITEMS}
-    unknown = set(yes or []) - set(ITEMS)
+    yes_set, no_set = set(yes or []), set(no or [])
+    unknown = (yes_set | no_set) - set(ITEMS)
     if unknown:
-        raise MirrorVRError(f"--yes {', '.join(sorted(unknown))}: items are {', '.join(ITEMS)}")
+        raise MirrorVRError(f"{', '.join(sorted(unknown))}: items are {', '.join(ITEMS)}")
+    if yes_set & no_set:
+        raise MirrorVRError(f"answered both yes and no: {', '.join(sorted(yes_set & no_set))}")
+    if not (yes_set or no_set or all_no):
+        raise MirrorVRError(
+            "an empty screening form: answer every item with --yes ITEM / --no ITEM, or give "
+            "--all-no if the patient answered no to every question not given with --yes"
+        )
+    answers: dict[str, bool | None] = {
+        k: True if k in yes_set else False if (k in no_set or all_no) else None for k in ITEMS
+    }
     with store(db) as s:
         sc = s.record_screening(patient_id, answers, cleared_by=cleared_by)
         st = screening_status(sc, dt.date.today())

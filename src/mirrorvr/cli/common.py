@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mirrorvr.errors import MirrorVRError
@@ -102,6 +103,9 @@ def print_summary(summary: dict[str, Any], folder: Path) -> None:
             continue
         table.add_row(key, str(v))
     out.print(table)
+    for warning in summary.get("disarm_warnings") or []:
+        # loud, on stderr too: the log does not claim a disarm the device did not confirm
+        err.print(f"[bold red]!!! {escape(warning)}[/bold red]")
 
 
 def store(db: Path | None) -> Any:

@@ -23,19 +23,19 @@ class Patient:
 
 @dataclass(frozen=True)
 class Screening:
-    """TMS screening answers on one date; ``True`` = the patient answered yes."""
+    """TMS screening answers on one date: ``True`` yes, ``False`` no, ``None`` not asked."""
 
     id: int
     patient_id: str
     date: dt.date
-    answers: dict[str, bool]
+    answers: dict[str, bool | None]
     cleared_by: str
     notes: str
 
     @property
     def yes_items(self) -> list[str]:
         """Items answered yes (each needs a physician's decision)."""
-        return [k for k, v in self.answers.items() if v]
+        return [k for k, v in self.answers.items() if v is True]
 
 
 @dataclass(frozen=True)

@@ -36,17 +36,34 @@ ITEMS: dict[str, str] = {
 DEFAULT_VALIDITY_DAYS = 90
 
 
-def check_answers(answers: Mapping[str, bool]) -> None:
-    """Every item answered with yes/no, and no unknown items."""
+#: how an answer is written: yes, no, or not asked (``None``); nothing else counts as answered
+ANSWER_WORDS = {"yes": True, "no": False, "not asked": None, "not_asked": None}
+
+
+def check_answers(answers: Mapping[str, bool | None]) -> dict[str, bool | None]:
+    """Every item as yes (True), no (False) or not asked (None); refuses an empty form.
+
+    An item missing from ``answers`` was not asked. A form may be recorded with items not asked
+    (the patient is then not cleared, and the status names them), but not with none answered.
+    """
     unknown = set(answers) - set(ITEMS)
     if unknown:
         raise StoreError(f"unknown screening items: {', '.join(sorted(unknown))}")
-    missing = [k for k in ITEMS if k not in answers]
-    if missing:
-        raise StoreError(f"screening incomplete: answer {', '.join(missing)}")
-    bad = [k for k, v in answers.items() if not isinstance(v, bool)]
+    bad = [k for k, v in answers.items() if v is not None and not isinstance(v, bool)]
     if bad:
-        raise StoreError(f"screening answers must be yes/no: {', '.join(bad)}")
+        raise StoreError(f"screening answers must be yes, no or not asked: {', '.join(bad)}")
+    full = {k: answers.get(k) for k in ITEMS}
+    if all(v is None for v in full.values()):
+        raise StoreError(
+            "an empty screening form: no question was answered. Ask every question and record "
+            "yes or no for each (a form of 'not asked' cannot clear a patient)"
+        )
+    return full
+
+
+def not_asked(answers: Mapping[str, bool | None]) -> list[str]:
+    """Items without a yes/no answer (missing or ``None``)."""
+    return [k for k in ITEMS if answers.get(k) is None]
 
 
 @dataclass(frozen=True)
@@ -69,6 +86,13 @@ def screening_status(
     if age > validity_days:
         return ScreeningStatus(
             False, f"the screening of {s.date} is {age} days old (valid {validity_days}): rescreen"
+        )
+    missing = not_asked(s.answers)
+    if missing:
+        return ScreeningStatus(
+            False,
+            f"not asked: {', '.join(missing)} ({len(missing)} of {len(ITEMS)} questions): "
+            "every question needs a yes or no answer",
         )
     if s.yes_items and not s.cleared_by.strip():
         return ScreeningStatus(

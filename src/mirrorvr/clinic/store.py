@@ -45,6 +45,18 @@ THRESHOLD_METHODS = ("5-10", "ml-pest", "two-threshold", "visual", "other")
 GMI_STAGES = ("laterality", "imagery", "mirror", "functional")
 
 
+class ReservationRefused(StoreError):
+    """A session's pulses do not fit into what remains of the patient's daily limit."""
+
+    def __init__(self, patient_id: str, wanted: int, remaining: int, limit: int) -> None:
+        self.remaining = remaining
+        super().__init__(
+            f"patient {patient_id}: this session needs {wanted} pulses but only {remaining} "
+            f"remain today (daily limit {limit}, counting sessions running now); "
+            "no pulse was given"
+        )
+
+
 def _date(v: str | None) -> dt.date | None:
     return dt.date.fromisoformat(v) if v else None
 
@@ -167,17 +179,21 @@ class ClinicStore:
     def record_screening(
         self,
         patient_id: str,
-        answers: Mapping[str, bool],
+        answers: Mapping[str, bool | None],
         *,
         date: dt.date | None = None,
         cleared_by: str = "",
         notes: str = "",
     ) -> Screening:
-        """Store a completed screening questionnaire (True = yes)."""
+        """Store a screening questionnaire (True yes, False no, None or missing: not asked).
+
+        An empty form (nothing answered) is refused; a partial one is stored but does not clear
+        the patient (:func:`mirrorvr.clinic.screening.screening_status` names what is missing).
+        """
         from mirrorvr.clinic.screening import check_answers
 
         self.patient(patient_id)
-        check_answers(answers)
+        answers = check_answers(answers)
         with self._write() as c:
             cur = c.execute(
                 "INSERT INTO screenings (patient_id, date, answers, cleared_by, notes) "
@@ -380,24 +396,90 @@ class ClinicStore:
             )
 
     def pulses_today(self, patient_id: str, day: dt.date | None = None) -> int:
-        """Pulses delivered (or possibly delivered) to this patient on ``day``.
+        """Pulses delivered, possibly delivered or reserved for this patient on ``day``.
 
         Read from each session's own event log, which is authoritative and current even while a
         session runs or after a crash; the database's copy is used only when a folder is gone.
+        A session holding a reservation (running, or crashed and not yet resumed to its end)
+        counts its reservation in full, or what its log says if that is more.
         """
-        day = day or dt.date.today()
+        with self._lock:
+            return self._day_count(self._conn, patient_id, day or dt.date.today())
+
+    @staticmethod
+    def _day_count(c: sqlite3.Connection, patient_id: str, day: dt.date) -> int:
         total = 0
-        for r in self._rows(
-            "SELECT folder, pulses_delivered FROM sessions WHERE patient_id = ? AND date = ?",
-            patient_id,
-            day.isoformat(),
-        ):
+        for r in c.execute(
+            "SELECT folder, pulses_delivered, pulses_reserved, reservation FROM sessions "
+            "WHERE patient_id = ? AND date = ?",
+            (patient_id, day.isoformat()),
+        ).fetchall():
             log = SessionFolder(Path(r["folder"])).events
             if log.exists():
-                total += delivered_pulses(read_events(log).events)[1]
+                n = delivered_pulses(read_events(log).events)[1]
             else:
-                total += int(r["pulses_delivered"] or 0)
+                n = int(r["pulses_delivered"] or 0)
+            if r["reservation"] == "held":
+                n = max(n, int(r["pulses_reserved"]))
+            total += n
         return total
+
+    def reserve_session(
+        self,
+        patient_id: str,
+        *,
+        plan_name: str,
+        plan_toml: str,
+        folder: str | Path,
+        pulses_planned: int,
+        pulses_reserved: int,
+        daily_limit: int,
+        date: dt.date | None = None,
+    ) -> int:
+        """Register a session and reserve its pulses for the patient's day, atomically.
+
+        One ``BEGIN IMMEDIATE`` transaction reads the day's count (delivered + held
+        reservations) and inserts the session holding ``pulses_reserved`` pulses, so two
+        sessions started at the same instant, in any processes, can never together exceed
+        ``daily_limit``. Raises :class:`ReservationRefused` (saying how many pulses remain today)
+        when the reservation does not fit. The reservation is settled to what was delivered when
+        :meth:`import_session_log` finds the session ended; a crashed session keeps holding it
+        until ``mirrorvr resume`` finishes it.
+        """
+        self.patient(patient_id)
+        day = date or dt.date.today()
+        try:
+            with self._write() as c:
+                used = self._day_count(c, patient_id, day)
+                if used + pulses_reserved > daily_limit:
+                    raise ReservationRefused(
+                        patient_id, pulses_reserved, max(0, daily_limit - used), daily_limit
+                    )
+                cur = c.execute(
+                    "INSERT INTO sessions (patient_id, date, plan_name, plan_toml, folder, "
+                    "status, pulses_planned, pulses_reserved, reservation) "
+                    "VALUES (?, ?, ?, ?, ?, 'planned', ?, ?, 'held')",
+                    (
+                        patient_id,
+                        day.isoformat(),
+                        plan_name,
+                        plan_toml,
+                        str(Path(folder).resolve()),
+                        pulses_planned,
+                        pulses_reserved,
+                    ),
+                )
+                assert cur.lastrowid is not None
+                return cur.lastrowid
+        except sqlite3.IntegrityError:
+            raise StoreError(f"session folder {folder} is already linked to a session") from None
+
+    def reservation(self, session_id: int) -> tuple[str, int]:
+        """(state, pulses) of a session's daily reservation: none, held or settled."""
+        r = self._rows("SELECT reservation, pulses_reserved FROM sessions WHERE id = ?", session_id)
+        if not r:
+            raise StoreError(f"no session {session_id}")
+        return str(r[0]["reservation"]), int(r[0]["pulses_reserved"])
 
     # ---- importing a session's log ---------------------------------------------------------
     def import_session_log(self, session_id: int) -> SessionRecord:
@@ -432,7 +514,36 @@ class ClinicStore:
                     session_id,
                 ),
             )
+            if any(e.kind == "session_end" for e in events):
+                # ended: the day now counts what the log says was (possibly) delivered
+                c.execute(
+                    "UPDATE sessions SET reservation = 'settled' "
+                    "WHERE id = ? AND reservation = 'held'",
+                    (session_id,),
+                )
             for e in events:
+                if e.kind == "midline" and e.get("method") in ("head", "marked", "body"):
+                    # a calibrated (or marked) midline: the patient's next sessions reuse it
+                    px, py, pz = (float(v) for v in e["point"])
+                    nx, ny, nz = (float(v) for v in e["normal"])
+                    c.execute(
+                        "INSERT OR IGNORE INTO midlines (patient_id, session_id, date, method, "
+                        "point_x, point_y, point_z, normal_x, normal_y, normal_z, event_seq) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            rec.patient_id,
+                            session_id,
+                            rec.date.isoformat(),
+                            e["method"],
+                            px,
+                            py,
+                            pz,
+                            nx,
+                            ny,
+                            nz,
+                            e.seq,
+                        ),
+                    )
                 if e.kind == "rating" and e.get("value") is not None:
                     c.execute(
                         "INSERT OR IGNORE INTO ratings (patient_id, session_id, date, timepoint, "
@@ -500,6 +611,15 @@ class ClinicStore:
         return problems
 
     # ---- ratings --------------------------------------------------------------------------
+    def latest_midline(self, patient_id: str) -> tuple[float, ...] | None:
+        """The patient's last stored midline: point x y z, normal x y z (or ``None``)."""
+        rows = self._rows(
+            "SELECT point_x, point_y, point_z, normal_x, normal_y, normal_z FROM midlines "
+            "WHERE patient_id = ? ORDER BY id DESC LIMIT 1",
+            patient_id,
+        )
+        return tuple(float(v) for v in rows[0]) if rows else None
+
     def add_rating(
         self,
         patient_id: str,

@@ -68,6 +68,7 @@ def _serve(
             display,
             options=PresenterOptions(fps=fps, frames_dir=frames_dir),
         )
+        core.warm()  # before "ready": the session starts once the scene is in the renderer
     except Exception as e:  # reported to the session's process as a DisplayError
         conn.send(("error", str(e)))
         return
@@ -85,6 +86,10 @@ def _serve(
             msg = conn.recv()
             op = msg[0]
             if op == "present":
+                if len(msg) > 2:  # the runner's state and pulses, for the therapist's overlay
+                    from mirrorvr.render.presenter import RemoteStatus
+
+                    core.remote_status = RemoteStatus(*msg[2])
                 step = _step_from_wire(msg[1])
                 onset = core.present(step)
                 if pme_view is not None:
@@ -98,7 +103,10 @@ def _serve(
                 core.withdraw_question()
                 conn.send(None)
             elif op == "calibrate":  # before the session's first step
-                if plan.tracking.midline == "calibrate":
+                tr = plan.tracking
+                if tr.midline == "calibrate" or (
+                    tr.midline == "stored" and tr.midline_plane is None
+                ):
                     conn.send(core.hold_for_midline())
                 else:
                     conn.send({"t": core.clock.now(), **core.midline.to_event()})
@@ -190,6 +198,7 @@ class ProcessPresenter:
             raise DisplayError(f"the {kind} display could not start: {detail}")
         self.renderer = detail
         self.frames = 0
+        self._control: Any = None
         self._tone: ToneOutcome | None = None
 
     def attach_control(self, control: Any) -> None:
@@ -217,6 +226,7 @@ class ProcessPresenter:
                 fields = dict(data)
                 log.append("midline", float(fields.pop("t")), durable=True, **fields)
 
+        self._control = control
         if self.kind == "window" and hasattr(control, "operator_present"):
             control.operator_present = True  # the window's R key can resume a pause
         threading.Thread(target=listen, name="mirrorvr-display-keys", daemon=True).start()
@@ -233,7 +243,13 @@ class ProcessPresenter:
 
     def present(self, step: Step) -> float:
         """Show ``step``; returns the display time of the first frame showing it."""
-        onset, tone = self._ask("present", _step_to_wire(step))
+        control = self._control
+        status = (
+            (str(getattr(control, "state", "")), getattr(control, "pulses_delivered", None))
+            if control is not None
+            else ("", None)
+        )
+        onset, tone = self._ask("present", _step_to_wire(step), status)
         self._tone = None if tone is None else ToneOutcome(*tone)
         return float(onset)
 

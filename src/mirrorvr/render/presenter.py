@@ -56,6 +56,7 @@ from mirrorvr.tracking.watch import TrackingWatch
 if TYPE_CHECKING:
     from mirrorvr.render.audio import CueSounder
     from mirrorvr.render.frame_streams import FrameStreams
+    from mirrorvr.render.overlay import TherapistOverlay
 
 #: the simulated patient acts just before input is read, like a finger on a key
 SORT_PATIENT = -60
@@ -71,6 +72,14 @@ class PhantomView(Protocol):
     def target_params(self) -> HandParams | None:
         """The current task's target posture, if any."""
         ...
+
+
+@dataclass
+class RemoteStatus:
+    """What the overlay shows of a runner in another process (updated with each step)."""
+
+    state: str = ""
+    pulses_delivered: int | None = None
 
 
 class SessionControl(Protocol):
@@ -102,6 +111,9 @@ class PresenterOptions:
     frame_every_s: float = 0.2
     #: the simulated patient answers with key presses (False: only a person's keyboard)
     simulated_input: bool = True
+    #: the therapist's overlay (state, cue, tracking, pulses, keys) over the patient's view;
+    #: ``None``: in a window (the preview) only, never in offscreen frames
+    therapist_overlay: bool | None = None
 
 
 class FrameRecorder:
@@ -196,6 +208,14 @@ class PandaPresenter:
         )
         window = display.output if isinstance(display, WindowDisplay) else None
         self.keys = KeyInput(window)
+        overlay = opts.therapist_overlay
+        if overlay is None:
+            overlay = isinstance(display, WindowDisplay)
+        self.overlay: TherapistOverlay | None = None
+        if overlay and attach_camera:
+            from mirrorvr.render.overlay import TherapistOverlay
+
+            self.overlay = TherapistOverlay(display)
         self.recorder = (
             FrameRecorder(display, opts.frames_dir, opts.frame_every_s) if opts.frames_dir else None
         )
@@ -223,6 +243,8 @@ class PandaPresenter:
         self.requests: list[tuple[str, Any]] = []
         self._interrupted = False
         self._recalibrate = False
+        #: the runner's state and pulse count, sent along by a display process's parent
+        self.remote_status: RemoteStatus | None = None
         self._hands: tuple[LimbPose | None, LimbPose | None] = (None, None)
         self._cpu0 = 0.0
         #: per-frame LSL streams (set by the real-time display process; see frame_streams.py)
@@ -277,7 +299,8 @@ class PandaPresenter:
         for what, why in self.requests:
             self._dispatch(what, why)
         self.requests.clear()
-        if self.plan.tracking.midline == "calibrate":
+        tr = self.plan.tracking
+        if tr.midline == "calibrate" or (tr.midline == "stored" and tr.midline_plane is None):
             self.calibrate_midline()
         else:
             self._log_midline({"t": self.clock.now(), **self.midline.to_event()})
@@ -395,7 +418,35 @@ class PandaPresenter:
             self.scene.demo.update(hand_pose(side, target, t))
         return hand_pose(side, params, t)
 
+    def overlay_lines(self) -> list[str]:
+        """What the therapist's overlay shows now."""
+        from mirrorvr.render.overlay import KEYS_LINE
+
+        control: object = self.control if self.control is not None else self.remote_status
+        state = str(getattr(control, "state", "") or "").removeprefix("State.")
+        block = self.scene.progress.label.get_text()
+        cue = self.scene.cue.showing.replace("\n", " ")
+        p = self.plan
+        limb = f"{p.patient.intact_side} {self.scene.limb_word}"
+        tracked = (
+            "LOST"
+            if self.tracking_lost
+            else ("tracked" if self._hands[0] is not None else "not tracked")
+        )
+        pulses = getattr(control, "pulses_delivered", None)
+        lines = [
+            f"session: {state or 'starting'}   {block}".rstrip(),
+            f"cue: {cue or '-'}",
+            f"tracking ({p.devices.tracking}): {limb} {tracked}",
+            f"midline: {self.midline.method}, x = {float(self.midline.plane.point[0]):+.3f} m",
+            f"pulses delivered: {pulses if pulses is not None else 'n/a'}",
+            KEYS_LINE,
+        ]
+        return lines
+
     def _render(self, frame: FrameInfo) -> None:
+        if self.overlay is not None:
+            self.overlay.show(self.overlay_lines())
         self.display.render()
         frame.shown = self.clock.now() if self.clock.realtime else frame.t
         self.frames += 1
@@ -447,6 +498,17 @@ class PandaPresenter:
             self._recalibrate = False
             self.calibrate_midline()
         return info
+
+    def warm(self) -> bool:
+        """Load the whole scene — hidden parts too: the limb, the mirror's other side, panels —
+        into the renderer (textures, vertex buffers, shaders) before the session starts, so the
+        first block does not stall on them. Returns whether a renderer was there to warm."""
+        output = getattr(self.display, "output", None)
+        gsg = output.get_gsg() if output is not None else None
+        if gsg is None:
+            return False
+        self.root.prepare_scene(gsg)
+        return True
 
     # ---- Presenter protocol --------------------------------------------------------------------
     def present(self, step: Step) -> float:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mirrorvr.clinic.store import ClinicStore
+from mirrorvr.clinic.store import ClinicStore, ReservationRefused
 from mirrorvr.config.loader import load_plan, plan_to_toml, resolve_plan_path
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.errors import PlanError, Problem
@@ -26,6 +26,8 @@ from mirrorvr.run.start import (
 from mirrorvr.session.folder import new_session_folder
 from mirrorvr.session.runner import RunResult
 from mirrorvr.session.timeline import compile_timeline
+from mirrorvr.stim.safety.counts import hunt_pulses
+from mirrorvr.stim.safety.limits import effective_limits
 
 
 def open_store_session(
@@ -37,15 +39,33 @@ def open_store_session(
     actor: str,
     **audit: Any,
 ) -> int:
-    """Create the session's row in the store (status planned) and audit its start."""
-    sid = store.create_session(
-        patient_id,
-        plan_name=session_plan.session.name,
-        plan_toml=plan_to_toml(session_plan),
-        folder=folder,
-        pulses_planned=compile_timeline(session_plan).total_pulses,
+    """Create the session's row in the store and reserve its pulses for the patient's day.
+
+    One write transaction checks the day's count (delivered + sessions holding reservations,
+    in any process) and reserves this session's planned pulses (threshold hunt included) before
+    its first pulse, so two sessions started together cannot exceed the daily limit; the one
+    that does not fit is refused (:class:`~mirrorvr.clinic.store.ReservationRefused`, saying
+    how many pulses remain today). The reservation settles when the session's log is imported
+    after it ends; a crashed session keeps it until ``mirrorvr resume`` finishes it.
+    """
+    planned = compile_timeline(session_plan).total_pulses
+    reserved = planned + hunt_pulses(session_plan)
+    try:
+        sid = store.reserve_session(
+            patient_id,
+            plan_name=session_plan.session.name,
+            plan_toml=plan_to_toml(session_plan),
+            folder=folder,
+            pulses_planned=planned,
+            pulses_reserved=reserved,
+            daily_limit=effective_limits(session_plan.safety).profile.max_pulses_per_day,
+        )
+    except ReservationRefused as e:
+        store.audit(actor, "start_refused", patient_id, reason=str(e), **audit)
+        raise
+    store.audit(
+        actor, "session_start", patient_id, session_id=sid, pulses_reserved=reserved, **audit
     )
-    store.audit(actor, "session_start", patient_id, session_id=sid, **audit)
     return sid
 
 

@@ -33,6 +33,7 @@ from mirrorvr.session.eventlog import EventLog
 from mirrorvr.session.presenter import Presenter, ToneOutcome
 from mirrorvr.session.timeline import Step, Timeline
 from mirrorvr.stim import governor
+from mirrorvr.stim.base import disarm_outcome
 from mirrorvr.stim.executor import StimulationExecutor
 
 #: how often a real-time wait wakes to notice pause/abort requests
@@ -136,7 +137,15 @@ class SessionRunner:
         if self.executor is not None:
             self.executor.estop(cause)
         else:
-            self.log.append("estop", self.clock.now(), durable=True, cause=cause, disarmed=True)
+            self.log.append(
+                "estop",
+                self.clock.now(),
+                durable=True,
+                cause=cause,
+                disarm="confirmed",
+                disarmed=True,
+                disarm_detail="no stimulator in this session",
+            )
         self.pause(f"emergency stop: {cause}")
 
     def _disarm_now(self) -> None:
@@ -300,13 +309,16 @@ class SessionRunner:
         if self.executor is not None:
             self.executor.cancel(f"session {state}")
             self.executor.wait_idle(5.0)
-            self.executor.stimulator.disarm()
+            disarm = disarm_outcome(self.executor.stimulator).fields()
             self.pulses_delivered = self._pulses_at_start + self.executor.delivered
+        else:
+            disarm = {}
         self._set_state(state, reason)
         self.log.append(
             "session_end",
             self.clock.now(),
             durable=True,
+            **disarm,  # the session ends with what is known of the final disarm
             state=str(state),
             reason=reason,
             pulses_delivered=self.pulses_delivered,

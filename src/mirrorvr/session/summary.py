@@ -26,6 +26,21 @@ def delivered_pulses(events: list[Event]) -> tuple[int, int]:
     return certain, possible
 
 
+#: how a failed or unconfirmed disarm is shown (CLI, console): loudly, never as "disarmed"
+DISARM_WARNING = "check the stimulator: disarm not confirmed"
+
+
+def disarm_warnings(events: list[Event]) -> list[str]:
+    """Every e-stop or session end whose disarm the device did not confirm, as a warning."""
+    out = []
+    for e in events:
+        if e.kind in ("estop", "session_end") and e.get("disarm") in ("failed", "unknown"):
+            step = f" at '{e['disarm_step']}'" if e.get("disarm_step") else ""
+            why = f": {e['disarm_detail']}" if e.get("disarm_detail") else ""
+            out.append(f"{DISARM_WARNING} ({e.kind} at {e.t:.2f} s: {e['disarm']}{step}{why})")
+    return out
+
+
 def summarize(events: list[Event], planned_pulses: int) -> dict[str, Any]:
     """Totals a therapist or researcher reads first."""
     kinds = Counter(e.kind for e in events)
@@ -62,6 +77,7 @@ def summarize(events: list[Event], planned_pulses: int) -> dict[str, Any]:
         },
         "resumes": kinds["resume"],
         "motor_threshold": _motor_threshold(events),
+        "disarm_warnings": disarm_warnings(events),
         "phantom_motor_execution": _pme(events),
     }
 

@@ -37,6 +37,7 @@ from mirrorvr.errors import PlanError, Problem
 from mirrorvr.session.embodiment import EMBODIMENT_ITEMS, prompt_for
 from mirrorvr.session.embodiment import ITEM_S as EMBODIMENT_ITEM_S
 from mirrorvr.session.embodiment import TIMEOUT_S as EMBODIMENT_TIMEOUT_S
+from mirrorvr.stim.safety.counts import count_problems
 from mirrorvr.stim.safety.limits import effective_limits
 
 #: Step kinds, in the order they may appear within a repetition.
@@ -46,6 +47,7 @@ STEP_KINDS = (
     "window",
     "rest",
     "rating",
+    "embodiment",
     "laterality_trial",
     "train",
     "cue_pulse",
@@ -147,6 +149,8 @@ def _train_payload(
         "intensity_pct_mso": plan.stimulation.intensity_pct_mso,
         "intensity_pct_rmt": plan.stimulation.intensity_pct_rmt,
         "frequency_hz": protocol.frequency_hz,
+        # offsets alternate first/second pulse of each pair: the safety checker needs to know
+        "paired": bool(protocol.paired_pulse_interval_ms),
     }
 
 
@@ -166,7 +170,14 @@ def _add_train_block(b: _Builder, plan: SessionPlan, t0: float, phase: str, n0: 
 
 
 def compile_timeline(plan: SessionPlan) -> Timeline:
-    """Compile a plan into its timeline; raises ``PlanError`` if the plan cannot be scheduled."""
+    """Compile a plan into its timeline; raises ``PlanError`` if the plan cannot be scheduled.
+
+    Pulses are counted arithmetically first: a plan over its per-session limit is refused before
+    anything is expanded (a 10^6-pulse protocol costs microseconds, not gigabytes).
+    """
+    over = count_problems(plan)
+    if over:
+        raise PlanError(over)
     stim = plan.stimulation
     b = _Builder()
     t = 0.0
@@ -297,6 +308,7 @@ def _add_cue_pulse(
         group=n,
         pattern=stim.protocol.pattern if stim.protocol else "single",
         frequency_hz=stim.protocol.frequency_hz if stim.protocol else 0.0,
+        paired=bool(stim.protocol and stim.protocol.paired_pulse_interval_ms),
         phase="cue-locked",
         intensity_pct_mso=stim.intensity_pct_mso,
         intensity_pct_rmt=stim.intensity_pct_rmt,
@@ -351,9 +363,12 @@ def _add_pme_block(
             t += block.cue_s
             b.add(t, block.contraction_s, "window", bi, **pme, **data)
             t += block.contraction_s
-            b.add(t, block.rest_s, "rest", bi, **pme, phase="calibration", repetition=rep)
+            # concurrent trains stay out of calibration rests unless the plan allows them:
+            # their artefacts and MEPs would be learned as the rest class
+            quiet = {} if block.calibration_stimulation else {"no_trains": True}
+            b.add(t, block.rest_s, "rest", bi, **pme, phase="calibration", repetition=rep, **quiet)
             t += block.rest_s
-    b.add(t, block.fit_s, "rest", bi, **pme, phase="fit")
+    b.add(t, block.fit_s, "rest", bi, **pme, phase="fit", no_trains=True)
     t += block.fit_s
     targets: list[str] = []
     for task in range(block.tasks):
@@ -403,7 +418,7 @@ def _place_concurrent(b: _Builder, plan: SessionPlan) -> None:
     for s in list(b.steps):
         if placed == n_trains:
             break
-        if s["kind"] != "rest" or s["duration"] + 1e-9 < need:
+        if s["kind"] != "rest" or s["duration"] + 1e-9 < need or s["data"].get("no_trains"):
             continue
         onset = s["t"] + stim.rest_lead_s
         if last is not None and onset - last < spacing - 1e-9:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from mirrorvr.errors import DeviceError
+from mirrorvr.session.clock import local_clock
 from mirrorvr.sim.emulate import EmulatorThread
 from mirrorvr.sim.faults import FAULT_KINDS, Fault
 from mirrorvr.sim.magstim import DEFAULT_UNLOCK_CODE
@@ -112,6 +114,103 @@ def run_cell(family: str, fault: Fault | str, folder: Path, pulses: int = 8) -> 
         ended_armed=bool(stop.get("armed", True)),
         disarm_cause=causes[-1] if causes else "",
     )
+
+
+@dataclass
+class Detection:
+    """How long a fault between trains took to reach the session (the driver's fault listener)."""
+
+    family: str
+    fault: str
+    armed: bool
+    detect_s: float | None  # from the emulator injecting the fault to the listener; None: never
+    message: str
+
+
+def detect_between_trains(
+    family: str, kind: str, folder: Path, *, armed: bool = True, wait_s: float = 10.0
+) -> Detection:
+    """Inject ``kind`` while the session waits between trains (no trigger), and time how long
+    the driver's own supervision (keep-alive, link watch) takes to tell the session.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / f"{family}-{kind}-idle.pty"
+    log = folder / f"{family}-{kind}-idle.jsonl"
+    log.unlink(missing_ok=True)
+    heard: list[tuple[float, str]] = []
+    got = threading.Event()
+
+    def listener(message: str) -> None:
+        heard.append((local_clock(), message))
+        got.set()
+
+    f = Fault(kind, 2)  # the 2nd frame after arming: a keep-alive / status poll
+    with EmulatorThread(family, link, log, faults=[f], line_delay=False, timing="fast"):
+        drv = make_driver(family, str(link))
+        drv.fault_listener = listener
+        try:
+            drv.connect()
+            drv.set_intensity(50)
+            drv.arm()
+            if not armed:
+                drv.disarm()
+            got.wait(wait_s)
+        except DeviceError:
+            pass
+        finally:
+            drv.fault_listener = None
+            drv.close()
+    t_fault = next((float(str(r["t"])) for r in _read_log(log) if "fault" in r), None)
+    if not heard or t_fault is None:
+        return Detection(family, kind, armed, None, "")
+    return Detection(family, kind, armed, heard[0][0] - t_fault, heard[0][1])
+
+
+#: the supervision period the session relies on, per family and state (armed, idle), seconds
+SUPERVISION_PERIOD_S = {
+    "magstim": "keep-alive every 0.25 s armed / 2.5 s idle (driver defaults)",
+    "magventure": "status poll after 0.5 s of silence enabled / 2 s idle",
+}
+
+
+def run_detection(folder: Path) -> list[Detection]:
+    """Every fault that can strike between trains, per family, armed; and a pulled cable idle."""
+    out = []
+    for fam in FAMILIES:
+        for kind in FAULT_KINDS:
+            if (fam, kind) in TOLERATED or kind == "nul":
+                continue
+            out.append(detect_between_trains(fam, kind, folder / fam, armed=True, wait_s=8.0))
+        out.append(detect_between_trains(fam, "disconnect", folder / fam, armed=False))
+    return out
+
+
+def detection_markdown(found: list[Detection], folder_note: str = "") -> str:
+    """The time-to-detection section of docs/fault-matrix.md."""
+    lines = [
+        "## Time to detection between trains",
+        "",
+        "Each row: the family's emulator with one fault injected at the 2nd frame after arming",
+        "(`--fault KIND@2`), while the session waits between trains (no trigger): the only",
+        "traffic is the driver's own supervision. *detected after* runs from the emulator",
+        "injecting the fault to the session hearing of it (the driver's fault listener: a",
+        "`device` event and an e-stop follow at once); — = never reported (the fault does not",
+        "stop the device: e.g. a late reply that still arrives). Supervision periods: "
+        + "; ".join(f"{k}: {v}" for k, v in SUPERVISION_PERIOD_S.items())
+        + ".",
+        "",
+        "| family | fault | state | detected after | what the session heard |",
+        "|---|---|---|---|---|",
+    ]
+    for d in found:
+        msg = d.message
+        if folder_note:
+            msg = re.sub(re.escape(folder_note) + r"/[^\s:)]+", "PORT", msg)
+        msg = msg.replace("|", "\\|")[:160]
+        when = f"{d.detect_s:.3f} s" if d.detect_s is not None else "—"
+        state = "armed" if d.armed else "idle"
+        lines.append(f"| {d.family} | `{d.fault}` | {state} | {when} | {msg or '—'} |")
+    return "\n".join(lines) + "\n"
 
 
 def _armed(emu: EmulatorThread) -> bool:

@@ -8,11 +8,63 @@ safety governor has allowed the pulse (see ``mirrorvr.stim.governor``).
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from mirrorvr.stim.safety.runtime import DeviceLimits
+
+
+@dataclass(frozen=True)
+class DisarmOutcome:
+    """What the host knows after a disarm, and nothing more.
+
+    ``confirmed``: the device (or, for a trigger box, its own line) said the stimulator cannot
+    fire; ``failed``: a step failed (``step`` names it: the port was closed, the write failed,
+    the unit still reports armed); ``unknown``: the command went out but nothing confirmed it.
+    """
+
+    status: Literal["confirmed", "failed", "unknown"]
+    step: str = ""
+    detail: str = ""
+
+    @property
+    def confirmed(self) -> bool:
+        """Only a confirmed disarm may be logged as ``disarmed: true``."""
+        return self.status == "confirmed"
+
+    def fields(self) -> dict[str, Any]:
+        """The outcome as event fields (``disarm``, ``disarm_step``, ``disarm_detail``)."""
+        out: dict[str, Any] = {"disarm": self.status, "disarmed": self.confirmed}
+        if self.step:
+            out["disarm_step"] = self.step
+        if self.detail:
+            out["disarm_detail"] = self.detail
+        return out
+
+
+def disarm_outcome(stimulator: Stimulator) -> DisarmOutcome:
+    """Disarm now and return what is known of it; a raising driver counts as a failed disarm."""
+    try:
+        res = stimulator.disarm()
+    except Exception as e:  # keep going: the log must say the disarm failed
+        return DisarmOutcome("failed", "disarm", f"{type(e).__name__}: {e}")
+    if isinstance(res, DisarmOutcome):
+        return res
+    return DisarmOutcome("unknown", "disarm", "the driver does not report an outcome")
+
+
+def outcome_from_reply(reply: dict[str, Any]) -> DisarmOutcome:
+    """A disarm outcome sent across a process boundary (the stimulation process's reply)."""
+    raw = reply.get("disarm")
+    status: Literal["confirmed", "failed", "unknown"] = (
+        "confirmed" if raw == "confirmed" else "unknown" if raw == "unknown" else "failed"
+    )
+    if raw is None:  # an older child: only ok/error
+        status = "confirmed" if reply.get("ok") else "failed"
+    return DisarmOutcome(status, str(reply.get("step", "")), str(reply.get("error", "")))
 
 
 @dataclass(frozen=True)
@@ -50,6 +102,21 @@ class Stimulator(ABC):
     """A TMS stimulator (or a trigger box in front of one)."""
 
     kind: str = "abstract"
+    #: told at once (on a thread of its own) when the driver's own supervision - keep-alive,
+    #: link watch, reader - finds the device faulted or gone, armed or not; the executor sets it
+    fault_listener: Callable[[str], None] | None = None
+
+    def report_fault(self, message: str) -> None:
+        """Tell the listener about a fault found off the session's threads (never blocks).
+
+        A thread of its own, because the listener e-stops, and the e-stop's disarm must not wait
+        for the supervising thread (which may hold the link) to return.
+        """
+        listener = self.fault_listener
+        if listener is not None:
+            threading.Thread(
+                target=listener, args=(message,), name=f"{self.kind} fault", daemon=True
+            ).start()
 
     @property
     @abstractmethod
@@ -65,8 +132,11 @@ class Stimulator(ABC):
         """Arm (charge) the device; triggers are refused until armed."""
 
     @abstractmethod
-    def disarm(self) -> None:
-        """Disarm at once. Must be safe to call from any thread, at any time, repeatedly."""
+    def disarm(self) -> DisarmOutcome:
+        """Disarm at once, and say truthfully what is known of it (never raises).
+
+        Must be safe to call from any thread, at any time, repeatedly.
+        """
 
     @abstractmethod
     def set_intensity(self, pct_mso: float) -> None:

@@ -41,6 +41,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from mirrorvr.errors import DeviceError
+from mirrorvr.stim.base import disarm_outcome
 from mirrorvr.stim.guard import GuardLimits, PulseGuard
 from mirrorvr.stim.journal import Journal
 from mirrorvr.stim.priority import BOOST_RT_PRIORITY, realtime_boost, try_realtime
@@ -142,19 +143,17 @@ class StimChild:
             self.cancel.set()
             self.estopped = self.estopped or request == "E"
         self.guard.armed = False
-        ok, error = True, ""
         with realtime_boost():
-            try:
-                self.driver.disarm()
-            except Exception as e:  # the reply says the disarm failed; never raise here
-                ok, error = False, str(e)
+            out = disarm_outcome(self.driver)  # never raises; says what the device confirmed
         _send(
             {
                 "ev": "disarmed",
                 "request": request,
                 "cause": cause,
-                "ok": ok,
-                "error": error,
+                "ok": out.confirmed,
+                "disarm": out.status,
+                "step": out.step,
+                "error": out.detail,
                 "t_call": t_call,
                 "t_done": monotonic(),
             }
@@ -232,21 +231,27 @@ class StimChild:
         self.guard.fired_at(t)
         hold = self.driver.hold_s
         if hold > 0:
-            self._wait(t + hold, stoppable=False)
+            self._wait(t + hold, stoppable=False, spin=False)
             self.driver.release()
         return t
 
     # ---- waiting -----------------------------------------------------------------------
-    def _wait(self, deadline: float, *, stoppable: bool = True) -> bool:
-        """Return at ``deadline`` (commands handled meanwhile); False at once if cancelled."""
+    def _wait(self, deadline: float, *, stoppable: bool = True, spin: bool = True) -> bool:
+        """Return at ``deadline`` (commands handled meanwhile); False at once if cancelled.
+
+        ``spin``: busy-wait the last ``SPIN_S`` (pulse deadlines). Without it (the end of a
+        pulse width, which may run a little long) the wait sleeps throughout, so this
+        real-time process leaves the CPU to the session process while a line is held.
+        """
+        margin = SPIN_S if spin else 0.0
         while True:
             if stoppable and self.cancel.is_set():
                 return False
             remaining = deadline - monotonic()
             if remaining <= 0:
                 return True
-            if remaining > SPIN_S:
-                self._poll_commands(remaining - SPIN_S)
+            if remaining > margin:
+                self._poll_commands(remaining - margin)
             # else spin: the last SPIN_S are a busy loop on the clock
 
     # ---- trains ------------------------------------------------------------------------
@@ -256,6 +261,7 @@ class StimChild:
         _send({"ev": kind, "t": t, **data})
 
     def run_train(self, tr: dict[str, Any]) -> None:
+        """Deliver one handed-over train: intent journaled, every pulse guarded, outcome."""
         self._trains_run += 1
         key = {"step": tr["step"], "train": tr["train"]}
         times: list[float] = [float(x) for x in tr["times"]]
@@ -322,7 +328,7 @@ class StimChild:
             self._record("pulse", t_write + wire, **key, i=i, planned=planned,
                          intensity_pct_mso=intensity)  # fmt: skip
             if hold > 0:
-                self._wait(t_write + hold, stoppable=False)
+                self._wait(t_write + hold, stoppable=False, spin=False)
                 try:
                     self.driver.release()
                 except DeviceError as e:
@@ -372,11 +378,12 @@ class StimChild:
         # a driver faulted by its keep-alive/reader thread (lost remote control, error bits)
         # between trains: push it to the session now rather than at the next train
         fault = getattr(self.driver, "_fault", None)
-        if fault is not None and self.guard.armed:
+        if fault is not None and not self._faulted:  # armed or not (issue 13)
             self._fault(f"device fault: {fault}")
 
     # ---- main loop ---------------------------------------------------------------------
     def serve(self) -> None:
+        """Run trains as they come and answer commands until told to exit."""
         last_gc = monotonic()
         while not self._exit:
             if self.trains:

@@ -41,7 +41,7 @@ from mirrorvr.session.eventlog import EventLog
 from mirrorvr.session.events import Event
 from mirrorvr.session.timeline import Step, Timeline
 from mirrorvr.stim import governor
-from mirrorvr.stim.base import Stimulator, TrainSpec
+from mirrorvr.stim.base import Stimulator, TrainSpec, disarm_outcome
 from mirrorvr.stim.priority import realtime_boost
 from mirrorvr.stim.scheduler import PulseScheduler, monotonic
 
@@ -125,6 +125,11 @@ class StimulationExecutor:
         self.estopped: str | None = None
         #: called (from the scheduler thread) when the device faults; the runner sets its e-stop
         self.on_fault: Callable[[str], None] | None = None
+        # faults the driver's own supervision finds between trains (keep-alive, lost link) reach
+        # the session at once, armed or not: a `device` event, then the same e-stop
+        stimulator.fault_listener = self._supervision_fault
+        self._fault_once = threading.Lock()  # a fault is reported once, by whoever sees it first
+        self._fault_reported = False
         # a held trigger line (TTL box) returns to idle by our deadline, on our clock: after the
         # pulse is logged, and in simulated time on the simulated clock (no real-time spin)
         stimulator.auto_release = False
@@ -188,20 +193,16 @@ class StimulationExecutor:
         with realtime_boost():
             self.cancel(f"emergency stop: {cause}")
             self.estopped = cause
-            try:
-                self.stimulator.disarm()
-                disarmed = True
-            except Exception as e:  # keep going: the log must say the disarm failed
-                disarmed = False
-                cause = f"{cause} (disarm failed: {e})"
+            outcome = disarm_outcome(self.stimulator)
             t_done = self.clock.now()
         self.log.append(
             "estop",
             t_call,
             durable=True,
             cause=cause,
-            disarmed=disarmed,
-            disarm_s=t_done - t_call,  # from the call to the disarm write completed
+            # only what the device confirmed: confirmed, failed (with the step) or unknown
+            **outcome.fields(),
+            disarm_s=t_done - t_call,  # from the call to the disarm's outcome
         )
 
     def recheck(self, today: dt.date, pulses_today: int = 0) -> list[str]:
@@ -218,6 +219,7 @@ class StimulationExecutor:
     def resume(self) -> None:
         """Accept pulses again (after a pause or an emergency stop whose re-check passed)."""
         self.estopped = None
+        self._fault_reported = False
         self._sim_stop.clear()
         if self.scheduler is not None:
             self.scheduler.reset()
@@ -244,15 +246,38 @@ class StimulationExecutor:
 
         self.scheduler.submit(lambda: self._run_safely(step, onset), dropped)
 
+    def _supervision_fault(self, message: str) -> None:
+        """The driver's supervision found a fault: log it and e-stop (or disarm) at once."""
+        if not self._first_fault():
+            return  # a train saw the same fault and has e-stopped already
+        self.log.append(
+            "device",
+            self.clock.now(),
+            durable=True,
+            what="fault",
+            device=self.stimulator.kind,
+            source="supervision",
+            error=message,
+        )
+        if self.on_fault is not None:
+            self.on_fault(f"device fault: {message}")
+        else:
+            self.estop(f"device fault: {message}")
+
     def _run_safely(self, step: Step, onset: float) -> None:
         result = self.execute(step, onset)
-        if result.status == "fault" and self.on_fault is not None:
+        if result.status == "fault" and self.on_fault is not None and self._first_fault():
             self.on_fault(f"device fault: {result.reason}")
 
-    def _wait(self, deadline: float) -> bool:
-        """Wait until ``deadline``; False if stopped meanwhile."""
+    def _first_fault(self) -> bool:
+        with self._fault_once:
+            first, self._fault_reported = not self._fault_reported, True
+            return first
+
+    def _wait(self, deadline: float, *, spin: bool = True) -> bool:
+        """Wait until ``deadline``; False if stopped meanwhile (``spin=False``: no busy wait)."""
         if self.scheduler is not None:
-            return self.scheduler.wait_until(deadline)
+            return self.scheduler.wait_until(deadline, spin=spin)
         if self._sim_stop.is_set():
             return False
         self.clock.sleep_until(deadline)
@@ -429,7 +454,7 @@ class StimulationExecutor:
             if hold > 0:
                 # the pulse width ends by a deadline after the stamp went out (an e-stop
                 # meanwhile releases at once: its disarm drops the line anyway)
-                self._wait(t_write + hold if realtime else t_out + hold)
+                self._wait(t_write + hold if realtime else t_out + hold, spin=False)
                 try:
                     self.stimulator.release()
                 except DeviceError as e:

@@ -30,6 +30,9 @@ PULSE_RT_PRIORITY = 80
 BOOST_RT_PRIORITY = PULSE_RT_PRIORITY + 5
 #: SCHED_FIFO priority of a stimulator keep-alive thread: below the pulses, above the rest
 KEEPALIVE_RT_PRIORITY = 70
+#: SCHED_FIFO priority of the session process's reader of the stimulation process's messages
+#: (it logs each pulse and pushes it to LSL; blocked on its pipe the rest of the time)
+MESSAGES_RT_PRIORITY = 60
 
 
 def try_realtime(priority: int) -> tuple[bool, str]:

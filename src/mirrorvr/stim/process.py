@@ -38,10 +38,19 @@ from mirrorvr.errors import DeviceError
 from mirrorvr.session.timeline import Step
 from mirrorvr.stim import errors as stim_errors
 from mirrorvr.stim import governor
-from mirrorvr.stim.base import Capabilities, Stimulator, StimulatorStatus, TrainSpec
+from mirrorvr.stim.base import (
+    Capabilities,
+    DisarmOutcome,
+    Stimulator,
+    StimulatorStatus,
+    TrainSpec,
+    outcome_from_reply,
+)
 from mirrorvr.stim.executor import StimulationExecutor, TrainResult
 from mirrorvr.stim.guard import GuardLimits
 from mirrorvr.stim.journal import JOURNAL_NAME, missing_records, read_journal
+from mirrorvr.stim.priority import MESSAGES_RT_PRIORITY, try_realtime
+from mirrorvr.stim.scheduler import GIL_SWITCH_INTERVAL_S
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +112,7 @@ class StimulationProcess:
         self._reader: threading.Thread | None = None
         self._closing = False
         self.dead = threading.Event()
+        self._old_switch: float | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------
     def start(self, timeout: float = 30.0) -> StimulationProcess:
@@ -140,6 +150,10 @@ class StimulationProcess:
         if not self.ready.get("ok"):
             self._reap()
             raise DeviceError(str(self.ready.get("error", "the stimulation process failed")))
+        # the reader must get the GIL within a fraction of a millisecond of a pulse message, not
+        # after Python's default 5 ms switch interval (as the pulse scheduler thread did)
+        self._old_switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._old_switch, GIL_SWITCH_INTERVAL_S))
         self._reader = threading.Thread(target=self._read, name="stim-process reader", daemon=True)
         self._reader.start()
         return self
@@ -184,6 +198,9 @@ class StimulationProcess:
             with contextlib.suppress(OSError):
                 os.close(self._estop_w)
             self._estop_w = -1
+        if self._old_switch is not None:
+            sys.setswitchinterval(self._old_switch)
+            self._old_switch = None
 
     def __enter__(self) -> StimulationProcess:
         return self.start()
@@ -260,6 +277,9 @@ class StimulationProcess:
 
     def _read(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
+        # a pulse reaches the event log and LSL as soon as the child sends it, however busy
+        # the session process is (where real-time priority is permitted)
+        try_realtime(MESSAGES_RT_PRIORITY)
         for line in self._lines():
             try:
                 msg = json.loads(line)
@@ -296,6 +316,12 @@ class StimulationProcess:
             self.on_message({"ev": "died", "code": code})
 
     # ---- the device without the child --------------------------------------------------
+    def disarm_outcome_directly(self) -> DisarmOutcome:
+        """The child is gone: disarm through the port here, and say what is known of it."""
+        if self.disarm_directly():
+            return DisarmOutcome("unknown", "disarm directly", "written; the child is gone")
+        return DisarmOutcome("failed", "disarm directly", "the port could not be written")
+
     def disarm_directly(self) -> bool:
         """The child is gone: open the port here and disarm (best effort); True if written."""
         from mirrorvr.stim.factory import make_stimulator
@@ -348,13 +374,15 @@ class RemoteStimulator(Stimulator):
         """Arm in the child (the guard then allows pulses)."""
         self.process.call("arm", timeout=30.0)
 
-    def disarm(self) -> None:
+    def disarm(self) -> DisarmOutcome:
         """Disarm through the e-stop channel; if the child is gone, through the port here."""
         if self.process.alive:
             reply = self.process.request_disarm("D")
-            if reply is not None or threading.current_thread() is self.process._reader:
-                return
-        self.process.disarm_directly()
+            if reply is not None:
+                return outcome_from_reply(reply)
+            if threading.current_thread() is self.process._reader:
+                return DisarmOutcome("unknown", "disarm request", "reply awaited on its own reader")
+        return self.process.disarm_outcome_directly()
 
     def set_intensity(self, pct_mso: float) -> None:
         """Set and verify the intensity in the child."""
@@ -528,21 +556,19 @@ class ProcessExecutor(StimulationExecutor):
         self.estopped = cause
         reply = self.process.request_disarm("E") if self.process.alive else None
         if reply is None:
-            disarmed = self.process.disarm_directly()
-            if not disarmed:
-                cause = f"{cause} (disarm not confirmed)"
+            outcome = self.process.disarm_outcome_directly()
             t_done = self.clock.now()
         else:
-            disarmed = bool(reply.get("ok"))
-            if not disarmed:
-                cause = f"{cause} (disarm failed: {reply.get('error')})"
+            outcome = outcome_from_reply(reply)
             t_done = float(reply["t_done"])
+        if not outcome.confirmed:
+            cause = f"{cause} (disarm {outcome.status})"
         self.log.append(
             "estop",
             t_call,
             durable=True,
             cause=cause,
-            disarmed=disarmed,
+            **outcome.fields(),  # only what the child (or the port) confirmed
             disarm_s=t_done - t_call,
         )
 

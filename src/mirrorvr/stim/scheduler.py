@@ -185,16 +185,20 @@ class PulseScheduler:
         return self._cancel.is_set()
 
     # ---- precise waiting ----------------------------------------------------------------
-    def wait_until(self, deadline: float) -> bool:
-        """Return at ``deadline`` (monotonic seconds), or ``False`` at once if cancelled."""
+    def wait_until(self, deadline: float, *, spin: bool = True) -> bool:
+        """Return at ``deadline`` (monotonic seconds), or ``False`` at once if cancelled.
+
+        ``spin=False``: sleep throughout (the end of a pulse width may run a little long;
+        the GIL and the CPU stay free for the rest of the process meanwhile).
+        """
         cancel = self._cancel
-        spin = self.spin_s
+        spin_s = self.spin_s if spin else 0.0
         while True:
             if cancel.is_set():
                 return False
             remaining = deadline - monotonic()
             if remaining <= 0:
                 return True
-            if remaining > spin:
-                cancel.wait(remaining - spin)
+            if remaining > spin_s:
+                cancel.wait(remaining - spin_s)
             # else: spin — the last ``spin`` seconds are a busy loop on the clock

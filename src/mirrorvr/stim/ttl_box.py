@@ -20,7 +20,7 @@ import threading
 
 from mirrorvr.errors import DeviceError
 from mirrorvr.session.clock import local_clock
-from mirrorvr.stim.base import Capabilities, Stimulator, StimulatorStatus
+from mirrorvr.stim.base import Capabilities, DisarmOutcome, Stimulator, StimulatorStatus
 from mirrorvr.stim.transport import SerialTransport
 
 
@@ -47,6 +47,7 @@ class TTLBox(Stimulator):
     ) -> None:
         if not 1 <= trigger_code <= 255:
             raise ValueError(f"trigger_code must be 1..255, got {trigger_code}")
+        self.port = port
         self.transport = SerialTransport(port, baudrate=baudrate, timeout=0.1)
         self.trigger_code = trigger_code
         self.pulse_width_s = pulse_width_s
@@ -85,7 +86,7 @@ class TTLBox(Stimulator):
             raise DeviceError(f"trigger box on {self.transport.port} is not connected")
         self._armed = True
 
-    def disarm(self) -> None:
+    def disarm(self) -> DisarmOutcome:
         """Refuse further triggers and drive all lines low at once.
 
         A trigger on the line is cut short rather than held for its width (its edge already
@@ -95,11 +96,19 @@ class TTLBox(Stimulator):
         self._armed = False  # any trigger not yet holding the lock now refuses
         with self._lock:
             self.release_at = None
-            if self.transport.is_open:
-                try:
-                    self.transport.write(b"\x00")
-                except DeviceError:
-                    pass  # the port is gone: nothing can be triggered through it either
+            if not self.transport.is_open:
+                return DisarmOutcome("failed", "drive trigger lines low", f"{self.port} is closed")
+            try:
+                self.transport.write(b"\x00")
+            except DeviceError as e:
+                # the port is gone: nothing is triggered through it, but the lines' state and
+                # the stimulator behind them are not known
+                return DisarmOutcome("failed", "drive trigger lines low", str(e))
+        return DisarmOutcome(
+            "confirmed",
+            detail="trigger lines low, no further triggers; a stimulator armed at its own "
+            "panel stays armed",
+        )
 
     def set_intensity(self, pct_mso: float) -> None:
         """Record the intended intensity (set it on the stimulator's panel)."""

@@ -62,9 +62,9 @@ class NewPatient(BaseModel):
 
 
 class ScreeningIn(BaseModel):
-    """A completed screening questionnaire."""
+    """A screening questionnaire: yes (true), no (false) or not asked (null) per item."""
 
-    answers: dict[str, bool]
+    answers: dict[str, bool | None]
     cleared_by: str = ""
     notes: str = ""
 

@@ -23,6 +23,7 @@ from mirrorvr.errors import MirrorVRError
 from mirrorvr.run.session import LaunchOptions, run_session
 from mirrorvr.session.events import Event
 from mirrorvr.session.runner import SessionRunner
+from mirrorvr.session.summary import disarm_warnings
 from mirrorvr.session.timeline import Timeline, compile_timeline
 
 
@@ -34,6 +35,8 @@ class _Counters:
     block: int | None = None
     pulses: int = 0
     estops: int = 0
+    #: every e-stop or session end whose disarm the device did not confirm (shown loudly)
+    disarm_warnings: list[str] = field(default_factory=list)
     last_rating: dict[str, Any] | None = None
     device_event: str = "not connected"
     frames: int = 0
@@ -164,6 +167,8 @@ class LiveSession:
                 c.pulses += 1
             elif k == "estop":
                 c.estops += 1
+            if k in ("estop", "session_end"):
+                c.disarm_warnings += disarm_warnings([e])
             elif k == "rating":
                 c.last_rating = {"timepoint": e["timepoint"], "value": e.get("value")}
             elif k == "device":
@@ -172,7 +177,7 @@ class LiveSession:
                 c.frames += 1
                 if e.get("late"):
                     c.late_frames += 1
-            if k != "pulse":
+            if k not in ("pulse", "pme"):  # per-pulse / per-EMG-window events would crowd it
                 c.last_event = k
                 c.tail = [*c.tail[-7:], f"{k} {_brief(e)}".strip()]
             self.version += 1
@@ -212,6 +217,7 @@ class LiveSession:
                 "pulses_delivered": c.pulses,
                 "pulses_planned": self.timeline.total_pulses,
                 "estops": c.estops,
+                "disarm_warnings": list(c.disarm_warnings),
                 "device": device,
                 "last_rating": c.last_rating,
                 "frame_health": frames,

@@ -27,7 +27,7 @@ from typing import ClassVar
 
 from mirrorvr.errors import DeviceError
 from mirrorvr.session.clock import local_clock
-from mirrorvr.stim.base import Capabilities, Stimulator, StimulatorStatus, TrainSpec
+from mirrorvr.stim.base import Capabilities, DisarmOutcome, Stimulator, StimulatorStatus, TrainSpec
 from mirrorvr.stim.errors import (
     ChecksumError,
     ConflictError,
@@ -114,6 +114,7 @@ class MagstimDriver(Stimulator):
         self._critical = threading.Event()
         self._pending_disarm = 0
         self._pending_lock = threading.Lock()
+        self._disarm_reply: InstrumentStatus | None = None  # status in the last disarm reply
         self._last_status_t = 0.0
         self._ready_known = False
         self._expect_charged = False
@@ -252,6 +253,7 @@ class MagstimDriver(Stimulator):
             reply = self._read_reply("E", timeout=1.0)
             if reply.status is not None:
                 self._note_status(reply, "E", self.last_disarm_write_t)
+                self._disarm_reply = reply.status
 
     # ---------------------------------------------------------------- exchanges
 
@@ -383,6 +385,7 @@ class MagstimDriver(Stimulator):
                 continue
             if self._critical.is_set() or not self._lock.acquire(timeout=0.02):
                 continue  # a fire is waiting: it resets the timer itself
+            failed: DeviceError | None = None
             try:
                 if self._fault is not None:
                     return
@@ -390,10 +393,13 @@ class MagstimDriver(Stimulator):
                     self._exchange(chr(self.keepalive_frame[0]), self.keepalive_frame[1:-1])
                     self._check_status(chr(self.keepalive_frame[0]))
             except DeviceError as e:
-                self._fail(e)
-                return
+                failed = self._fail(e)
             finally:
                 self._lock.release()
+            if failed is not None:
+                # the session hears of it now, armed or not, not at its next train
+                self.report_fault(f"keep-alive: {failed}")
+                return
 
     def _start_keepalive(self) -> None:
         if not self.keepalive_enabled:
@@ -467,12 +473,17 @@ class MagstimDriver(Stimulator):
                 )
             time.sleep(0.02)
 
-    def disarm(self) -> None:
-        """Write the disarm frame now, from this thread; collect its reply if the link is free."""
+    def disarm(self) -> DisarmOutcome:
+        """Write the disarm frame now, from this thread; collect its reply if the link is free.
+
+        ``confirmed`` only when the unit acknowledged the disarm with a valid reply; a write that could not be made is ``failed``; a write whose reply was not seen
+        (the link busy, lost or garbled) is ``unknown`` (the unit's own watchdog disarms it
+        about a second after the last command, magstim-serial.md).
+        """
         self._expect_charged = False
         self._ready_known = False
         if not self.transport.is_open:
-            return
+            return DisarmOutcome("failed", "write disarm", f"{self.port} is closed")
         try:
             # at real-time priority: whichever thread calls, the frame leaves before anything
             # else on the machine can run (the reply is collected at normal priority below)
@@ -480,19 +491,29 @@ class MagstimDriver(Stimulator):
                 t = self.transport.write(DISARM_FRAME)
         except DeviceError as e:
             log.warning("%s: disarm could not be written: %s", self.port, e)
-            return
+            return DisarmOutcome("failed", "write disarm", str(e))
         self.last_disarm_write_t = t
         with self._pending_lock:
             self._pending_disarm += 1
-        if self._lock.acquire(timeout=1.0):
-            try:
-                self._drain_pending_disarms()
-            except DeviceError as e:
-                log.warning("%s: disarm sent, reply not understood: %s", self.port, e)
-                with self._pending_lock:
-                    self._pending_disarm = 0
-            finally:
-                self._lock.release()
+        self._disarm_reply = None
+        if not self._lock.acquire(timeout=1.0):
+            return DisarmOutcome("unknown", "read disarm reply", "the link stayed busy for 1 s")
+        try:
+            self._drain_pending_disarms()
+        except DeviceError as e:
+            log.warning("%s: disarm sent, reply not understood: %s", self.port, e)
+            with self._pending_lock:
+                self._pending_disarm = 0
+            return DisarmOutcome("unknown", "read disarm reply", str(e))
+        finally:
+            self._lock.release()
+        st = self._disarm_reply
+        if st is None:
+            # another thread collected the reply: its status is the latest we know
+            return DisarmOutcome("unknown", "read disarm reply", "no reply seen by this call")
+        # the reply's status is the state *before* the command (magstim-serial.md §4): a valid
+        # reply to the disarm is the unit's acknowledgement that it carried it out
+        return DisarmOutcome("confirmed", detail=f"acknowledged (status before: {st.raw:02x})")
 
     def _power_ok(self, pct: int) -> None:
         if not 0 <= pct <= self.max_power:

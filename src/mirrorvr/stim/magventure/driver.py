@@ -22,7 +22,7 @@ import time
 
 from mirrorvr.errors import DeviceError
 from mirrorvr.session.clock import local_clock
-from mirrorvr.stim.base import Capabilities, Stimulator, StimulatorStatus, TrainSpec
+from mirrorvr.stim.base import Capabilities, DisarmOutcome, Stimulator, StimulatorStatus, TrainSpec
 from mirrorvr.stim.errors import (
     ConflictError,
     DeviceFaultError,
@@ -205,23 +205,31 @@ class MagPro(Stimulator):
             self._record_fault(fault)
 
     def _record_fault(self, e: DeviceError) -> None:
-        if self._fault is None:
+        first = self._fault is None
+        if first:
             self._fault = e
             log.error("%s", e)
             self._expect_enabled = False
             self._write_disable()
         with self._cond:
             self._cond.notify_all()
+        if first:
+            # supervisor or reader found it: the session hears of it now, armed or not
+            self.report_fault(str(e))
 
     # ------------------------------------------------------------------ requests
 
     def _write_disable(self) -> float | None:
+        """Best effort (fault paths): the write time, or ``None`` if it could not be made."""
         if not self.transport.is_open:
             return None
         try:
-            t = self.transport.write(DISABLE_FRAME)
+            return self._write_disable_or_raise()
         except DeviceError:
             return None
+
+    def _write_disable_or_raise(self) -> float:
+        t = self.transport.write(DISABLE_FRAME)
         self.last_disarm_write_t = t
         return t
 
@@ -341,19 +349,36 @@ class MagPro(Stimulator):
             )
         self._expect_enabled = True
 
-    def disarm(self) -> None:
-        """Write disable (command 2, 0) now, from this thread; wait briefly for its message 3."""
+    def disarm(self) -> DisarmOutcome:
+        """Write disable (command 2, 0) now, from this thread; wait briefly for its message 3.
+
+        ``confirmed`` only when a message 3 after the write reports the unit not enabled; a
+        write that could not be made is ``failed`` (it used to return silently); no message 3
+        within 0.5 s is ``unknown``.
+        """
         self._expect_enabled = False
         with self._cond:
             n0 = self._seen[0x03]
-        if self._write_disable() is None:
-            return
+        if not self.transport.is_open:
+            return DisarmOutcome("failed", "write disable", f"{self.port} is closed")
+        try:
+            self._write_disable_or_raise()
+        except DeviceError as e:
+            log.warning("%s: disable could not be written: %s", self.port, e)
+            return DisarmOutcome("failed", "write disable", str(e))
         deadline = time.monotonic() + 0.5
         with self._cond:
             while (
                 self._seen[0x03] <= n0 and time.monotonic() < deadline and not self._stop.is_set()
             ):
                 self._cond.wait(0.05)
+            seen = self._seen[0x03] > n0
+        st = self.status_byte
+        if not seen or st is None:
+            return DisarmOutcome("unknown", "read status (message 3)", "no reply within 0.5 s")
+        if st.enabled:
+            return DisarmOutcome("failed", "status after disable", "the MagPro reports enabled")
+        return DisarmOutcome("confirmed")
 
     def set_intensity(self, pct_mso: float) -> None:
         """Amplitude A (whole percent, rounded down), verified by the unit's message 1."""

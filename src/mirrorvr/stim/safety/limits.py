@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from mirrorvr.config.plan import SafetyOverride, SafetyProfile
 from mirrorvr.errors import Problem
+from mirrorvr.stim.safety.ceilings import ceilings
+from mirrorvr.stim.safety.train_table import default_table, lookup
 
 #: The project baseline: the defaults of :class:`SafetyProfile` (sources in docs/safety.md).
 BASELINE = SafetyProfile()
@@ -104,18 +106,70 @@ def loosening_problems(profile: SafetyProfile) -> list[Problem]:
     return problems
 
 
+def train_duration_ceiling_s(frequency_hz: float) -> float:
+    """The longest train any signed override may allow at this frequency (hard ceiling).
+
+    ``ceilings.csv`` times the 100 % MT cell of the row the frequency falls in (the table's
+    fastest row above it).
+    """
+    t = default_table()
+    cell = lookup(t, min(frequency_hz, t.frequencies[-1]), t.intensities[0])
+    assert cell is not None  # the 100 % MT column of an existing row always has a cell
+    return ceilings()["max_train_duration_s"].value * cell.limit_s
+
+
+def ceiling_problems(profile: SafetyProfile) -> list[Problem]:
+    """Every override (or profile value) beyond a hard ceiling: no signature lifts these."""
+    out: list[Problem] = []
+    cs = ceilings()
+    for i, o in enumerate(profile.overrides):
+        where = f"safety.overrides[{i}].value"
+        if o.rule == "max_train_duration_s":
+            top = train_duration_ceiling_s(float(o.frequency_hz or 0.0))
+            if o.value > top:
+                out.append(
+                    Problem(
+                        where,
+                        f"rule max_train_duration_s: {o.value:g} s at {o.frequency_hz:g} Hz is "
+                        f"beyond the hard ceiling of {top:g} s that no signature can lift "
+                        f"({cs['max_train_duration_s'].source})",
+                    )
+                )
+            continue
+        c = cs.get(o.rule)
+        if c is not None and c.breached_by(float(o.value)):
+            out.append(
+                Problem(
+                    where,
+                    f"rule {o.rule}: {o.value:g} is beyond the hard ceiling "
+                    f"({'at most' if c.direction == 'max' else 'at least'} {c.value:g}) that no "
+                    f"signature can lift ({c.source}; {c.status})",
+                )
+            )
+    return out
+
+
 def effective_limits(profile: SafetyProfile) -> Limits:
     """The profile with its overrides applied (run :func:`loosening_problems` first)."""
     update: dict[str, float | int | bool] = {}
+    cs = ceilings()
     for name, o in _overridden(profile).items():
+        value = float(o.value)
+        c = cs.get(name)
+        if c is not None and c.breached_by(value):
+            value = c.value  # defence in depth: ceiling_problems refuses such a plan first
         if name == "allow_visual_threshold":
-            update[name] = bool(o.value)
+            update[name] = bool(value)
         elif name in _INT_FIELDS:
-            update[name] = int(o.value)
+            update[name] = int(value)
         else:
-            update[name] = float(o.value)
+            update[name] = value
     trains = tuple(
-        TrainDurationOverride(float(o.frequency_hz), float(o.up_to_pct_rmt), o.value)
+        TrainDurationOverride(
+            float(o.frequency_hz),
+            float(o.up_to_pct_rmt),
+            min(o.value, train_duration_ceiling_s(float(o.frequency_hz))),
+        )
         for o in profile.overrides
         if o.rule == "max_train_duration_s" and o.frequency_hz and o.up_to_pct_rmt
     )

@@ -17,7 +17,13 @@ from typing import Any
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.errors import Problem
 from mirrorvr.session.timeline import Step, Timeline
-from mirrorvr.stim.safety.limits import Limits, effective_limits, loosening_problems
+from mirrorvr.stim.safety.limits import (
+    Limits,
+    ceiling_problems,
+    effective_limits,
+    loosening_problems,
+)
+from mirrorvr.stim.safety.pulse_stream import PAIRED_PULSE_KINDS, Finding, Pulse, check_pulses
 from mirrorvr.stim.safety.runtime import (
     DeviceLimits,
     Ledger,
@@ -49,6 +55,46 @@ def request_from_step(step: Step, onset: float) -> StimRequest:
         first_pulse=onset + offsets[0],
         last_pulse=onset + offsets[-1],
     )
+
+
+#: the highest resting motor threshold a measurement can return (% MSO): % MSO caps and device
+#: energy grow with the threshold, so a threshold measured at session start is checked here
+ADMISSIBLE_MT_MAX_PCT_MSO = 100.0
+
+
+def plan_pulses(steps: Iterable[Step], *, worst_case_mt: bool = False) -> list[Pulse]:
+    """Every planned pulse of these steps, as the pulse-stream checker sees them.
+
+    ``worst_case_mt``: the threshold is measured at session start, so a step carries no % MSO;
+    use the highest admissible threshold (every % MSO cap and device limit is then at its worst).
+    """
+    out: list[Pulse] = []
+    for s in steps:
+        if not s.n_pulses:
+            continue
+        d = s.data
+        rmt = float(d["intensity_pct_rmt"])
+        mso = float(d["intensity_pct_mso"])
+        if worst_case_mt and mso <= 0:
+            mso = round(rmt * ADMISSIBLE_MT_MAX_PCT_MSO / 100.0, 2)
+        paired = bool(d.get("paired", False))
+        out += [
+            Pulse(s.t + float(o), rmt, mso, paired and k % 2 == 1)
+            for k, o in enumerate(d["offsets"])
+        ]
+    return out
+
+
+def stream_problems(findings: list[Finding], where: str) -> list[Problem]:
+    """Findings of the pulse-stream checker as problems, one per rule (first + how many more)."""
+    seen: dict[str, list[Finding]] = {}
+    for f in findings:
+        seen.setdefault(f.rule, []).append(f)
+    out = []
+    for rule, fs in seen.items():
+        more = f" (and {len(fs) - 1} more)" if len(fs) > 1 else ""
+        out.append(Problem(where, f"rule {rule}: {fs[0].message}{more}"))
+    return out
 
 
 def _threshold_problems(plan: SessionPlan, limits: Limits, today: dt.date) -> list[Problem]:
@@ -153,13 +199,18 @@ def check_plan(
     pulses_today: int = 0,
     device: DeviceLimits | None = None,
     table: TrainTable | None = None,
+    paired_device: bool | None = None,
 ) -> list[Problem]:
-    """Every reason this plan may not stimulate today (empty list = allowed)."""
+    """Every reason this plan may not stimulate today (empty list = allowed).
+
+    ``paired_device``: the connected stimulator gives device-timed paired pulses (default: by
+    the plan's stimulator kind).
+    """
     stim = plan.stimulation
     planned = timeline.total_pulses
     if stim.mode == "none" or planned == 0:
         return []
-    problems = loosening_problems(plan.safety)
+    problems = loosening_problems(plan.safety) + ceiling_problems(plan.safety)
     limits = effective_limits(plan.safety)
     p = limits.profile
     problems += _threshold_problems(plan, limits, today)
@@ -168,17 +219,30 @@ def check_plan(
         problems.append(
             Problem(
                 "stimulation.protocol",
-                f"the plan delivers {planned} pulses; the safety profile allows "
-                f"{p.max_pulses_per_session} per session",
+                f"rule max_pulses_per_session: the plan delivers {planned} pulses; the safety "
+                f"profile allows {p.max_pulses_per_session} per session",
             )
         )
-    if pulses_today + planned > p.max_pulses_per_day:
+    measured_at_start = stim.motor_threshold is None
+    hunt = stim.threshold_estimate if measured_at_start else None
+    hunt_max = hunt.max_pulses if hunt is not None else 0
+    if pulses_today + planned + hunt_max > p.max_pulses_per_day:
+        left = max(0, p.max_pulses_per_day - pulses_today)
+        with_hunt = f" + up to {hunt_max} threshold-hunting" if hunt_max else ""
         problems.append(
             Problem(
                 "stimulation.protocol",
-                f"{pulses_today} pulses already today + {planned} planned exceeds the daily "
-                f"limit of {p.max_pulses_per_day} for this patient",
+                f"rule max_pulses_per_day: {pulses_today} pulses already today + {planned} "
+                f"planned{with_hunt} exceeds the daily limit of {p.max_pulses_per_day} for this "
+                f"patient ({left} remain today)",
             )
+        )
+    if hunt is not None:
+        # the hunt's pulses at its shortest interval, through the same checker (single pulses)
+        start = hunt.start_pct_mso
+        pulses = [Pulse(k * hunt.isi_s[0], None, start) for k in range(hunt.max_pulses)]
+        problems += stream_problems(
+            check_pulses(pulses, limits, counts=False), "stimulation.threshold_estimate"
         )
     proto = stim.protocol
     why = intensity_problem(
@@ -189,18 +253,38 @@ def check_plan(
     )
     if why:
         problems.append(Problem("stimulation.intensity_pct_rmt", why))
+    where = "stimulation.cue_locked" if stim.mode == "cue-locked" else "stimulation.protocol"
+    # the pulses themselves, whatever the protocol is called
+    kind = plan.devices.stimulator.kind
+    findings = check_pulses(
+        plan_pulses(timeline.steps, worst_case_mt=measured_at_start),
+        limits,
+        device=device,
+        paired_device=paired_device if paired_device is not None else kind in PAIRED_PULSE_KINDS,
+        table=table,
+        counts=False,
+    )
+    if why:  # said once above
+        findings = [f for f in findings if not f.rule.startswith("max_intensity")]
+    if findings:
+        out = stream_problems(findings, where)
+        if measured_at_start:
+            note = " (checked for every threshold up to 100 % MSO: it is measured at start)"
+            out = [Problem(x.where, x.message + note) for x in out]
+        return problems + out
+    if measured_at_start:
+        return problems  # the run-time gate needs % MSO: it runs once the threshold is measured
+    # the same run-time gate the executor uses, at planned times: accepted here = not refused
+    # later for a reason the plan already had
     state = RuntimeState(Ledger(0, pulses_today))
     refused = walk_timeline(
         timeline.steps, limits, session_budget(plan, planned), state, device, table
     )
-    where = "stimulation.cue_locked" if stim.mode == "cue-locked" else "stimulation.protocol"
     seen: dict[str, list[Step]] = {}
     for step, reason in refused:
         # budget refusals repeat what the totals above already say
         if "budget" in reason or "daily limit" in reason or reason == why:
             continue
-        if stim.motor_threshold is None and "not known" in reason:
-            continue  # % MSO follows from the threshold measured at session start
         seen.setdefault(reason, []).append(step)
     for reason, steps in seen.items():
         first = steps[0]

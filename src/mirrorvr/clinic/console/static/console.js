@@ -145,9 +145,13 @@ async function pagePatient(pid) {
     <section class="card"><h2>TMS screening</h2>
       <p id="screening-status" class="${st.cleared ? "ok" : "warn"}">${st.cleared ? "Cleared" : "Not cleared"}: ${esc(st.reason)}</p>
       <form id="screening-form">
-        ${Object.entries(state.screeningItems).map(([k, q]) => `<label class="small"><input type="checkbox" name="${k}"> ${esc(q)}</label>`).join("")}
+        ${Object.entries(state.screeningItems).map(([k, q]) => `<fieldset class="small screening-item"><legend>${esc(q)}</legend>
+          <label class="inline"><input type="radio" name="${k}" value="yes"> yes</label>
+          <label class="inline"><input type="radio" name="${k}" value="no"> no</label>
+          <label class="inline"><input type="radio" name="${k}" value="" checked> not asked</label></fieldset>`).join("")}
+        <button type="button" id="screening-all-no">Answer "no" to every question not answered yes</button>
         <label>Physician clearing any "yes" <input name="cleared_by"></label>
-        <button type="submit">Record screening (ticked = yes)</button><div class="msg" id="screening-msg"></div>
+        <button type="submit">Record screening</button><div class="msg" id="screening-msg"></div>
       </form>
     </section>
     <section class="card"><h2>Motor threshold</h2>
@@ -187,9 +191,19 @@ async function pagePatient(pid) {
     if (f.session_id) body.session_id = Number(f.session_id);
     post(ev.target, `/api/patients/${encodeURIComponent(pid)}/ratings`, body, $("#rating-msg"));
   });
+  $("#screening-all-no").addEventListener("click", () => {
+    const f = $("#screening-form");
+    Object.keys(state.screeningItems).forEach((k) => { if (f.elements[k].value !== "yes") f.elements[k].value = "no"; });
+  });
   $("#screening-form").addEventListener("submit", (ev) => {
     ev.preventDefault(); const answers = {};
-    Object.keys(state.screeningItems).forEach((k) => { answers[k] = ev.target.elements[k].checked; });
+    const v = { yes: true, no: false, "": null };  // yes / no / not asked
+    Object.keys(state.screeningItems).forEach((k) => { answers[k] = v[ev.target.elements[k].value]; });
+    const missing = Object.keys(answers).filter((k) => answers[k] === null);
+    if (missing.length === Object.keys(answers).length) {
+      $("#screening-msg").textContent = "An empty form cannot be recorded: answer every question yes or no.";
+      $("#screening-msg").className = "msg warn"; return;
+    }
     post(ev.target, `/api/patients/${encodeURIComponent(pid)}/screening`, { answers, cleared_by: ev.target.elements.cleared_by.value }, $("#screening-msg"));
   });
   $("#mt-form").addEventListener("submit", (ev) => {
@@ -350,6 +364,7 @@ function renderLive() {
     <dt>Pulses delivered</dt><dd id="st-pulses">${s.pulses_delivered} / ${s.pulses_planned}</dd>
     <dt>Stimulator</dt><dd id="st-device" class="${dev.startsWith("ARMED") ? "device-armed" : "device-disarmed"}">${esc(dev)}</dd>
     <dt>Emergency stops</dt><dd id="st-estops">${s.estops}</dd>
+    ${(s.disarm_warnings || []).map(w => `<dt>DISARM</dt><dd class="disarm-warning device-armed"><b>${esc(w)}</b></dd>`).join("")}
     <dt>Last rating</dt><dd id="st-rating">${s.last_rating ? `${fmt(s.last_rating.value)} (${esc(s.last_rating.timepoint)})` : "–"}</dd>
     <dt>Frame health</dt><dd id="st-frames">${esc(s.frame_health)}</dd>
     <dt>Session folder</dt><dd class="small">${esc(s.folder)}</dd>`;
