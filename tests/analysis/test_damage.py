@@ -15,7 +15,7 @@ import pytest
 from mirrorvr.analysis.loader import load_recording
 from mirrorvr.analysis.qa import run_qa
 from mirrorvr.analysis.recording import Recording
-from mirrorvr.analysis.report import analyze_paths
+from mirrorvr.analysis.report import analyze_paths, find_recordings
 from mirrorvr.session.eventlog import read_events
 from tests.analysis.conftest import write_session_xdf
 from tests.analysis.xdfgen import XdfFile, header_xml
@@ -143,6 +143,10 @@ def test_log_fallback_is_announced(concurrent_session: Path, tmp_path: Path, how
     assert len(rec.events) == n  # the XDF's markers stand in
     assert _damage_metric(rec) == {"status": "warn", "kinds": {"log_fallback"}}
     _report_says(folder, tmp_path / "r", f"{how}; events taken from the XDF")
+    # in a study folder it is still found as a session (not as a bare XDF inside it)
+    (folder / "session.xdf").write_bytes((folder / "rec.xdf").read_bytes())
+    (folder / "rec.xdf").unlink()
+    assert find_recordings(tmp_path) == [folder]
 
 
 def test_intact_recording_is_clean(concurrent_session: Path, tmp_path: Path) -> None:
