@@ -177,7 +177,10 @@ def find_recordings(folder: Path) -> list[Path]:
         raise AnalysisError(f"--sessions {folder}: not a folder")
     found: list[Path] = []
     for p in sorted(folder.iterdir()):
-        if p.is_dir() and SessionFolder(p).has_log():
+        sf = SessionFolder(p)
+        # a session folder whose log is lost still is one (its plan and metadata are there):
+        # loading it announces the fallback to its XDF instead of passing it off as a bare XDF
+        if p.is_dir() and (sf.has_log() or (sf.plan.exists() and sf.xdf.exists())):
             found.append(p)
         elif p.is_dir():
             found += [x for x in find_recordings(p)]
