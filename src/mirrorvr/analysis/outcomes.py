@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mirrorvr.analysis.embodiment import embodiment_outcomes
 from mirrorvr.analysis.pme import pme_outcomes
 from mirrorvr.analysis.recording import Recording, Signal
 from mirrorvr.errors import MirrorVRError
@@ -313,4 +314,5 @@ def run_outcomes(rec: Recording, rule: ResponderRule | None = None) -> dict[str,
         "deviations": deviations(rec),
         "mep": meps(rec),
         "pme": pme_outcomes(rec),
+        "embodiment": embodiment_outcomes(rec),
     }

@@ -347,7 +347,10 @@ class HeadsetPresenter:
         """The patient's 0–10 rating (or ``None`` at the deadline)."""
         if not self.simulated or self.patient is None:
             return self._scene_answer(deadline)
-        value, rt = self.patient.pain_rating(str(step.data.get("timepoint", "")))
+        if step.kind == "embodiment":
+            value, rt = self.patient.embodiment_rating(str(step.data["item"]))
+        else:
+            value, rt = self.patient.pain_rating(str(step.data.get("timepoint", "")))
         return self._simulated_answer(value, rt, deadline)
 
     def ask_laterality(self, step: Step, deadline: float) -> Answer | None:

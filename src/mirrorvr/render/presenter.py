@@ -527,8 +527,11 @@ class PandaPresenter:
 
     def _schedule_answer(self, step: Step, onset: float) -> None:
         assert self.patient is not None
-        if step.kind == "rating":
-            value, rt = self.patient.pain_rating(str(step.data.get("timepoint", "")))
+        if step.kind in ("rating", "embodiment"):
+            if step.kind == "embodiment":
+                value, rt = self.patient.embodiment_rating(str(step.data["item"]))
+            else:
+                value, rt = self.patient.pain_rating(str(step.data.get("timepoint", "")))
             keys = list(keys_for_rating(self.scene.rating.value, value))
             n = len(keys)
             self._scheduled = [

@@ -23,6 +23,8 @@ KINDS = frozenset(
         "rest",
         "rating_prompt",
         "rating",  # value 0-10 or null on timeout, timepoint
+        "embodiment_prompt",  # an embodiment statement shown: item
+        "embodiment",  # durable: item, value 0-10 (agreement) or null on timeout, rt_s
         "laterality_trial",  # stimulus shown: side, angle, view
         "laterality_response",  # answer, correct, rt_s
         "train_intent",  # durable BEFORE any pulse of a train: n_pulses, intensity, timing

@@ -12,6 +12,7 @@ patient (``None``): the display's own input answers, and a headless real session
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,6 +29,10 @@ class Answering(Protocol):
 
     def laterality_answer(self, side: str, angle_deg: int) -> tuple[str, float]:
         """(answered side, seconds taken to answer)."""
+        ...
+
+    def embodiment_rating(self, item: str) -> tuple[int, float]:
+        """(agreement 0-10 with embodiment statement ``item``, seconds taken to answer)."""
         ...
 
 
@@ -109,7 +114,10 @@ class HeadlessPresenter:
         if self.patient is None:  # no display and nobody to answer: the prompt times out
             self.clock.sleep_until(deadline)
             return None
-        value, rt = self.patient.pain_rating(str(step.data.get("timepoint", "")))
+        if step.kind == "embodiment":
+            value, rt = self.patient.embodiment_rating(str(step.data["item"]))
+        else:
+            value, rt = self.patient.pain_rating(str(step.data.get("timepoint", "")))
         t = self.clock.now() + rt
         if t > deadline:
             self.clock.sleep_until(deadline)
@@ -133,8 +141,13 @@ class HeadlessPresenter:
         return Answer(side, t)
 
     def idle(self, until: float) -> None:
-        """Wait on the clock."""
-        self.clock.sleep_until(until)
+        """Wait on the clock: in real time by sleeping only — the runner's polls need no
+        microsecond precision, and a spin would hold the GIL that the thread logging each
+        pulse needs."""
+        if self.clock.realtime:
+            time.sleep(max(0.0, until - self.clock.now()))
+        else:
+            self.clock.sleep_until(until)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -358,6 +358,23 @@ class SessionRunner:
                 rt_s=t_ans - onset,
             )
             self._shift += max(0.0, t_ans - self._deadline(step) - step.duration)
+        elif kind == "embodiment":
+            onset = self.presenter.present(step)
+            self._catch_up(step, self._deadline(step), onset, "display")
+            item = step.data["item"]
+            t_log("embodiment_prompt", onset, **common, item=item)
+            answer = self.presenter.ask_rating(step, onset + float(step.data["timeout_s"]))
+            t_ans = answer.t if answer else self.clock.now()
+            t_log(
+                "embodiment",
+                t_ans,
+                durable=True,
+                **common,
+                item=item,
+                value=answer.value if answer else None,
+                rt_s=t_ans - onset,
+            )
+            self._shift += max(0.0, t_ans - self._deadline(step) - step.duration)
         elif kind == "laterality_trial":
             onset = self.presenter.present(step)
             self._catch_up(step, self._deadline(step), onset, "display")

@@ -261,7 +261,7 @@ class StimChild:
         _send({"ev": kind, "t": t, **data})
 
     def run_train(self, tr: dict[str, Any]) -> None:
-        """Deliver one train handed over by the session, every pulse through the guard."""
+        """Deliver one handed-over train: intent journaled, every pulse guarded, outcome."""
         self._trains_run += 1
         key = {"step": tr["step"], "train": tr["train"]}
         times: list[float] = [float(x) for x in tr["times"]]
@@ -383,7 +383,7 @@ class StimChild:
 
     # ---- main loop ---------------------------------------------------------------------
     def serve(self) -> None:
-        """The child's main loop: run queued trains and answer commands until told to exit."""
+        """Run trains as they come and answer commands until told to exit."""
         last_gc = monotonic()
         while not self._exit:
             if self.trains:
