@@ -109,11 +109,21 @@ def xdf_repair(
 
 
 @xdf_app.command("info")
-def xdf_info(file: Annotated[Path, typer.Argument(help="XDF file.")]) -> None:
+def xdf_info(
+    file: Annotated[Path, typer.Argument(help="XDF file.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (streams, damaged ranges) for scripts.")
+    ] = False,
+) -> None:
     """List the streams of an XDF file: samples, time span, clock offsets, footer."""
     from mirrorvr.streams.xdf_repair import scan_xdf
 
     scan = scan_xdf(file)
+    if as_json:
+        import json
+
+        typer.echo(json.dumps({"file": str(file), **scan.to_dict()}, indent=2))
+        return
     table = Table(
         "id", "name", "format", "channels", "samples", "first", "last", "offsets", "footer"
     )
@@ -125,8 +135,11 @@ def xdf_info(file: Annotated[Path, typer.Argument(help="XDF file.")]) -> None:
             "yes" if s.has_footer else "no",
         )  # fmt: skip
     out.print(table)
-    if scan.problem:
-        out.print(f"[yellow]stops early[/yellow] {scan.problem}: run `mirrorvr xdf repair {file}`")
+    if scan.regions:
+        out.print(
+            f"[yellow]damaged[/yellow]: {len(scan.regions)} range(s) not readable as they are "
+            f"(first {scan.problem}): run `mirrorvr xdf repair {file}`"
+        )
 
 
 @node_app.command("tms")

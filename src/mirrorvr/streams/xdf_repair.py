@@ -88,6 +88,35 @@ class ScanResult:
         """Bytes repair moves to ``.torn`` (damaged chunks inside the file and a torn tail)."""
         return sum(r.end - r.start for r in self.regions)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: file facts, every stream, every damaged range."""
+        return {
+            "size": self.size,
+            "chunks": self.chunks,
+            "valid_end": self.valid_end,
+            "torn_bytes": self.torn_bytes,
+            "streams": [
+                {
+                    "stream_id": s.stream_id,
+                    "name": s.layout.name,
+                    "channel_format": s.layout.channel_format,
+                    "channel_count": s.layout.channel_count,
+                    "nominal_srate": s.layout.nominal_srate,
+                    "samples": s.count,
+                    "first_timestamp": s.first,
+                    "last_timestamp": s.last,
+                    "clock_offsets": len(s.offsets),
+                    "footer": s.has_footer,
+                }
+                for s in self.streams.values()
+            ],
+            "damaged": [
+                {"start": r.start, "end": r.end, "reason": r.reason, "rebuilt": bool(r.replacement)}
+                for r in self.regions
+            ],
+            "orphan_chunks": {str(k): v for k, v in self.orphans.items()},
+        }
+
 
 def _varlen(buf: bytes, pos: int) -> tuple[int, int]:
     width = buf[pos]
