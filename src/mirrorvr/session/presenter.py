@@ -8,6 +8,7 @@ time. The panda3d scene (window, offscreen) and the OpenXR headset implement thi
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -112,8 +113,13 @@ class HeadlessPresenter:
         return Answer(side, t)
 
     def idle(self, until: float) -> None:
-        """Wait on the clock."""
-        self.clock.sleep_until(until)
+        """Wait on the clock: in real time by sleeping only — the runner's polls need no
+        microsecond precision, and a spin would hold the GIL that the thread logging each
+        pulse needs."""
+        if self.clock.realtime:
+            time.sleep(max(0.0, until - self.clock.now()))
+        else:
+            self.clock.sleep_until(until)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -345,9 +345,12 @@ def _add_pme_block(
             t += block.cue_s
             b.add(t, block.contraction_s, "window", bi, **pme, **data)
             t += block.contraction_s
-            b.add(t, block.rest_s, "rest", bi, **pme, phase="calibration", repetition=rep)
+            # concurrent trains stay out of calibration rests unless the plan allows them:
+            # their artefacts and MEPs would be learned as the rest class
+            quiet = {} if block.calibration_stimulation else {"no_trains": True}
+            b.add(t, block.rest_s, "rest", bi, **pme, phase="calibration", repetition=rep, **quiet)
             t += block.rest_s
-    b.add(t, block.fit_s, "rest", bi, **pme, phase="fit")
+    b.add(t, block.fit_s, "rest", bi, **pme, phase="fit", no_trains=True)
     t += block.fit_s
     targets: list[str] = []
     for task in range(block.tasks):
@@ -397,7 +400,7 @@ def _place_concurrent(b: _Builder, plan: SessionPlan) -> None:
     for s in list(b.steps):
         if placed == n_trains:
             break
-        if s["kind"] != "rest" or s["duration"] + 1e-9 < need:
+        if s["kind"] != "rest" or s["duration"] + 1e-9 < need or s["data"].get("no_trains"):
             continue
         onset = s["t"] + stim.rest_lead_s
         if last is not None and onset - last < spacing - 1e-9:
