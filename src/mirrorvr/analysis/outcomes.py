@@ -203,9 +203,10 @@ def deviations(rec: Recording) -> dict[str, Any]:
         "stim_skipped": rows("stim_skipped", "reason"),
         "pulses_missed": len(rec.missed),
         "resumes": len(rec.of_kind("resume")),
-        "device_faults": [
-            d for d in rows("device", "what", "error") if d.get("what") in ("fault", "sink_failed")
-        ],
+        "device_faults": [d for d in rows("device", "what", "error") if d.get("what") == "fault"],
+        # older logs wrote a failed sink as device/sink_failed: a sink error, not a device fault
+        "sink_errors": rows("sink_error", "sink", "error")
+        + [d for d in rows("device", "what", "error") if d.get("what") == "sink_failed"],
     }
 
 

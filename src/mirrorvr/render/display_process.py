@@ -22,12 +22,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from mirrorvr.child_signals import ignore_sigint, sigint_ignored_while_starting
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.render.display import DisplayError
 from mirrorvr.session.clock import Clock, RealClock
-from mirrorvr.session.presenter import Answer, ToneOutcome
+from mirrorvr.session.presenter import Answer, Answering, ToneOutcome
 from mirrorvr.session.timeline import Step
-from mirrorvr.sim.patient import SimulatedPatient
 
 _POLL_S = 0.005
 
@@ -46,17 +46,18 @@ def _serve(
     kind: str,
     size: tuple[int, int],
     plan: SessionPlan,
-    patient: SimulatedPatient | None,
+    patient: Answering | None,
     frames_dir: Path | None,
     fps: float,
 ) -> None:
     """The display process: build the scene, then render frames and answer requests."""
+    ignore_sigint()  # Ctrl-C is the session's to handle; it closes this process
     # the session's process times pulses: drawing takes second place for the CPU, and Mesa's
     # software rasteriser keeps to one thread (set before the GL context exists)
     os.environ.setdefault("LP_NUM_THREADS", "1")
     with contextlib.suppress(OSError):
         os.nice(15)
-    from mirrorvr.render.backends import BACKENDS
+    from mirrorvr.render.display import BACKENDS
     from mirrorvr.render.presenter import PandaPresenter, PresenterOptions
 
     try:
@@ -163,7 +164,7 @@ class ProcessPresenter:
     def __init__(
         self,
         clock: Clock,
-        patient: SimulatedPatient | None,
+        patient: Answering | None,
         plan: SessionPlan,
         kind: str,
         size: tuple[int, int],
@@ -183,7 +184,8 @@ class ProcessPresenter:
             name="mirrorvr-display",
             daemon=True,
         )
-        self._proc.start()
+        with sigint_ignored_while_starting():
+            self._proc.start()
         child.close()
         control_out.close()
         if not self._conn.poll(start_timeout):

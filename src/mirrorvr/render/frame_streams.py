@@ -204,6 +204,7 @@ class HeadsetFramePublisher:
         return HeadsetFramePublisher(streams, display, scene, intact)
 
     def __call__(self, frame: openxr_display.FrameInfo) -> None:
+        """Publish one headset frame's poses and timing."""
         mark = time.thread_time()
         tracked: AnyPose | None = None
         mirrored: AnyPose | None = None

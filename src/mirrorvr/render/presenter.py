@@ -41,9 +41,8 @@ from mirrorvr.render.frame import (
 from mirrorvr.render.input import CONTROL_ACTIONS, KeyInput, keys_for_rating
 from mirrorvr.render.scene import MirrorScene, patient_camera
 from mirrorvr.session.clock import Clock
-from mirrorvr.session.presenter import Answer, ToneOutcome
+from mirrorvr.session.presenter import Answer, Answering, ToneOutcome
 from mirrorvr.session.timeline import Step, compile_timeline
-from mirrorvr.sim.patient import SimulatedPatient
 from mirrorvr.tracking import midline
 from mirrorvr.tracking.mirror import CalibrationError, MidlinePlane, reflect_positions
 from mirrorvr.tracking.pipeline import MirrorPipeline, gain_from_settings
@@ -154,7 +153,7 @@ class PandaPresenter:
     def __init__(
         self,
         clock: Clock,
-        patient: SimulatedPatient | None,
+        patient: Answering | None,
         plan: SessionPlan,
         display: Display,
         *,
