@@ -135,6 +135,6 @@ def test_xdf_info_json_names_the_damage(tmp_path: Path) -> None:
     info = json.loads(res.stdout)
     by = {s["name"]: s for s in info["streams"]}
     assert by["eeg"]["samples"] == by["emg"]["samples"] == 1000
-    assert not by["eeg"]["footer"] and by["eeg"]["channel_count"] == 2
+    assert not by["eeg"]["has_footer"] and by["eeg"]["channel_count"] == 2
     (d,) = info["damaged"]
     assert d["rebuilt"] and "stream 1 header damaged" in d["reason"]

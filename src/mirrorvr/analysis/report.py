@@ -20,6 +20,7 @@ import pandas as pd
 
 from mirrorvr import __version__
 from mirrorvr.analysis import plots
+from mirrorvr.analysis.embodiment import embodiment_row
 from mirrorvr.analysis.loader import XDF_SUFFIXES, AnalysisError, load_recording
 from mirrorvr.analysis.outcomes import ResponderRule, responder_rule, run_outcomes
 from mirrorvr.analysis.pme import pme_row
@@ -161,6 +162,7 @@ def session_row(summary: dict[str, Any]) -> dict[str, Any]:
         "mep_channel": mep.get("channel") if mep.get("available") else None,
         "qa_status": summary["qa"]["status"],
         **pme_row(o.get("pme") or {}),
+        **embodiment_row(o.get("embodiment") or {}),
     }
     for m in summary["qa"]["metrics"]:
         for stat in ("median", "p95", "max"):
@@ -296,12 +298,14 @@ def _med(col: pd.Series) -> float | None:
 #: Templates rendered in order inside each session's section of the report (after its header
 #: and warnings). Another analysis adds its own section by appending a template name here;
 #: a template sees ``s`` (the session's summary.json entry) and ``figures`` (base64 PNGs).
-SESSION_SECTIONS: list[str] = ["qa.html.j2", "outcomes.html.j2", "mep.html.j2", "pme.html.j2"]
+SESSION_SECTIONS: list[str] = [
+    "qa.html.j2", "outcomes.html.j2", "mep.html.j2", "pme.html.j2", "embodiment.html.j2",
+]  # fmt: skip
 
 #: Columns of the pooled table shown in the study overview (all columns are in sessions.csv).
 STUDY_COLUMNS: list[str] = [
     "session", "patient", "session_date", "pain_pre", "pain_post", "pain_pct_change",
-    "responder", "pulses_delivered", "estops", "qa_status",
+    "responder", "embodiment_mean", "pulses_delivered", "estops", "qa_status",
 ]  # fmt: skip
 
 _TEMPLATES = Path(__file__).with_name("templates")

@@ -161,6 +161,9 @@ class MirrorBlock(_RepeatedBlock):
 
     kind: Literal["mirror"]
     movement_s: PositiveSeconds = 8.0
+    #: after the block, ask the embodiment questionnaire in the headset (ownership, agency,
+    #: location; session/embodiment.py)
+    embodiment: bool = False
 
 
 class LateralityBlock(_BlockBase):

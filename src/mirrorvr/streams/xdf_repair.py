@@ -52,6 +52,21 @@ class StreamSummary:
     offsets: list[tuple[float, float]] = field(default_factory=list)
     has_footer: bool = False
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (``mirrorvr xdf info --json``); times in the file's clock seconds."""
+        return {
+            "id": self.stream_id,
+            "name": self.layout.name,
+            "channel_format": self.layout.channel_format,
+            "channel_count": self.layout.channel_count,
+            "nominal_srate_hz": self.layout.nominal_srate,
+            "samples": self.count,
+            "first_s": self.first,
+            "last_s": self.last,
+            "clock_offsets": len(self.offsets),
+            "has_footer": self.has_footer,
+        }
+
 
 @dataclass
 class Region:
@@ -89,27 +104,15 @@ class ScanResult:
         return sum(r.end - r.start for r in self.regions)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: file facts, every stream, every damaged range."""
+        """Plain data (``mirrorvr xdf info --json``)."""
         return {
-            "size": self.size,
+            "size_bytes": self.size,
             "chunks": self.chunks,
-            "valid_end": self.valid_end,
             "torn_bytes": self.torn_bytes,
-            "streams": [
-                {
-                    "stream_id": s.stream_id,
-                    "name": s.layout.name,
-                    "channel_format": s.layout.channel_format,
-                    "channel_count": s.layout.channel_count,
-                    "nominal_srate": s.layout.nominal_srate,
-                    "samples": s.count,
-                    "first_timestamp": s.first,
-                    "last_timestamp": s.last,
-                    "clock_offsets": len(s.offsets),
-                    "footer": s.has_footer,
-                }
-                for s in self.streams.values()
-            ],
+            "set_aside_bytes": self.set_aside,
+            "problem": self.problem or None,
+            "streams": [s.to_dict() for s in self.streams.values()],
+            # every range not readable as it is (repair sets it aside, or rebuilds a header)
             "damaged": [
                 {"start": r.start, "end": r.end, "reason": r.reason, "rebuilt": bool(r.replacement)}
                 for r in self.regions
