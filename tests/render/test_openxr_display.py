@@ -459,6 +459,11 @@ def test_foot_and_knee_trackers_drive_the_mirrored_leg_in_the_headset(
     w = skin.shape[1] // 2
     left, right = int(skin[:, :w].sum()), int(skin[:, w:].sum())
     assert left > 150 and right > 150, (left, right)
+    # the midline it mirrors across is logged (the plan's mark: x = 0)
+    midline = [e for e in events if e.kind == "midline"]
+    assert [(e["method"], e["display"], e["point"]) for e in midline] == [
+        ("marked", "openxr", [0.0, 0.0, 0.0])
+    ]
     # the session's pose streams carry the legs: 6 joints × (position, quaternion)
     by = _load_streams(tmp_path / "session")
     for kind in ("tracked", "mirrored"):

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-import numpy as np
-
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.session.timeline import Step, compile_timeline
+from mirrorvr.tracking import midline
 from mirrorvr.tracking.mirror import MidlinePlane, reflect_positions
 from mirrorvr.tracking.pose import LimbPose, TrackingFrame
 
@@ -62,10 +61,7 @@ class MirrorHeadsetScene:
         intact = plan.patient.intact_side
         # the plan's marked or stored midline (x = 0 of the stage by default); the calibration
         # hold of the window/offscreen displays does not run in the headset yet
-        tr = plan.tracking
-        if plane is None and tr.midline == "stored" and tr.midline_plane is not None:
-            plane = MidlinePlane(np.array(tr.midline_plane[:3]), np.array(tr.midline_plane[3:]))
-        self.plane = plane or MidlinePlane.sagittal(tr.midline_x_m)
+        self.plane = plane or midline.from_plan(plan.tracking).plane
         self.root = NodePath("headset-scene")
         self.hands: tuple[LimbPose | None, LimbPose | None] = (None, None)
         limb = plan.patient.limb
