@@ -58,6 +58,7 @@ KINDS = frozenset(
         "safety_override",  # a limit loosened by a clinic override in force: rule, value, who
         "safety_notice",  # e.g. the train-duration table is UNVERIFIED
         "scheduler",  # pulse scheduler started: real-time priority or the warning why not
+        "sink_error",  # an event sink (display, stream, console) raised and was dropped: sink, error
         # the stimulation process (docs/stimulators.md): started, its guard, its pulses
         "stim_process",  # started: pid, real-time priority, memory locked, guard limits
         "guard_refused",  # durable: the stimulation process's own guard refused a pulse: reason

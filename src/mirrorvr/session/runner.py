@@ -31,10 +31,10 @@ from mirrorvr.config.plan import SessionPlan
 from mirrorvr.session.clock import Clock
 from mirrorvr.session.eventlog import EventLog
 from mirrorvr.session.presenter import Presenter, ToneOutcome
+from mirrorvr.session.stimulation import Stimulation
 from mirrorvr.session.timeline import Step, Timeline
 from mirrorvr.stim import governor
 from mirrorvr.stim.base import disarm_outcome
-from mirrorvr.stim.executor import StimulationExecutor
 
 #: how often a real-time wait wakes to notice pause/abort requests
 _POLL_S = 0.05
@@ -77,7 +77,7 @@ class SessionRunner:
         clock: Clock,
         log: EventLog,
         presenter: Presenter,
-        executor: StimulationExecutor | None,
+        executor: Stimulation | None,
         session_date: dt.date,
         start_index: int = 0,
         pulses_delivered: int = 0,
