@@ -140,8 +140,8 @@ def _publish(core: Any, plan: SessionPlan, session: str, fps: float) -> tuple[st
         return ("ok", core.streams.names)
     try:
         apply_plan_lsl(plan)  # liblsl is configured per process, like the session's own
+        from mirrorvr.render.frame_streams import LEG_JOINTS
         from mirrorvr.streams.layout import HAND_JOINTS
-        from mirrorvr.tracking.leg_skeleton import LegJoint
 
         simulated = isinstance(core.source, SyntheticSource)
         lower = plan.patient.limb == "lower"
@@ -151,7 +151,7 @@ def _publish(core: Any, plan: SessionPlan, session: str, fps: float) -> tuple[st
             plan.patient.amputation_side,
             fps,
             source=SOURCE_SIMULATED if simulated else type(core.source).__name__,
-            joints=tuple(j.name.lower() for j in LegJoint) if lower else HAND_JOINTS,
+            joints=LEG_JOINTS if lower else HAND_JOINTS,
         )
     except Exception as e:  # reported to the session's process as a DisplayError
         return ("error", str(e))

@@ -254,6 +254,7 @@ class HeadsetPresenter:
         self.patient = patient
         self.safety = safety
         self.simulated = simulated
+        self.plan = plan
         ctx = mp.get_context("spawn")  # a clean interpreter: no inherited GL state or threads
         self._conn, child = ctx.Pipe()
         events_in, events_out = ctx.Pipe(duplex=False)
@@ -281,6 +282,16 @@ class HeadsetPresenter:
         self.runtime_name, self.input_mode = reply[1], reply[2]
         self.frames = 0
         self._tone: ToneOutcome | None = None
+
+    def attach_control(self, control: Any) -> None:
+        """Log the midline the headset mirrors across (the plan's mark or stored plane: the
+        calibration hold does not run in the headset yet)."""
+        from mirrorvr.tracking.midline import from_plan
+
+        log = getattr(control, "log", None)
+        if log is not None:
+            event = from_plan(self.plan.tracking).to_event()
+            log.append("midline", self.clock.now(), durable=True, **event, display="openxr")
 
     def _read_events(self, conn: Connection) -> None:
         try:

@@ -187,11 +187,7 @@ class PandaPresenter:
         self.source: PoseSource = source or open_source(plan, display=display.kind)
         tr = plan.tracking
         #: the midline in use: the plan's mark or stored plane until a calibration hold runs
-        self.midline = (
-            midline.stored(tr.midline_plane)
-            if tr.midline == "stored" and tr.midline_plane is not None
-            else midline.marked(tr.midline_x_m)
-        )
+        self.midline = midline.from_plan(tr)
         self.pipeline = MirrorPipeline(
             intact_side=intact,
             plane=self.midline.plane,

@@ -59,6 +59,9 @@ def create_app(
     from mirrorvr.clinic.console.course_api import add_course_routes
 
     add_course_routes(app, store, actor)
+    from mirrorvr.clinic.console.appearance_api import add_appearance_routes
+
+    add_appearance_routes(app, store, actor)
 
     @app.exception_handler(PlanError)
     async def plan_error(_: Request, e: PlanError) -> JSONResponse:
