@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mirrorvr.analysis.embodiment import embodiment_outcomes
 from mirrorvr.analysis.pme import pme_outcomes
 from mirrorvr.analysis.recording import Recording, Signal
 from mirrorvr.errors import MirrorVRError
@@ -202,9 +203,10 @@ def deviations(rec: Recording) -> dict[str, Any]:
         "stim_skipped": rows("stim_skipped", "reason"),
         "pulses_missed": len(rec.missed),
         "resumes": len(rec.of_kind("resume")),
-        "device_faults": [
-            d for d in rows("device", "what", "error") if d.get("what") in ("fault", "sink_failed")
-        ],
+        "device_faults": [d for d in rows("device", "what", "error") if d.get("what") == "fault"],
+        # older logs wrote a failed sink as device/sink_failed: a sink error, not a device fault
+        "sink_errors": rows("sink_error", "sink", "error")
+        + [d for d in rows("device", "what", "error") if d.get("what") == "sink_failed"],
     }
 
 
@@ -270,11 +272,13 @@ def meps(rec: Recording) -> dict[str, Any]:
         ts = sig.timestamps
         a_idx = np.searchsorted(ts, pulse_t + lo).tolist()
         b_idx = np.searchsorted(ts, pulse_t + hi).tolist()
+        # only the windows around pulses are read (a lazy signal reads just their chunks)
+        windows = [sig.rows(a, b) for a, b in zip(a_idx, b_idx, strict=True)]
         for c, label in enumerate(sig.channels or ["ch0"]):
             scale = _UV.get(_unit(sig, c), 1.0)
             results = [
-                mep_mod.measure_mep(sig.data[a:b, c].astype(float) * scale, ts[a:b], p, settings)
-                for p, a, b in zip(pulse_t.tolist(), a_idx, b_idx, strict=True)
+                mep_mod.measure_mep(w[:, c].astype(float) * scale, ts[a:b], p, settings)
+                for p, a, b, w in zip(pulse_t.tolist(), a_idx, b_idx, windows, strict=True)
             ]
             entry = {
                 "stream": name,
@@ -312,4 +316,5 @@ def run_outcomes(rec: Recording, rule: ResponderRule | None = None) -> dict[str,
         "deviations": deviations(rec),
         "mep": meps(rec),
         "pme": pme_outcomes(rec),
+        "embodiment": embodiment_outcomes(rec),
     }
