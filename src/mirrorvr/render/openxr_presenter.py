@@ -49,6 +49,8 @@ class HeadsetPolicy:
     on_focus_lost: Reaction = "pause"
     on_tracking_lost: Reaction = "estop"
     on_menu_button: Reaction = "estop"
+    #: the plan's own pose source (LSL, replay) lost the intact limb: ``[tracking] on_lost``
+    on_pose_lost: Reaction = "pause"
     #: resume automatically when focus returns after a pause that focus loss caused
     resume_on_focus: bool = True
 
@@ -116,6 +118,10 @@ class HeadsetSafety:
         elif ev.what == "tracking_lost":
             self._apply(runner, p.on_tracking_lost, "headset tracking lost")
             self._paused_by_focus = False
+        elif ev.what == "pose_lost":
+            cause = f"pose source lost ({ev.detail.get('source', '')}): no tracked intact limb"
+            self._apply(runner, p.on_pose_lost, cause)
+            self._paused_by_focus = False
         elif ev.what == "estop_button":
             side = ev.detail.get("side", "")
             self._apply(runner, p.on_menu_button, f"{side} controller menu button")
@@ -154,7 +160,18 @@ def _serve(conn: Connection, events: Connection, plan: SessionPlan) -> None:
         with contextlib.suppress(OSError, ValueError):
             events.send((ev.what, ev.t, ev.detail))
 
-    loop = HeadsetLoop(lambda: MirrorHeadsetScene(plan), on_event=forward)
+    try:
+        source = _plan_source(plan)
+    except MirrorVRError as e:
+        conn.send(("error", str(e)))
+        return
+    loop = HeadsetLoop(
+        lambda: MirrorHeadsetScene(plan),
+        on_event=forward,
+        source=source,
+        source_kind=plan.devices.tracking,
+        lost_after_s=plan.tracking.lost_after_s,
+    )
     try:
         loop.open()
         loop.wait_ready()
@@ -209,6 +226,18 @@ def _serve(conn: Connection, events: Connection, plan: SessionPlan) -> None:
         events.close()
 
 
+def _plan_source(plan: SessionPlan) -> Any:
+    """The plan's pose source when it is not the headset's own tracking (``lsl``, ``replay``:
+    opened here, in the headset's process, through the factory every display uses), else None."""
+    if plan.devices.tracking not in ("lsl", "replay"):
+        return None
+    from mirrorvr.streams.session_io import apply_plan_lsl
+    from mirrorvr.tracking.sources import open_source
+
+    apply_plan_lsl(plan)  # liblsl is configured per process, before its first use
+    return open_source(plan, display="openxr")
+
+
 def _publish(loop: HeadsetLoop, plan: SessionPlan, session: str) -> tuple[Any, tuple[str, Any]]:
     """Publish every submitted frame's poses and timing on LSL from this process (see
     :mod:`mirrorvr.render.frame_streams`): ``(publisher, ("ok", names))`` or
@@ -221,7 +250,11 @@ def _publish(loop: HeadsetLoop, plan: SessionPlan, session: str) -> tuple[Any, t
     try:
         apply_plan_lsl(plan)  # liblsl is configured per process, like the session's own
         publisher = HeadsetFramePublisher.for_display(
-            session, display, loop.scene, plan.patient.intact_side
+            session,
+            display,
+            loop.scene,
+            plan.patient.intact_side,
+            plan_source=loop.source_kind if loop.source is not None else None,
         )
     except Exception as e:  # reported to the session's process as a HeadsetError
         return None, ("error", str(e))
