@@ -459,11 +459,14 @@ def test_foot_and_knee_trackers_drive_the_mirrored_leg_in_the_headset(
     w = skin.shape[1] // 2
     left, right = int(skin[:, :w].sum()), int(skin[:, w:].sum())
     assert left > 150 and right > 150, (left, right)
-    # the midline it mirrors across is logged (the plan's mark: x = 0)
+    # the midline calibration hold ran in the headset: the plane passes through the head
+    # (between the eyes), its normal the head's right axis; logged before the first block
     midline = [e for e in events if e.kind == "midline"]
-    assert [(e["method"], e["display"], e["point"]) for e in midline] == [
-        ("marked", "openxr", [0.0, 0.0, 0.0])
-    ]
+    assert [(e["method"], e["display"]) for e in midline] == [("head", "openxr")], midline
+    np.testing.assert_allclose(midline[0]["point"], p, atol=1e-3)
+    np.testing.assert_allclose(midline[0]["normal"], [1.0, 0.0, 0.0], atol=1e-3)
+    assert midline[0]["samples"] > 30
+    assert midline[0].t < next(e.t for e in events if e.kind == "block_start")
     # the session's pose streams carry the legs: 6 joints × (position, quaternion)
     by = _load_streams(tmp_path / "session")
     for kind in ("tracked", "mirrored"):

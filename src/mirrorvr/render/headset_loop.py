@@ -30,6 +30,7 @@ from mirrorvr.render.openxr_display import (
 )
 from mirrorvr.render.xr_scene import HeadsetScene
 from mirrorvr.session.timeline import Step
+from mirrorvr.tracking.controller_leg import with_foot_controllers
 from mirrorvr.tracking.pose import TrackingFrame
 from mirrorvr.tracking.source import PoseSource
 from mirrorvr.tracking.watch import TrackingWatch
@@ -81,6 +82,8 @@ class HeadsetLoop:
     source_kind: str = ""
     #: how long without the intact limb counts as lost (``[tracking] lost_after_s``)
     lost_after_s: float = 0.5
+    #: the controllers are strapped to the feet (``[tracking] controllers = "feet"``)
+    controllers_on_feet: bool = False
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -220,7 +223,10 @@ class HeadsetLoop:
             return
         t = self._frame_time()
         if self.source is None:
-            self.scene.update(self.display.tracking, t)
+            frame = self.display.tracking
+            if self.controllers_on_feet and frame is not None:
+                frame = with_foot_controllers(frame)
+            self.scene.update(frame, t)
             return
         self.scene.update(limbs_from_source(self.source.poll(t), self.display.tracking, t), t)
         assert self.watch is not None
