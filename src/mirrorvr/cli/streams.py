@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from mirrorvr.cli.common import Out, Seed, StimOpt, err, out, parse_date, print_summary
+from mirrorvr.cli.common import Out, Seed, StimOpt, err, out, parse_date, print_summary, store
 from mirrorvr.session.folder import new_session_folder
 
 xdf_app = typer.Typer(help="Check and repair XDF files.", no_args_is_help=True)
@@ -147,6 +147,13 @@ def node_tms(
         float | None, typer.Option(help="Stop after this many seconds (default: session end).")
     ] = None,
     date: Annotated[str | None, typer.Option(help="Session date (YYYY-MM-DD).")] = None,
+    patient: Annotated[
+        str | None,
+        typer.Option(
+            help="Patient id in the clinic store: reserve the node's pulses in the patient's "
+            "daily budget (and count today's earlier pulses) before the first pulse."
+        ),
+    ] = None,
 ) -> None:
     """TMS node: follow the VR node's cue markers and deliver the plan's stimulation."""
     from mirrorvr.run.start import checked_plan, stimulator_option
@@ -166,7 +173,13 @@ def node_tms(
         session_date=parse_date(date, "--date") if date else None,
         on_ready=lambda: err.print("following the VR node's markers", highlight=False),
     )
-    res = run_tms_node(p, opts)
+    if patient is not None:
+        from mirrorvr.run.tms_node import run_tms_node_for_patient
+
+        with store(None) as s:
+            res = run_tms_node_for_patient(s, patient, p, opts)
+    else:
+        res = run_tms_node(p, opts)
     out.print(
         f"{res.reason}: {res.pulses_delivered} pulses in {res.trains} trains "
         f"from {res.markers} markers; node folder: {folder}"
