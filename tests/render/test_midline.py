@@ -84,3 +84,40 @@ def test_an_offset_midline_moves_the_reflection(tmp_path: Path) -> None:
     cols = np.arange(SIZE[0] // 2)
     x0, x5, xk = ((m.sum(axis=0) * cols).sum() / m.sum() for m in (m0, m5, mk))
     assert m0.sum() > 300 and x5 > x0 + 10 and abs(xk - x5) < 1.0, (x0, x5, xk)
+
+
+def test_the_midline_is_stored_for_the_patient_and_reused(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from mirrorvr.clinic.readiness import governor_inputs, plan_for_patient
+    from mirrorvr.clinic.store import ClinicStore
+    from mirrorvr.config.loader import plan_to_toml
+    from mirrorvr.render.backends import presenter_factory
+    from mirrorvr.run.session import LaunchOptions, run_session
+
+    plan = SessionPlan.model_validate(
+        {
+            "patient": {"id": "P-7", "amputation_side": "left"},
+            "blocks": [{"kind": "rest", "duration_s": 1}],
+            "tracking": {"midline": "marked", "midline_x_m": 0.03},
+        }
+    )
+    with ClinicStore(tmp_path / "c.sqlite3") as store:
+        store.add_patient("P-7", "left")
+        folder = tmp_path / "s1"
+        sid = store.create_session(
+            "P-7", plan_name="m", plan_toml=plan_to_toml(plan), folder=folder, pulses_planned=0
+        )
+        factory = presenter_factory("offscreen", plan, size=(160, 90))
+        _, summary = run_session(plan, LaunchOptions(out=folder, presenter_factory=factory))
+        assert summary["state"] == "completed"
+        store.import_session_log(sid)
+        stored = store.latest_midline("P-7")
+        assert stored is not None and np.allclose(stored, [0.03, 0, 0, 1, 0, 0])
+        # the next session's plan asks for the stored midline: it is filled in from the store
+        again = SessionPlan.model_validate(
+            {**plan.model_dump(mode="json"), "tracking": {"midline": "stored"}}
+        )
+        fitted = plan_for_patient(again, governor_inputs(store, "P-7", dt.date.today()))
+        assert fitted.tracking.midline_plane is not None
+        assert np.allclose(fitted.tracking.midline_plane, stored)

@@ -43,7 +43,7 @@ from mirrorvr.analysis.recording import (
 )
 from mirrorvr.errors import MirrorVRError
 from mirrorvr.session.eventlog import read_events
-from mirrorvr.session.events import Event
+from mirrorvr.session.events import UNMARKED_KINDS, Event
 from mirrorvr.session.folder import SessionFolder
 
 XDF_SUFFIXES = (".xdf", ".xdfz", ".gz")
@@ -193,7 +193,11 @@ def _log_vs_xdf(log: Path, logged: list[Event], xdf_events: pd.DataFrame) -> str
     if not len(xdf_events):
         return ""
     start = next((e.seq for e in logged if e.kind == "session_start"), None)
-    log_t = {e.seq: e.t for e in logged if start is None or e.seq >= start}
+    log_t = {
+        e.seq: e.t
+        for e in logged
+        if (start is None or e.seq >= start) and e.kind not in UNMARKED_KINDS
+    }
     xdf_t = {int(r.seq): float(r.t) for r in xdf_events.itertuples() if r.seq is not None}
     if start is not None:
         xdf_t = {k: v for k, v in xdf_t.items() if k >= start}

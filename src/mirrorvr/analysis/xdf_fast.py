@@ -330,6 +330,14 @@ def read_xdf(
     p = Path(path)
     if p.name.lower().endswith((".xdfz", ".gz")):
         raise NotFast("compressed")
+    needed = (
+        "StreamData",
+        "_truncate_corrupted_offsets",
+        "_clock_sync",
+        "_stream_can_drop_samples",
+    )
+    if not all(hasattr(px, n) for n in needed):  # pyxdf's steps this reader reuses (>= 1.17.4)
+        raise NotFast("this pyxdf version lacks the steps the fast reader reuses")
     idx = index or index_xdf(p)
     if any(d.kind == "corrupt" for d in idx.damage):
         raise NotFast("corrupt chunks (pyxdf resumes at boundaries its own way)")

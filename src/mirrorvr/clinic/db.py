@@ -212,6 +212,21 @@ MIGRATIONS: list[str] = [
     ALTER TABLE sessions ADD COLUMN reservation TEXT NOT NULL DEFAULT 'none'
         CHECK (reservation IN ('none', 'held', 'settled'));
     """,
+    # 4: midline calibrations from session logs, reused by later sessions of the patient
+    """
+    CREATE TABLE midlines (
+        id INTEGER PRIMARY KEY,
+        patient_id TEXT NOT NULL REFERENCES patients(id),
+        session_id INTEGER REFERENCES sessions(id),
+        date TEXT NOT NULL,
+        method TEXT NOT NULL,
+        point_x REAL NOT NULL, point_y REAL NOT NULL, point_z REAL NOT NULL,
+        normal_x REAL NOT NULL, normal_y REAL NOT NULL, normal_z REAL NOT NULL,
+        event_seq INTEGER,
+        UNIQUE (session_id, event_seq)
+    );
+    CREATE INDEX midlines_patient ON midlines(patient_id, id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

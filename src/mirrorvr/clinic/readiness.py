@@ -32,6 +32,8 @@ class GovernorInputs:
     screening: ScreeningStatus
     #: the screening itself, copied into the plan for the governor's own screening rule
     screening_record: Screening | None = None
+    #: the patient's last stored midline (point, normal), for ``tracking.midline = "stored"``
+    midline: tuple[float, ...] | None = None
 
 
 def governor_inputs(
@@ -48,6 +50,7 @@ def governor_inputs(
         threshold=store.latest_threshold(patient_id),
         screening=screening_status(record, day),
         screening_record=record,
+        midline=store.latest_midline(patient_id),
     )
 
 
@@ -68,6 +71,10 @@ def plan_for_patient(plan: SessionPlan, inputs: GovernorInputs) -> SessionPlan:
         "limb": limb,
         "amputation_level": p.amputation_level if p.amputation_level in levels else "other",
     }
+    tracking = data.get("tracking", {})
+    if tracking.get("midline") == "stored" and inputs.midline is not None:
+        tracking["midline_plane"] = list(inputs.midline)  # the store's plane wins
+        data["tracking"] = tracking
     stim = data.setdefault("stimulation", {})
     if "threshold_estimate" in stim:
         # measured at the start of this session: a threshold on record is not used for dosing

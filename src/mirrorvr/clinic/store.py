@@ -535,6 +535,28 @@ class ClinicStore:
                     (session_id,),
                 )
             for e in events:
+                if e.kind == "midline" and e.get("method") in ("head", "marked", "body"):
+                    # a calibrated (or marked) midline: the patient's next sessions reuse it
+                    px, py, pz = (float(v) for v in e["point"])
+                    nx, ny, nz = (float(v) for v in e["normal"])
+                    c.execute(
+                        "INSERT OR IGNORE INTO midlines (patient_id, session_id, date, method, "
+                        "point_x, point_y, point_z, normal_x, normal_y, normal_z, event_seq) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            rec.patient_id,
+                            session_id,
+                            rec.date.isoformat(),
+                            e["method"],
+                            px,
+                            py,
+                            pz,
+                            nx,
+                            ny,
+                            nz,
+                            e.seq,
+                        ),
+                    )
                 if e.kind == "rating" and e.get("value") is not None:
                     c.execute(
                         "INSERT OR IGNORE INTO ratings (patient_id, session_id, date, timepoint, "
@@ -602,6 +624,15 @@ class ClinicStore:
         return problems
 
     # ---- ratings --------------------------------------------------------------------------
+    def latest_midline(self, patient_id: str) -> tuple[float, ...] | None:
+        """The patient's last stored midline: point x y z, normal x y z (or ``None``)."""
+        rows = self._rows(
+            "SELECT point_x, point_y, point_z, normal_x, normal_y, normal_z FROM midlines "
+            "WHERE patient_id = ? ORDER BY id DESC LIMIT 1",
+            patient_id,
+        )
+        return tuple(float(v) for v in rows[0]) if rows else None
+
     def add_rating(
         self,
         patient_id: str,

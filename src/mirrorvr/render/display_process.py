@@ -103,7 +103,10 @@ def _serve(
                 core.withdraw_question()
                 conn.send(None)
             elif op == "calibrate":  # before the session's first step
-                if plan.tracking.midline == "calibrate":
+                tr = plan.tracking
+                if tr.midline == "calibrate" or (
+                    tr.midline == "stored" and tr.midline_plane is None
+                ):
                     conn.send(core.hold_for_midline())
                 else:
                     conn.send({"t": core.clock.now(), **core.midline.to_event()})

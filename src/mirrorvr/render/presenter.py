@@ -299,7 +299,8 @@ class PandaPresenter:
         for what, why in self.requests:
             self._dispatch(what, why)
         self.requests.clear()
-        if self.plan.tracking.midline == "calibrate":
+        tr = self.plan.tracking
+        if tr.midline == "calibrate" or (tr.midline == "stored" and tr.midline_plane is None):
             self.calibrate_midline()
         else:
             self._log_midline({"t": self.clock.now(), **self.midline.to_event()})

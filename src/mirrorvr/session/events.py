@@ -65,6 +65,10 @@ KINDS = frozenset(
     }
 )
 
+#: kinds that go to a stream of their own and not to ``mirrorvr-markers`` (one PME decision per
+#: EMG window would drown the markers): an XDF's markers lack them by design
+UNMARKED_KINDS = frozenset({"pme"})
+
 
 @dataclass(frozen=True)
 class Event:

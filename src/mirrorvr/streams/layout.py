@@ -15,7 +15,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from mirrorvr.config.plan import PME_MOTION_CODES
-from mirrorvr.session.events import Event
+from mirrorvr.session.events import UNMARKED_KINDS, Event
 
 #: XDF / LSL channel format names, in LSL's numbering (cf_float32 = 1 ... cf_int64 = 7)
 CHANNEL_FORMATS = ("float32", "double64", "string", "int32", "int16", "int8", "int64")
@@ -356,7 +356,7 @@ def event_samples(event: Event) -> list[tuple[str, list[Any]]]:
     Every event goes to ``markers``; stimulation events also to ``stim``; state changes also
     to ``state``; PME decisions (``pme``, one per EMG window) only to ``pme``. The timestamp of each sample is the event's ``t``.
     """
-    if event.kind == "pme":  # one per EMG window: its own stream, not the markers
+    if event.kind in UNMARKED_KINDS:  # pme: one per EMG window, its own stream only
         d = event.data
         return [
             (
