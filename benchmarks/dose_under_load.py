@@ -143,6 +143,7 @@ def one_run(folder: Path, display: str) -> dict[str, Any]:
 
 
 def main() -> None:
+    """Run the sessions under load and print each run's accounting and the totals."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--burners", type=int, default=2)

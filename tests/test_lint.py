@@ -1,4 +1,5 @@
-"""ruff and mypy run with the tests, so the README's one test command checks style and types."""
+"""ruff (lint and format) and mypy run with the tests, so the README's one test command checks
+style and types; .pre-commit-config.yaml runs the same three before a commit."""
 
 from __future__ import annotations
 
@@ -20,9 +21,22 @@ def _tool(name: str) -> str:
     return found
 
 
+LINTED = ["src", "tests", "benchmarks", "scripts"]
+
+
 def test_ruff() -> None:
     res = subprocess.run(
-        [_tool("ruff"), "check", "src", "tests", "benchmarks"],
+        [_tool("ruff"), "check", *LINTED],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_ruff_format() -> None:
+    res = subprocess.run(
+        [_tool("ruff"), "format", "--check", *LINTED],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -6,4 +6,5 @@ Lab Streaming Layer and written to a crash-safe event log.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+#: the one version source (pyproject.toml reads it; CHANGELOG.md says what changed)
+__version__ = "0.2.0"

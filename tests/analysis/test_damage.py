@@ -15,7 +15,7 @@ import pytest
 from mirrorvr.analysis.loader import load_recording
 from mirrorvr.analysis.qa import run_qa
 from mirrorvr.analysis.recording import Recording
-from mirrorvr.analysis.report import analyze_paths
+from mirrorvr.analysis.report import analyze_paths, find_recordings
 from mirrorvr.session.eventlog import read_events
 from tests.analysis.conftest import write_session_xdf
 from tests.analysis.xdfgen import XdfFile, header_xml
@@ -51,16 +51,19 @@ def test_truncated_xdf(concurrent_session: Path, tmp_path: Path) -> None:
     x.write_bytes(data[: len(data) * 2 // 3 + 7])  # cut mid-chunk
     rec = load_recording(folder)
     assert _damage_metric(rec) == {"status": "warn", "kinds": {"truncated", "no_footer"}}
-    _report_says(folder, tmp_path / "r", "truncated: the file ends inside a chunk")
-    # and the terminal says it too
+    # the terminal, the report and summary.json say it
     res = subprocess.run(
-        mirrorvr_cmd("analyze", str(folder), "--out", str(tmp_path / "r2")),
+        mirrorvr_cmd("analyze", str(folder), "--out", str(tmp_path / "r")),
         capture_output=True,
         text=True,
         timeout=240,
     )
     assert res.returncode == 0, res.stderr
     assert "warning:" in res.stderr and "truncated" in " ".join(res.stderr.split())
+    words = "truncated: the file ends inside a chunk"
+    assert words in (tmp_path / "r" / "report.html").read_text()
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert any(words in w for w in summary["sessions"][0]["warnings"])
 
 
 def test_missing_footers(tmp_path: Path) -> None:
@@ -143,6 +146,10 @@ def test_log_fallback_is_announced(concurrent_session: Path, tmp_path: Path, how
     assert len(rec.events) == n  # the XDF's markers stand in
     assert _damage_metric(rec) == {"status": "warn", "kinds": {"log_fallback"}}
     _report_says(folder, tmp_path / "r", f"{how}; events taken from the XDF")
+    # in a study folder it is still found as a session (not as a bare XDF inside it)
+    (folder / "session.xdf").write_bytes((folder / "rec.xdf").read_bytes())
+    (folder / "rec.xdf").unlink()
+    assert find_recordings(tmp_path) == [folder]
 
 
 def test_intact_recording_is_clean(concurrent_session: Path, tmp_path: Path) -> None:

@@ -44,7 +44,7 @@ def test_patients_rate_and_a_simulated_session_recorded_in_the_store(tmp_path: P
     assert "recorded as session 1 of patient PLP-9 (completed)" in res.stdout
     rate = _run(db, "rate", "PLP-9", "4", "--timepoint", "follow-up-1m", "--item", "bpi.worst=7")
     assert rate.returncode == 0, rate.stderr
-    bad = _run(db, "rate", "PLP-9", "14")
+    bad = _run(db, "rate", "PLP-9", "14", "--timepoint", "pre")
     assert bad.returncode == 2 and "0-10" in bad.stderr
 
     shown = _run(db, "patients", "show", "PLP-9")

@@ -121,3 +121,23 @@ def test_the_midline_is_stored_for_the_patient_and_reused(tmp_path: Path) -> Non
         fitted = plan_for_patient(again, governor_inputs(store, "P-7", dt.date.today()))
         assert fitted.tracking.midline_plane is not None
         assert np.allclose(fitted.tracking.midline_plane, stored)
+
+
+def test_the_headset_mirrors_across_the_plans_mark_or_stored_plane() -> None:
+    from mirrorvr.render.xr_scene import MirrorHeadsetScene
+
+    base = {
+        "patient": {"id": "T", "amputation_side": "left"},
+        "blocks": [{"kind": "rest", "duration_s": 1}],
+    }
+    marked = SessionPlan.model_validate(
+        {**base, "tracking": {"midline": "marked", "midline_x_m": 0.04}}
+    )
+    stored = SessionPlan.model_validate(
+        {
+            **base,
+            "tracking": {"midline": "stored", "midline_plane": [0.02, 0.1, 0.0, 1.0, 0.0, 0.0]},
+        }
+    )
+    assert np.allclose(MirrorHeadsetScene(marked).plane.point, [0.04, 0.0, 0.0])
+    assert np.allclose(MirrorHeadsetScene(stored).plane.point, [0.02, 0.1, 0.0])

@@ -443,7 +443,6 @@ def test_foot_and_knee_trackers_drive_the_mirrored_leg_in_the_headset(
         manifest=xr_manifest,
         rate_hz=RATE_HZ,
         view_size=VIEW,
-        hand_tracking=False,
         head_csv=write_head_csv(tmp_path / "head.csv", [(0.0, p, q)]),
         controllers_csv=trackers,
         frame_log=tmp_path / "frames.csv",
@@ -460,3 +459,16 @@ def test_foot_and_knee_trackers_drive_the_mirrored_leg_in_the_headset(
     w = skin.shape[1] // 2
     left, right = int(skin[:, :w].sum()), int(skin[:, w:].sum())
     assert left > 150 and right > 150, (left, right)
+    # the midline it mirrors across is logged (the plan's mark: x = 0)
+    midline = [e for e in events if e.kind == "midline"]
+    assert [(e["method"], e["display"], e["point"]) for e in midline] == [
+        ("marked", "openxr", [0.0, 0.0, 0.0])
+    ]
+    # the session's pose streams carry the legs: 6 joints × (position, quaternion)
+    by = _load_streams(tmp_path / "session")
+    for kind in ("tracked", "mirrored"):
+        s = by[f"mirrorvr-pose-{kind}"]
+        assert s["time_series"].shape[1] == 6 * 7 and len(s["time_stamps"]) > 30
+    assert by["mirrorvr-pose-tracked"]["info"]["desc"][0]["setup"][0]["source"] == [
+        "openxr_trackers"
+    ]

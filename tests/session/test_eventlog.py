@@ -46,6 +46,7 @@ def test_sinks_see_every_event_and_a_failing_sink_does_not_stop_logging(tmp_path
         log.add_sink(bad)
         log.append("cue", 1.0)
         log.append("cue", 2.0)
-    kinds = [e.kind for e in read_events(tmp_path / "e.jsonl").events]
-    assert kinds == ["cue", "device", "cue"]
-    assert [e.kind for e in seen] == ["cue", "device", "cue"]
+    events = read_events(tmp_path / "e.jsonl").events
+    assert [e.kind for e in events] == ["cue", "sink_error", "cue"]  # never a device event
+    assert events[1]["error"] == "RuntimeError: sink broke"
+    assert [e.kind for e in seen] == ["cue", "sink_error", "cue"]

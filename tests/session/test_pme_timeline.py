@@ -70,3 +70,38 @@ def test_pme_is_refused_for_a_lower_limb_patient() -> None:
                 "blocks": [{"kind": "phantom_motor_execution"}],
             }
         )
+
+
+def test_concurrent_trains_keep_out_of_calibration_unless_allowed() -> None:
+    def plan(allowed: bool) -> SessionPlan:
+        return SessionPlan.model_validate(
+            {
+                "patient": {"id": "P1", "amputation_side": "left"},
+                "blocks": [
+                    {
+                        "kind": "phantom_motor_execution",
+                        "tasks": 4,
+                        "task_rest_s": 3.0,
+                        "calibration_stimulation": allowed,
+                    }
+                ],
+                "stimulation": {
+                    "mode": "concurrent",
+                    "rest_lead_s": 0.2,
+                    "motor_threshold": {"rmt_pct_mso": 50, "measured_on": dt.date(2026, 1, 1)},
+                    "protocol": {
+                        "pulse_repetition_interval_s": 0.1,
+                        "levels": [
+                            {"duration_s": 1.0, "repetition_interval_s": 10.0},
+                            {"duration_s": 40.0},
+                        ],
+                    },
+                },
+            }
+        )
+
+    for allowed in (False, True):
+        tl = compile_timeline(plan(allowed))
+        rests = {s.t: s for s in tl.steps if s.kind == "rest"}
+        phases = {rests[t.t - 0.2].data["phase"] for t in tl.steps if t.kind == "train"}
+        assert phases == ({"calibration"} if allowed else {"task"})

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mirrorvr.analysis.embodiment import embodiment_outcomes
 from mirrorvr.analysis.pme import pme_outcomes
 from mirrorvr.analysis.recording import Recording, Signal
 from mirrorvr.errors import MirrorVRError
@@ -202,9 +203,10 @@ def deviations(rec: Recording) -> dict[str, Any]:
         "stim_skipped": rows("stim_skipped", "reason"),
         "pulses_missed": len(rec.missed),
         "resumes": len(rec.of_kind("resume")),
-        "device_faults": [
-            d for d in rows("device", "what", "error") if d.get("what") in ("fault", "sink_failed")
-        ],
+        "device_faults": [d for d in rows("device", "what", "error") if d.get("what") == "fault"],
+        # older logs wrote a failed sink as device/sink_failed: a sink error, not a device fault
+        "sink_errors": rows("sink_error", "sink", "error")
+        + [d for d in rows("device", "what", "error") if d.get("what") == "sink_failed"],
     }
 
 
@@ -312,4 +314,5 @@ def run_outcomes(rec: Recording, rule: ResponderRule | None = None) -> dict[str,
         "deviations": deviations(rec),
         "mep": meps(rec),
         "pme": pme_outcomes(rec),
+        "embodiment": embodiment_outcomes(rec),
     }

@@ -20,6 +20,7 @@ import pandas as pd
 
 from mirrorvr import __version__
 from mirrorvr.analysis import plots
+from mirrorvr.analysis.embodiment import embodiment_row
 from mirrorvr.analysis.loader import XDF_SUFFIXES, AnalysisError, load_recording
 from mirrorvr.analysis.outcomes import ResponderRule, responder_rule, run_outcomes
 from mirrorvr.analysis.pme import pme_row
@@ -160,6 +161,7 @@ def session_row(summary: dict[str, Any]) -> dict[str, Any]:
         "mep_channel": mep.get("channel") if mep.get("available") else None,
         "qa_status": summary["qa"]["status"],
         **pme_row(o.get("pme") or {}),
+        **embodiment_row(o.get("embodiment") or {}),
     }
     for m in summary["qa"]["metrics"]:
         for stat in ("median", "p95", "max"):
@@ -175,7 +177,10 @@ def find_recordings(folder: Path) -> list[Path]:
         raise AnalysisError(f"--sessions {folder}: not a folder")
     found: list[Path] = []
     for p in sorted(folder.iterdir()):
-        if p.is_dir() and SessionFolder(p).has_log():
+        sf = SessionFolder(p)
+        # a session folder whose log is lost still is one (its plan and metadata are there):
+        # loading it announces the fallback to its XDF instead of passing it off as a bare XDF
+        if p.is_dir() and (sf.has_log() or (sf.plan.exists() and sf.xdf.exists())):
             found.append(p)
         elif p.is_dir():
             found += [x for x in find_recordings(p)]
@@ -292,12 +297,14 @@ def _med(col: pd.Series) -> float | None:
 #: Templates rendered in order inside each session's section of the report (after its header
 #: and warnings). Another analysis adds its own section by appending a template name here;
 #: a template sees ``s`` (the session's summary.json entry) and ``figures`` (base64 PNGs).
-SESSION_SECTIONS: list[str] = ["qa.html.j2", "outcomes.html.j2", "mep.html.j2", "pme.html.j2"]
+SESSION_SECTIONS: list[str] = [
+    "qa.html.j2", "outcomes.html.j2", "mep.html.j2", "pme.html.j2", "embodiment.html.j2",
+]  # fmt: skip
 
 #: Columns of the pooled table shown in the study overview (all columns are in sessions.csv).
 STUDY_COLUMNS: list[str] = [
     "session", "patient", "session_date", "pain_pre", "pain_post", "pain_pct_change",
-    "responder", "pulses_delivered", "estops", "qa_status",
+    "responder", "embodiment_mean", "pulses_delivered", "estops", "qa_status",
 ]  # fmt: skip
 
 _TEMPLATES = Path(__file__).with_name("templates")

@@ -147,8 +147,13 @@ def rate(
     patient_id: Annotated[str, typer.Argument(help="Patient id.")],
     value: Annotated[float, typer.Argument(help="Pain rating (NRS 0-10, or VAS 0-100 mm).")],
     timepoint: Annotated[
-        str, typer.Option(help="pre, post, during, end-of-treatment, follow-up-N (e.g. 3m).")
-    ] = "follow-up",
+        str,
+        typer.Option(
+            help="When it was rated: pre, post, during, end-of-treatment, or follow-up-N "
+            "with a unit (e.g. follow-up-3m, follow-up-6w). Required: a rating filed under "
+            "the wrong timepoint would skew the outcome tables."
+        ),
+    ],
     scale: Annotated[str, typer.Option(help="nrs or vas.")] = "nrs",
     session: Annotated[int | None, typer.Option(help="Session id this rating belongs to.")] = None,
     item: Annotated[
@@ -179,7 +184,7 @@ def console(
     host: Annotated[
         str, typer.Option(help="Address to bind (default: this computer only).")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8765,
+    port: Annotated[int, typer.Option(help="TCP port (1-65535).", min=1, max=65535)] = 8765,
     lan: Annotated[
         bool, typer.Option("--lan", help="Serve other computers on the network (0.0.0.0).")
     ] = False,

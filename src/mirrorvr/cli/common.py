@@ -75,33 +75,64 @@ def parse_date(value: str, option: str) -> dt.date:
         raise MirrorVRError(f"{option}: '{value}' is not a date (YYYY-MM-DD)") from None
 
 
+def _minutes(seconds: float) -> str:
+    """``20 min 20 s``, ``45 s``."""
+    m, sec = divmod(round(seconds), 60)
+    return f"{m} min {sec} s" if m else f"{sec} s"
+
+
+def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """The session summary as (label, value) rows a therapist reads: units, nothing empty."""
+    rows = [("state", str(summary.get("state", "?")))]
+    if summary.get("reason"):
+        rows.append(("why", str(summary["reason"])))
+    if isinstance(summary.get("duration_s"), int | float):
+        rows.append(("duration", _minutes(summary["duration_s"])))
+    planned, delivered = summary.get("pulses_planned"), summary.get("pulses_delivered")
+    if planned:
+        rows.append(("pulses", f"{delivered or 0} of {planned} delivered"))
+        for key, label in (
+            ("pulses_missed", "pulses missed"),
+            ("trains_refused", "trains refused"),
+        ):
+            if summary.get(key):
+                rows.append((label, str(summary[key])))
+    rows.append(("e-stops", str(summary.get("estops") or 0)))
+    rows.append(("cues", str(summary.get("cues") or 0)))
+    ratings = summary.get("ratings") or {}
+    if ratings:
+        pain = " · ".join(f"{k} {v:g}" for k, v in ratings.items() if isinstance(v, int | float))
+        change = summary.get("pain_change")
+        if isinstance(change, int | float):
+            pain += f" (change {change:+g})"
+        rows.append(("pain (0-10)", pain))
+    lat = summary.get("laterality") or {}
+    if lat.get("trials"):
+        text = f"{lat.get('correct', 0)} of {lat['trials']} correct"
+        if isinstance(lat.get("median_rt_s"), int | float):
+            text += f", median {lat['median_rt_s']:.2f} s"
+        rows.append(("laterality", text))
+    mt = summary.get("motor_threshold") or {}
+    if isinstance(mt.get("rmt_pct_mso"), int | float):
+        rows.append(("motor threshold", f"{mt['rmt_pct_mso']:g} % MSO ({mt.get('method', '?')})"))
+    elif mt.get("status"):
+        rows.append(("motor threshold", f"none ({mt.get('stop_reason') or mt['status']})"))
+    pme = summary.get("phantom_motor_execution") or {}
+    if pme.get("tasks"):
+        text = f"{pme.get('completed', 0)} of {pme['tasks']} target tasks completed"
+        if isinstance(pme.get("median_completion_s"), int | float):
+            text += f", median {pme['median_completion_s']:.1f} s"
+        rows.append(("phantom motor execution", text))
+    if summary.get("resumes"):
+        rows.append(("resumed", f"{summary['resumes']} time(s)"))
+    return rows
+
+
 def print_summary(summary: dict[str, Any], folder: Path) -> None:
     """The session summary as a two-column table."""
     table = Table(title=f"Session {folder}", show_header=False)
-    for key in (
-        "state",
-        "reason",
-        "duration_s",
-        "pulses_planned",
-        "pulses_delivered",
-        "pulses_missed",
-        "trains_refused",
-        "estops",
-        "cues",
-        "ratings",
-        "pain_change",
-        "laterality",
-        "motor_threshold",
-        "phantom_motor_execution",
-    ):
-        v = summary.get(key)
-        if key == "phantom_motor_execution" and v is None:
-            continue
-        if key == "duration_s" and isinstance(v, int | float):
-            v = f"{v / 60:.1f} min"
-        if key == "reason" and not v:
-            continue
-        table.add_row(key, str(v))
+    for label, value in summary_rows(summary):
+        table.add_row(label, value)
     out.print(table)
     for warning in summary.get("disarm_warnings") or []:
         # loud, on stderr too: the log does not claim a disarm the device did not confirm

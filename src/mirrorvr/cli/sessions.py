@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mirrorvr.cli.common import (
     DisplayOpt,
@@ -30,8 +29,10 @@ from mirrorvr.cli.common import (
 # the session machinery (pydantic plans, numpy, drivers) is imported by the commands that run
 # one, not by `mirrorvr --help` or commands that never start a session
 if TYPE_CHECKING:
+    from mirrorvr.config.plan import SessionPlan
     from mirrorvr.run.start import StartRequest
-    from mirrorvr.session.events import Event
+    from mirrorvr.session.eventlog import EventSink
+    from mirrorvr.session.timeline import Timeline
 
 
 def validate(
@@ -55,18 +56,8 @@ def validate(
     )
 
 
-def _progress_sink(progress: Progress, task: Any, t0: list[float], total: float) -> Any:
-    def sink(e: Event) -> None:
-        if e.kind == "session_start" or (e.kind == "resume"):
-            t0[0] = e.t
-        if t0:
-            progress.update(task, completed=min(total, e.t - t0[0]), description=f"{e.kind:<20}")
-
-    return sink
-
-
 def _note(msg: str) -> None:
-    err.print(msg)
+    err.print(msg, highlight=False)
 
 
 def _run(req: StartRequest, patient: str | None = None) -> None:
@@ -74,36 +65,38 @@ def _run(req: StartRequest, patient: str | None = None) -> None:
         from mirrorvr.run.patient import run_patient_session
 
         with store(None) as s:
-            pr = run_patient_session(s, patient, req, _note)
-        print_summary(pr.summary, pr.folder)
-        out.print(f"session folder: {pr.folder}")
-        out.print(f"recorded as session {pr.record.id} of patient {patient} ({pr.record.status})")
-        if pr.result.state != "completed":
-            raise typer.Exit(1)
-        return
-    from mirrorvr.run.start import prepare_session
-
-    prepared = prepare_session(req, _note)
-    duration = prepared.timeline.duration
-    if req.realtime and sys.stderr.isatty():
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
-            TimeRemainingColumn(),
-            console=err,
-        ) as progress:
-            task = progress.add_task("starting", total=duration)
-            prepared.opts.sinks.append(_progress_sink(progress, task, [], duration))
-            result, summary = prepared.launch()
+            pr = run_patient_session(s, patient, req, _note, progress=_progress)
+        result, summary, folder = pr.result, pr.summary, pr.folder
     else:
+        from mirrorvr.run.start import prepare_session
+
+        prepared = prepare_session(req, _note)
         if req.realtime:
-            err.print(f"running in real time: {duration / 60:.1f} min")
-        result, summary = prepared.launch()
-    print_summary(summary, prepared.folder)
-    out.print(f"session folder: {prepared.folder}")
+            _note(f"running in real time: {prepared.timeline.duration / 60:.1f} min")
+        with _progress(prepared.plan, prepared.timeline, req.realtime, prepared.opts.sinks):
+            result, summary = prepared.launch()
+        folder = prepared.folder
+    print_summary(summary, folder)
+    out.print(f"session folder: {folder}")
+    if patient is not None:
+        out.print(f"recorded as session {pr.record.id} of patient {patient} ({pr.record.status})")
     if result.state != "completed":
         raise typer.Exit(1)
+
+
+def _progress(
+    plan: SessionPlan, timeline: Timeline, realtime: bool, sinks: list[EventSink]
+) -> AbstractContextManager[object]:
+    """The terminal's progress bar over a session (nothing when stderr is not a terminal)."""
+    from mirrorvr.cli.progress import maybe_progress
+
+    return maybe_progress(
+        err,
+        planned_s=timeline.duration,
+        blocks=len(plan.blocks),
+        realtime=realtime,
+        sinks=sinks,
+    )
 
 
 def sim(
@@ -123,7 +116,8 @@ def sim(
     true_mt: TrueMtOpt = None,
 ) -> None:
     """Run a whole simulated session (emulated stimulator, simulated patient)."""
-    from mirrorvr.run.start import DisplayChoice, StartRequest
+    from mirrorvr.run.display import DisplayChoice
+    from mirrorvr.run.start import StartRequest
 
     req = StartRequest(
         plan,
@@ -152,7 +146,8 @@ def run(
     patient: PatientOpt = None,
 ) -> None:
     """Run a session in real time with real devices (the plan's ports or --stimulator)."""
-    from mirrorvr.run.start import DisplayChoice, StartRequest
+    from mirrorvr.run.display import DisplayChoice
+    from mirrorvr.run.start import StartRequest
 
     req = StartRequest(
         plan,
@@ -179,11 +174,19 @@ def resume(
 
 
 def presets() -> None:
-    """List the bundled plan presets."""
-    from mirrorvr.config.loader import list_presets
+    """List the bundled plan presets: name, what it is, its dose."""
+    from mirrorvr.clinic.protocols import library
 
-    for name in list_presets():
-        out.print(name)
+    presets = library()
+    width = max(len(str(p["name"])) for p in presets)
+    for p in presets:
+        pulses = int(p["pulses"]) if isinstance(p["pulses"], int) else 0
+        stim = f"{pulses} pulses ({p['mode']})" if pulses else "no stimulation"
+        minutes = p["duration_min"]
+        duration = f", {minutes:.1f} min" if isinstance(minutes, int | float) else ""
+        line = f"{p['name']!s:<{width}}  {p['title']}: {stim}{duration}"
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
+    out.print("run one with `mirrorvr sim NAME`; `mirrorvr validate NAME` checks it")
 
 
 def register(app: typer.Typer) -> None:

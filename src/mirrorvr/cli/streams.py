@@ -10,12 +10,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from mirrorvr.cli.common import Out, Seed, StimOpt, err, out, parse_date, print_summary, store
-from mirrorvr.session.folder import new_session_folder
+from mirrorvr.cli.common import (
+    Out,
+    Seed,
+    StimOpt,
+    err,
+    out,
+    parse_date,
+    print_summary,
+    store,
+)
+from mirrorvr.errors import MirrorVRError
+from mirrorvr.session.folder import SessionFolder, new_session_folder
 
-xdf_app = typer.Typer(help="Check and repair XDF files.", no_args_is_help=True)
 node_app = typer.Typer(help="Run one node of a multi-machine session.", no_args_is_help=True)
 
 KnownPeers = Annotated[
@@ -32,17 +40,26 @@ LslSession = Annotated[
 
 
 def _lsl_setup(
-    known_peers: str | None, session_id: str | None, plan: Any = None, scope: str | None = None
+    known_peers: str | None,
+    session_id: str | None,
+    plan: Any = None,
+    scope: str | None = None,
+    *,
+    log_file: Path,
 ) -> None:
+    """Configure liblsl (peers, session id, scope) with its own log going to ``log_file``."""
     from mirrorvr.streams.lslconfig import configure_lsl
 
+    log_file.parent.mkdir(parents=True, exist_ok=True)
     peers = [p.strip() for p in (known_peers or "").split(",") if p.strip()]
     lsl = getattr(plan, "lsl", None)
     if lsl is not None:
         peers = [*lsl.known_peers, *[p for p in peers if p not in lsl.known_peers]]
         session_id = session_id or lsl.session_id
         scope = scope or lsl.resolve_scope
-    configure_lsl(known_peers=peers or None, session_id=session_id, resolve_scope=scope)
+    configure_lsl(
+        known_peers=peers or None, session_id=session_id, resolve_scope=scope, log_file=log_file
+    )
 
 
 def record(
@@ -68,7 +85,11 @@ def record(
 
     from mirrorvr.streams.recorder import Recorder
 
-    _lsl_setup(known_peers, session_id)
+    if duration is not None and not duration > 0:
+        raise MirrorVRError(f"--duration {duration:g}: give a number of seconds above 0")
+    if outfile.exists() and outfile.is_dir():
+        raise MirrorVRError(f"--out {outfile}: that is a folder; name the XDF file to write")
+    _lsl_setup(known_peers, session_id, log_file=outfile.with_name(outfile.name + ".lsl.log"))
     preds = [s if any(c in s for c in "='()") else f"name='{s}'" for s in streams or []]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -88,45 +109,6 @@ def record(
     for name, n in rec.streams.items():
         out.print(f"{name}: {n} samples")
     out.print(f"wrote {outfile}")
-
-
-@xdf_app.command("repair")
-def xdf_repair(
-    files: Annotated[list[Path], typer.Argument(help="XDF files left by a crashed recorder.")],
-    dry_run: Annotated[bool, typer.Option(help="Only report what would change.")] = False,
-) -> None:
-    """Keep every readable chunk (past damage too), set the rest aside in FILE.torn (nothing
-    is deleted), rebuild broken stream headers, add missing stream footers."""
-    from mirrorvr.streams.xdf_repair import repair_xdf
-
-    for f in files:
-        r = repair_xdf(f, dry_run=dry_run)
-        if not r.changed:
-            out.print(f"{f}: intact ({len(r.streams)} streams)")
-            continue
-        head = f"{f}: {'would repair (dry run)' if dry_run else 'repaired'}"
-        out.print(f"{head}\n{r.describe()}", highlight=False)
-
-
-@xdf_app.command("info")
-def xdf_info(file: Annotated[Path, typer.Argument(help="XDF file.")]) -> None:
-    """List the streams of an XDF file: samples, time span, clock offsets, footer."""
-    from mirrorvr.streams.xdf_repair import scan_xdf
-
-    scan = scan_xdf(file)
-    table = Table(
-        "id", "name", "format", "channels", "samples", "first", "last", "offsets", "footer"
-    )
-    for s in scan.streams.values():
-        table.add_row(
-            str(s.stream_id), s.layout.name, s.layout.channel_format, str(s.layout.channel_count),
-            str(s.count), f"{s.first:.3f}" if s.first is not None else "-",
-            f"{s.last:.3f}" if s.last is not None else "-", str(len(s.offsets)),
-            "yes" if s.has_footer else "no",
-        )  # fmt: skip
-    out.print(table)
-    if scan.problem:
-        out.print(f"[yellow]stops early[/yellow] {scan.problem}: run `mirrorvr xdf repair {file}`")
 
 
 @node_app.command("tms")
@@ -150,8 +132,10 @@ def node_tms(
     patient: Annotated[
         str | None,
         typer.Option(
-            help="Patient id in the clinic store: reserve the node's pulses in the patient's "
-            "daily budget (and count today's earlier pulses) before the first pulse."
+            "--patient",
+            help="Patient id in the clinic store: their pulses earlier today count toward "
+            "the daily limit, and the node's pulses are reserved in it before the first pulse "
+            "($MIRRORVR_CLINIC_DB picks the database).",
         ),
     ] = None,
 ) -> None:
@@ -160,9 +144,9 @@ def node_tms(
     from mirrorvr.run.tms_node import NodeOptions, run_tms_node
 
     p, _, _ = checked_plan(plan)
-    _lsl_setup(known_peers, session_id, p)
     kind, port = stimulator_option(stimulator)
     folder = outdir if outdir is not None else new_session_folder(f"{p.patient.id}-tms")
+    _lsl_setup(known_peers, session_id, p, log_file=SessionFolder(folder).lsl_log)
     opts = NodeOptions(
         out=folder,
         stimulator_port=port,
@@ -174,9 +158,11 @@ def node_tms(
         on_ready=lambda: err.print("following the VR node's markers", highlight=False),
     )
     if patient is not None:
+        # the same path as every session start: today's pulses counted, the node's reserved
         from mirrorvr.run.tms_node import run_tms_node_for_patient
 
         with store(None) as s:
+            s.patient(patient)  # an unknown id is an error, not zero pulses
             res = run_tms_node_for_patient(s, patient, p, opts)
     else:
         res = run_tms_node(p, opts)
@@ -209,8 +195,8 @@ def node_vr(
 
     p, _, _ = checked_plan(plan)
     p = with_seed(p, seed)
-    _lsl_setup(known_peers, session_id, p)
     folder = outdir if outdir is not None else new_session_folder(p.patient.id)
+    _lsl_setup(known_peers, session_id, p, log_file=SessionFolder(folder).lsl_log)
     opts = LaunchOptions(
         out=folder,
         realtime=True,
@@ -231,5 +217,4 @@ def node_vr(
 def register(app: typer.Typer) -> None:
     """Add this group's commands to ``app``."""
     app.command()(record)
-    app.add_typer(xdf_app, name="xdf")
     app.add_typer(node_app, name="node")

@@ -161,6 +161,9 @@ class MirrorBlock(_RepeatedBlock):
 
     kind: Literal["mirror"]
     movement_s: PositiveSeconds = 8.0
+    #: after the block, ask the embodiment questionnaire in the headset (ownership, agency,
+    #: location; session/embodiment.py)
+    embodiment: bool = False
 
 
 class LateralityBlock(_BlockBase):
@@ -246,6 +249,9 @@ class PhantomMotorExecutionBlock(_BlockBase):
     #: LSL name of the amplifier's EMG stream (real time; simulation publishes its own)
     emg_stream: str = Field(default="EMG", min_length=1)
     emg_channels: Annotated[int, Field(ge=2, le=64)] = 8
+    #: concurrent stimulation may place trains in the calibration's rests (off by default:
+    #: TMS artefacts and MEPs in the residual limb's EMG would be learned as the rest class)
+    calibration_stimulation: bool = False
     decoding: PmeDecoding = Field(default_factory=PmeDecoding)
     randomise: bool = True
     seed: int | None = None

@@ -12,18 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mirrorvr.config.plan import SessionPlan
-from mirrorvr.render.display import Display, DisplayError, OffscreenDisplay, WindowDisplay
+from mirrorvr.render.display import BACKENDS, DisplayError
 from mirrorvr.session.clock import Clock
-from mirrorvr.session.presenter import Presenter
-from mirrorvr.sim.patient import SimulatedPatient
+from mirrorvr.session.presenter import Answering, Presenter
 
 DISPLAY_KINDS = ("none", "offscreen", "window", "openxr")
-
-#: name → function making a display of the given size
-BACKENDS: dict[str, Callable[[tuple[int, int]], Display]] = {
-    "offscreen": lambda size: OffscreenDisplay(size),
-    "window": lambda size: WindowDisplay(size),
-}
 
 
 def check_display(kind: str) -> None:
@@ -54,14 +47,14 @@ def presenter_factory(
     frames_dir: Path | None = None,
     simulated_input: bool = True,
     fps: float = 90.0,
-) -> Callable[[Clock, SimulatedPatient], Presenter] | None:
+) -> Callable[[Clock, Answering | None], Presenter] | None:
     """A ``LaunchOptions.presenter_factory`` for display ``kind`` (``None`` for ``none``)."""
     check_display(kind)
     if kind in ("none", "openxr"):
         return None  # openxr: run_headset_session brings its own presenter
     make_display = BACKENDS[kind]
 
-    def factory(clock: Clock, patient: SimulatedPatient) -> Presenter:
+    def factory(clock: Clock, patient: Answering | None) -> Presenter:
         """Stepped in the runner's thread on a simulated clock (deterministic); a display
         process in real time (drawing must never delay a pulse)."""
         from mirrorvr.render.display_process import ProcessPresenter

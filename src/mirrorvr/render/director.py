@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from mirrorvr.render.panels import PANEL_RGB
 from mirrorvr.render.scene import MirrorScene
+from mirrorvr.session.embodiment import AGREEMENT_ENDS
 from mirrorvr.session.timeline import Step
 from mirrorvr.tracking.source import Performer
 
@@ -86,7 +87,7 @@ class Director:
         if kind != "laterality_trial":
             s.laterality.hide()
             s.show_limbs(True)
-        if kind != "rating":
+        if kind not in ("rating", "embodiment"):
             s.rating.close()
         if d.get("exercise") == "pme":
             self._show_pme(step, t)
@@ -116,6 +117,12 @@ class Director:
             s.demonstrate(None)
             s.clear_cue()
             s.rating.open(str(d.get("prompt", "Pain now? (0-10)")))
+            self.mode = "rating"
+        elif kind == "embodiment":
+            # same slider, agreement with a statement about the limb just seen
+            s.demonstrate(None)
+            s.clear_cue()
+            s.rating.open(str(d.get("prompt", "")), ends=AGREEMENT_ENDS)
             self.mode = "rating"
         elif kind == "laterality_trial":
             s.demonstrate(None)

@@ -9,6 +9,7 @@ through the same data graph (:mod:`mirrorvr.render.input`).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -216,3 +217,10 @@ class WindowDisplay(Display):
             )
         super().__init__(engine, output, size)
         engine.open_windows()
+
+
+#: display name → function making a display of the given size (``--display offscreen|window``)
+BACKENDS: dict[str, Callable[[tuple[int, int]], Display]] = {
+    "offscreen": lambda size: OffscreenDisplay(size),
+    "window": lambda size: WindowDisplay(size),
+}

@@ -22,12 +22,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from mirrorvr.child_signals import ignore_sigint, sigint_ignored_while_starting
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.render.display import DisplayError
 from mirrorvr.session.clock import Clock, RealClock
-from mirrorvr.session.presenter import Answer, ToneOutcome
+from mirrorvr.session.presenter import Answer, Answering, ToneOutcome
 from mirrorvr.session.timeline import Step
-from mirrorvr.sim.patient import SimulatedPatient
 
 _POLL_S = 0.005
 
@@ -46,17 +46,18 @@ def _serve(
     kind: str,
     size: tuple[int, int],
     plan: SessionPlan,
-    patient: SimulatedPatient | None,
+    patient: Answering | None,
     frames_dir: Path | None,
     fps: float,
 ) -> None:
     """The display process: build the scene, then render frames and answer requests."""
+    ignore_sigint()  # Ctrl-C is the session's to handle; it closes this process
     # the session's process times pulses: drawing takes second place for the CPU, and Mesa's
     # software rasteriser keeps to one thread (set before the GL context exists)
     os.environ.setdefault("LP_NUM_THREADS", "1")
     with contextlib.suppress(OSError):
         os.nice(15)
-    from mirrorvr.render.backends import BACKENDS
+    from mirrorvr.render.display import BACKENDS
     from mirrorvr.render.presenter import PandaPresenter, PresenterOptions
 
     try:
@@ -139,8 +140,8 @@ def _publish(core: Any, plan: SessionPlan, session: str, fps: float) -> tuple[st
         return ("ok", core.streams.names)
     try:
         apply_plan_lsl(plan)  # liblsl is configured per process, like the session's own
+        from mirrorvr.render.frame_streams import LEG_JOINTS
         from mirrorvr.streams.layout import HAND_JOINTS
-        from mirrorvr.tracking.leg_skeleton import LegJoint
 
         simulated = isinstance(core.source, SyntheticSource)
         lower = plan.patient.limb == "lower"
@@ -150,7 +151,7 @@ def _publish(core: Any, plan: SessionPlan, session: str, fps: float) -> tuple[st
             plan.patient.amputation_side,
             fps,
             source=SOURCE_SIMULATED if simulated else type(core.source).__name__,
-            joints=tuple(j.name.lower() for j in LegJoint) if lower else HAND_JOINTS,
+            joints=LEG_JOINTS if lower else HAND_JOINTS,
         )
     except Exception as e:  # reported to the session's process as a DisplayError
         return ("error", str(e))
@@ -163,7 +164,7 @@ class ProcessPresenter:
     def __init__(
         self,
         clock: Clock,
-        patient: SimulatedPatient | None,
+        patient: Answering | None,
         plan: SessionPlan,
         kind: str,
         size: tuple[int, int],
@@ -183,7 +184,8 @@ class ProcessPresenter:
             name="mirrorvr-display",
             daemon=True,
         )
-        self._proc.start()
+        with sigint_ignored_while_starting():
+            self._proc.start()
         child.close()
         control_out.close()
         if not self._conn.poll(start_timeout):

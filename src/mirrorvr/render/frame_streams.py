@@ -31,6 +31,7 @@ from mirrorvr.render.frame import FrameInfo
 from mirrorvr.streams.layout import HAND_JOINTS
 from mirrorvr.streams.outlets import FrameTimingOutlet, PoseOutlet
 from mirrorvr.tracking.joints import Side, other_side
+from mirrorvr.tracking.leg_skeleton import LegJoint
 from mirrorvr.tracking.mirror import MidlinePlane, reflect_pose
 from mirrorvr.tracking.pose import LimbPose, Pose, TrackingFrame
 
@@ -41,6 +42,10 @@ if TYPE_CHECKING:
 SOURCE_SIMULATED = "simulated_hand"
 SOURCE_HAND_TRACKING = "openxr_hand_tracking"
 SOURCE_CONTROLLER_GRIP = "openxr_controller_grip"
+#: a lower-limb session in the headset: legs posed from foot/knee trackers
+SOURCE_TRACKERS = "openxr_trackers"
+#: the joints of a leg pose stream (:class:`~mirrorvr.tracking.leg_skeleton.LegJoint` order)
+LEG_JOINTS = tuple(j.name.lower() for j in LegJoint)
 #: the one "joint" of a pose stream fed by a controller
 GRIP_JOINTS = ("grip",)
 
@@ -177,20 +182,29 @@ class HeadsetFramePublisher:
     def for_display(
         session: str, display: openxr_display.OpenXRDisplay, scene: Any, intact: Side
     ) -> HeadsetFramePublisher:
-        """Open the streams for ``display``'s input mode and nominal refresh rate."""
+        """Open the streams for ``display``'s input mode and nominal refresh rate (a
+        lower-limb scene publishes its legs)."""
         hands = display.input_mode == "hands"
+        legs = getattr(getattr(scene, "scene", None), "limb", "upper") == "lower"
         period = display.frame.period if display.frame is not None else 0.0
+        if legs:
+            source, joints = SOURCE_TRACKERS, LEG_JOINTS
+        elif hands:
+            source, joints = SOURCE_HAND_TRACKING, HAND_JOINTS
+        else:
+            source, joints = SOURCE_CONTROLLER_GRIP, GRIP_JOINTS
         streams = FrameStreams(
             session,
             intact,
             other_side(intact),
             1.0 / period if period > 0 else 0.0,
-            source=SOURCE_HAND_TRACKING if hands else SOURCE_CONTROLLER_GRIP,
-            joints=HAND_JOINTS if hands else GRIP_JOINTS,
+            source=source,
+            joints=joints,
         )
         return HeadsetFramePublisher(streams, display, scene, intact)
 
     def __call__(self, frame: openxr_display.FrameInfo) -> None:
+        """Publish one headset frame's poses and timing."""
         mark = time.thread_time()
         tracked: AnyPose | None = None
         mirrored: AnyPose | None = None

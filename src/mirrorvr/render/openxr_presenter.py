@@ -26,15 +26,15 @@ from multiprocessing.connection import Connection
 from types import MappingProxyType
 from typing import Any, Literal
 
+from mirrorvr.child_signals import ignore_sigint, sigint_ignored_while_starting
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.errors import MirrorVRError
 from mirrorvr.render.headset_loop import READY_TIMEOUT_S, HeadsetLoop, ShowRequest
 from mirrorvr.render.openxr_display import NO_RUNTIME_HELP, DisplayEvent, HeadsetError
 from mirrorvr.session.clock import Clock
-from mirrorvr.session.presenter import Answer, ToneOutcome
+from mirrorvr.session.presenter import Answer, Answering, ToneOutcome
 from mirrorvr.session.runner import SessionRunner
 from mirrorvr.session.timeline import Step
-from mirrorvr.sim.patient import SimulatedPatient
 
 Reaction = Literal["pause", "estop", "ignore"]
 
@@ -142,6 +142,7 @@ def _step_from_wire(w: tuple[Any, ...]) -> Step:
 
 def _serve(conn: Connection, events: Connection, plan: SessionPlan) -> None:
     """The headset process: open the headset, then run frames and answer requests."""
+    ignore_sigint()  # Ctrl-C is the session's to handle; it closes this process
     # the session's process times pulses: drawing comes second for the CPU, and Mesa's software
     # rasteriser (CI, no GPU) keeps to one thread; set before the GL context exists
     os.environ.setdefault("LP_NUM_THREADS", "1")
@@ -242,7 +243,7 @@ class HeadsetPresenter:
     def __init__(
         self,
         clock: Clock,
-        patient: SimulatedPatient,
+        patient: Answering | None,
         plan: SessionPlan,
         safety: HeadsetSafety,
         *,
@@ -253,13 +254,15 @@ class HeadsetPresenter:
         self.patient = patient
         self.safety = safety
         self.simulated = simulated
+        self.plan = plan
         ctx = mp.get_context("spawn")  # a clean interpreter: no inherited GL state or threads
         self._conn, child = ctx.Pipe()
         events_in, events_out = ctx.Pipe(duplex=False)
         self._proc = ctx.Process(
             target=_serve, args=(child, events_out, plan), name="mirrorvr-headset", daemon=True
         )
-        self._proc.start()
+        with sigint_ignored_while_starting():
+            self._proc.start()
         child.close()
         events_out.close()
         self._events = threading.Thread(
@@ -279,6 +282,16 @@ class HeadsetPresenter:
         self.runtime_name, self.input_mode = reply[1], reply[2]
         self.frames = 0
         self._tone: ToneOutcome | None = None
+
+    def attach_control(self, control: Any) -> None:
+        """Log the midline the headset mirrors across (the plan's mark or stored plane: the
+        calibration hold does not run in the headset yet)."""
+        from mirrorvr.tracking.midline import from_plan
+
+        log = getattr(control, "log", None)
+        if log is not None:
+            event = from_plan(self.plan.tracking).to_event()
+            log.append("midline", self.clock.now(), durable=True, **event, display="openxr")
 
     def _read_events(self, conn: Connection) -> None:
         try:
@@ -343,14 +356,17 @@ class HeadsetPresenter:
 
     def ask_rating(self, step: Step, deadline: float) -> Answer | None:
         """The patient's 0–10 rating (or ``None`` at the deadline)."""
-        if not self.simulated:
+        if not self.simulated or self.patient is None:
             return self._scene_answer(deadline)
-        value, rt = self.patient.pain_rating(str(step.data.get("timepoint", "")))
+        if step.kind == "embodiment":
+            value, rt = self.patient.embodiment_rating(str(step.data["item"]))
+        else:
+            value, rt = self.patient.pain_rating(str(step.data.get("timepoint", "")))
         return self._simulated_answer(value, rt, deadline)
 
     def ask_laterality(self, step: Step, deadline: float) -> Answer | None:
         """The patient's left/right judgement (or ``None`` at the deadline)."""
-        if not self.simulated:
+        if not self.simulated or self.patient is None:
             return self._scene_answer(deadline)
         side, rt = self.patient.laterality_answer(
             str(step.data["side"]), int(step.data["angle_deg"])

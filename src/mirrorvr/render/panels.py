@@ -22,6 +22,7 @@ TEXT_RGB = (0.12, 0.16, 0.22)
 CUE_RGB = (0.98, 0.93, 0.62)  # warm yellow card: cues stand out from the calm room
 PANEL_RGB = (0.95, 0.96, 0.97)
 ACCENT = (0.20, 0.45, 0.75)
+PAIN_ENDS = ("no pain", "worst pain")
 
 
 def _card(
@@ -108,20 +109,26 @@ class RatingSlider:
             tnp, tn = _text(self.root, f"label-{v}", 0.028)
             tn.set_text(str(v))
             tnp.set_pos(x, -0.004, -0.065)
-        ends = [("no pain", self.x0), ("worst pain", self.x1)]
-        for label, x in ends:
+        self.end_labels: list[TextNode] = []
+        for label, x in ((PAIN_ENDS[0], self.x0), (PAIN_ENDS[1], self.x1)):
             tnp, tn = _text(self.root, label, 0.018, (0.35, 0.4, 0.45))
             tn.set_text(label)
             tnp.set_pos(x, -0.004, -0.11)
+            self.end_labels.append(tn)
         self.knob = _card(self.root, "knob", -0.018, 0.018, -0.03, 0.03, (0.6, 0.63, 0.67))
         self.knob.set_y(-0.008)
         self.value = 5
         self.touched = False
         self.root.hide()
 
-    def open(self, prompt: str, start: int = 5) -> None:
-        """Show the scale with ``prompt``; the knob starts at ``start`` (grey until moved)."""
+    def open(self, prompt: str, start: int = 5, ends: tuple[str, str] = ("", "")) -> None:
+        """Show the scale with ``prompt``; the knob starts at ``start`` (grey until moved).
+
+        ``ends`` label the 0 and 10 ends (default: no pain / worst pain).
+        """
         self.prompt.set_text(prompt)
+        for tn, label, default in zip(self.end_labels, ends, PAIN_ENDS, strict=True):
+            tn.set_text(label or default)
         self.value = start
         self.touched = False
         self._place()

@@ -41,9 +41,8 @@ from mirrorvr.render.frame import (
 from mirrorvr.render.input import CONTROL_ACTIONS, KeyInput, keys_for_rating
 from mirrorvr.render.scene import MirrorScene, patient_camera
 from mirrorvr.session.clock import Clock
-from mirrorvr.session.presenter import Answer, ToneOutcome
+from mirrorvr.session.presenter import Answer, Answering, ToneOutcome
 from mirrorvr.session.timeline import Step, compile_timeline
-from mirrorvr.sim.patient import SimulatedPatient
 from mirrorvr.tracking import midline
 from mirrorvr.tracking.mirror import CalibrationError, MidlinePlane, reflect_positions
 from mirrorvr.tracking.pipeline import MirrorPipeline, gain_from_settings
@@ -154,7 +153,7 @@ class PandaPresenter:
     def __init__(
         self,
         clock: Clock,
-        patient: SimulatedPatient | None,
+        patient: Answering | None,
         plan: SessionPlan,
         display: Display,
         *,
@@ -188,11 +187,7 @@ class PandaPresenter:
         self.source: PoseSource = source or open_source(plan, display=display.kind)
         tr = plan.tracking
         #: the midline in use: the plan's mark or stored plane until a calibration hold runs
-        self.midline = (
-            midline.stored(tr.midline_plane)
-            if tr.midline == "stored" and tr.midline_plane is not None
-            else midline.marked(tr.midline_x_m)
-        )
+        self.midline = midline.from_plan(tr)
         self.pipeline = MirrorPipeline(
             intact_side=intact,
             plane=self.midline.plane,
@@ -528,8 +523,11 @@ class PandaPresenter:
 
     def _schedule_answer(self, step: Step, onset: float) -> None:
         assert self.patient is not None
-        if step.kind == "rating":
-            value, rt = self.patient.pain_rating(str(step.data.get("timepoint", "")))
+        if step.kind in ("rating", "embodiment"):
+            if step.kind == "embodiment":
+                value, rt = self.patient.embodiment_rating(str(step.data["item"]))
+            else:
+                value, rt = self.patient.pain_rating(str(step.data.get("timepoint", "")))
             keys = list(keys_for_rating(self.scene.rating.value, value))
             n = len(keys)
             self._scheduled = [

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.session.timeline import Step, compile_timeline
+from mirrorvr.tracking import midline
 from mirrorvr.tracking.mirror import MidlinePlane, reflect_positions
 from mirrorvr.tracking.pose import LimbPose, TrackingFrame
 
@@ -58,8 +59,9 @@ class MirrorHeadsetScene:
         from mirrorvr.tracking.pipeline import MirrorPipeline, gain_from_settings
 
         intact = plan.patient.intact_side
-        # the seated patient's midline; a headset session could calibrate it from the head
-        self.plane = plane or MidlinePlane.sagittal()
+        # the plan's marked or stored midline (x = 0 of the stage by default); the calibration
+        # hold of the window/offscreen displays does not run in the headset yet
+        self.plane = plane or midline.from_plan(plan.tracking).plane
         self.root = NodePath("headset-scene")
         self.hands: tuple[LimbPose | None, LimbPose | None] = (None, None)
         limb = plan.patient.limb

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,19 +14,18 @@ from mirrorvr.clinic.store import ClinicStore, ReservationRefused
 from mirrorvr.config.loader import load_plan, plan_to_toml, resolve_plan_path
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.errors import PlanError, Problem
+from mirrorvr.run.display import assemble_display
 from mirrorvr.run.session import LaunchOptions, with_seed
 from mirrorvr.run.start import (
     StartRequest,
-    display_kind,
-    launcher,
-    presenter_factory_for,
     simulated_body,
     stimulator_option,
     with_threshold_estimate,
 )
+from mirrorvr.session.eventlog import EventSink
 from mirrorvr.session.folder import new_session_folder
 from mirrorvr.session.runner import RunResult
-from mirrorvr.session.timeline import compile_timeline
+from mirrorvr.session.timeline import Timeline, compile_timeline
 from mirrorvr.stim.safety.counts import hunt_pulses
 from mirrorvr.stim.safety.limits import effective_limits
 
@@ -84,8 +84,17 @@ def run_patient_session(
     patient: str,
     req: StartRequest,
     note: Callable[[str], None] | None = None,
+    *,
+    progress: Callable[
+        [SessionPlan, Timeline, bool, list[EventSink]], AbstractContextManager[object]
+    ]
+    | None = None,
 ) -> PatientRun:
-    """Run a plan for a patient in the store, and record the session there from its log."""
+    """Run a plan for a patient in the store, and record the session there from its log.
+
+    ``progress(plan, timeline, realtime, sinks)`` may wrap the run in a display that adds its
+    event sink to ``sinks``.
+    """
     from mirrorvr.clinic.readiness import fit_and_check
 
     path = resolve_plan_path(req.plan)
@@ -95,10 +104,11 @@ def run_patient_session(
     except PlanError as e:
         raise PlanError([Problem(f"{path}:{p.where}", p.message) for p in e.problems]) from None
     timeline = compile_timeline(plan)
-    presenter = presenter_factory_for(plan, req.display, req.simulated)  # display errors first
+    display = assemble_display(plan, req.display, req.simulated, note)  # display errors first
     kind, port = stimulator_option(req.stimulator)
     if not req.simulated and port is None and plan.devices.stimulator.port:
         port = plan.devices.stimulator.port
+    body = simulated_body(req.true_mt)
     folder = req.out if req.out is not None else new_session_folder(patient)
     sid = open_store_session(store, patient, plan, folder, actor="cli", plan=plan.session.name)
     opts = LaunchOptions(
@@ -109,13 +119,15 @@ def run_patient_session(
         simulated=req.simulated,
         session_date=dt.date.today(),
         pulses_today=inputs.pulses_today,
-        body=simulated_body(req.true_mt),
+        body=body,
     )
-    opts.presenter_factory = presenter
+    opts.presenter_factory = display.presenter_factory
     if req.realtime and note is not None:
         note(f"running in real time: {timeline.duration / 60:.1f} min")
+    shown = progress(plan, timeline, req.realtime, opts.sinks) if progress else nullcontext()
     try:
-        result, summary = launcher(display_kind(plan, req.display), req.simulated, note)(plan, opts)
+        with shown:
+            result, summary = display.launch(plan, opts)
         measured = summary.get("motor_threshold") or {}
         if measured.get("rmt_pct_mso") is not None:  # measured at the start of this session
             store.record_threshold(

@@ -27,7 +27,7 @@ from mirrorvr.session.clock import Clock, RealClock, SimClock
 from mirrorvr.session.eventlog import EventLog, EventSink, read_events
 from mirrorvr.session.events import Event
 from mirrorvr.session.folder import SessionFolder
-from mirrorvr.session.presenter import HeadlessPresenter, Presenter
+from mirrorvr.session.presenter import Answering, HeadlessPresenter, Presenter
 from mirrorvr.session.resume import resume_point
 from mirrorvr.session.runner import RunResult, SessionRunner
 from mirrorvr.session.summary import summarize
@@ -58,7 +58,7 @@ class LaunchOptions:
     sinks: list[EventSink] = field(default_factory=list)
     #: called with the runner before it starts (console, keyboard, tests hook pause/estop here)
     on_runner: Callable[[SessionRunner], None] | None = None
-    presenter_factory: Callable[[Clock, SimulatedPatient], Presenter] | None = None
+    presenter_factory: Callable[[Clock, Answering | None], Presenter] | None = None
     #: EMG for a motor-threshold estimate at session start (``None``: the simulated patient's
     #: body on the simulated clock; an LSL inlet named in the plan in real time)
     emg: EmgSource | None = None
@@ -155,7 +155,17 @@ def run_session(
     else:
         start = (resume_from[-1].t + 1.0) if resume_from else 0.0
         clock = SimClock(start)
-    patient = SimulatedPatient(seed=plan.session.seed + (len(resume_from) if resume_from else 0))
+    # only simulation has a stand-in patient; in a real session the display's input answers
+    patient = (
+        SimulatedPatient(seed=plan.session.seed + (len(resume_from) if resume_from else 0))
+        if opts.simulated
+        else None
+    )
+    publish = opts.realtime if opts.lsl is None else opts.lsl
+    if publish:  # before the display process starts: it inherits the configuration
+        from mirrorvr.streams.session_io import apply_plan_lsl
+
+        apply_plan_lsl(plan, log_file=folder.lsl_log)
     presenter = (opts.presenter_factory or HeadlessPresenter)(clock, patient)
     pme = None
     if any(b.kind == "phantom_motor_execution" for b in plan.blocks):
@@ -166,7 +176,6 @@ def run_session(
         presenter = PmePresenter(presenter, pme)
 
     dev = _stimulator_device(plan, opts)
-    publish = opts.realtime if opts.lsl is None else opts.lsl
     ended = False  # the runner has finished (set before the display closes)
     with ExitStack() as stack:
         # durable events are fsynced against power loss whenever a device could be real; a

@@ -1,8 +1,9 @@
 """Starting a plain session from a plan name: check the plan, fit the options, pick the display.
 
-The CLI's ``sim``, ``run`` and ``node vr`` parse their options into a :class:`StartRequest`
-and call :func:`prepare_session`; the result's ``launch()`` runs the session (in the headset
-for ``--display openxr``, else through :func:`~mirrorvr.run.session.run_session`).
+The CLI's ``sim`` and ``run`` parse their options into a :class:`StartRequest` and call
+:func:`prepare_session`; the result's ``launch()`` runs the session (the display from
+:func:`~mirrorvr.run.display.assemble_display`, stimulation assembled inside
+:func:`~mirrorvr.run.session.run_session` by :mod:`mirrorvr.run.stimulation`).
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ from typing import Any
 from mirrorvr.config.loader import load_plan, resolve_plan_path
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.errors import MirrorVRError, PlanError, Problem
-from mirrorvr.run.session import LaunchOptions, run_session, with_seed
+from mirrorvr.run.display import DisplayChoice, Launcher, assemble_display
+from mirrorvr.run.session import LaunchOptions, with_seed
 from mirrorvr.session.folder import new_session_folder
 from mirrorvr.session.runner import RunResult
 from mirrorvr.session.timeline import Timeline, compile_timeline
 from mirrorvr.stim import governor
-
-Launcher = Callable[[SessionPlan, LaunchOptions], tuple[RunResult, dict[str, Any]]]
 
 
 def checked_plan(
@@ -79,53 +79,6 @@ def simulated_body(true_mt: float | None) -> Any:
 
 
 @dataclass
-class DisplayChoice:
-    """The --display/--frames/--size options together."""
-
-    kind: str | None = None
-    frames: Path | None = None
-    size: str = "1280x720"
-
-
-def display_kind(plan: SessionPlan, choice: DisplayChoice | None) -> str:
-    """The display a session uses: ``--display``, else the plan's ``devices.display``."""
-    return (choice.kind if choice else None) or str(plan.devices.display)
-
-
-def presenter_factory_for(plan: SessionPlan, choice: DisplayChoice | None, simulated: bool) -> Any:
-    """``LaunchOptions.presenter_factory`` for the chosen display (``None``: headless)."""
-    kind = display_kind(plan, choice)
-    if choice is not None and choice.frames is not None and kind == "none":
-        raise MirrorVRError("--frames needs a display: add --display offscreen (or window)")
-    if kind == "none":
-        return None
-    from mirrorvr.render.backends import presenter_factory
-    from mirrorvr.render.display import parse_size
-
-    assert choice is not None
-    return presenter_factory(
-        kind,
-        plan,
-        size=parse_size(choice.size),
-        frames_dir=choice.frames,
-        simulated_input=simulated,
-    )
-
-
-def launcher(display: str, simulated: bool, note: Callable[[str], None] | None = None) -> Launcher:
-    """How to launch a session: in the headset (``openxr``) or through ``run_session``."""
-    if display != "openxr":
-        return run_session
-
-    def launch(plan: SessionPlan, opts: LaunchOptions) -> tuple[RunResult, dict[str, Any]]:
-        from mirrorvr.run.headset import launch_openxr
-
-        return launch_openxr(plan, opts, simulated, note)
-
-    return launch
-
-
-@dataclass
 class StartRequest:
     """A plain session as the CLI asks for it."""
 
@@ -166,6 +119,8 @@ def prepare_session(
     kind, port = stimulator_option(req.stimulator)
     if not req.simulated and port is None and plan.devices.stimulator.port:
         port = plan.devices.stimulator.port
+    display = assemble_display(plan, req.display, req.simulated, note)
+    body = simulated_body(req.true_mt)
     folder = req.out if req.out is not None else new_session_folder(plan.patient.id)
     opts = LaunchOptions(
         out=folder,
@@ -174,8 +129,7 @@ def prepare_session(
         stimulator_kind=kind,
         simulated=req.simulated,
         session_date=req.session_date,
-        body=simulated_body(req.true_mt),
+        body=body,
     )
-    opts.presenter_factory = presenter_factory_for(plan, req.display, req.simulated)
-    launch = launcher(display_kind(plan, req.display), req.simulated, note)
-    return PreparedSession(plan, timeline, folder, opts, launch)
+    opts.presenter_factory = display.presenter_factory
+    return PreparedSession(plan, timeline, folder, opts, display.launch)

@@ -21,7 +21,7 @@ from mirrorvr.session.folder import SessionFolder
 from mirrorvr.session.timeline import compile_timeline
 from mirrorvr.stim import governor
 from mirrorvr.streams.outlets import SessionOutlets
-from mirrorvr.streams.session_io import session_key
+from mirrorvr.streams.session_io import apply_plan_lsl, session_key
 from mirrorvr.streams.tms_node import TmsNode, markers_predicate
 
 
@@ -91,6 +91,7 @@ def run_tms_node(plan: SessionPlan, opts: NodeOptions) -> NodeResult:
             "planned_pulses": timeline.total_pulses,
         },
     )
+    apply_plan_lsl(plan, log_file=folder.lsl_log)  # unless the CLI configured liblsl already
     clock = RealClock()
     with ExitStack() as stack:
         log = stack.enter_context(EventLog(folder.events))

@@ -107,7 +107,8 @@ class EventLog:
                 sink(event)
             except Exception as e:  # a broken sink must never stop the record or a session
                 self._sinks.remove(sink)
-                self.append("device", t, what="sink_failed", sink=repr(sink), error=str(e))
+                # a display or stream problem, never a device fault: its own kind
+                self.append("sink_error", t, sink=repr(sink), error=f"{type(e).__name__}: {e}")
         return event
 
     def close(self) -> None:

@@ -23,6 +23,8 @@ KINDS = frozenset(
         "rest",
         "rating_prompt",
         "rating",  # value 0-10 or null on timeout, timepoint
+        "embodiment_prompt",  # an embodiment statement shown: item
+        "embodiment",  # durable: item, value 0-10 (agreement) or null on timeout, rt_s
         "laterality_trial",  # stimulus shown: side, angle, view
         "laterality_response",  # answer, correct, rt_s
         "train_intent",  # durable BEFORE any pulse of a train: n_pulses, intensity, timing
@@ -56,6 +58,7 @@ KINDS = frozenset(
         "safety_override",  # a limit loosened by a clinic override in force: rule, value, who
         "safety_notice",  # e.g. the train-duration table is UNVERIFIED
         "scheduler",  # pulse scheduler started: real-time priority or the warning why not
+        "sink_error",  # an event sink (display, stream, console) raised and was dropped: sink, error
         # the stimulation process (docs/stimulators.md): started, its guard, its pulses
         "stim_process",  # started: pid, real-time priority, memory locked, guard limits
         "guard_refused",  # durable: the stimulation process's own guard refused a pulse: reason

@@ -16,6 +16,8 @@ A session folder holds everything needed to understand (and resume) a session::
     pme-calibration-<b>.npz   its calibration windows (features, labels, repetitions)
     session.xdf       the session's LSL streams (recorded live, or written from the log
                       for simulated-clock runs); docs/streams.md
+    lsl.log           liblsl's own log, and lsl_api.cfg the LSL configuration it ran with
+                      (sessions that publish on LSL)
 
 A TMS node's folder and a stand-alone threshold hunt's folder use the same names.
 """
@@ -23,6 +25,7 @@ A TMS node's folder and a stand-alone threshold hunt's folder use the same names
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 from dataclasses import dataclass
@@ -40,6 +43,7 @@ STIMULATOR_PTY = "stimulator.pty"
 PANEL = "panel.txt"
 THRESHOLD = "threshold.json"
 HOTSPOT = "hotspot.json"
+LSL_LOG = "lsl.log"
 STIM_JOURNAL = "stim-journal.jsonl"
 
 
@@ -66,9 +70,23 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 
 def new_session_folder(name: str, parent: str | Path = "sessions") -> Path:
-    """A new ``<parent>/<name>-<timestamp>`` folder path (not created)."""
+    """A new, empty ``<parent>/<name>-<YYYYmmdd-HHMMSS>`` folder, created here.
+
+    Creating it is what reserves the name: a second session started in the same second (by
+    this or another process) gets ``…-2``, ``…-3`` and so on, never the same folder.
+    """
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path(parent) / (f"{name}-{stamp}" if name else stamp)
+    base = f"{name}-{stamp}" if name else stamp
+    root = Path(parent)
+    root.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        path = root / (base if n == 1 else f"{base}-{n}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)
@@ -126,6 +144,11 @@ class SessionFolder:
     def hotspot(self) -> Path:
         """``hotspot.json``."""
         return self.path / HOTSPOT
+
+    @property
+    def lsl_log(self) -> Path:
+        """``lsl.log`` (liblsl's own messages)."""
+        return self.path / LSL_LOG
 
     def pme_model(self, block: int) -> Path:
         """``pme-model-<block>.json``."""

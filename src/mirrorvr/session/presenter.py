@@ -3,17 +3,37 @@
 A presenter shows a step and returns its *onset*: the display time of the first frame that
 shows it, on the LSL clock (not the moment code ran). Answers come back with their own LSL
 time. The panda3d scene (window, offscreen) and the OpenXR headset implement this protocol; the
-:class:`HeadlessPresenter` here has no display and lets a simulated patient answer.
+:class:`HeadlessPresenter` here has no display.
+
+Who answers is an :class:`Answering` given to the presenter: in simulation the simulated patient
+(:class:`mirrorvr.sim.patient.SimulatedPatient`); in a real session nobody stands in for the
+patient (``None``): the display's own input answers, and a headless real session gets none.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
 from mirrorvr.session.clock import Clock
 from mirrorvr.session.timeline import Step
-from mirrorvr.sim.patient import SimulatedPatient
+
+
+class Answering(Protocol):
+    """Something that answers the session's questions in place of a patient (simulation)."""
+
+    def pain_rating(self, timepoint: str) -> tuple[int, float]:
+        """(NRS 0-10, seconds taken to answer)."""
+        ...
+
+    def laterality_answer(self, side: str, angle_deg: int) -> tuple[str, float]:
+        """(answered side, seconds taken to answer)."""
+        ...
+
+    def embodiment_rating(self, item: str) -> tuple[int, float]:
+        """(agreement 0-10 with embodiment statement ``item``, seconds taken to answer)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -69,9 +89,9 @@ class Presenter(Protocol):
 
 
 class HeadlessPresenter:
-    """No display: onset is the clock's time; a simulated patient answers."""
+    """No display: onset is the clock's time; ``patient`` (if any) answers."""
 
-    def __init__(self, clock: Clock, patient: SimulatedPatient) -> None:
+    def __init__(self, clock: Clock, patient: Answering | None) -> None:
         self.clock = clock
         self.patient = patient
         self._tone: ToneOutcome | None = None
@@ -91,7 +111,13 @@ class HeadlessPresenter:
 
     def ask_rating(self, step: Step, deadline: float) -> Answer | None:
         """The simulated patient answers after a reaction time (or misses the deadline)."""
-        value, rt = self.patient.pain_rating(str(step.data.get("timepoint", "")))
+        if self.patient is None:  # no display and nobody to answer: the prompt times out
+            self.clock.sleep_until(deadline)
+            return None
+        if step.kind == "embodiment":
+            value, rt = self.patient.embodiment_rating(str(step.data["item"]))
+        else:
+            value, rt = self.patient.pain_rating(str(step.data.get("timepoint", "")))
         t = self.clock.now() + rt
         if t > deadline:
             self.clock.sleep_until(deadline)
@@ -101,6 +127,9 @@ class HeadlessPresenter:
 
     def ask_laterality(self, step: Step, deadline: float) -> Answer | None:
         """The simulated patient judges the hand's side."""
+        if self.patient is None:
+            self.clock.sleep_until(deadline)
+            return None
         side, rt = self.patient.laterality_answer(
             str(step.data["side"]), int(step.data["angle_deg"])
         )
@@ -112,8 +141,13 @@ class HeadlessPresenter:
         return Answer(side, t)
 
     def idle(self, until: float) -> None:
-        """Wait on the clock."""
-        self.clock.sleep_until(until)
+        """Wait on the clock: in real time by sleeping only — the runner's polls need no
+        microsecond precision, and a spin would hold the GIL that the thread logging each
+        pulse needs."""
+        if self.clock.realtime:
+            time.sleep(max(0.0, until - self.clock.now()))
+        else:
+            self.clock.sleep_until(until)
 
     def close(self) -> None:
         """Nothing to release."""

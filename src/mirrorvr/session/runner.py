@@ -31,10 +31,10 @@ from mirrorvr.config.plan import SessionPlan
 from mirrorvr.session.clock import Clock
 from mirrorvr.session.eventlog import EventLog
 from mirrorvr.session.presenter import Presenter, ToneOutcome
+from mirrorvr.session.stimulation import Stimulation
 from mirrorvr.session.timeline import Step, Timeline
 from mirrorvr.stim import governor
 from mirrorvr.stim.base import disarm_outcome
-from mirrorvr.stim.executor import StimulationExecutor
 
 #: how often a real-time wait wakes to notice pause/abort requests
 _POLL_S = 0.05
@@ -77,7 +77,7 @@ class SessionRunner:
         clock: Clock,
         log: EventLog,
         presenter: Presenter,
-        executor: StimulationExecutor | None,
+        executor: Stimulation | None,
         session_date: dt.date,
         start_index: int = 0,
         pulses_delivered: int = 0,
@@ -354,6 +354,23 @@ class SessionRunner:
                 durable=True,
                 **common,
                 timepoint=step.data["timepoint"],
+                value=answer.value if answer else None,
+                rt_s=t_ans - onset,
+            )
+            self._shift += max(0.0, t_ans - self._deadline(step) - step.duration)
+        elif kind == "embodiment":
+            onset = self.presenter.present(step)
+            self._catch_up(step, self._deadline(step), onset, "display")
+            item = step.data["item"]
+            t_log("embodiment_prompt", onset, **common, item=item)
+            answer = self.presenter.ask_rating(step, onset + float(step.data["timeout_s"]))
+            t_ans = answer.t if answer else self.clock.now()
+            t_log(
+                "embodiment",
+                t_ans,
+                durable=True,
+                **common,
+                item=item,
                 value=answer.value if answer else None,
                 rt_s=t_ans - onset,
             )

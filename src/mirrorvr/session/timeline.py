@@ -34,6 +34,9 @@ from mirrorvr.config.plan import (
     SessionPlan,
 )
 from mirrorvr.errors import PlanError, Problem
+from mirrorvr.session.embodiment import EMBODIMENT_ITEMS, prompt_for
+from mirrorvr.session.embodiment import ITEM_S as EMBODIMENT_ITEM_S
+from mirrorvr.session.embodiment import TIMEOUT_S as EMBODIMENT_TIMEOUT_S
 from mirrorvr.stim.safety.counts import count_problems
 from mirrorvr.stim.safety.limits import effective_limits
 
@@ -44,6 +47,7 @@ STEP_KINDS = (
     "window",
     "rest",
     "rating",
+    "embodiment",
     "laterality_trial",
     "train",
     "cue_pulse",
@@ -245,6 +249,20 @@ def compile_timeline(plan: SessionPlan) -> Timeline:
                 if block.rest_s > 0:
                     b.add(t, block.rest_s, "rest", bi, repetition=rep)
                     t += block.rest_s
+            if isinstance(block, MirrorBlock) and block.embodiment:
+                # the questionnaire closes the block: one slider per statement
+                limb = "foot" if plan.patient.limb == "lower" else "hand"
+                for item in EMBODIMENT_ITEMS:
+                    b.add(
+                        t,
+                        EMBODIMENT_ITEM_S,
+                        "embodiment",
+                        bi,
+                        item=item.id,
+                        prompt=prompt_for(item.id, limb),
+                        timeout_s=EMBODIMENT_TIMEOUT_S,
+                    )
+                    t += EMBODIMENT_ITEM_S
         b.add(t, 0.0, "block_end", bi, block_kind=block.kind)
 
     if stim.mode == "concurrent":
@@ -345,9 +363,12 @@ def _add_pme_block(
             t += block.cue_s
             b.add(t, block.contraction_s, "window", bi, **pme, **data)
             t += block.contraction_s
-            b.add(t, block.rest_s, "rest", bi, **pme, phase="calibration", repetition=rep)
+            # concurrent trains stay out of calibration rests unless the plan allows them:
+            # their artefacts and MEPs would be learned as the rest class
+            quiet = {} if block.calibration_stimulation else {"no_trains": True}
+            b.add(t, block.rest_s, "rest", bi, **pme, phase="calibration", repetition=rep, **quiet)
             t += block.rest_s
-    b.add(t, block.fit_s, "rest", bi, **pme, phase="fit")
+    b.add(t, block.fit_s, "rest", bi, **pme, phase="fit", no_trains=True)
     t += block.fit_s
     targets: list[str] = []
     for task in range(block.tasks):
@@ -397,7 +418,7 @@ def _place_concurrent(b: _Builder, plan: SessionPlan) -> None:
     for s in list(b.steps):
         if placed == n_trains:
             break
-        if s["kind"] != "rest" or s["duration"] + 1e-9 < need:
+        if s["kind"] != "rest" or s["duration"] + 1e-9 < need or s["data"].get("no_trains"):
             continue
         onset = s["t"] + stim.rest_lead_s
         if last is not None and onset - last < spacing - 1e-9:

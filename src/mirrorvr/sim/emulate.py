@@ -168,6 +168,9 @@ class EmulatorProcess:
             stderr=subprocess.PIPE,
             env=os.environ.copy(),
             preexec_fn=_die_with_parent,
+            # out of the terminal's process group: Ctrl-C goes to the session, which disarms
+            # through this emulator first and then stops it
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         pause = 0.001  # the child needs ~50 ms: poll finely at first, then back off

@@ -26,6 +26,10 @@ class SimulatedPatient:
     session_index: int = 0
     #: fraction of each session's effect still there at the next session
     carryover: float = 0.0
+    #: mean agreement (0-10) with each embodiment statement
+    embodiment_mean: dict[str, float] = field(
+        default_factory=lambda: {"ownership": 6.0, "agency": 7.5, "location": 5.5}
+    )
     _rng: random.Random = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -39,6 +43,16 @@ class SimulatedPatient:
         drop = {"post": 1.0, "during": 0.5}.get(timepoint, 0.0) * self.treatment_effect
         mean = start - drop
         value = int(min(10, max(0, round(self._rng.gauss(mean, 0.8)))))
+        return value, self._rng.uniform(*self.rating_rt_s)
+
+    def embodiment_rating(self, item: str) -> tuple[int, float]:
+        """(agreement 0-10 with embodiment statement ``item``, seconds taken to answer).
+
+        Agency is felt most (the limb moves with the patient), location least; sessions later
+        in a course feel a little more embodied.
+        """
+        mean = self.embodiment_mean.get(item, 5.5) + 0.1 * self.session_index
+        value = int(min(10, max(0, round(self._rng.gauss(mean, 1.0)))))
         return value, self._rng.uniform(*self.rating_rt_s)
 
     def laterality_answer(self, side: str, angle_deg: int) -> tuple[str, float]:

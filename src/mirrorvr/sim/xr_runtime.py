@@ -1,6 +1,7 @@
 """The simulated headset: building our OpenXR runtime and scripting what it plays.
 
-The runtime itself is C (``sim/openxr_runtime/`` in the source tree), loaded by the OpenXR
+The runtime itself is C (``sim/openxr_runtime/`` in the source tree, shipped in the package as
+``mirrorvr/sim/openxr_runtime``), loaded by the OpenXR
 loader that pyopenxr bundles through ``XR_RUNTIME_JSON``. It is configured by environment
 variables, which :class:`SimulatedHeadset` writes: frame rate and view size, scripted head,
 hand-joint and controller trajectories (CSV, OpenXR coordinates, seconds since the session
@@ -29,10 +30,23 @@ from mirrorvr.session.timeline import Timeline
 from mirrorvr.tracking.joints import JOINT_COUNT, Side
 from mirrorvr.tracking.pose import HandPose
 
-#: the runtime's sources in a source checkout (mirrorvr is installed editable by bootstrap)
-RUNTIME_SRC = Path(__file__).resolve().parents[3] / "sim" / "openxr_runtime"
-#: where it is built unless told otherwise (git-ignored)
-DEFAULT_BUILD = Path(__file__).resolve().parents[3] / "build" / "openxr_runtime"
+#: the runtime's sources, shipped as package data (in a checkout, a link to sim/openxr_runtime)
+RUNTIME_SRC = Path(__file__).parent / "openxr_runtime"
+
+
+def _default_build() -> Path:
+    """``build/openxr_runtime`` of a source checkout (git-ignored); installed from a wheel,
+    the user's cache directory."""
+    root = Path(__file__).resolve().parents[3]
+    if (root / "pyproject.toml").exists() and (root / "sim" / "openxr_runtime").is_dir():
+        return root / "build" / "openxr_runtime"
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("mirrorvr")) / "openxr_runtime"
+
+
+#: where it is built unless told otherwise
+DEFAULT_BUILD = _default_build()
 LIBRARY = "libmirrorvr_xrsim.so"
 MANIFEST = "mirrorvr_xrsim.json"
 
@@ -47,8 +61,8 @@ def build_runtime(build_dir: Path | None = None, src: Path | None = None) -> Pat
     build = (build_dir or Path(os.environ.get("MIRRORVR_XRSIM_BUILD", DEFAULT_BUILD))).resolve()
     if not (src / "Makefile").exists():
         raise DeviceError(
-            f"the simulated OpenXR runtime's sources are not at {src}: run from a source "
-            "checkout of mirrorvr or set MIRRORVR_XRSIM_SRC"
+            f"the simulated OpenXR runtime's sources are not at {src}: reinstall mirrorvr "
+            "(they ship with the package) or set MIRRORVR_XRSIM_SRC"
         )
     if shutil.which("make") is None or shutil.which(os.environ.get("CC", "cc")) is None:
         raise DeviceError(

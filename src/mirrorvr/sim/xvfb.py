@@ -43,6 +43,7 @@ class Xvfb:
                 "tcp",
             ],
             pass_fds=(write_fd,),
+            start_new_session=True,  # Ctrl-C goes to the session, which stops Xvfb last
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -261,6 +261,7 @@ class StimChild:
         _send({"ev": kind, "t": t, **data})
 
     def run_train(self, tr: dict[str, Any]) -> None:
+        """Deliver one handed-over train: intent journaled, every pulse guarded, outcome."""
         self._trains_run += 1
         key = {"step": tr["step"], "train": tr["train"]}
         times: list[float] = [float(x) for x in tr["times"]]
@@ -382,6 +383,7 @@ class StimChild:
 
     # ---- main loop ---------------------------------------------------------------------
     def serve(self) -> None:
+        """Run trains as they come and answer commands until told to exit."""
         last_gc = monotonic()
         while not self._exit:
             if self.trains:

@@ -36,8 +36,12 @@ def config_content(
     resolve_scope: str | None = None,
     known_peers: Sequence[str] | None = None,
     ipv6: bool | None = None,
+    log_file: str | None = None,
 ) -> str:
-    """An INI text for liblsl: ``base`` with the given keys overridden (pure)."""
+    """An INI text for liblsl: ``base`` with the given keys overridden (pure).
+
+    ``log_file``: liblsl writes its own log there instead of to the terminal.
+    """
     cp = configparser.ConfigParser(interpolation=None)
     cp.optionxform = str  # type: ignore[assignment,method-assign]  # liblsl keys are case-sensitive
     try:
@@ -68,6 +72,10 @@ def config_content(
         put("lab", "KnownPeers", "{" + ", ".join(known_peers) + "}")
     if ipv6 is not None:
         put("ports", "IPv6", "allow" if ipv6 else "disable")
+    if log_file is not None:
+        if any(c in log_file for c in "\n\r"):
+            raise LslConfigError(f"LSL log file {log_file!r} must be one line")
+        put("log", "file", log_file)
     buf = io.StringIO()
     cp.write(buf)
     return buf.getvalue()
@@ -90,12 +98,15 @@ def configure_lsl(
     resolve_scope: str | None = None,
     known_peers: Sequence[str] | None = None,
     ipv6: bool | None = None,
+    log_file: Path | None = None,
 ) -> str:
     """Set liblsl's configuration for this process (``LSLAPICFG`` file + overrides).
 
     Call it before creating any outlet, inlet or resolver; a second call with the same result
     is a no-op, a different one raises :class:`LslConfigError` (liblsl would ignore it).
-    Returns the INI text applied.
+    With ``log_file``, liblsl logs there (not to the terminal), and the configuration is also
+    written beside it as ``lsl_api.cfg`` and named in ``LSLAPICFG``, so the session's child
+    processes (display, emulators) log to the same file. Returns the INI text applied.
     """
     import pylsl
 
@@ -106,6 +117,7 @@ def configure_lsl(
         resolve_scope=resolve_scope,
         known_peers=known_peers,
         ipv6=ipv6,
+        log_file=str(log_file.resolve()) if log_file is not None else None,
     )
     with _lock:
         if _applied is not None:
@@ -117,6 +129,10 @@ def configure_lsl(
             return content
         pylsl.set_config_content(content)
         _applied = content
+        if log_file is not None:
+            exported = log_file.with_name("lsl_api.cfg")
+            exported.write_text(content, encoding="utf-8")
+            os.environ[CONFIG_ENV] = str(exported.resolve())
     return content
 
 

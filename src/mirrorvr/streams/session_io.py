@@ -45,17 +45,23 @@ def xdf_path(folder: Path) -> Path:
     return p
 
 
-def apply_plan_lsl(plan: Any) -> None:
-    """Configure liblsl from the plan's ``[lsl]`` table unless this process already did."""
+def apply_plan_lsl(plan: Any, log_file: Path | None = None) -> None:
+    """Configure liblsl from the plan's ``[lsl]`` table unless this process already did;
+    ``log_file``: liblsl's own log goes there (the session folder's ``lsl.log``)."""
     from mirrorvr.streams.lslconfig import configure_lsl, configured
 
+    if configured() is not None:
+        return
     lsl = getattr(plan, "lsl", None)
-    if configured() is None and lsl is not None:
+    if lsl is not None:
         configure_lsl(
             known_peers=lsl.known_peers or None,
             session_id=lsl.session_id,
             resolve_scope=lsl.resolve_scope,
+            log_file=log_file,
         )
+    elif log_file is not None:
+        configure_lsl(log_file=log_file)
 
 
 class NodeHandshake:
@@ -103,6 +109,7 @@ class NodeHandshake:
         return False
 
     def close(self) -> None:
+        """Close the inlet to the other node's markers."""
         self.inlet.close_stream()
 
 

@@ -52,6 +52,21 @@ class StreamSummary:
     offsets: list[tuple[float, float]] = field(default_factory=list)
     has_footer: bool = False
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (``mirrorvr xdf info --json``); times in the file's clock seconds."""
+        return {
+            "id": self.stream_id,
+            "name": self.layout.name,
+            "channel_format": self.layout.channel_format,
+            "channel_count": self.layout.channel_count,
+            "nominal_srate_hz": self.layout.nominal_srate,
+            "samples": self.count,
+            "first_s": self.first,
+            "last_s": self.last,
+            "clock_offsets": len(self.offsets),
+            "has_footer": self.has_footer,
+        }
+
 
 @dataclass
 class Region:
@@ -87,6 +102,17 @@ class ScanResult:
     def set_aside(self) -> int:
         """Bytes repair moves to ``.torn`` (damaged chunks inside the file and a torn tail)."""
         return sum(r.end - r.start for r in self.regions)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (``mirrorvr xdf info --json``)."""
+        return {
+            "size_bytes": self.size,
+            "chunks": self.chunks,
+            "torn_bytes": self.torn_bytes,
+            "set_aside_bytes": self.set_aside,
+            "problem": self.problem or None,
+            "streams": [s.to_dict() for s in self.streams.values()],
+        }
 
 
 def _varlen(buf: bytes, pos: int) -> tuple[int, int]:

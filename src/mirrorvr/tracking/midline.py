@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mirrorvr.config.plan import TrackingSettings
 from mirrorvr.tracking import quat
 from mirrorvr.tracking.mirror import UP, CalibrationError, MidlinePlane
 from mirrorvr.tracking.pose import TrackingFrame
@@ -53,6 +54,13 @@ def stored(values: Sequence[float]) -> MidlineResult:
     if v.shape != (6,):
         raise CalibrationError("a stored midline is six numbers: point x y z, normal x y z")
     return MidlineResult(MidlinePlane(v[:3], v[3:]), "stored")
+
+
+def from_plan(tracking: TrackingSettings) -> MidlineResult:
+    """The plan's midline without a hold: its stored plane, else its mark (x = ``midline_x_m``)."""
+    if tracking.midline == "stored" and tracking.midline_plane is not None:
+        return stored(tracking.midline_plane)
+    return marked(tracking.midline_x_m)
 
 
 def from_hold(frames: Sequence[TrackingFrame], fallback_x_m: float = 0.0) -> MidlineResult:

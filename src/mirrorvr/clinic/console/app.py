@@ -42,7 +42,7 @@ from mirrorvr.errors import MirrorVRError, PlanError, Problem
 from mirrorvr.run.patient import open_store_session
 from mirrorvr.run.session import with_seed
 from mirrorvr.session.eventlog import read_events
-from mirrorvr.session.folder import SessionFolder
+from mirrorvr.session.folder import SessionFolder, new_session_folder
 from mirrorvr.session.timeline import compile_timeline
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -361,8 +361,7 @@ def create_app(
                 raise PlanError(problems)
             # a fresh seed per session (kept in the session's plan.toml, so it stays replayable)
             plan = with_seed(plan, secrets.randbelow(2**31))
-            stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-            folder = sessions_dir / f"{body.patient_id}-{stamp}"
+            folder = new_session_folder(body.patient_id, sessions_dir)
             sid = open_store_session(
                 store,
                 body.patient_id,

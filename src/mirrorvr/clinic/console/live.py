@@ -177,7 +177,7 @@ class LiveSession:
                 c.frames += 1
                 if e.get("late"):
                     c.late_frames += 1
-            if k != "pulse":
+            if k not in ("pulse", "pme"):  # per-pulse / per-EMG-window events would crowd it
                 c.last_event = k
                 c.tail = [*c.tail[-7:], f"{k} {_brief(e)}".strip()]
             self.version += 1
