@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Render the README's screenshots (docs/images/*.png) from bundled presets, offscreen.
 
+``python scripts/screenshots.py [NAME.png ...]`` renders the named pictures only.
+
 Each picture is a frame of a simulated session at a chosen moment, rendered exactly as
 ``mirrorvr sim --display offscreen`` renders it. Run from the repository root.
 """
@@ -29,6 +31,8 @@ SHOTS = [
     ("mirror-fist.png", "malavera-mirror", "window", "fist", 0.9),
     ("mirror-pronation.png", "malavera-mirror", "window", "pronation", 0.75),
     ("rating.png", "malavera-mirror", "rating", None, 3.0),
+    # the embodiment questionnaire after a mirror block (the preset with embodiment = true)
+    ("embodiment.png", "malavera-mirror+embodiment", "embodiment", None, 2.0),
     ("imagery-demo.png", "cue-locked-imagery", "cue", "fist", 0.9),
     ("laterality.png", "cue-locked-imagery", "laterality_trial", None, 0.2),
     # lower limb (left transtibial): the tracked right leg mirrored onto the left
@@ -42,8 +46,17 @@ SHOTS = [
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     display = OffscreenDisplay(SIZE)
+    only = set(sys.argv[1:])  # file names to render (default: all)
     for name, preset, kind, movement, after in SHOTS:
-        plan = load_plan(preset)
+        if only and name not in only:
+            continue
+        plan = load_plan(preset.split("+")[0])
+        if preset.endswith("+embodiment"):
+            blocks = [
+                b.model_copy(update={"embodiment": True}) if b.kind == "mirror" else b
+                for b in plan.blocks
+            ]
+            plan = plan.model_copy(update={"blocks": blocks})
         clock = SimClock(0.0)
         display.clear_cameras()
         p = PandaPresenter(clock, SimulatedPatient(seed=1), plan, display)

@@ -12,6 +12,7 @@ import pytest
 
 from mirrorvr.analysis import xdf_fast
 from mirrorvr.analysis.loader import load_recording
+from mirrorvr.analysis.outcomes import run_outcomes
 from mirrorvr.analysis.qa import run_qa
 from mirrorvr.analysis.recording import Recording
 from mirrorvr.streams import xdf_writer
@@ -63,13 +64,23 @@ def test_same_tables_as_pyxdf(concurrent_session: Path, tmp_path: Path) -> None:
 def test_values_read_only_when_used(concurrent_session: Path, tmp_path: Path) -> None:
     x = tmp_path / "rec.xdf"
     write_session_xdf(x, concurrent_session, emg=True)
+    full = load_recording(x)
     rec = load_recording(x, values={"emg", "frames"})
     pose = rec.poses["mirrorvr-pose-tracked"]
     assert rec.emg["EMG-amp"].loaded and not pose.loaded and len(pose) > 100
     rec.frames = None  # frame times then come from the first pose stream: its timestamps only
     run_qa(rec)
     assert not pose.loaded
-    full = load_recording(x)
+    # rows read from the file (across chunk boundaries: 4096 samples a chunk) equal the data
+    np.testing.assert_array_equal(
+        pose.rows(4000, 9000), full.poses["mirrorvr-pose-tracked"].data[4000:9000]
+    )
+    assert not pose.loaded
+    # MEPs read only the EMG windows around pulses, and measure the same
+    lazy = load_recording(x, values={"frames"})
+    mep = run_outcomes(lazy)["mep"]
+    assert not lazy.emg["EMG-amp"].loaded
+    assert mep["per_pulse"] == run_outcomes(full)["mep"]["per_pulse"]
     np.testing.assert_array_equal(pose.data, full.poses["mirrorvr-pose-tracked"].data)
     assert pose.loaded
 

@@ -114,3 +114,27 @@ def test_intact_file_unchanged(tmp_path: Path) -> None:
     before = x.read_bytes()
     assert not repair_xdf(x).changed
     assert x.read_bytes() == before
+
+
+def test_xdf_info_json_names_the_damage(tmp_path: Path) -> None:
+    import json
+    import subprocess
+
+    from tests.conftest import mirrorvr_cmd
+
+    x = tmp_path / "rec.xdf"
+    _recording(x)
+    data = bytearray(x.read_bytes())
+    at = data.find(b"</type>")
+    data[at : at + 7] = b"</ty#e>"
+    x.write_bytes(bytes(data))
+    res = subprocess.run(
+        mirrorvr_cmd("xdf", "info", str(x), "--json"), capture_output=True, text=True, timeout=60
+    )
+    assert res.returncode == 0, res.stderr
+    info = json.loads(res.stdout)
+    by = {s["name"]: s for s in info["streams"]}
+    assert by["eeg"]["samples"] == by["emg"]["samples"] == 1000
+    assert not by["eeg"]["has_footer"] and by["eeg"]["channel_count"] == 2
+    (d,) = info["damaged"]
+    assert d["rebuilt"] and "stream 1 header damaged" in d["reason"]

@@ -689,8 +689,9 @@ def _from_xdf(path: Path, opts: _XdfOptions) -> Recording:
         labels, units = _channel_meta(info, nch)
         data: np.ndarray | None = None
         loader = None
+        row_reader = None
         if isinstance(series, LazyValues):
-            loader = series.load
+            loader, row_reader = series.load, series.rows
         else:
             data = np.asarray(series)
             if data.ndim == 1:
@@ -701,6 +702,7 @@ def _from_xdf(path: Path, opts: _XdfOptions) -> Recording:
             timestamps=ts,
             data=data,  # type: ignore[arg-type]  # None: lazy, read by ``loader``
             loader=loader,
+            row_reader=row_reader,
             channels=labels,
             units=units,
             nominal_srate=srate,

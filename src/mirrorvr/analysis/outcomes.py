@@ -272,11 +272,13 @@ def meps(rec: Recording) -> dict[str, Any]:
         ts = sig.timestamps
         a_idx = np.searchsorted(ts, pulse_t + lo).tolist()
         b_idx = np.searchsorted(ts, pulse_t + hi).tolist()
+        # only the windows around pulses are read (a lazy signal reads just their chunks)
+        windows = [sig.rows(a, b) for a, b in zip(a_idx, b_idx, strict=True)]
         for c, label in enumerate(sig.channels or ["ch0"]):
             scale = _UV.get(_unit(sig, c), 1.0)
             results = [
-                mep_mod.measure_mep(sig.data[a:b, c].astype(float) * scale, ts[a:b], p, settings)
-                for p, a, b in zip(pulse_t.tolist(), a_idx, b_idx, strict=True)
+                mep_mod.measure_mep(w[:, c].astype(float) * scale, ts[a:b], p, settings)
+                for p, a, b, w in zip(pulse_t.tolist(), a_idx, b_idx, windows, strict=True)
             ]
             entry = {
                 "stream": name,

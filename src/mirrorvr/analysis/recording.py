@@ -67,6 +67,10 @@ class Signal:
     clock_values: np.ndarray = field(default_factory=lambda: np.zeros(0))
     desc: dict[str, Any] = field(default_factory=dict)
     loader: Callable[[], np.ndarray] | None = field(default=None, repr=False, compare=False)
+    #: reads samples ``a:b`` only (a lazy signal whose file allows it)
+    row_reader: Callable[[int, int], np.ndarray] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if self.__dict__.get("data") is None:
@@ -82,6 +86,13 @@ class Signal:
                 self.__dict__["data"] = data
                 return data
         raise AttributeError(name)
+
+    def rows(self, a: int, b: int) -> np.ndarray:
+        """Samples ``a:b`` (all channels): from memory if loaded, else only the part of the
+        file that holds them."""
+        if "data" in self.__dict__ or self.row_reader is None:
+            return self.data[a:b]
+        return self.row_reader(a, b)
 
     @property
     def loaded(self) -> bool:

@@ -118,9 +118,10 @@ def gap_warnings(rec: Recording, metrics: list[Metric]) -> list[str]:
     return out
 
 
-#: roles whose sample values analysis reads; pose and other streams (EEG, ...) are used
-#: for their timestamps only (frame times, gaps), so their values are never read
-ANALYSIS_VALUES = frozenset({"emg", "frames", "markers", "events", "state", "stim"})
+#: roles whose sample values analysis reads whole; pose and other streams (EEG, ...) are used
+#: for their timestamps only (frame times, gaps), and EMG only in the windows around pulses
+#: (MEPs), so those values are read as needed, if at all
+ANALYSIS_VALUES = frozenset({"frames", "markers", "events", "state", "stim"})
 
 
 def analyze_path(path: Path, settings: QASettings, rule: ResponderRule) -> SessionAnalysis:

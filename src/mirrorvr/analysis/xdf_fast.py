@@ -301,11 +301,13 @@ def _buf_varlen(buf: bytes, pos: int) -> tuple[int, int]:
 
 @dataclass
 class LazyValues:
-    """Values of a stream not read yet: ``load()`` reads them (the first ``n`` samples)."""
+    """Values of a stream not read yet: ``load()`` reads them all (the first ``n`` samples),
+    ``rows(a, b)`` only the chunks holding samples ``a:b``."""
 
     n: int
     nch: int
     load: Callable[[], np.ndarray]
+    rows: Callable[[int, int], np.ndarray]
 
     def __len__(self) -> int:
         return self.n
@@ -391,6 +393,7 @@ def read_xdf(
                 len(sd.time_stamps),
                 idx.streams[sid].nch,
                 _loader(p, idx.streams[sid], len(sd.time_stamps)),
+                _RowReader(p, idx.streams[sid], len(sd.time_stamps)),
             )
         out.append(
             {
@@ -492,6 +495,40 @@ def _loader(path: Path, s: StreamIndex, n: int) -> Callable[[], np.ndarray]:
         return vals[:n]
 
     return load
+
+
+class _RowReader:
+    """Samples ``a:b`` of a numeric stream from the chunks that hold them; the last chunk read
+    is kept, since the windows asked for (around pulses of a train) tend to share chunks."""
+
+    def __init__(self, path: Path, s: StreamIndex, n: int) -> None:
+        self.path, self.s, self.n = path, s, n
+        self.starts = np.cumsum([0] + [k for _, _, k in s.samples])
+        self.rec = np.dtype([("b", "u1"), ("t", "<f8"), ("v", NUMERIC_DTYPES[s.fmt], (s.nch,))])
+        self._cached: tuple[int, np.ndarray] | None = None
+
+    def _chunk(self, i: int) -> np.ndarray:
+        if self._cached is not None and self._cached[0] == i:
+            return self._cached[1]
+        at, length, k = self.s.samples[i]
+        with open(self.path, "rb") as f:
+            f.seek(at)
+            buf = f.read(length)
+        pos = 1 + (4 if buf[0] == 4 else 8 if buf[0] == 8 else 1)
+        vals = np.frombuffer(buf, dtype=self.rec, offset=pos, count=k)["v"].copy()
+        self._cached = (i, vals)
+        return vals
+
+    def __call__(self, a: int, b: int) -> np.ndarray:
+        a, b = max(0, a), min(b, self.n)
+        if b <= a:
+            return np.empty((0, self.s.nch), dtype=NUMERIC_DTYPES[self.s.fmt])
+        first = int(np.searchsorted(self.starts, a, side="right")) - 1
+        last = int(np.searchsorted(self.starts, b - 1, side="right")) - 1
+        parts = [self._chunk(i) for i in range(first, last + 1)]
+        block = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        off = a - int(self.starts[first])
+        return block[off : off + (b - a)]
 
 
 def wants_values(

@@ -73,7 +73,11 @@ def xdf_info(
         for row in (columns, *rows):
             print("\t".join(row))
     if scan.problem:
-        err.print(f"stops early: {scan.problem}: run `mirrorvr xdf repair {file}`", highlight=False)
+        err.print(
+            f"damaged: {len(scan.regions)} range(s) not readable as they are (first "
+            f"{scan.problem}): run `mirrorvr xdf repair {file}`",
+            highlight=False,
+        )
 
 
 def register(app: typer.Typer) -> None:

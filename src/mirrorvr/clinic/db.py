@@ -227,6 +227,17 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX midlines_patient ON midlines(patient_id, id);
     """,
+    # how the patient's virtual limbs look (clinic/appearance.py); one row per patient
+    """
+    CREATE TABLE patient_appearance (
+        patient_id TEXT PRIMARY KEY REFERENCES patients(id),
+        skin TEXT NOT NULL CHECK (skin GLOB '#[0-9a-fA-F][0-9a-fA-F][0-9a-fA-F][0-9a-fA-F][0-9a-fA-F][0-9a-fA-F]'),
+        sleeve TEXT NOT NULL CHECK (sleeve GLOB '#[0-9a-fA-F][0-9a-fA-F][0-9a-fA-F][0-9a-fA-F][0-9a-fA-F][0-9a-fA-F]'),
+        hand_length_cm REAL CHECK (hand_length_cm IS NULL OR hand_length_cm BETWEEN 12 AND 26),
+        hand_width_cm REAL CHECK (hand_width_cm IS NULL OR hand_width_cm BETWEEN 5 AND 13),
+        updated TEXT NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from mirrorvr.clinic.appearance import Appearance, get_appearance
 from mirrorvr.clinic.records import Patient, Screening, ThresholdRecord
 from mirrorvr.clinic.screening import ScreeningStatus, screening_status
 from mirrorvr.clinic.store import ClinicStore
@@ -32,6 +33,8 @@ class GovernorInputs:
     screening: ScreeningStatus
     #: the screening itself, copied into the plan for the governor's own screening rule
     screening_record: Screening | None = None
+    #: how the patient's virtual limbs look (not a safety input: carried into the plan's scene)
+    appearance: Appearance | None = None
     #: the patient's last stored midline (point, normal), for ``tracking.midline = "stored"``
     midline: tuple[float, ...] | None = None
 
@@ -51,6 +54,7 @@ def governor_inputs(
         screening=screening_status(record, day),
         screening_record=record,
         midline=store.latest_midline(patient_id),
+        appearance=get_appearance(store, patient_id),
     )
 
 
@@ -94,6 +98,8 @@ def plan_for_patient(plan: SessionPlan, inputs: GovernorInputs) -> SessionPlan:
                 )
             ]
         )
+    if inputs.appearance is not None:
+        data["scene"] = {**data.get("scene", {}), **inputs.appearance.scene_overrides()}
     s = inputs.screening_record
     if s is not None:
         # the governor checks the plan's screening too (date, every "yes" signed off)

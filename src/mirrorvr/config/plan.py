@@ -684,6 +684,12 @@ class CueTone(_Model):
         }
 
 
+def _hex_rgb(text: str) -> tuple[float, float, float]:
+    h = text.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) / 255.0 for i in (0, 2, 4))
+    return r, g, b
+
+
 class SceneSettings(_Model):
     """How the patient's virtual limbs look and move (per patient; see docs/scene.md)."""
 
@@ -692,6 +698,14 @@ class SceneSettings(_Model):
     #: thickness of the drawn fingers, palm and forearm relative to the tracked joint radii
     #: (bone lengths always follow the tracked hand)
     hand_scale: Annotated[float, Field(ge=0.6, le=1.6)] = 1.0
+    #: colour of the sleeve over both forearms, as a #rrggbb colour
+    sleeve: str = Field(default="#6b7890", pattern=r"^#[0-9a-fA-F]{6}$")
+    #: the patient's hand length (wrist crease to middle fingertip, cm): sizes the simulated,
+    #: demonstration and laterality hands (a tracked hand brings its own size); None = 19 cm
+    hand_length_cm: Annotated[float, Field(ge=12.0, le=26.0)] | None = None
+    #: "room": the calm room with soft shadows; "plain": the table alone before a plain
+    #: background, no shadows (for patients who find the room distracting)
+    style: Literal["room", "plain"] = "room"
     #: draw the tracked intact hand too (the mirrored hand is always drawn)
     show_real_side: bool = True
     #: draw the residual limb (stump) on the amputated side
@@ -708,9 +722,17 @@ class SceneSettings(_Model):
     @property
     def skin_rgb(self) -> tuple[float, float, float]:
         """The skin colour as 0–1 floats."""
-        h = self.skin.lstrip("#")
-        r, g, b = (int(h[i : i + 2], 16) / 255.0 for i in (0, 2, 4))
-        return r, g, b
+        return _hex_rgb(self.skin)
+
+    @property
+    def sleeve_rgb(self) -> tuple[float, float, float]:
+        """The sleeve colour as 0–1 floats."""
+        return _hex_rgb(self.sleeve)
+
+    @property
+    def hand_length_scale(self) -> float:
+        """The patient's hand length relative to the model's adult hand (19 cm)."""
+        return 1.0 if self.hand_length_cm is None else self.hand_length_cm / 19.0
 
 
 class TrackingSettings(_Model):

@@ -43,18 +43,23 @@ def _box(
     return box
 
 
-def build_environment(root: NodePath) -> NodePath:
-    """Floor, walls, table and lights under ``root`` (lights apply to all of ``root``)."""
+def build_environment(root: NodePath, style: str = "room") -> NodePath:
+    """Floor, walls, table and lights under ``root`` (lights apply to all of ``root``).
+
+    ``style="plain"``: the table top alone before the display's plain background.
+    """
     env = root.attach_new_node("environment")
     # side walls are left out: the clear colour (the display's background) stands in for them,
     # and every large surface costs fill rate on a software renderer
-    _box(env, "floor", (-4, -3, -0.02), (4, 5, 0.0), FLOOR)
-    _box(env, "back-wall", (-4, 4.0, 0.0), (4, 4.1, 3.0), WALL)
+    if style == "room":
+        _box(env, "floor", (-4, -3, -0.02), (4, 5, 0.0), FLOOR)
+        _box(env, "back-wall", (-4, 4.0, 0.0), (4, 4.1, 3.0), WALL)
     top = TABLE_HEIGHT
     _box(env, "table-top", (-0.7, 0.08, top - 0.04), (0.7, 0.85, top), TABLE)
     for x in (-0.65, 0.62):
         for y in (0.12, 0.78):
-            _box(env, "table-leg", (x, y, 0.0), (x + 0.04, y + 0.04, top - 0.04), TABLE)
+            if style == "room":
+                _box(env, "table-leg", (x, y, 0.0), (x + 0.04, y + 0.04, top - 0.04), TABLE)
     ambient = AmbientLight("ambient")
     ambient.set_color((0.5, 0.5, 0.52, 1.0))
     root.set_light(root.attach_new_node(ambient))

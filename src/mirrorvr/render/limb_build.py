@@ -226,7 +226,9 @@ def _colours(spec: LimbSpec, verts: F, normals: F) -> tuple[F, F]:
             continue
         d, _ = shape_distance(s, verts)
         k = 0 if s.material == "nail" else 1
-        edge = 0.0006 if s.material == "nail" else 0.0004
+        # generous for the sleeve: smoothing and decimation leave its vertices a millimetre or
+        # so off the shape, and a thin edge would speckle the cloth with skin
+        edge = 0.0006 if s.material == "nail" else 0.0025
         materials[:, k] = np.maximum(materials[:, k], np.clip(1.0 - d / edge, 0.0, 1.0))
     palm = spec.tints.get("palm")
     if palm is not None:

@@ -87,8 +87,13 @@ class LateralityStimulus:
     (for a foot: its top or its sole)."""
 
     def __init__(
-        self, parent: NodePath, skin: tuple[float, float, float], limb: LimbKind = "upper"
+        self,
+        parent: NodePath,
+        skin: tuple[float, float, float],
+        limb: LimbKind = "upper",
+        size: float = 1.0,
     ) -> None:
+        self.size = size
         self.root = parent.attach_new_node("laterality")
         self.root.set_pos(*STIMULUS_POS)
         self.root.set_scale(STIMULUS_SCALE)
@@ -107,7 +112,9 @@ class LateralityStimulus:
             leg = leg_pose(side, LegParams(dorsiflexion=0.1), hip=np.zeros(3))
             centre = (leg.positions[LegJoint.HEEL] + leg.positions[LegJoint.TOE_TIP]) / 2.0
             return replace(leg, positions=leg.positions - centre)
-        pose = hand_pose(side, HandParams(spread=0.4, thumb_opposition=0.1), wrist=np.zeros(3))
+        pose = hand_pose(
+            side, HandParams(spread=0.4, thumb_opposition=0.1), wrist=np.zeros(3), scale=self.size
+        )
         return replace(pose, positions=pose.positions - pose.positions[Joint.PALM])
 
     def show(self, side: Side, angle_deg: int, view: str) -> None:
@@ -152,14 +159,16 @@ class MirrorScene:
         self.look_at = LOOK_AT if limb == "upper" else LOOK_AT_FEET
         self.eye = EYE if limb == "upper" else EYE_FEET
         skin = settings.skin_rgb
-        self.environment = build_environment(root)
+        self.environment = build_environment(root, settings.style)
         if limb == "lower":  # seated with the feet in view: no table between eyes and feet
             for part in self.environment.find_all_matches("**/table-*"):
                 part.hide()
         k = settings.hand_scale
         hide = LEG_HIDDEN_JOINTS.get(level, ()) if limb == "lower" else ()
-        # the hands cast soft shadows on the table (the feet have no table under them)
-        shadow = limb == "upper"
+        # the hands cast soft shadows on the table (the feet have no table under them; the
+        # plain scene has none)
+        shadow = limb == "upper" and settings.style == "room"
+        sleeve = settings.sleeve_rgb
         self.mirrored = Limb(
             root,
             self.amputated,
@@ -169,10 +178,20 @@ class MirrorScene:
             limb=limb,
             hide_joints=hide,
             shadow=shadow,
+            sleeve=sleeve,
         )
         self.real = Limb(
-            root, self.intact, skin=skin, name="real-limb", thickness=k, limb=limb, shadow=shadow
+            root,
+            self.intact,
+            skin=skin,
+            name="real-limb",
+            thickness=k,
+            limb=limb,
+            shadow=shadow,
+            sleeve=sleeve,
         )
+        #: the patient's hand length relative to the model's: sizes the drawn example hands
+        self.hand_size = settings.hand_length_scale
         self.demo = Limb(
             root, self.amputated, skin=(0.55, 0.7, 0.95), alpha=0.55, name="demo-limb", limb=limb
         )
@@ -181,7 +200,7 @@ class MirrorScene:
         self.arrow = Arrow(root)
         self.rating = RatingSlider(root)
         self.progress = ProgressBar(root)
-        self.laterality = LateralityStimulus(root, skin, limb)
+        self.laterality = LateralityStimulus(root, skin, limb, size=self.hand_size)
         if limb == "lower":
             self._panels_to_feet_view()
         self.midline = self._midline_strip()
@@ -357,7 +376,9 @@ class MirrorScene:
                 return
             # in the middle of the table, between the patient's hands, slightly raised
             wrist = np.array([0.0, 0.33, 0.84])
-            self.demo.update(hand_pose(self.amputated, d.params(phase_t), t, wrist=wrist))
+            self.demo.update(
+                hand_pose(self.amputated, d.params(phase_t), t, wrist=wrist, scale=self.hand_size)
+            )
 
     def set_progress(self, fraction: float, label: str) -> None:
         """Session progress bar."""

@@ -142,10 +142,11 @@ void main() {{
 SHADOW_FRAGMENT = """#version 330
 in float v_strength;
 in vec2 v_table;
+in float v_below;
 out vec4 frag;
 void main() {
   // only on the table top (its extent in metres, x across, y forward)
-  if (abs(v_table.x) > 0.7 || v_table.y < 0.08 || v_table.y > 0.85) discard;
+  if (abs(v_table.x) > 0.7 || v_table.y < 0.08 || v_table.y > 0.85 || v_below > 0.01) discard;
   frag = vec4(0.05, 0.06, 0.09, v_strength);
 }
 """
@@ -153,6 +154,9 @@ void main() {
 _SHADOW_VERTEX_MAIN = """
   // flatten onto the table along the light: p − L (p.z − table) / L.z, just above the top
   float h = max(p.z - table_z, 0.0);
+  // skin below the table top (the forearm dips towards the elbow behind the table's edge)
+  // casts nothing on it
+  v_below = p.z < table_z - 0.001 ? 1.0 : 0.0;
   vec3 q = p.xyz - light_dir * (h / max(light_dir.z, 0.2));
   q.z = table_z + 0.0008;
   v_strength = 0.42 * clamp(1.0 - h / 0.22, 0.0, 1.0);
@@ -164,7 +168,7 @@ _SHADOW_VERTEX_MAIN = """
 SHADOW_VERTEX = SKINNED_VERTEX.split("  vec3 n = vec3(")[0].replace(
     "out vec3 v_pos;",
     "uniform vec3 light_dir;  // towards the light, world\nuniform float table_z;\n"
-    "out float v_strength;\nout vec2 v_table;\nout vec3 v_pos;",
+    "out float v_strength;\nout vec2 v_table;\nout float v_below;\nout vec3 v_pos;",
 ) + _SHADOW_VERTEX_MAIN.replace("}}", "}")
 
 _cache: dict[str, Shader] = {}

@@ -112,6 +112,12 @@ class ScanResult:
             "set_aside_bytes": self.set_aside,
             "problem": self.problem or None,
             "streams": [s.to_dict() for s in self.streams.values()],
+            # every range not readable as it is (repair sets it aside, or rebuilds a header)
+            "damaged": [
+                {"start": r.start, "end": r.end, "reason": r.reason, "rebuilt": bool(r.replacement)}
+                for r in self.regions
+            ],
+            "orphan_chunks": {str(k): v for k, v in self.orphans.items()},
         }
 
 

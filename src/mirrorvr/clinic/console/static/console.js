@@ -124,6 +124,43 @@ function latHtml(lat) {
   return `<div class="laterality"><b>Laterality:</b> ${sides.join("; ")}<br><i>${esc(lat.suggestion)}</i></div>`;
 }
 
+// ---- virtual limbs: appearance with a live preview -----------------------------------------
+async function appearanceCard(pid) {
+  const form = $("#appearance-form"), img = $("#appearance-preview"), msg = $("#appearance-msg");
+  const base = `/api/patients/${encodeURIComponent(pid)}/appearance`;
+  const a = await api("GET", base);
+  for (const k of ["skin", "sleeve", "hand_length_cm", "hand_width_cm"]) form.elements[k].value = a[k] ?? "";
+  const values = () => {
+    const f = Object.fromEntries(new FormData(form).entries());
+    const num = (v) => (v === "" ? null : Number(v));
+    return { skin: f.skin, sleeve: f.sleeve, hand_length_cm: num(f.hand_length_cm), hand_width_cm: num(f.hand_width_cm) };
+  };
+  let timer = null, shown = 0;
+  const preview = async () => {
+    const v = values(), n = ++shown;
+    const r = await fetch(base + "/preview", { method: "POST", body: JSON.stringify(v),
+      headers: { "Authorization": "Bearer " + (state.token || ""), "Content-Type": "application/json" } });
+    if (n !== shown) return;  // a newer preview is on its way
+    if (!r.ok) { msg.textContent = ((await r.json().catch(() => ({}))).error) || r.statusText; return; }
+    // a data: URL (the console's content security policy allows data: images, not blob:)
+    const blob = await r.blob();
+    const url = await new Promise((ok) => { const fr = new FileReader(); fr.onload = () => ok(fr.result); fr.readAsDataURL(blob); });
+    if (n !== shown) return;
+    img.onload = () => {  // the attributes say what the picture shows once it is drawn
+      img.dataset.skin = v.skin; img.dataset.sleeve = v.sleeve;
+      img.dataset.handLength = v.hand_length_cm ?? ""; img.dataset.handWidth = v.hand_width_cm ?? "";
+    };
+    img.src = url;
+  };
+  form.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(preview, 250); });
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    api("PUT", base, values()).then(() => { msg.textContent = "Saved: used by every session planned from now on."; })
+      .catch((e) => showError(msg, e));
+  });
+  preview();
+}
+
 async function pagePatient(pid) {
   const d = await api("GET", "/api/patients/" + encodeURIComponent(pid));
   if (!state.screeningItems) state.screeningItems = await api("GET", "/api/screening-items");
@@ -141,6 +178,15 @@ async function pagePatient(pid) {
         <button type="submit">Add rating</button><div class="msg" id="rating-msg"></div></form>
     </section>
     <section class="card" id="course"><h2>Course</h2><div id="course-body" class="small">loading…</div></section>
+    <section class="card" id="appearance"><h2>Virtual limbs</h2>
+      <p class="small">How the mirrored limb looks: match the skin tone and measure the intact hand (length wrist crease → middle fingertip, width across the knuckles). The preview shows both hands as the patient will see them.</p>
+      <form id="appearance-form"><label class="inline">Skin <input name="skin" type="color"></label>
+        <label class="inline">Sleeve <input name="sleeve" type="color"></label>
+        <label class="inline">Hand length (cm) <input name="hand_length_cm" type="number" min="12" max="26" step="0.5"></label>
+        <label class="inline">Hand width (cm) <input name="hand_width_cm" type="number" min="5" max="13" step="0.5"></label>
+        <button type="submit">Save appearance</button><div class="msg" id="appearance-msg"></div></form>
+      <img id="appearance-preview" alt="preview of the patient's virtual hands" width="480" height="270">
+    </section>
     <div class="grid">
     <section class="card"><h2>TMS screening</h2>
       <p id="screening-status" class="${st.cleared ? "ok" : "warn"}">${st.cleared ? "Cleared" : "Not cleared"}: ${esc(st.reason)}</p>
@@ -183,6 +229,7 @@ async function pagePatient(pid) {
       }).join("")}</table>
       ${d.sessions.length ? "" : "<p class='small'>No sessions yet.</p>"}
     </section>`;
+  appearanceCard(pid);
   const reload = () => pagePatient(pid);
   const post = (form, path, body, msg) => api("POST", path, body).then(reload).catch((e) => showError(msg, e));
   $("#rating-form").addEventListener("submit", (ev) => {
