@@ -39,7 +39,7 @@ from mirrorvr.errors import DeviceError
 from mirrorvr.session.clock import local_clock
 from mirrorvr.sim.emulate import EmulatorProcess
 from mirrorvr.sim.magstim import DEFAULT_UNLOCK_CODE
-from mirrorvr.stim.magstim.driver import Rapid
+from mirrorvr.stim.magstim.models import Rapid
 from mirrorvr.stim.priority import KEEPALIVE_RT_PRIORITY
 
 

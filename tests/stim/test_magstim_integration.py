@@ -16,7 +16,8 @@ from mirrorvr.sim.emulate import EmulatorProcess
 from mirrorvr.sim.magstim import DEFAULT_UNLOCK_CODE
 from mirrorvr.stim.base import TrainSpec
 from mirrorvr.stim.errors import DeviceFaultError, EnergyRuleError
-from mirrorvr.stim.magstim.driver import BiStim, Magstim200, MagstimDriver, Rapid
+from mirrorvr.stim.magstim.driver import MagstimDriver
+from mirrorvr.stim.magstim.models import BiStim, Magstim200, Rapid
 from mirrorvr.stim.magstim.protocol import valid
 from mirrorvr.stim.priority import KEEPALIVE_RT_PRIORITY
 from mirrorvr.stim.transport import LineTriggerUnsupported, SerialTransport

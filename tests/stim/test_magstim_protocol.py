@@ -23,7 +23,8 @@ from mirrorvr.stim.errors import (
     ReadbackMismatch,
     UnexpectedReplyError,
 )
-from mirrorvr.stim.magstim.driver import BiStim, Magstim200, MagstimDriver, Rapid
+from mirrorvr.stim.magstim.driver import MagstimDriver
+from mirrorvr.stim.magstim.models import BiStim, Magstim200, Rapid
 from mirrorvr.stim.magstim.protocol import checksum, frame
 from tests.stim.protocol import Pair, ProtocolTransport, h
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from mirrorvr.errors import SessionError
 from mirrorvr.run.stimulation import (
     DailyBudget,
     Prepared,
+    StimulationSetup,
     StimulatorRequest,
     assemble_stimulation,
 )
@@ -31,7 +33,7 @@ from mirrorvr.session.presenter import Answering, HeadlessPresenter, Presenter
 from mirrorvr.session.resume import resume_point
 from mirrorvr.session.runner import RunResult, SessionRunner
 from mirrorvr.session.summary import summarize
-from mirrorvr.session.timeline import compile_timeline
+from mirrorvr.session.timeline import Timeline, compile_timeline
 from mirrorvr.sim.emg import BodyModel, SimulatedEmg
 from mirrorvr.sim.patient import SimulatedPatient
 from mirrorvr.stim import governor
@@ -120,41 +122,19 @@ def run_session(
 ) -> tuple[RunResult, dict[str, Any]]:
     """Run ``plan`` into ``opts.out`` (a new session, or the rest of one when resuming)."""
     timeline = compile_timeline(plan)
-    out = opts.out
-    out.mkdir(parents=True, exist_ok=True)
-    folder = SessionFolder(out)
+    opts.out.mkdir(parents=True, exist_ok=True)
+    folder = SessionFolder(opts.out)
     session_date = opts.session_date or default_session_date(plan, opts.simulated)
-    start_index, delivered = 0, 0
     if resume_from is None:
-        if folder.has_log():
-            raise SessionError(
-                f"{out} already holds a session; choose another --out or `mirrorvr resume {out}`"
-            )
-        folder.write_plan(plan_to_toml(plan))
-        folder.write_meta(
-            {
-                "mirrorvr_version": __version__,
-                "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "session_date": session_date.isoformat(),
-                "plan_name": plan.session.name,
-                "seed": plan.session.seed,
-                "realtime": opts.realtime,
-                "simulated": opts.simulated,
-                "stimulator_kind": opts.stimulator_kind,
-                "stimulator_port": opts.stimulator_port,
-                "planned_pulses": timeline.total_pulses,
-                "planned_duration_s": timeline.duration,
-            },
-        )
+        _start_folder(folder, plan, opts, timeline, session_date)
+        start_index, delivered = 0, 0
     else:
         start_index, delivered = resume_point(resume_from, timeline)
-
-    clock: Clock
-    if opts.realtime:
-        clock = RealClock()
-    else:
-        start = (resume_from[-1].t + 1.0) if resume_from else 0.0
-        clock = SimClock(start)
+    clock: Clock = (
+        RealClock()
+        if opts.realtime
+        else SimClock((resume_from[-1].t + 1.0) if resume_from else 0.0)
+    )
     # only simulation has a stand-in patient; in a real session the display's input answers
     patient = (
         SimulatedPatient(seed=plan.session.seed + (len(resume_from) if resume_from else 0))
@@ -176,7 +156,7 @@ def run_session(
         presenter = PmePresenter(presenter, pme)
 
     dev = _stimulator_device(plan, opts)
-    ended = False  # the runner has finished (set before the display closes)
+    ended = threading.Event()  # the runner has finished (set before the display closes)
     with ExitStack() as stack:
         # durable events are fsynced against power loss whenever a device could be real; a
         # simulated-clock run against an emulator only needs them to survive a killed process
@@ -188,93 +168,17 @@ def run_session(
         for sink in opts.sinks:
             log.add_sink(sink)
         if publish:
-            from mirrorvr.streams.session_io import session_key, session_streams
-
-            # a real-time display publishes each frame's poses and timing from its own process
-            publish_frames = getattr(presenter, "publish_frames", None)
-            try:
-                frame_streams = publish_frames(session_key(out)) if publish_frames else []
-            except Exception:
-                presenter.close()  # the display process must not outlive a session not started
-                raise
-
-            log.add_sink(
-                stack.enter_context(
-                    session_streams(
-                        out,
-                        device=dev.kind if dev else "",
-                        record=opts.xdf,
-                        record_also=opts.record_also + _emg_record(plan, opts),
-                        plan=plan,
-                        wait_for_node=opts.wait_for_node,
-                        wait_node_s=opts.wait_node_s,
-                        expect=frame_streams,
-                        log=lambda what, d: (
-                            log.append("stream", clock.now(), **{**d, "what": what})
-                            # offsets are not events; once the session has ended, the display's
-                            # outlets close with it (expected, not logged after session_end)
-                            if what != "offset" and not (what == "lost" and ended)
-                            else None
-                        ),
-                    )
-                )
-            )
-        if resume_from is None:
-            log.append(
-                "session_start",
-                clock.now(),
-                durable=True,
-                plan=plan.session.name,
-                seed=plan.session.seed,
-                clock="lsl" if opts.realtime else "simulated",
-                session_date=session_date.isoformat(),
-                patient=plan.patient.id,
-                planned_pulses=timeline.total_pulses,
-                planned_duration_s=timeline.duration,
-            )
-        else:
-            budget = governor.session_budget(plan, timeline.total_pulses)
-            log.append(
-                "resume",
-                clock.now(),
-                durable=True,
-                start_step=start_index,
-                pulses_counted=delivered,
-                remaining_budget=budget - delivered,
-            )
+            _publish(stack, log, clock, presenter, plan, opts, dev, ended)
+        _log_start(
+            log, clock, plan, opts, timeline, session_date, resume_from, start_index, delivered
+        )
         executor = None
         pulses_today = opts.pulses_today
         if dev is not None and timeline.total_pulses:
-
-            def hunt(stimulator: Stimulator) -> Prepared:
-                """A threshold hunt at session start (its pulses count for the day)."""
-                new_plan, pulses, last = _estimate_threshold(
-                    plan, opts, stimulator, log, clock, session_date, timeline.total_pulses
-                )
-                return Prepared(new_plan, pulses, last)
-
-            setup = assemble_stimulation(
-                plan,
-                timeline,
-                folder,
-                clock,
-                log,
-                stack,
-                stimulator=StimulatorRequest(
-                    dev, opts.stimulator_port, opts.realtime, _body_args(plan, opts)
-                ),
-                budget=DailyBudget(opts.pulses_today),
-                delivered=delivered,
-                last_stim_t=last_stimulation_time(resume_from) if resume_from else None,
-                prepare=(
-                    hunt
-                    if plan.stimulation.threshold_estimate is not None and resume_from is None
-                    else None
-                ),
-                realtime_priority=opts.realtime_priority,
-                process=None if opts.stim_process else False,
-                late_tolerance_s=opts.late_tolerance_s,
-            )
+            setup = _assemble(
+                stack, log, clock, plan, timeline, folder, opts, dev, session_date, resume_from,
+                delivered,
+            )  # fmt: skip
             plan, timeline, executor = setup.plan, setup.timeline, setup.executor
             pulses_today = setup.pulses_today
         runner = SessionRunner(
@@ -300,16 +204,175 @@ def run_session(
         try:
             result = runner.run()
         finally:
-            ended = True
+            ended.set()
             presenter.close()
     if opts.xdf and not publish:
         from mirrorvr.streams.session_io import write_fast_xdf
 
-        write_fast_xdf(out, device=dev.kind if dev else "", session_date=session_date)
+        write_fast_xdf(opts.out, device=dev.kind if dev else "", session_date=session_date)
     events = read_events(folder.events).events
     summary = summarize(events, timeline.total_pulses)
     folder.write_summary(summary)
     return result, summary
+
+
+def _start_folder(
+    folder: SessionFolder,
+    plan: SessionPlan,
+    opts: LaunchOptions,
+    timeline: Timeline,
+    session_date: dt.date,
+) -> None:
+    """A new session's plan.toml and session.json (refused if a session is already there)."""
+    if folder.has_log():
+        raise SessionError(
+            f"{folder.path} already holds a session; choose another --out or "
+            f"`mirrorvr resume {folder.path}`"
+        )
+    folder.write_plan(plan_to_toml(plan))
+    folder.write_meta(
+        {
+            "mirrorvr_version": __version__,
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "session_date": session_date.isoformat(),
+            "plan_name": plan.session.name,
+            "seed": plan.session.seed,
+            "realtime": opts.realtime,
+            "simulated": opts.simulated,
+            "stimulator_kind": opts.stimulator_kind,
+            "stimulator_port": opts.stimulator_port,
+            "planned_pulses": timeline.total_pulses,
+            "planned_duration_s": timeline.duration,
+        },
+    )
+
+
+def _publish(
+    stack: ExitStack,
+    log: EventLog,
+    clock: Clock,
+    presenter: Presenter,
+    plan: SessionPlan,
+    opts: LaunchOptions,
+    dev: StimulatorDevice | None,
+    ended: threading.Event,
+) -> None:
+    """Publish the session on LSL (and record it) as an event sink of ``log``."""
+    from mirrorvr.streams.session_io import session_key, session_streams
+
+    # a real-time display publishes each frame's poses and timing from its own process
+    publish_frames = getattr(presenter, "publish_frames", None)
+    try:
+        frame_streams = publish_frames(session_key(opts.out)) if publish_frames else []
+    except Exception:
+        presenter.close()  # the display process must not outlive a session not started
+        raise
+
+    def stream_event(what: str, d: dict[str, Any]) -> None:
+        # offsets are not events; once the session has ended, the display's outlets close
+        # with it (expected, not logged after session_end)
+        if what != "offset" and not (what == "lost" and ended.is_set()):
+            log.append("stream", clock.now(), **{**d, "what": what})
+
+    log.add_sink(
+        stack.enter_context(
+            session_streams(
+                opts.out,
+                device=dev.kind if dev else "",
+                record=opts.xdf,
+                record_also=opts.record_also + _emg_record(plan, opts),
+                plan=plan,
+                wait_for_node=opts.wait_for_node,
+                wait_node_s=opts.wait_node_s,
+                expect=frame_streams,
+                log=stream_event,
+            )
+        )
+    )
+
+
+def _log_start(
+    log: EventLog,
+    clock: Clock,
+    plan: SessionPlan,
+    opts: LaunchOptions,
+    timeline: Timeline,
+    session_date: dt.date,
+    resume_from: list[Event] | None,
+    start_index: int,
+    delivered: int,
+) -> None:
+    """The first event of this run: ``session_start``, or ``resume`` with what is left."""
+    if resume_from is None:
+        log.append(
+            "session_start",
+            clock.now(),
+            durable=True,
+            plan=plan.session.name,
+            seed=plan.session.seed,
+            clock="lsl" if opts.realtime else "simulated",
+            session_date=session_date.isoformat(),
+            patient=plan.patient.id,
+            planned_pulses=timeline.total_pulses,
+            planned_duration_s=timeline.duration,
+        )
+        return
+    budget = governor.session_budget(plan, timeline.total_pulses)
+    log.append(
+        "resume",
+        clock.now(),
+        durable=True,
+        start_step=start_index,
+        pulses_counted=delivered,
+        remaining_budget=budget - delivered,
+    )
+
+
+def _assemble(
+    stack: ExitStack,
+    log: EventLog,
+    clock: Clock,
+    plan: SessionPlan,
+    timeline: Timeline,
+    folder: SessionFolder,
+    opts: LaunchOptions,
+    dev: StimulatorDevice,
+    session_date: dt.date,
+    resume_from: list[Event] | None,
+    delivered: int,
+) -> StimulationSetup:
+    """The session's stimulation, through :func:`~mirrorvr.run.stimulation.assemble_stimulation`
+    (with a threshold hunt first when the plan asks for one and this is not a resume)."""
+
+    def hunt(stimulator: Stimulator) -> Prepared:
+        """A threshold hunt at session start (its pulses count for the day)."""
+        new_plan, pulses, last = _estimate_threshold(
+            plan, opts, stimulator, log, clock, session_date, timeline.total_pulses
+        )
+        return Prepared(new_plan, pulses, last)
+
+    return assemble_stimulation(
+        plan,
+        timeline,
+        folder,
+        clock,
+        log,
+        stack,
+        stimulator=StimulatorRequest(
+            dev, opts.stimulator_port, opts.realtime, _body_args(plan, opts)
+        ),
+        budget=DailyBudget(opts.pulses_today),
+        delivered=delivered,
+        last_stim_t=last_stimulation_time(resume_from) if resume_from else None,
+        prepare=(
+            hunt
+            if plan.stimulation.threshold_estimate is not None and resume_from is None
+            else None
+        ),
+        realtime_priority=opts.realtime_priority,
+        process=None if opts.stim_process else False,
+        late_tolerance_s=opts.late_tolerance_s,
+    )
 
 
 def _emg_stream_name(plan: SessionPlan, opts: LaunchOptions) -> str:
@@ -373,6 +436,15 @@ def _estimate_threshold(
         else:
             emg = SimulatedEmg(opts.body, seed=plan.session.seed, t0=clock.now())
     try:
+        # no hunting pulse for a plan the governor would then refuse: everything that does not
+        # depend on the measured threshold is checked now, and % MSO at the highest threshold
+        problems = governor.check_plan(
+            plan, compile_timeline(plan), today=session_date, pulses_today=opts.pulses_today
+        )
+        if problems:
+            raise SessionError(
+                "refused before the threshold hunt: " + "; ".join(str(p) for p in problems)
+            )
         new_plan, outcome = estimate_session_threshold(
             plan,
             stimulator=stimulator,

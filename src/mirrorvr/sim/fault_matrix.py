@@ -55,7 +55,7 @@ class Cell:
 
 def make_driver(family: str, port: str) -> Stimulator:
     """The real driver for ``family`` on ``port``."""
-    from mirrorvr.stim.magstim.driver import BiStim, Magstim200, Rapid
+    from mirrorvr.stim.magstim.models import BiStim, Magstim200, Rapid
     from mirrorvr.stim.magventure.driver import MagPro
 
     if family == "magstim-200":

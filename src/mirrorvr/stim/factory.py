@@ -21,19 +21,19 @@ def _ttl_box(dev: StimulatorDevice, port: str) -> Stimulator:
 
 
 def _magstim_200(dev: StimulatorDevice, port: str) -> Stimulator:
-    from mirrorvr.stim.magstim.driver import Magstim200
+    from mirrorvr.stim.magstim.models import Magstim200
 
     return Magstim200(port)
 
 
 def _magstim_bistim(dev: StimulatorDevice, port: str) -> Stimulator:
-    from mirrorvr.stim.magstim.driver import BiStim
+    from mirrorvr.stim.magstim.models import BiStim
 
     return BiStim(port)
 
 
 def _magstim_rapid(dev: StimulatorDevice, port: str) -> Stimulator:
-    from mirrorvr.stim.magstim.driver import Rapid
+    from mirrorvr.stim.magstim.models import Rapid
 
     return Rapid(
         port,
