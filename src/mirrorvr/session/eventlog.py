@@ -9,6 +9,7 @@ reopening it is moved to ``events.jsonl.torn`` (kept, never deleted) before appe
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -99,9 +100,16 @@ class EventLog:
             written = 0
             while written < len(line):  # os.write on a regular file is whole unless disk full
                 written += os.write(self._fd, line[written:])
-            if durable and self.fsync_durable:
-                os.fsync(self._fd)
             self._seq += 1
+            fd = self._fd
+        if durable and self.fsync_durable:
+            # outside the lock: a pulse logged by another thread meanwhile must not wait for
+            # this flush (milliseconds on a busy disk); fsync covers every write made before it
+            try:
+                os.fsync(fd)
+            except OSError as e:
+                if e.errno != errno.EBADF:  # closed meanwhile: close() flushed it already
+                    raise
         for sink in list(self._sinks):
             try:
                 sink(event)
