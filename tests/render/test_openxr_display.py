@@ -424,19 +424,29 @@ stimulator = { kind = "none" }
 """
 
 
+@pytest.mark.parametrize("mount", ["trackers", "controllers"])
 def test_foot_and_knee_trackers_drive_the_mirrored_leg_in_the_headset(
-    tmp_path: Path, xr_manifest: Path, x_display: str
+    tmp_path: Path, xr_manifest: Path, x_display: str, mount: str
 ) -> None:
     from mirrorvr.config.loader import load_plan
     from mirrorvr.session.timeline import compile_timeline
     from mirrorvr.sim.xr_runtime import synthetic_leg_tracker_rows
+    from mirrorvr.tracking import quat
+    from mirrorvr.tracking.controller_leg import GRIP_TO_ANKLE_M
 
     plan_path = tmp_path / "legs.toml"
-    plan_path.write_text(LEG_PLAN, encoding="utf-8")
+    extra = '\n[tracking]\ncontrollers = "feet"\n' if mount == "controllers" else ""
+    plan_path.write_text(LEG_PLAN + extra, encoding="utf-8")
     timeline = compile_timeline(load_plan(plan_path))
-    trackers = write_controllers_csv(
-        tmp_path / "trackers.csv", synthetic_leg_tracker_rows(timeline, "right")
-    )
+    rows = synthetic_leg_tracker_rows(timeline, "right")
+    if mount == "controllers":
+        # a controller strapped on the right instep instead: its grip sits off the ankle
+        rows = [
+            (t, "right", p - quat.rotate(q, GRIP_TO_ANKLE_M), q, b)
+            for t, role, p, q, b in rows
+            if role == "right_foot"
+        ]
+    trackers = write_controllers_csv(tmp_path / "trackers.csv", rows)
     shot = tmp_path / "eye.ppm"
     p, q = seated_head(pitch_down_deg=60.0)
     headset = SimulatedHeadset(
@@ -472,9 +482,8 @@ def test_foot_and_knee_trackers_drive_the_mirrored_leg_in_the_headset(
     for kind in ("tracked", "mirrored"):
         s = by[f"mirrorvr-pose-{kind}"]
         assert s["time_series"].shape[1] == 6 * 7 and len(s["time_stamps"]) > 30
-    assert by["mirrorvr-pose-tracked"]["info"]["desc"][0]["setup"][0]["source"] == [
-        "openxr_trackers"
-    ]
+    source = "openxr_trackers" if mount == "trackers" else "openxr_foot_controllers"
+    assert by["mirrorvr-pose-tracked"]["info"]["desc"][0]["setup"][0]["source"] == [source]
 
 
 LSL_PLAN = """
