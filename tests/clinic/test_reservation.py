@@ -135,3 +135,43 @@ def test_session_start_reserves_through_the_store(tmp_path: Path) -> None:
             c.execute("UPDATE sessions SET reservation = 'settled' WHERE id = ?", (running,))
         sid = open_store_session(s, "P7", plan, tmp_path / "s2", actor="test")
         assert s.reservation(sid) == ("held", 80)
+
+
+def test_a_session_that_never_started_gives_its_reservation_back(tmp_path: Path) -> None:
+    db = _store(tmp_path)
+    with ClinicStore(db) as s:
+        sid = s.reserve_session(
+            "P7",
+            plan_name="p",
+            plan_toml="",
+            folder=tmp_path / "never",
+            pulses_planned=2000,
+            pulses_reserved=2000,
+            daily_limit=3000,
+        )
+        assert s.pulses_today("P7") == 2000
+        rec = s.import_session_log(sid)  # no log: refused or failed before its first event
+        assert rec.status == "not started" and s.reservation(sid)[0] == "settled"
+        assert s.pulses_today("P7") == 0
+
+
+def test_the_tms_node_reserves_through_the_same_path(tmp_path: Path) -> None:
+    from mirrorvr.config.loader import load_plan
+    from mirrorvr.run.tms_node import NodeOptions, run_tms_node_for_patient
+
+    db = _store(tmp_path)
+    plan = load_plan("console-demo")  # patient DEMO, 80 pulses
+    plan = plan.model_copy(update={"patient": plan.patient.model_copy(update={"id": "P7"})})
+    with ClinicStore(db) as s:
+        s.reserve_session(
+            "P7",
+            plan_name="other",
+            plan_toml="",
+            folder=tmp_path / "other",
+            pulses_planned=2950,
+            pulses_reserved=2950,
+            daily_limit=3000,
+        )
+        with pytest.raises(ReservationRefused, match="only 50 remain today"):
+            run_tms_node_for_patient(s, "P7", plan, NodeOptions(out=tmp_path / "tms"))
+        assert not (tmp_path / "tms" / "events.jsonl").exists()  # refused before any pulse

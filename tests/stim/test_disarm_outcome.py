@@ -65,3 +65,49 @@ def test_an_unconfirmed_disarm_is_shouted() -> None:
     assert disarm_warnings([ok]) == []
     (w,) = disarm_warnings([ok, bad])
     assert w.startswith(DISARM_WARNING) and "write disable" in w
+
+
+def test_the_executor_logs_a_supervision_fault_and_an_estop_with_the_truth(
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    from mirrorvr.config.loader import plan_from_dict
+    from mirrorvr.session.clock import RealClock
+    from mirrorvr.session.eventlog import EventLog, read_events
+    from mirrorvr.session.timeline import compile_timeline
+    from mirrorvr.stim.executor import StimulationExecutor
+    from tests.stim.helpers import plan_dict, rtms
+
+    plan = plan_from_dict(plan_dict(rtms(1, 1, 1, 10.0)))
+    link = tmp_path / "stim.pty"
+    stopped = threading.Event()
+    with (
+        EmulatorThread(
+            "magstim-200", link, tmp_path / "emu.jsonl", faults=[Fault("disconnect", 2)],
+            line_delay=False, timing="fast",
+        ),
+        EventLog(tmp_path / "events.jsonl") as log,
+    ):  # fmt: skip
+        drv = make_driver("magstim-200", str(link))
+        drv.connect()
+        ex = StimulationExecutor(
+            stimulator=drv,
+            log=log,
+            clock=RealClock(),
+            plan=plan,
+            timeline=compile_timeline(plan),
+            budget=10,
+        )
+        ex.on_fault = lambda cause: (ex.estop(cause), stopped.set())  # as the runner does
+        drv.set_intensity(50)
+        drv.arm()  # armed, waiting between trains: only the keep-alive talks to the unit
+        assert stopped.wait(10.0), "the lost link never reached the session"
+        drv.close()
+    events = read_events(tmp_path / "events.jsonl").events
+    kinds = [e.kind for e in events]
+    assert kinds.index("device") < kinds.index("estop")
+    fault = next(e for e in events if e.kind == "device")
+    assert fault["what"] == "fault" and fault["source"] == "supervision"
+    estop = next(e for e in events if e.kind == "estop")
+    assert estop["disarm"] in ("failed", "unknown") and estop["disarmed"] is False

@@ -93,3 +93,24 @@ def test_sim_delivers_no_pulse(tmp_path: Path, case: str) -> None:
     assert f"rule {rule}" in " ".join(res.stderr.split())
     logs = list(out.glob("*.jsonl")) if out.exists() else []
     assert not any('"pulse"' in p.read_text(encoding="utf-8") for p in logs)
+
+
+def test_run_session_gives_no_hunting_pulse_to_a_plan_it_would_refuse(tmp_path: Path) -> None:
+    """Even a caller that skips `validate` gets no hunting pulse for such a plan."""
+    from mirrorvr.config.loader import load_plan
+    from mirrorvr.errors import SessionError
+    from mirrorvr.run.session import LaunchOptions, run_session
+    from mirrorvr.session.eventlog import read_events
+
+    plan_file = tmp_path / "mt.toml"
+    plan_file.write_text(_without_override(), encoding="utf-8")
+    out = tmp_path / "s"
+    with pytest.raises(
+        SessionError, match=r"refused before the threshold hunt.*max_train_duration"
+    ):
+        run_session(load_plan(plan_file), LaunchOptions(out=out))
+    events = read_events(out / "events.jsonl").events
+    assert not any(e.kind in ("pulse", "threshold_pulse") for e in events)
+    assert events[-1].kind == "session_end" and events[-1]["state"] == "aborted"
+    emulator_logs = list(out.glob("emulator-*.jsonl"))
+    assert not any('"action":"pulse"' in p.read_text() for p in emulator_logs)

@@ -137,3 +137,51 @@ def test_a_threshold_hunt_faster_than_single_pulses_is_refused_at_validate() -> 
     d["stimulation"]["threshold_estimate"] = {"isi_s": [4.0, 6.0]}
     plan = plan_from_dict(d)
     assert governor.check_plan(plan, compile_timeline(plan), today=dt.date.fromisoformat(DAY)) == []
+
+
+def test_the_run_time_gate_judges_the_times_too(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A step labelled 'single' carrying 100 pulses 10 ms apart is refused before any trigger."""
+    from mirrorvr.config.loader import plan_from_dict
+    from mirrorvr.session.clock import SimClock
+    from mirrorvr.session.eventlog import EventLog
+    from mirrorvr.session.timeline import Step, compile_timeline
+    from mirrorvr.sim.emulate import EmulatorThread
+    from mirrorvr.stim.executor import StimulationExecutor, TrainResult
+    from mirrorvr.stim.ttl_box import TTLBox
+    from tests.stim.helpers import plan_dict, rtms
+
+    plan = plan_from_dict(plan_dict(rtms(1, 1, 1, 10.0)))
+    lying = Step(
+        index=0,
+        t=0.0,
+        duration=1.0,
+        kind="train",
+        block=None,
+        data={
+            "offsets": [0.01 * k for k in range(100)],
+            "intensity_pct_mso": 45.0,
+            "intensity_pct_rmt": 90.0,
+            "frequency_hz": 0.0,
+            "pattern": "single",
+            "train": 0,
+            "group": 0,
+            "phase": "priming",
+        },
+    )
+    with (
+        EmulatorThread("ttl-box", tmp_path / "box", tmp_path / "emu.jsonl"),
+        TTLBox(str(tmp_path / "box")) as box,
+        EventLog(tmp_path / "events.jsonl") as log,
+    ):
+        ex = StimulationExecutor(
+            stimulator=box,
+            log=log,
+            clock=SimClock(0.0),
+            plan=plan,
+            timeline=compile_timeline(plan),
+            budget=1000,
+        )
+        res = ex.admit(lying, 1.0)
+    assert isinstance(res, TrainResult) and res.status == "refused"
+    assert res.reason.startswith("rule ")
+    assert '"action":"pulse"' not in (tmp_path / "emu.jsonl").read_text()

@@ -134,7 +134,8 @@ def node_tms(
         typer.Option(
             "--patient",
             help="Patient id in the clinic store: their pulses earlier today count toward "
-            "the daily limit ($MIRRORVR_CLINIC_DB picks the database).",
+            "the daily limit, and the node's pulses are reserved in it before the first pulse "
+            "($MIRRORVR_CLINIC_DB picks the database).",
         ),
     ] = None,
 ) -> None:
@@ -144,11 +145,6 @@ def node_tms(
 
     p, _, _ = checked_plan(plan)
     kind, port = stimulator_option(stimulator)
-    pulses_today = 0
-    if patient is not None:  # today's earlier pulses count toward the daily limit
-        with store(None) as s:
-            s.patient(patient)  # an unknown id is an error, not zero pulses
-            pulses_today = s.pulses_today(patient)
     folder = outdir if outdir is not None else new_session_folder(f"{p.patient.id}-tms")
     _lsl_setup(known_peers, session_id, p, log_file=SessionFolder(folder).lsl_log)
     opts = NodeOptions(
@@ -160,9 +156,16 @@ def node_tms(
         timeout_s=timeout,
         session_date=parse_date(date, "--date") if date else None,
         on_ready=lambda: err.print("following the VR node's markers", highlight=False),
-        pulses_today=pulses_today,
     )
-    res = run_tms_node(p, opts)
+    if patient is not None:
+        # the same path as every session start: today's pulses counted, the node's reserved
+        from mirrorvr.run.tms_node import run_tms_node_for_patient
+
+        with store(None) as s:
+            s.patient(patient)  # an unknown id is an error, not zero pulses
+            res = run_tms_node_for_patient(s, patient, p, opts)
+    else:
+        res = run_tms_node(p, opts)
     out.print(
         f"{res.reason}: {res.pulses_delivered} pulses in {res.trains} trains "
         f"from {res.markers} markers; node folder: {folder}"

@@ -238,7 +238,20 @@ class SessionRecords(PatientRecords):
         """
         rec = self.session(session_id)
         folder = Path(rec.folder)
-        read = read_events(SessionFolder(folder).events)
+        log = SessionFolder(folder).events
+        if not log.exists() and rec.status == "planned":
+            # the session never started (refused, or failed before its log was created, which
+            # comes before any device is connected): no pulse can have gone out, so its
+            # reservation is released rather than held against the patient's day for ever
+            with self._write() as c:
+                c.execute(
+                    "UPDATE sessions SET status = 'not started', pulses_delivered = 0, "
+                    "reservation = CASE reservation WHEN 'held' THEN 'settled' ELSE reservation "
+                    "END WHERE id = ?",
+                    (session_id,),
+                )
+            return self.session(session_id)
+        read = read_events(log)
         events = read.events
         problems = self.check_consistency(session_id, events)
         if problems:

@@ -87,6 +87,29 @@ def _draw_ranges(tris: NDArray[np.int64]) -> list[NDArray[np.int64]]:
     return out
 
 
+#: cluster size of the shadow's coarser mesh (metres, bind pose)
+SHADOW_CELL = 0.012
+
+
+def _triangles(tris: NDArray[np.int64]) -> GeomTriangles:
+    prim = GeomTriangles(Geom.UH_static)
+    prim.set_index_type(GeomEnums.NT_uint32)
+    flat = tris.astype(np.uint32).reshape(-1)
+    handle = prim.modify_vertices()
+    handle.unclean_set_num_rows(len(flat))
+    memoryview(handle).cast("B")[:] = flat.tobytes()
+    return prim
+
+
+def _coarse(verts: NDArray[np.float64], tris: NDArray[np.int64], cell: float) -> NDArray[np.int64]:
+    """``tris`` re-indexed onto one vertex per ``cell``-sized cube (vertex clustering)."""
+    keys = np.floor(verts / cell).astype(np.int64)
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    t = first[inverse.reshape(-1)][tris]
+    keep = (t[:, 0] != t[:, 1]) & (t[:, 1] != t[:, 2]) & (t[:, 0] != t[:, 2])
+    return np.unique(t[keep], axis=0)
+
+
 class _SideModel:
     """One side's mesh on the GPU (shared by every limb of that side) and its bind pose."""
 
@@ -117,14 +140,13 @@ class _SideModel:
         vdata.unclean_set_num_rows(len(rows))
         memoryview(vdata.modify_array(0)).cast("B")[:] = rows.tobytes()
         self.geom = Geom(vdata)
+        # the shadow is drawn from a coarser mesh over the same vertices: a soft shadow needs
+        # no finger creases, and every skinned vertex costs the same as in the limb itself
+        self.shadow_geom = Geom(vdata)
+        self.shadow_geom.add_primitive(_triangles(_coarse(pos, tris, SHADOW_CELL)))
+        self.shadow_geom.set_bounds(OmniBoundingVolume())
         for part in _draw_ranges(tris):
-            prim = GeomTriangles(Geom.UH_static)
-            prim.set_index_type(GeomEnums.NT_uint32)
-            flat = part.astype(np.uint32).reshape(-1)
-            handle = prim.modify_vertices()
-            handle.unclean_set_num_rows(len(flat))
-            memoryview(handle).cast("B")[:] = flat.tobytes()
-            self.geom.add_primitive(prim)
+            self.geom.add_primitive(_triangles(part))
         # the shader moves the vertices: bounds from the bind pose would cull a moved hand
         self.geom.set_bounds(OmniBoundingVolume())
 
@@ -203,7 +225,7 @@ class Limb:
             # the same skinned mesh again, flattened onto the table along the key light; its
             # depth writes stop overlapping triangles from darkening the shadow twice
             snode = GeomNode(f"{gnode.name}-shadow")
-            snode.add_geom(self.model.geom)
+            snode.add_geom(self.model.shadow_geom)
             snode.set_bounds(OmniBoundingVolume())
             shade = self.root.attach_new_node(snode)
             shade.set_shader(shadow_shader(), 20)

@@ -13,9 +13,9 @@ from typing import Any
 from mirrorvr.clinic.store import ClinicStore, ReservationRefused
 from mirrorvr.config.loader import load_plan, plan_to_toml, resolve_plan_path
 from mirrorvr.config.plan import SessionPlan
-from mirrorvr.errors import PlanError, Problem
-from mirrorvr.run.display import assemble_display
-from mirrorvr.run.session import LaunchOptions, with_seed
+from mirrorvr.errors import MirrorVRError, PlanError, Problem
+from mirrorvr.run.display import Launcher, assemble_display
+from mirrorvr.run.session import LaunchOptions, run_session, with_seed
 from mirrorvr.run.start import (
     StartRequest,
     simulated_body,
@@ -125,17 +125,51 @@ def run_patient_session(
     if req.realtime and note is not None:
         note(f"running in real time: {timeline.duration / 60:.1f} min")
     shown = progress(plan, timeline, req.realtime, opts.sinks) if progress else nullcontext()
+    result, summary, rec = run_recorded_session(
+        store, sid, patient, plan, opts, actor="cli", launch=display.launch, around=shown
+    )
+    return PatientRun(result, summary, folder, rec)
+
+
+def run_recorded_session(
+    store: ClinicStore,
+    session_id: int,
+    patient_id: str,
+    plan: SessionPlan,
+    opts: LaunchOptions,
+    *,
+    actor: str,
+    launch: Launcher = run_session,
+    around: AbstractContextManager[object] | None = None,
+) -> tuple[RunResult, dict[str, Any], Any]:
+    """Run a session that has its row in the store (:func:`open_store_session`); the CLI's
+    ``--patient`` sessions and the console's both come here.
+
+    The row is marked running; a motor threshold measured at the session's start is recorded
+    for the patient; the session's log is imported however the run ends, and the session becomes
+    the next visit of the patient's active course. If the run fails and importing its log fails
+    too, the import's error is added to the run's (it never hides it).
+    """
+    from mirrorvr.clinic.course_store import CourseStore
+
+    def record() -> Any:
+        rec = store.import_session_log(session_id)
+        CourseStore(store).attach_session(session_id, actor=actor)  # the next visit of a course
+        return rec
+
+    store.set_session_status(session_id, "running")
     try:
-        with shown:
-            result, summary = display.launch(plan, opts)
+        with around if around is not None else nullcontext():
+            result, summary = launch(plan, opts)
         measured = summary.get("motor_threshold") or {}
         if measured.get("rmt_pct_mso") is not None:  # measured at the start of this session
             store.record_threshold(
-                patient, measured["rmt_pct_mso"], measured["method"], date=dt.date.today()
+                patient_id, measured["rmt_pct_mso"], measured["method"], date=dt.date.today()
             )
-    finally:
-        rec = store.import_session_log(sid)
-    from mirrorvr.clinic.course_store import CourseStore
-
-    CourseStore(store).attach_session(sid, actor="cli")  # the next visit of an active course
-    return PatientRun(result, summary, folder, rec)
+    except BaseException as run_error:
+        try:
+            record()
+        except MirrorVRError as e:
+            run_error.add_note(f"recording the session in the store failed too: {e}")
+        raise
+    return result, summary, record()

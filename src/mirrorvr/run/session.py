@@ -436,6 +436,15 @@ def _estimate_threshold(
         else:
             emg = SimulatedEmg(opts.body, seed=plan.session.seed, t0=clock.now())
     try:
+        # no hunting pulse for a plan the governor would then refuse: everything that does not
+        # depend on the measured threshold is checked now, and % MSO at the highest threshold
+        problems = governor.check_plan(
+            plan, compile_timeline(plan), today=session_date, pulses_today=opts.pulses_today
+        )
+        if problems:
+            raise SessionError(
+                "refused before the threshold hunt: " + "; ".join(str(p) for p in problems)
+            )
         new_plan, outcome = estimate_session_threshold(
             plan,
             stimulator=stimulator,

@@ -9,9 +9,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mirrorvr.clinic.store import ClinicStore
 from mirrorvr.config.loader import plan_to_toml
 from mirrorvr.config.plan import SessionPlan
-from mirrorvr.errors import PlanError, SessionError
+from mirrorvr.errors import PlanError, Problem, SessionError
 from mirrorvr.run.session import default_session_date
 from mirrorvr.run.stimulation import DailyBudget, StimulatorRequest, assemble_stimulation
 from mirrorvr.session.clock import RealClock
@@ -137,3 +138,24 @@ def run_tms_node(plan: SessionPlan, opts: NodeOptions) -> NodeResult:
                 reason=reason, pulses_delivered=delivered, last_step=None,
             )  # fmt: skip
     return NodeResult(reason, delivered, node.trains, node.markers, node.offsets)
+
+
+def run_tms_node_for_patient(
+    store: ClinicStore, patient_id: str, plan: SessionPlan, opts: NodeOptions
+) -> NodeResult:
+    """The TMS node for a patient in the clinic store, through the same daily reservation as
+    every other session start: the day's pulses so far feed the governor, the node's planned
+    pulses are reserved before its first pulse (refused, saying how many remain, if they do not
+    fit), and the reservation settles from the node's log when it ends."""
+    from mirrorvr.run.patient import open_store_session
+
+    if plan.patient.id != patient_id:
+        raise PlanError(
+            [Problem("patient.id", f"the plan is for {plan.patient.id}, not for {patient_id}")]
+        )
+    opts.pulses_today = store.pulses_today(patient_id)
+    sid = open_store_session(store, patient_id, plan, opts.out, actor="tms-node", node="tms")
+    try:
+        return run_tms_node(plan, opts)
+    finally:
+        store.import_session_log(sid)

@@ -43,6 +43,7 @@ from mirrorvr.session.timeline import Step, Timeline
 from mirrorvr.stim import governor
 from mirrorvr.stim.base import Stimulator, TrainSpec, disarm_outcome
 from mirrorvr.stim.priority import realtime_boost
+from mirrorvr.stim.safety.pulse_stream import PAIRED_PULSE_KINDS, Pulse, check_pulses
 from mirrorvr.stim.scheduler import PulseScheduler, monotonic
 
 #: a pulse later than this after its deadline is skipped and logged as missed
@@ -80,6 +81,20 @@ def last_stimulation_time(events: list[Event]) -> float | None:
     if open_trains and events:
         return events[-1].t
     return last_pulse
+
+
+def _pulses(step: Step, onset: float, request: governor.StimRequest) -> list[Pulse]:
+    """The step's pulses at their times from ``onset``, as the pulse-stream checker sees them."""
+    paired = bool(step.data.get("paired", False))
+    return [
+        Pulse(
+            onset + float(o),
+            request.intensity_pct_rmt,
+            request.intensity_pct_mso,
+            paired and k % 2 == 1,
+        )
+        for k, o in enumerate(step.data["offsets"])
+    ]
 
 
 class StimulationExecutor:
@@ -130,6 +145,9 @@ class StimulationExecutor:
         stimulator.fault_listener = self._supervision_fault
         self._fault_once = threading.Lock()  # a fault is reported once, by whoever sees it first
         self._fault_reported = False
+        #: pulses admitted since the last rest of an inter-train interval: with a new train they
+        #: go through the pulse-stream checker, which judges times, not labels
+        self._run: list[Pulse] = []
         # a held trigger line (TTL box) returns to idle by our deadline, on our clock: after the
         # pulse is logged, and in simulated time on the simulated clock (no real-time spin)
         stimulator.auto_release = False
@@ -269,6 +287,25 @@ class StimulationExecutor:
         if result.status == "fault" and self.on_fault is not None and self._first_fault():
             self.on_fault(f"device fault: {result.reason}")
 
+    def _stream_decision(self, new: list[Pulse]) -> governor.Decision:
+        """The pulse-stream checker over this train with the pulses just before it."""
+        findings = check_pulses(
+            [*self._run, *new],
+            self.limits,
+            counts=False,  # the budgets are the ledger's (authorize)
+            paired_device=self.stimulator.kind in PAIRED_PULSE_KINDS,
+        )
+        if not findings:
+            return governor.Decision(True)
+        f = findings[0]
+        return governor.Decision(False, f"rule {f.rule}: {f.message}")
+
+    def _admit_pulses(self, new: list[Pulse]) -> None:
+        rest = self.limits.profile.min_intertrain_interval_s
+        if self._run and new and new[0].t - self._run[-1].t >= rest:
+            self._run = []  # a rest long enough to end every rule that looks back
+        self._run.extend(new)
+
     def _first_fault(self) -> bool:
         with self._fault_once:
             first, self._fault_reported = not self._fault_reported, True
@@ -323,9 +360,13 @@ class StimulationExecutor:
             decision = governor.authorize(
                 request, self._state, self.limits, self.budget, self.device_limits()
             )
+            new = _pulses(step, onset, request)
+            if decision.allowed:
+                decision = self._stream_decision(new)
             if decision.allowed:
                 # the budget is counted before the first trigger; undelivered pulses come back
                 self._state = governor.reserve(self._state, request)
+                self._admit_pulses(new)
         if not decision.allowed:
             self.log.append(
                 "stim_refused",

@@ -20,7 +20,8 @@ from typing import Any
 from mirrorvr.clinic.store import ClinicStore
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.errors import MirrorVRError
-from mirrorvr.run.session import LaunchOptions, run_session
+from mirrorvr.run.patient import run_recorded_session
+from mirrorvr.run.session import LaunchOptions
 from mirrorvr.session.events import Event
 from mirrorvr.session.runner import SessionRunner
 from mirrorvr.session.summary import disarm_warnings
@@ -94,24 +95,17 @@ class LiveSession:
             on_runner=self._got_runner,
             pulses_today=self.pulses_today,
         )
-        try:
-            self.store.set_session_status(self.session_id, "running")
-            run_session(self.plan, opts)
+        try:  # the same path as the CLI's --patient sessions (run/patient.py)
+            run_recorded_session(
+                self.store, self.session_id, self.patient_id, self.plan, opts, actor="console"
+            )
         except MirrorVRError as e:
-            self.error = str(e)
+            self.error = "; ".join([str(e), *getattr(e, "__notes__", [])])
         except Exception as e:  # shown to the therapist; the runner already disarmed
             self.error = f"{type(e).__name__}: {e}"
             traceback.print_exc()
         finally:
             self._runner_ready.set()
-            try:
-                self.store.import_session_log(self.session_id)
-                from mirrorvr.clinic.course_store import CourseStore
-
-                # a completed session is the next visit of the patient's active course
-                CourseStore(self.store).attach_session(self.session_id, actor="console")
-            except MirrorVRError as e:
-                self.error = (self.error + "; " if self.error else "") + str(e)
             with self._lock:
                 if self.error:
                     self._c.reason = self.error

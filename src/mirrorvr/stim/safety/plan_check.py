@@ -57,16 +57,16 @@ def request_from_step(step: Step, onset: float) -> StimRequest:
     )
 
 
-#: the highest resting motor threshold a measurement can return (% MSO): % MSO caps and device
-#: energy grow with the threshold, so a threshold measured at session start is checked here
+#: the highest resting motor threshold any measurement can return (% MSO); a hunt never
+#: stimulates above the profile's % MSO cap, so its threshold is at most that cap
 ADMISSIBLE_MT_MAX_PCT_MSO = 100.0
 
 
-def plan_pulses(steps: Iterable[Step], *, worst_case_mt: bool = False) -> list[Pulse]:
+def plan_pulses(steps: Iterable[Step], *, worst_case_mt: float | None = None) -> list[Pulse]:
     """Every planned pulse of these steps, as the pulse-stream checker sees them.
 
     ``worst_case_mt``: the threshold is measured at session start, so a step carries no % MSO;
-    use the highest admissible threshold (every % MSO cap and device limit is then at its worst).
+    use this highest admissible threshold (% MSO caps and device limits are then at their worst).
     """
     out: list[Pulse] = []
     for s in steps:
@@ -75,8 +75,8 @@ def plan_pulses(steps: Iterable[Step], *, worst_case_mt: bool = False) -> list[P
         d = s.data
         rmt = float(d["intensity_pct_rmt"])
         mso = float(d["intensity_pct_mso"])
-        if worst_case_mt and mso <= 0:
-            mso = round(rmt * ADMISSIBLE_MT_MAX_PCT_MSO / 100.0, 2)
+        if worst_case_mt is not None and mso <= 0:
+            mso = round(rmt * worst_case_mt / 100.0, 2)
         paired = bool(d.get("paired", False))
         out += [
             Pulse(s.t + float(o), rmt, mso, paired and k % 2 == 1)
@@ -224,6 +224,8 @@ def check_plan(
             )
         )
     measured_at_start = stim.motor_threshold is None
+    # the hunt never stimulates above the % MSO cap, so it cannot find a threshold above it
+    worst_mt = min(ADMISSIBLE_MT_MAX_PCT_MSO, p.max_intensity_pct_mso)
     hunt = stim.threshold_estimate if measured_at_start else None
     hunt_max = hunt.max_pulses if hunt is not None else 0
     if pulses_today + planned + hunt_max > p.max_pulses_per_day:
@@ -257,7 +259,7 @@ def check_plan(
     # the pulses themselves, whatever the protocol is called
     kind = plan.devices.stimulator.kind
     findings = check_pulses(
-        plan_pulses(timeline.steps, worst_case_mt=measured_at_start),
+        plan_pulses(timeline.steps, worst_case_mt=worst_mt if measured_at_start else None),
         limits,
         device=device,
         paired_device=paired_device if paired_device is not None else kind in PAIRED_PULSE_KINDS,
@@ -269,7 +271,10 @@ def check_plan(
     if findings:
         out = stream_problems(findings, where)
         if measured_at_start:
-            note = " (checked for every threshold up to 100 % MSO: it is measured at start)"
+            note = (
+                f" (checked for every threshold up to {worst_mt:g} % MSO, the most the hunt at "
+                "session start can find)"
+            )
             out = [Problem(x.where, x.message + note) for x in out]
         return problems + out
     if measured_at_start:
