@@ -424,19 +424,29 @@ stimulator = { kind = "none" }
 """
 
 
+@pytest.mark.parametrize("mount", ["trackers", "controllers"])
 def test_foot_and_knee_trackers_drive_the_mirrored_leg_in_the_headset(
-    tmp_path: Path, xr_manifest: Path, x_display: str
+    tmp_path: Path, xr_manifest: Path, x_display: str, mount: str
 ) -> None:
     from mirrorvr.config.loader import load_plan
     from mirrorvr.session.timeline import compile_timeline
     from mirrorvr.sim.xr_runtime import synthetic_leg_tracker_rows
+    from mirrorvr.tracking import quat
+    from mirrorvr.tracking.controller_leg import GRIP_TO_ANKLE_M
 
     plan_path = tmp_path / "legs.toml"
-    plan_path.write_text(LEG_PLAN, encoding="utf-8")
+    extra = '\n[tracking]\ncontrollers = "feet"\n' if mount == "controllers" else ""
+    plan_path.write_text(LEG_PLAN + extra, encoding="utf-8")
     timeline = compile_timeline(load_plan(plan_path))
-    trackers = write_controllers_csv(
-        tmp_path / "trackers.csv", synthetic_leg_tracker_rows(timeline, "right")
-    )
+    rows = synthetic_leg_tracker_rows(timeline, "right")
+    if mount == "controllers":
+        # a controller strapped on the right instep instead: its grip sits off the ankle
+        rows = [
+            (t, "right", p - quat.rotate(q, GRIP_TO_ANKLE_M), q, b)
+            for t, role, p, q, b in rows
+            if role == "right_foot"
+        ]
+    trackers = write_controllers_csv(tmp_path / "trackers.csv", rows)
     shot = tmp_path / "eye.ppm"
     p, q = seated_head(pitch_down_deg=60.0)
     headset = SimulatedHeadset(
@@ -459,16 +469,114 @@ def test_foot_and_knee_trackers_drive_the_mirrored_leg_in_the_headset(
     w = skin.shape[1] // 2
     left, right = int(skin[:, :w].sum()), int(skin[:, w:].sum())
     assert left > 150 and right > 150, (left, right)
-    # the midline it mirrors across is logged (the plan's mark: x = 0)
+    # the midline calibration hold ran in the headset: the plane passes through the head
+    # (between the eyes), its normal the head's right axis; logged before the first block
     midline = [e for e in events if e.kind == "midline"]
-    assert [(e["method"], e["display"], e["point"]) for e in midline] == [
-        ("marked", "openxr", [0.0, 0.0, 0.0])
-    ]
+    assert [(e["method"], e["display"]) for e in midline] == [("head", "openxr")], midline
+    np.testing.assert_allclose(midline[0]["point"], p, atol=1e-3)
+    np.testing.assert_allclose(midline[0]["normal"], [1.0, 0.0, 0.0], atol=1e-3)
+    assert midline[0]["samples"] > 30
+    assert midline[0].t < next(e.t for e in events if e.kind == "block_start")
     # the session's pose streams carry the legs: 6 joints × (position, quaternion)
     by = _load_streams(tmp_path / "session")
     for kind in ("tracked", "mirrored"):
         s = by[f"mirrorvr-pose-{kind}"]
         assert s["time_series"].shape[1] == 6 * 7 and len(s["time_stamps"]) > 30
-    assert by["mirrorvr-pose-tracked"]["info"]["desc"][0]["setup"][0]["source"] == [
-        "openxr_trackers"
-    ]
+    source = "openxr_trackers" if mount == "trackers" else "openxr_foot_controllers"
+    assert by["mirrorvr-pose-tracked"]["info"]["desc"][0]["setup"][0]["source"] == [source]
+
+
+LSL_PLAN = """
+[patient]
+id = "T-LSL"
+amputation_side = "left"
+
+[[blocks]]
+kind = "rest"
+duration_s = 20.0
+
+[scene]
+show_real_side = false
+smoothing = false
+
+[stimulation]
+mode = "none"
+
+[devices]
+stimulator = { kind = "none" }
+tracking = "lsl"
+
+[tracking]
+lsl_stream = "%s"
+on_lost = "pause"
+"""
+
+
+def test_an_lsl_pose_stream_drives_the_mirrored_hand_in_the_headset(
+    tmp_path: Path, xr_manifest: Path, x_display: str, lsl_name: str
+) -> None:
+    import threading
+    import time
+    from dataclasses import replace
+
+    from mirrorvr.tracking.pose import TrackingFrame
+    from mirrorvr.tracking.synthetic import SyntheticSource
+    from tests.render.test_pose_sources import Publisher
+
+    plan_path = tmp_path / "lsl.toml"
+    plan_path.write_text(LSL_PLAN % lsl_name, encoding="utf-8")
+    home = SyntheticSource("right", noise=False).poll(0.0)
+    pub = Publisher(lsl_name, home)
+    shots = [tmp_path / "home.ppm", tmp_path / "moved.ppm"]
+    hand = home.hands["right"]
+    moved = TrackingFrame(
+        t=0.0, hands={"right": replace(hand, positions=hand.positions + np.array([0.08, 0.0, 0.0]))}
+    )
+
+    def script() -> None:
+        # the intact hand moves 8 cm to the right once the first image is taken; the tracker
+        # goes away once the second one is
+        for shot, then in ((shots[0], lambda: setattr(pub, "frame", moved)), (shots[1], pub.stop)):
+            while pub.running and not shot.exists():
+                time.sleep(0.05)
+            time.sleep(0.2)  # the capture is written whole
+            then()
+
+    threading.Thread(target=script, daemon=True).start()
+    headset = _headset(
+        tmp_path, xr_manifest, [f"t=3 capture left {shots[0]}", f"t=6 capture left {shots[1]}"]
+    )
+    out = tmp_path / "session"
+    proc = subprocess.Popen(
+        mirrorvr_cmd("sim", str(plan_path), "--out", str(out), "--display", "openxr", "--realtime"),
+        env={**os.environ, **headset.env(), "DISPLAY": x_display},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # the stream stops: the session pauses (the plan's on_lost) long before its 20 s rest
+        # is over; the operator then ends it (Ctrl-C)
+        deadline = time.monotonic() + 180
+        paused: list[Event] = []
+        while not paused and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            if (out / "events.jsonl").exists():
+                events = read_events(out / "events.jsonl").events
+                paused = [e for e in events if e.kind == "state" and e["to"] == "paused"]
+        proc.send_signal(2)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        pub.running = False
+        if proc.poll() is None:
+            proc.kill()
+    assert paused, err[-3000:]
+    assert "pose source lost (lsl)" in paused[0]["reason"], paused
+    assert not [e for e in events if e.kind == "block_end"], "the rest ran out before the pause"
+    # the mirrored hand followed the stream: 8 cm right on the intact side is left in the image
+    masks = [skin_mask(read_ppm(s)) for s in shots]
+    w = masks[0].shape[1] // 2
+    cols = np.arange(w)
+    x = [float((m[:, :w].sum(axis=0) * cols).sum() / m[:, :w].sum()) for m in masks]
+    assert all(int(m[:, :w].sum()) > 150 for m in masks), [int(m[:, :w].sum()) for m in masks]
+    assert x[1] < x[0] - 8, x

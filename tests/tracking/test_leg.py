@@ -145,3 +145,48 @@ def test_trackers_on_foot_and_knee_give_the_leg() -> None:
     foot = Pose(rest.positions[LegJoint.ANKLE], rest.orientations[LegJoint.ANKLE])
     got = legs_from_trackers({"right_foot": foot}, 0.0)["right"]
     assert np.allclose(got.positions[: LegJoint.TOE_TIP + 1], rest.positions, atol=1e-9)
+
+
+def test_a_controller_strapped_to_the_foot_poses_the_leg() -> None:
+    from mirrorvr.tracking.controller_leg import GRIP_TO_ANKLE_M, with_foot_controllers
+    from mirrorvr.tracking.pose import ControllerPose, Pose, TrackingFrame
+
+    leg = leg_pose("right", LegParams(dorsiflexion=0.4, inversion=0.1))
+    ankle, q = leg.positions[LegJoint.ANKLE], leg.orientations[LegJoint.ANKLE]
+    # the controller lies on the instep: the grip is the ankle moved by the mount's offset
+    grip = Pose(ankle - quat.rotate(q, GRIP_TO_ANKLE_M), q)
+    frame = TrackingFrame(t=2.0, controllers={"right": ControllerPose("right", 2.0, grip)})
+    got = with_foot_controllers(frame)
+    assert not got.controllers, "a foot's controller must not pose a hand"
+    foot = got.legs["right"]
+    for j in (LegJoint.ANKLE, LegJoint.HEEL, LegJoint.BALL):
+        assert np.allclose(foot.positions[j], leg.positions[j], atol=1e-9), j
+    # the foot lifts with the controller; a tracked leg wins over the controller's
+    lifted = Pose(grip.position + np.array([0.0, 0.0, 0.05]), q)
+    up = with_foot_controllers(
+        TrackingFrame(t=2.0, controllers={"right": ControllerPose("right", 2.0, lifted)})
+    )
+    assert np.isclose(up.legs["right"].positions[LegJoint.ANKLE][2], ankle[2] + 0.05)
+    tracked = TrackingFrame(t=2.0, controllers=frame.controllers, legs={"right": leg})
+    assert with_foot_controllers(tracked).legs["right"] is leg
+    # a controller without a valid pose poses no foot
+    lost = Pose(grip.position, q, flags=0)
+    assert not with_foot_controllers(
+        TrackingFrame(t=2.0, controllers={"right": ControllerPose("right", 2.0, lost)})
+    ).legs
+
+
+def test_the_plans_source_replaces_the_headsets_limbs() -> None:
+    from mirrorvr.render.headset_loop import limbs_from_source
+    from mirrorvr.tracking.pose import ControllerPose, Pose, TrackingFrame
+
+    leg = leg_pose("right", LegParams())
+    head = Pose(np.array([0.0, 0.0, 1.2]))
+    grip = Pose(np.zeros(3))
+    headset = TrackingFrame(
+        t=5.0, controllers={"right": ControllerPose("right", 5.0, grip)}, head=head
+    )
+    got = limbs_from_source(TrackingFrame(t=4.9, legs={"right": leg}), headset, 5.0)
+    assert got.legs == {"right": leg} and got.head is head and got.t == 5.0
+    # no controller fallback: a source without the limb shows none (and counts as lost)
+    assert not limbs_from_source(TrackingFrame(t=4.9), headset, 5.0).controllers

@@ -777,6 +777,10 @@ class TrackingSettings(_Model):
     midline_hold_s: Annotated[float, Field(gt=0, le=30)] = 2.0
     #: a stored plane: point x y z, normal x y z (metres; world frame)
     midline_plane: tuple[float, float, float, float, float, float] | None = None
+    #: headset controllers: held in the ``hands`` (a hand posed from the grip), or strapped to
+    #: the ``feet`` (a lower-limb session: each controller's grip poses that foot, see
+    #: mirrorvr.tracking.controller_leg; foot trackers win where both are present)
+    controllers: Literal["hands", "feet"] = "hands"
 
 
 class SessionPlan(_Model):

@@ -48,6 +48,8 @@ SOURCE_TRACKERS = "openxr_trackers"
 LEG_JOINTS = tuple(j.name.lower() for j in LegJoint)
 #: the one "joint" of a pose stream fed by a controller
 GRIP_JOINTS = ("grip",)
+#: the plan's own pose source fed the headset (``devices.tracking`` → ``desc/setup/source``)
+SOURCE_PLAN = {"lsl": "lsl_pose_stream", "replay": "replay_file"}
 
 AnyPose = LimbPose | Pose
 
@@ -180,14 +182,22 @@ class HeadsetFramePublisher:
 
     @staticmethod
     def for_display(
-        session: str, display: openxr_display.OpenXRDisplay, scene: Any, intact: Side
+        session: str,
+        display: openxr_display.OpenXRDisplay,
+        scene: Any,
+        intact: Side,
+        plan_source: str | None = None,
     ) -> HeadsetFramePublisher:
         """Open the streams for ``display``'s input mode and nominal refresh rate (a
-        lower-limb scene publishes its legs)."""
+        lower-limb scene publishes its legs; ``plan_source``: the plan's ``lsl`` or ``replay``
+        source feeds the limbs instead of the headset's own input)."""
         hands = display.input_mode == "hands"
         legs = getattr(getattr(scene, "scene", None), "limb", "upper") == "lower"
         period = display.frame.period if display.frame is not None else 0.0
-        if legs:
+        if plan_source is not None:
+            source = SOURCE_PLAN.get(plan_source, plan_source)
+            joints = LEG_JOINTS if legs else HAND_JOINTS
+        elif legs:
             source, joints = SOURCE_TRACKERS, LEG_JOINTS
         elif hands:
             source, joints = SOURCE_HAND_TRACKING, HAND_JOINTS

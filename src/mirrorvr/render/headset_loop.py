@@ -5,6 +5,11 @@
 end 1000; see :mod:`mirrorvr.render.openxr_display`). Other threads hand it steps to show
 (:meth:`~HeadsetLoop.request_show`) and scene calls; it knows nothing of sessions — headset
 events go to :attr:`~HeadsetLoop.on_event` (the session side applies its safety policy).
+
+When the plan names another pose source (``devices.tracking = "lsl"`` or ``"replay"``), the
+loop polls it for each frame's display time and the limbs come from it, not from the runtime's
+hand tracking or controllers (which still give buttons); a :class:`TrackingWatch` turns a source
+that loses the intact limb into ``pose_lost`` / ``pose_regained`` events.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ from mirrorvr.render.openxr_display import (
 )
 from mirrorvr.render.xr_scene import HeadsetScene
 from mirrorvr.session.timeline import Step
+from mirrorvr.tracking.controller_leg import with_foot_controllers
+from mirrorvr.tracking.pose import TrackingFrame
+from mirrorvr.tracking.source import PoseSource
+from mirrorvr.tracking.watch import TrackingWatch
 
 #: session logic slot: after input (-40), before the scene update and rendering (50)
 SORT_SESSION = 0
@@ -67,6 +76,14 @@ class HeadsetLoop:
     display: OpenXRDisplay | None = None
     frames: list[FrameInfo] = field(default_factory=list)
     keep_frames: bool = False
+    #: the plan's pose source when it is not the headset's own tracking (LSL, replay)
+    source: PoseSource | None = None
+    #: its name for events (``devices.tracking``)
+    source_kind: str = ""
+    #: how long without the intact limb counts as lost (``[tracking] lost_after_s``)
+    lost_after_s: float = 0.5
+    #: the controllers are strapped to the feet (``[tracking] controllers = "feet"``)
+    controllers_on_feet: bool = False
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -75,6 +92,7 @@ class HeadsetLoop:
         self._in_flight: list[ShowRequest] = []
         self.frame_count = 0
         self._dead = False
+        self.watch = TrackingWatch(self.lost_after_s) if self.source is not None else None
 
     # ---- main thread ---------------------------------------------------------------------
     def open(self) -> None:
@@ -168,6 +186,9 @@ class HeadsetLoop:
             self.display.close()
             self.display = None
         self._destroy_engine()
+        if self.source is not None:
+            self.source.close()
+            self.source = None
 
     def _destroy_engine(self) -> None:
         if self.tasks is not None:
@@ -198,8 +219,20 @@ class HeadsetLoop:
             self._in_flight.extend(pending)
 
     def _scene_task(self) -> None:
-        if self.display is not None:
-            self.scene.update(self.display.tracking, self._frame_time())
+        if self.display is None:
+            return
+        t = self._frame_time()
+        if self.source is None:
+            frame = self.display.tracking
+            if self.controllers_on_feet and frame is not None:
+                frame = with_foot_controllers(frame)
+            self.scene.update(frame, t)
+            return
+        self.scene.update(limbs_from_source(self.source.poll(t), self.display.tracking, t), t)
+        assert self.watch is not None
+        change = self.watch.update(t, self.scene.hands[0] is not None)
+        if change is not None:
+            self._forward(DisplayEvent(f"pose_{change}", t, {"source": self.source_kind}))
 
     def _render_task(self) -> None:
         self.engine.render_frame()
@@ -247,3 +280,13 @@ class HeadsetLoop:
     def ended(self) -> bool:
         """The headset session is over (stopped by the runtime or closed)."""
         return self._dead or (self.display is not None and self.display.exiting)
+
+
+def limbs_from_source(
+    source: TrackingFrame, headset: TrackingFrame | None, t: float
+) -> TrackingFrame:
+    """The frame the scene mirrors when the plan names another pose source (pure): hands and
+    legs from ``source`` only — no controller fallback, so a source that loses the limb shows
+    none and counts as lost — and the head from the headset."""
+    head = headset.head if headset is not None else None
+    return TrackingFrame(t=t, hands=source.hands, legs=source.legs, head=head)

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from panda3d.core import LPoint3f, LQuaternionf
 
 from mirrorvr.render.openxr_input import OpenXRInput
@@ -53,6 +54,7 @@ from mirrorvr.render.xr_frames import (
     film_from_fov,
     xr_time_to_lsl,
 )
+from mirrorvr.tracking.pose import Pose
 
 __all__ = [
     "NO_RUNTIME_HELP",
@@ -351,6 +353,7 @@ class OpenXRDisplay(OpenXRInput):
             self._tracked = tracked
             self._emit("tracking_lost" if not tracked else "tracking_regained")
         if not tracked:
+            self.head = None
             return False
         for eye, view in zip(self.eyes, self._views, strict=True):
             p, q, fov = view.pose.position, view.pose.orientation, view.fov
@@ -363,6 +366,13 @@ class OpenXRDisplay(OpenXRInput):
             eye.lens.set_film_offset(*offset)
             eye.layer_view.pose = view.pose
             eye.layer_view.fov = fov
+        # the head (for the midline hold): between the eyes, looking as the first eye does
+        a, b = (v.pose.position for v in self._views[:2])
+        q = self._views[0].pose.orientation
+        self.head = Pose(
+            np.array([(a.x + b.x) / 2, -(a.z + b.z) / 2, (a.y + b.y) / 2]),
+            np.array([q.w, q.x, -q.z, q.y]),
+        )
         return True
 
     def _draw_eye(self, eye: _Eye, cbdata: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -193,9 +194,10 @@ class OpenXRInput(OpenXRSession):
             return
         mark = time.thread_time()
         try:
-            self.tracking = self._read_input(frame)
+            tracking = self._read_input(frame)
         except self.xr.XrException:
-            self.tracking = TrackingFrame(t=frame.display_time)
+            tracking = TrackingFrame(t=frame.display_time)
+        self.tracking = replace(tracking, head=self.head) if self.head is not None else tracking
         frame.cpu_s += time.thread_time() - mark
         return
 

@@ -49,6 +49,8 @@ class HeadsetPolicy:
     on_focus_lost: Reaction = "pause"
     on_tracking_lost: Reaction = "estop"
     on_menu_button: Reaction = "estop"
+    #: the plan's own pose source (LSL, replay) lost the intact limb: ``[tracking] on_lost``
+    on_pose_lost: Reaction = "pause"
     #: resume automatically when focus returns after a pause that focus loss caused
     resume_on_focus: bool = True
 
@@ -116,6 +118,10 @@ class HeadsetSafety:
         elif ev.what == "tracking_lost":
             self._apply(runner, p.on_tracking_lost, "headset tracking lost")
             self._paused_by_focus = False
+        elif ev.what == "pose_lost":
+            cause = f"pose source lost ({ev.detail.get('source', '')}): no tracked intact limb"
+            self._apply(runner, p.on_pose_lost, cause)
+            self._paused_by_focus = False
         elif ev.what == "estop_button":
             side = ev.detail.get("side", "")
             self._apply(runner, p.on_menu_button, f"{side} controller menu button")
@@ -154,7 +160,19 @@ def _serve(conn: Connection, events: Connection, plan: SessionPlan) -> None:
         with contextlib.suppress(OSError, ValueError):
             events.send((ev.what, ev.t, ev.detail))
 
-    loop = HeadsetLoop(lambda: MirrorHeadsetScene(plan), on_event=forward)
+    try:
+        source = _plan_source(plan)
+    except MirrorVRError as e:
+        conn.send(("error", str(e)))
+        return
+    loop = HeadsetLoop(
+        lambda: MirrorHeadsetScene(plan),
+        on_event=forward,
+        source=source,
+        source_kind=plan.devices.tracking,
+        lost_after_s=plan.tracking.lost_after_s,
+        controllers_on_feet=plan.tracking.controllers == "feet",
+    )
     try:
         loop.open()
         loop.wait_ready()
@@ -189,6 +207,8 @@ def _serve(conn: Connection, events: Connection, plan: SessionPlan) -> None:
                     else:
                         reply = ("ok", publisher.streams.names)
                     conn.send(reply)
+                elif op == "midline":
+                    conn.send(hold_for_midline(loop, plan))
                 elif op == "close":
                     conn.send(display.frames_submitted)
                     return
@@ -209,6 +229,56 @@ def _serve(conn: Connection, events: Connection, plan: SessionPlan) -> None:
         events.close()
 
 
+def hold_for_midline(loop: HeadsetLoop, plan: SessionPlan) -> dict[str, object]:
+    """The midline calibration hold in the headset (on the loop's thread): the patient sits
+    upright looking ahead for ``midline_hold_s`` while frames run and the head poses are
+    collected; the plane (through the mean head, normal its horizontal right axis) then mirrors
+    from the next frame. Returns the ``midline`` event's fields (``method`` ``failed`` and
+    ``reason`` if the head moved; the mark without a tracked head), as the other displays log."""
+    import time
+
+    from mirrorvr.tracking import midline
+    from mirrorvr.tracking.mirror import CalibrationError
+
+    tr = plan.tracking
+    scene = loop.scene
+    mirror = scene.scene
+    mirror.show_cue("Sit upright and look straight ahead:\ncalibrating your midline")
+    mirror.show_midline(scene.plane)
+    frames = []
+    end = time.monotonic() + tr.midline_hold_s
+    while time.monotonic() < end and not loop.ended:
+        loop.step()
+        assert loop.display is not None
+        if loop.display.tracking is not None:
+            frames.append(loop.display.tracking)
+    data: dict[str, object]
+    try:
+        result = midline.from_hold(frames, tr.midline_x_m)
+    except CalibrationError as e:
+        data = {"method": "failed", "reason": str(e)}
+    else:
+        scene.set_plane(result.plane)
+        data = result.to_event()
+    mirror.show_midline(scene.plane)
+    loop.step()  # one frame shows the calibrated midline
+    mirror.show_midline(None)
+    mirror.clear_cue()
+    return data
+
+
+def _plan_source(plan: SessionPlan) -> Any:
+    """The plan's pose source when it is not the headset's own tracking (``lsl``, ``replay``:
+    opened here, in the headset's process, through the factory every display uses), else None."""
+    if plan.devices.tracking not in ("lsl", "replay"):
+        return None
+    from mirrorvr.streams.session_io import apply_plan_lsl
+    from mirrorvr.tracking.sources import open_source
+
+    apply_plan_lsl(plan)  # liblsl is configured per process, before its first use
+    return open_source(plan, display="openxr")
+
+
 def _publish(loop: HeadsetLoop, plan: SessionPlan, session: str) -> tuple[Any, tuple[str, Any]]:
     """Publish every submitted frame's poses and timing on LSL from this process (see
     :mod:`mirrorvr.render.frame_streams`): ``(publisher, ("ok", names))`` or
@@ -221,7 +291,17 @@ def _publish(loop: HeadsetLoop, plan: SessionPlan, session: str) -> tuple[Any, t
     try:
         apply_plan_lsl(plan)  # liblsl is configured per process, like the session's own
         publisher = HeadsetFramePublisher.for_display(
-            session, display, loop.scene, plan.patient.intact_side
+            session,
+            display,
+            loop.scene,
+            plan.patient.intact_side,
+            plan_source=(
+                loop.source_kind
+                if loop.source is not None
+                else "openxr_foot_controllers"
+                if loop.controllers_on_feet
+                else None
+            ),
         )
     except Exception as e:  # reported to the session's process as a HeadsetError
         return None, ("error", str(e))
@@ -284,14 +364,21 @@ class HeadsetPresenter:
         self._tone: ToneOutcome | None = None
 
     def attach_control(self, control: Any) -> None:
-        """Log the midline the headset mirrors across (the plan's mark or stored plane: the
-        calibration hold does not run in the headset yet)."""
+        """Before the first block: with ``[tracking] midline = "calibrate"`` (or a stored
+        plane the plan lacks) run the calibration hold in the headset (:func:`hold_for_midline`,
+        with the headset's head pose); log the midline the headset mirrors across as the other
+        displays do (``display: "openxr"``; the clinic store keeps it for the patient)."""
         from mirrorvr.tracking.midline import from_plan
 
+        tr = self.plan.tracking
         log = getattr(control, "log", None)
+        if tr.midline == "calibrate" or (tr.midline == "stored" and tr.midline_plane is None):
+            t = self.clock.now()
+            event = dict(self._ask("midline"))
+        else:
+            t, event = self.clock.now(), from_plan(tr).to_event()
         if log is not None:
-            event = from_plan(self.plan.tracking).to_event()
-            log.append("midline", self.clock.now(), durable=True, **event, display="openxr")
+            log.append("midline", t, durable=True, **event, display="openxr")
 
     def _read_events(self, conn: Connection) -> None:
         try:

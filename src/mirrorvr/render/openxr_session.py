@@ -12,7 +12,7 @@ import numpy as np
 
 from mirrorvr.errors import DeviceError
 from mirrorvr.tracking.joints import Side
-from mirrorvr.tracking.pose import TrackingFrame
+from mirrorvr.tracking.pose import Pose, TrackingFrame
 
 #: sort values of our tasks (see the module docstring)
 SORT_FRAME_BEGIN = -1000
@@ -124,6 +124,8 @@ class OpenXRSession:
         self.frame: FrameInfo | None = None
         self.frames_submitted = 0
         self.tracking: TrackingFrame | None = None
+        #: the head of the frame being drawn (midpoint of the eyes, world frame), None untracked
+        self.head: Pose | None = None
         self.eyes: list[_Eye] = []
         self.frame_listeners: list[Callable[[FrameInfo], None]] = []
         self.runtime_name = ""

@@ -59,8 +59,9 @@ class MirrorHeadsetScene:
         from mirrorvr.tracking.pipeline import MirrorPipeline, gain_from_settings
 
         intact = plan.patient.intact_side
-        # the plan's marked or stored midline (x = 0 of the stage by default); the calibration
-        # hold of the window/offscreen displays does not run in the headset yet
+        self.plan = plan
+        # the plan's marked or stored midline (x = 0 of the stage by default) until a
+        # calibration hold (hold_for_midline in openxr_presenter) sets another
         self.plane = plane or midline.from_plan(plan.tracking).plane
         self.root = NodePath("headset-scene")
         self.hands: tuple[LimbPose | None, LimbPose | None] = (None, None)
@@ -83,6 +84,17 @@ class MirrorHeadsetScene:
         timeline = compile_timeline(plan)
         # no performer: in a headset the patient's own (tracked) hand does the movements
         self.director = Director(self.scene, None, timeline.duration, len(plan.blocks))
+
+    def set_plane(self, plane: MidlinePlane) -> None:
+        """Mirror across ``plane`` from the next frame (the gain's home follows it)."""
+        from mirrorvr.tracking.pipeline import gain_from_settings
+
+        s = self.plan.scene
+        self.plane = plane
+        home = reflect_positions(plane, self.scene.home(self.plan.patient.intact_side))
+        self.pipeline.plane = plane
+        self.pipeline.gain = gain_from_settings(s.mirror_gain, s.mirror_offset_m, home)
+        self.pipeline.filter.reset()
 
     def show(self, step: Step, t: float) -> None:
         """Cue, rest, rating slider or laterality stimulus for ``step``."""

@@ -26,7 +26,7 @@ def run_headset_session(
     """Run ``plan`` with ``opts`` (:class:`~mirrorvr.run.session.LaunchOptions`) in the
     headset of the active OpenXR runtime (``XR_RUNTIME_JSON``)."""
     check_runtime()
-    safety = HeadsetSafety(policy)
+    safety = HeadsetSafety(policy or HeadsetPolicy(on_pose_lost=plan.tracking.on_lost))
     user_on_runner = opts.on_runner
 
     def on_runner(runner: SessionRunner) -> None:
