@@ -7,7 +7,7 @@ import pytest
 from mirrorvr.config.plan import SafetyOverride, SafetyProfile
 from mirrorvr.stim.safety.ceilings import ceilings, paired_limits
 from mirrorvr.stim.safety.limits import ceiling_problems, effective_limits
-from mirrorvr.stim.safety.pulse_stream import Pulse, check_pulses
+from mirrorvr.stim.safety.pulse_stream import PAIRED_PULSE_KINDS, Pulse, check_pulses
 
 LIM = effective_limits(SafetyProfile())
 
@@ -185,3 +185,41 @@ def test_the_run_time_gate_judges_the_times_too(tmp_path) -> None:  # type: igno
     assert isinstance(res, TrainResult) and res.status == "refused"
     assert res.reason.startswith("rule ")
     assert '"action":"pulse"' not in (tmp_path / "emu.jsonl").read_text()
+
+
+def _pairs(n: int, every_s: float, ipi_s: float, mso_b: float = 45.0) -> list[Pulse]:
+    return [
+        x
+        for k in range(n)
+        for x in (Pulse(every_s * k, 90, 45), Pulse(every_s * k + ipi_s, 90, mso_b, True))
+    ]
+
+
+def test_device_timed_pairs_keep_the_paired_limits() -> None:
+    pl = paired_limits()
+    assert _rules(_pairs(3, 5.0, 0.010), paired_device=True) == set()  # legal pair, 0.2 Hz
+    # a 100 Hz train of pairs is still a train of pairs: refused even when the device times them
+    assert "paired_pulse_repetition" in _rules(_pairs(50, 0.01, 0.002), paired_device=True)
+    # inter-pulse intervals just outside the shipped range
+    below = _pairs(1, 5.0, (pl.min_interval_ms - 0.5) / 1000)
+    above = _pairs(1, 5.0, (pl.max_interval_ms + 1) / 1000)
+    # (a pair refused as a pair is then judged as the two pulses it is)
+    assert "paired_pulse_interval" in _rules(below, paired_device=True)
+    assert "paired_pulse_interval" in _rules(above, paired_device=True)
+
+
+def test_power_b_keeps_the_intensity_caps() -> None:
+    # the second pulse of a device-timed pair is power B: it used to be merged unchecked
+    hot_b = _pairs(2, 5.0, 0.010, mso_b=LIM.profile.max_intensity_pct_mso + 10)
+    assert _rules(hot_b, paired_device=True) == {"paired_power_b"}
+    assert _rules(_pairs(2, 5.0, 0.010, mso_b=30.0), paired_device=True) == set()
+
+
+@pytest.mark.parametrize(
+    "kind", ["magstim-200", "magstim-bistim", "magstim-rapid", "magventure", "ttl-box"]
+)
+def test_no_stimulator_gives_paired_pulses_until_delivery_is_built(kind: str) -> None:
+    # one trigger per pair (executor, stimulation child, emulator) is not built yet, so even the
+    # BiStim² refuses: a pair must never be fired as two host-timed triggers
+    refused = _rules(_pairs(3, 5.0, 0.010), paired_device=kind in PAIRED_PULSE_KINDS)
+    assert "paired_pulse_device" in refused

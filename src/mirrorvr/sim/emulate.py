@@ -196,6 +196,10 @@ class EmulatorProcess:
                 self.proc.wait()
         if self.proc is not None and self.proc.stderr is not None:
             self.proc.stderr.close()
+        # an emulator killed (not stopped) leaves its pty link dangling in the session folder,
+        # where copying the folder would then fail: remove it
+        if self.link.is_symlink() and not self.link.exists():
+            self.link.unlink(missing_ok=True)
 
     def __enter__(self) -> EmulatorProcess:
         return self.start()

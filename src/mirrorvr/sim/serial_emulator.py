@@ -184,7 +184,21 @@ class SerialEmulator:
                     self.feed(data, local_clock())
             self.tick(local_clock())
             self._flush()
+        self._drain(fd)
         self.log(action="stop", pulses=len(self.pulses), **self.state())
+
+    def _drain(self, fd: int) -> None:
+        # Bytes a client wrote before we were stopped reached the device: a loaded machine can
+        # deliver SIGTERM before the loop read them, and the log must still show them.
+        while not self.disconnected:
+            try:
+                r, _, _ = select.select([fd], [], [], 0)
+                data = os.read(fd, 4096) if r else b""
+            except (OSError, ValueError):
+                return
+            if not data:
+                return
+            self.feed(data, local_clock())
 
     def stop(self) -> None:
         """Make ``serve`` return."""

@@ -6,8 +6,9 @@ applied to what those times are:
 
 * two pulses at the same instant are refused (coincident triggers);
 * a paired pulse counts as one stimulus only when the stimulator times the pair itself
-  (``paired_device``) and it keeps the paired-pulse limits (``paired_limits.csv``); otherwise its
-  two pulses are judged as the two pulses they are (10 ms apart = 100 Hz);
+  (``paired_device``) and it keeps the paired-pulse limits (``paired_limits.csv``: interval
+  range, repetition); its second pulse (power B) keeps the same intensity caps as the first;
+  otherwise its two pulses are judged as the two pulses they are (10 ms apart = 100 Hz);
 * trains are found from the times: stimuli less than :data:`TRAIN_GAP_S` apart form one train;
   its rate is that of its shortest gap and its duration ``n / rate``. Up to 25 Hz (the table's top
   row) the train-duration table (or a signed override) applies; faster trains must be theta
@@ -77,6 +78,8 @@ class _Stimulus:
     pulses: int
     pct_rmt: float | None
     pct_mso: float
+    pct_rmt_b: float | None = None  # power B of a device-timed pair (second pulse)
+    pct_mso_b: float = 0.0
 
 
 def _gap(a: float, b: float) -> float:
@@ -179,14 +182,26 @@ def check_pulses(
             else:
                 prev.last = x.t
                 prev.pulses += 1
+                # the second pulse is power B: it keeps the same intensity caps as power A
+                if x.pct_mso > prev.pct_mso_b:
+                    prev.pct_mso_b = x.pct_mso
+                if x.pct_rmt is not None and x.pct_rmt > (prev.pct_rmt_b or 0.0):
+                    prev.pct_rmt_b = x.pct_rmt
                 continue
         stimuli.append(_Stimulus(x.t, x.t, 1, x.pct_rmt, x.pct_mso))
     # --- intensity of every stimulus -------------------------------------------------------
     for s in stimuli:
-        why = _intensity(s, limits, device)
+        why = _intensity(s.pct_rmt, s.pct_mso, limits, device)
         if why:
             out.append(Finding(why[0], s.t, why[1]))
             break  # one intensity is the same for every stimulus: say it once
+    for s in stimuli:
+        if s.pulses < 2:
+            continue
+        why = _intensity(s.pct_rmt_b, s.pct_mso_b, limits, device)
+        if why:
+            out.append(Finding("paired_power_b", s.t, f"power B of a paired pulse: {why[1]}"))
+            break
     # --- trains found from the times -------------------------------------------------------
     trains = _split(stimuli, TRAIN_GAP_S)
     tbs_pulses = 0
@@ -263,21 +278,23 @@ def check_pulses(
     return out
 
 
-def _intensity(s: _Stimulus, limits: Limits, device: DeviceLimits | None) -> tuple[str, str] | None:
+def _intensity(
+    pct_rmt: float | None, pct_mso: float, limits: Limits, device: DeviceLimits | None
+) -> tuple[str, str] | None:
     p = limits.profile
-    if s.pct_rmt is not None and s.pct_rmt > p.max_intensity_pct_rmt + _EPS:
+    if pct_rmt is not None and pct_rmt > p.max_intensity_pct_rmt + _EPS:
         return "max_intensity_pct_rmt", (
-            f"intensity {s.pct_rmt:g} % of motor threshold is above the limit of "
+            f"intensity {pct_rmt:g} % of motor threshold is above the limit of "
             f"{p.max_intensity_pct_rmt:g} %"
         )
-    if s.pct_mso > p.max_intensity_pct_mso + _EPS:
+    if pct_mso > p.max_intensity_pct_mso + _EPS:
         return "max_intensity_pct_mso", (
-            f"intensity {s.pct_mso:g} % of stimulator output is above the limit of "
+            f"intensity {pct_mso:g} % of stimulator output is above the limit of "
             f"{p.max_intensity_pct_mso:g} %"
         )
-    if device is not None and s.pct_mso > device.max_intensity_pct_mso + _EPS:
+    if device is not None and pct_mso > device.max_intensity_pct_mso + _EPS:
         return "device_max_intensity_pct_mso", (
-            f"intensity {s.pct_mso:g} % of output is above what the stimulator allows "
+            f"intensity {pct_mso:g} % of output is above what the stimulator allows "
             f"({device.max_intensity_pct_mso:g} %, {device.source or 'device'})"
         )
     return None
