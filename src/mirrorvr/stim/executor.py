@@ -3,6 +3,7 @@
 Every train passes the safety governor's run-time gate (:func:`mirrorvr.stim.governor.authorize`)
 just before it starts; its intent is on disk before the first trigger and its outcome after the
 last, so a crash can never make a resumed session exceed its budget.
+The pulses of an admitted train go out in :mod:`mirrorvr.stim.delivery`.
 
 Two ways to run, one code path:
 
@@ -27,40 +28,34 @@ only after :meth:`StimulationExecutor.resume`, which re-runs the governor's plan
 from __future__ import annotations
 
 import collections
-import contextlib
 import datetime as dt
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Literal
 
 from mirrorvr.config.plan import SessionPlan
-from mirrorvr.errors import DeviceError
 from mirrorvr.session.clock import Clock
 from mirrorvr.session.eventlog import EventLog
 from mirrorvr.session.events import Event
 from mirrorvr.session.timeline import Step, Timeline
 from mirrorvr.stim import governor
-from mirrorvr.stim.base import Stimulator, TrainSpec, disarm_outcome
+from mirrorvr.stim.base import Stimulator, disarm_outcome
+from mirrorvr.stim.delivery import MAX_LEAD_S, TrainDelivery, TrainResult
 from mirrorvr.stim.priority import realtime_boost
 from mirrorvr.stim.safety.pulse_stream import PAIRED_PULSE_KINDS, Pulse, check_pulses
-from mirrorvr.stim.scheduler import PulseScheduler, monotonic
+from mirrorvr.stim.scheduler import PulseScheduler
+
+# moved to :mod:`mirrorvr.stim.delivery`, still importable from here
+__all__ = [
+    "DEFAULT_LATE_TOLERANCE_S",
+    "MAX_LEAD_S",
+    "StimulationExecutor",
+    "TrainResult",
+    "last_stimulation_time",
+]
 
 #: a pulse later than this after its deadline is skipped and logged as missed
 DEFAULT_LATE_TOLERANCE_S = 0.005
-#: the largest head start a trigger write gets to compensate its own cost
-MAX_LEAD_S = 0.0005
-
-
-@dataclass
-class TrainResult:
-    """What happened to one stimulation step."""
-
-    delivered: int = 0
-    missed: int = 0
-    status: str = "completed"  # completed | refused | skipped | stopped | fault
-    reason: str = ""
-    timing: str = "host"
 
 
 def last_stimulation_time(events: list[Event]) -> float | None:
@@ -97,7 +92,7 @@ def _pulses(step: Step, onset: float, request: governor.StimRequest) -> list[Pul
     ]
 
 
-class StimulationExecutor:
+class StimulationExecutor(TrainDelivery):
     """Runs stimulation steps on a stimulator, through the governor, into the event log."""
 
     def __init__(
@@ -175,13 +170,6 @@ class StimulationExecutor:
         proto = self.plan.stimulation.protocol
         freq = proto.frequency_hz if proto else 0.0
         return self.stimulator.device_limits(self.plan.stimulation.intensity_pct_mso, freq)
-
-    @property
-    def stopping(self) -> bool:
-        """Whether a pause, abort or emergency stop is in force."""
-        if self.scheduler is not None:
-            return self.scheduler.cancelled
-        return self._sim_stop.is_set()
 
     # ---- control (any thread) ------------------------------------------------------------
     def cancel(self, reason: str = "") -> None:
@@ -311,18 +299,6 @@ class StimulationExecutor:
             first, self._fault_reported = not self._fault_reported, True
             return first
 
-    def _wait(self, deadline: float, *, spin: bool = True) -> bool:
-        """Wait until ``deadline``; False if stopped meanwhile (``spin=False``: no busy wait)."""
-        if self.scheduler is not None:
-            return self.scheduler.wait_until(deadline, spin=spin)
-        if self._sim_stop.is_set():
-            return False
-        self.clock.sleep_until(deadline)
-        return not self._sim_stop.is_set()
-
-    def _now(self) -> float:
-        return monotonic() if self.clock.realtime else self.clock.now()
-
     def execute(self, step: Step, onset: float) -> TrainResult:
         """Deliver ``step``'s pulses at ``onset + offsets`` on the calling thread."""
         admitted = self.admit(step, onset)
@@ -424,131 +400,3 @@ class StimulationExecutor:
             reason=result.reason,
             timing=timing,
         )
-
-    def _host_train(
-        self,
-        step: Step,
-        onset: float,
-        offsets: tuple[float, ...],
-        request: governor.StimRequest,
-    ) -> TrainResult:
-        try:
-            return self._host_pulses(step, onset, offsets, request)
-        finally:
-            # never leave a trigger line held, whatever happened (a vanished port has no line
-            # left to hold, and its error was already reported by the pulse that met it)
-            with contextlib.suppress(DeviceError):
-                self.stimulator.release()
-
-    def _host_pulses(
-        self,
-        step: Step,
-        onset: float,
-        offsets: tuple[float, ...],
-        request: governor.StimRequest,
-    ) -> TrainResult:
-        result = TrainResult()
-        wire = self.stimulator.trigger_wire_s
-        hold = self.stimulator.hold_s
-        realtime = self.clock.realtime
-        for i, off in enumerate(offsets):
-            planned = onset + off
-            # real time: start the write early by the smallest recent write cost, so that the
-            # trigger leaves at (not after) its deadline; never by more than MAX_LEAD_S
-            lead = self._lead() if realtime else 0.0
-            if not self._wait(planned - lead - wire):
-                result.status, result.reason = "stopped", self._stop_reason()
-                break
-            now = self._now()
-            if now - planned > self.late_tolerance_s:
-                result.missed += 1
-                self.log.append(
-                    "pulse_missed",
-                    now,
-                    step=step.index,
-                    train=step.data["train"],
-                    i=i,
-                    planned=planned,
-                    late_s=now - planned,
-                )
-                continue
-            try:
-                t_write = self.stimulator.trigger()
-            except DeviceError as e:
-                self._device_error(result, e)
-                break
-            if realtime:
-                self._costs.append(t_write - now)
-            # real time: the trigger left when the write completed plus its bytes' line time;
-            # simulated clock: stamped on the session clock so the record stays deterministic
-            t_out = t_write + wire if realtime else self.clock.now()
-            result.delivered += 1
-            self.log.append(
-                "pulse",
-                t_out,
-                step=step.index,
-                train=step.data["train"],
-                i=i,
-                planned=planned,
-                intensity_pct_mso=request.intensity_pct_mso,
-            )
-            if hold > 0:
-                # the pulse width ends by a deadline after the stamp went out (an e-stop
-                # meanwhile releases at once: its disarm drops the line anyway)
-                self._wait(t_write + hold if realtime else t_out + hold, spin=False)
-                try:
-                    self.stimulator.release()
-                except DeviceError as e:
-                    self._device_error(result, e)
-                    break
-        return result
-
-    def _device_train(
-        self,
-        step: Step,
-        onset: float,
-        offsets: tuple[float, ...],
-        request: governor.StimRequest,
-    ) -> TrainResult:
-        result = TrainResult()
-        if not self._wait(onset):
-            result.status, result.reason = "stopped", self._stop_reason()
-            return result
-        spec = TrainSpec(len(offsets), request.frequency_hz, request.intensity_pct_mso)
-        try:
-            t_start = self.stimulator.start_train(spec) + self.stimulator.trigger_wire_s
-        except DeviceError as e:
-            self._device_error(result, e)
-            return result
-        if not self.clock.realtime:
-            t_start = self.clock.now()
-        # the device times the pulses itself: log them at the times it will fire them, and
-        # count every one as delivered (an e-stop mid-train may cut it short: never fewer)
-        for i, off in enumerate(offsets):
-            self.log.append(
-                "pulse",
-                t_start + off,
-                step=step.index,
-                train=step.data["train"],
-                i=i,
-                planned=onset + off,
-                intensity_pct_mso=request.intensity_pct_mso,
-                expected=True,
-            )
-        result.delivered = len(offsets)
-        if not self._wait(onset + offsets[-1]):
-            result.status, result.reason = "stopped", self._stop_reason()
-        return result
-
-    def _device_error(self, result: TrainResult, e: DeviceError) -> None:
-        """End ``result`` on a device error: a fault, unless an e-stop disarmed the device."""
-        if self.stopping:  # disarmed by an e-stop while we waited: no fault
-            result.status, result.reason = "stopped", self._stop_reason()
-        else:
-            result.status, result.reason = "fault", str(e)
-
-    def _lead(self) -> float:
-        return min(min(self._costs, default=0.0), MAX_LEAD_S) if self._costs else 0.0
-
-    def _stop_reason(self) -> str:
-        return f"emergency stop: {self.estopped}" if self.estopped else "paused or aborted"
