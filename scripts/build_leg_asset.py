@@ -12,30 +12,31 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+# the shared helper sits next to this script (also when a test loads the script by path)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mirrorvr.render.meshes import egg_group, foot, sphere, tube  # noqa: E402
+from egg_parts import ROOT, egg_text, write_asset
+
+from mirrorvr.render.meshes import egg_group, foot, sphere, tube
 
 OUT = ROOT / "assets" / "leg" / "leg-parts.egg"
 
 
 def build() -> str:
     """The egg file's text."""
-    parts = [
-        "<CoordinateSystem> { Z-up }",
-        "<Comment> { mirrorvr leg parts: made by scripts/build_leg_asset.py; MIT, see LICENSE }",
-        egg_group("joint", sphere(rings=9, segments=14)),
-        egg_group("bone", tube(segments=16)),
-        egg_group("foot", foot()),
-    ]
-    return "\n".join(parts) + "\n"
+    return egg_text(
+        "leg",
+        "scripts/build_leg_asset.py",
+        [
+            egg_group("joint", sphere(rings=9, segments=14)),
+            egg_group("bone", tube(segments=16)),
+            egg_group("foot", foot()),
+        ],
+    )
 
 
 def main() -> None:
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(build(), encoding="utf-8")
-    print(f"wrote {OUT.relative_to(ROOT)} ({OUT.stat().st_size} bytes)")
+    write_asset(OUT, build())
 
 
 if __name__ == "__main__":

@@ -14,6 +14,22 @@ from mirrorvr.clinic.store import ClinicStore, ReservationRefused
 DAY = dt.date(2026, 3, 2)
 
 
+def _reserve_p7(
+    s: ClinicStore, folder: str | Path, pulses: int, *, name: str = "p", date: dt.date | None = None
+) -> int:
+    """Reserve a session of ``pulses`` pulses for P7 (daily limit 3000)."""
+    return s.reserve_session(
+        "P7",
+        plan_name=name,
+        plan_toml="",
+        folder=folder,
+        pulses_planned=pulses,
+        pulses_reserved=pulses,
+        daily_limit=3000,
+        date=date,
+    )
+
+
 def _reserve(db: str, folder: str, start: float, out: str) -> None:
     import time
 
@@ -21,16 +37,7 @@ def _reserve(db: str, folder: str, start: float, out: str) -> None:
         while time.time() < start:  # both processes leave this line at the same instant
             pass
         try:
-            sid = s.reserve_session(
-                "P7",
-                plan_name="1800-pulse plan",
-                plan_toml="",
-                folder=folder,
-                pulses_planned=1800,
-                pulses_reserved=1800,
-                daily_limit=3000,
-                date=DAY,
-            )
+            sid = _reserve_p7(s, folder, 1800, name="1800-pulse plan", date=DAY)
             result = {"ok": sid}
         except ReservationRefused as e:
             result = {"refused": str(e), "remaining": e.remaining}
@@ -75,16 +82,7 @@ def test_reservation_is_held_until_the_log_ends_then_settles(tmp_path: Path) -> 
     folder = tmp_path / "s1"
     folder.mkdir()
     with ClinicStore(db) as s:
-        sid = s.reserve_session(
-            "P7",
-            plan_name="p",
-            plan_toml="",
-            folder=folder,
-            pulses_planned=100,
-            pulses_reserved=100,
-            daily_limit=3000,
-            date=DAY,
-        )
+        sid = _reserve_p7(s, folder, 100, date=DAY)
         log = folder / "events.jsonl"
         log.write_text(
             '{"seq":0,"t":0,"kind":"session_start"}\n'
@@ -99,16 +97,7 @@ def test_reservation_is_held_until_the_log_ends_then_settles(tmp_path: Path) -> 
         s.import_session_log(sid)  # ended: the day counts what was delivered
         assert s.reservation(sid)[0] == "settled" and s.pulses_today("P7", DAY) == 40
         with pytest.raises(ReservationRefused, match="only 2960 remain today"):
-            s.reserve_session(
-                "P7",
-                plan_name="p",
-                plan_toml="",
-                folder=tmp_path / "s2",
-                pulses_planned=3000,
-                pulses_reserved=3000,
-                daily_limit=3000,
-                date=DAY,
-            )
+            _reserve_p7(s, tmp_path / "s2", 3000, date=DAY)
 
 
 def test_session_start_reserves_through_the_store(tmp_path: Path) -> None:
@@ -118,15 +107,8 @@ def test_session_start_reserves_through_the_store(tmp_path: Path) -> None:
     db = _store(tmp_path)
     plan = load_plan("console-demo")  # 80 pulses
     with ClinicStore(db) as s:
-        running = s.reserve_session(  # another session holds 2950 pulses of today
-            "P7",
-            plan_name="other",
-            plan_toml="",
-            folder=tmp_path / "other",
-            pulses_planned=2950,
-            pulses_reserved=2950,
-            daily_limit=3000,
-        )
+        # another session holds 2950 pulses of today
+        running = _reserve_p7(s, tmp_path / "other", 2950, name="other")
         with pytest.raises(ReservationRefused, match="needs 80 pulses but only 50 remain today"):
             open_store_session(s, "P7", plan, tmp_path / "s1", actor="test")
         assert [a["action"] for a in s.audit_log()][-1] == "start_refused"
@@ -140,15 +122,7 @@ def test_session_start_reserves_through_the_store(tmp_path: Path) -> None:
 def test_a_session_that_never_started_gives_its_reservation_back(tmp_path: Path) -> None:
     db = _store(tmp_path)
     with ClinicStore(db) as s:
-        sid = s.reserve_session(
-            "P7",
-            plan_name="p",
-            plan_toml="",
-            folder=tmp_path / "never",
-            pulses_planned=2000,
-            pulses_reserved=2000,
-            daily_limit=3000,
-        )
+        sid = _reserve_p7(s, tmp_path / "never", 2000)
         assert s.pulses_today("P7") == 2000
         rec = s.import_session_log(sid)  # no log: refused or failed before its first event
         assert rec.status == "not started" and s.reservation(sid)[0] == "settled"
@@ -163,15 +137,7 @@ def test_the_tms_node_reserves_through_the_same_path(tmp_path: Path) -> None:
     plan = load_plan("console-demo")  # patient DEMO, 80 pulses
     plan = plan.model_copy(update={"patient": plan.patient.model_copy(update={"id": "P7"})})
     with ClinicStore(db) as s:
-        s.reserve_session(
-            "P7",
-            plan_name="other",
-            plan_toml="",
-            folder=tmp_path / "other",
-            pulses_planned=2950,
-            pulses_reserved=2950,
-            daily_limit=3000,
-        )
+        _reserve_p7(s, tmp_path / "other", 2950, name="other")
         with pytest.raises(ReservationRefused, match="only 50 remain today"):
             run_tms_node_for_patient(s, "P7", plan, NodeOptions(out=tmp_path / "tms"))
         assert not (tmp_path / "tms" / "events.jsonl").exists()  # refused before any pulse

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,20 @@ def _executor(tmp_path: Path, short_plan: Path, box: Path, log: EventLog) -> Pro
     )
 
 
+@contextmanager
+def _armed(
+    tmp_path: Path, short_plan: Path, box: Path
+) -> Iterator[tuple[ProcessExecutor, EventLog]]:
+    """An executor over the box, its stimulator armed; the child is closed on the way out."""
+    with EventLog(tmp_path / "events.jsonl") as log:
+        ex = _executor(tmp_path, short_plan, box, log)
+        try:
+            ex.stimulator.arm()
+            yield ex, log
+        finally:
+            ex.process.close()
+
+
 def test_trains_run_in_the_child_and_every_pulse_is_logged_journaled_and_delivered(
     tmp_path: Path, short_plan: Path, box: Path
 ) -> None:
@@ -116,30 +131,25 @@ def test_the_childs_guard_refuses_a_train_the_session_never_authorized(
 ) -> None:
     # two gates: a train sent past the governor (too fast, too strong) stops at the guard
     _, _, _, trains = _setup(tmp_path, short_plan)
-    with EventLog(tmp_path / "events.jsonl") as log:
-        ex = _executor(tmp_path, short_plan, box, log)
-        try:
-            ex.stimulator.arm()
-            now = RealClock().now()
-            request = governor.request_from_step(trains[0], now)
-            ex._open[(99, 99)] = (Step(99, 0.0, 0.0, "train", 0, {"train": 99}), request, 3, "host")
-            ex._idle.clear()
-            ex.process.send(
-                {
-                    "op": "train",
-                    "step": 99,
-                    "train": 99,
-                    "times": [now + 0.2, now + 0.201, now + 0.202],
-                    "intensity_pct_mso": 99.0,
-                    "frequency_hz": 1000.0,
-                    "timing": "host",
-                }
-            )
-            deadline = time.monotonic() + 10
-            while not any(e.kind == "guard_refused" for e in log) and time.monotonic() < deadline:
-                time.sleep(0.01)
-        finally:
-            ex.process.close()
+    with _armed(tmp_path, short_plan, box) as (ex, log):
+        now = RealClock().now()
+        request = governor.request_from_step(trains[0], now)
+        ex._open[(99, 99)] = (Step(99, 0.0, 0.0, "train", 0, {"train": 99}), request, 3, "host")
+        ex._idle.clear()
+        ex.process.send(
+            {
+                "op": "train",
+                "step": 99,
+                "train": 99,
+                "times": [now + 0.2, now + 0.201, now + 0.202],
+                "intensity_pct_mso": 99.0,
+                "frequency_hz": 1000.0,
+                "timing": "host",
+            }
+        )
+        deadline = time.monotonic() + 10
+        while not any(e.kind == "guard_refused" for e in log) and time.monotonic() < deadline:
+            time.sleep(0.01)
     events = read_events(tmp_path / "events.jsonl").events
     refused = [e for e in events if e.kind == "guard_refused"]
     assert refused and "above the guard's 45 % MSO" in refused[0]["reason"]
@@ -150,16 +160,11 @@ def test_estop_channel_disarms_ahead_of_a_queued_train(
     tmp_path: Path, short_plan: Path, box: Path
 ) -> None:
     _, _, _, trains = _setup(tmp_path, short_plan)
-    with EventLog(tmp_path / "events.jsonl") as log:
-        ex = _executor(tmp_path, short_plan, box, log)
-        try:
-            ex.stimulator.arm()
-            ex.submit(trains[0], RealClock().now() + 5.0)  # queued in the child, waiting
-            ex.estop("test: patient moved")
-            assert ex.wait_idle(10)
-            ex.submit(trains[1], RealClock().now() + 0.1)  # stopped: not even authorized
-        finally:
-            ex.process.close()
+    with _armed(tmp_path, short_plan, box) as (ex, _log):
+        ex.submit(trains[0], RealClock().now() + 5.0)  # queued in the child, waiting
+        ex.estop("test: patient moved")
+        assert ex.wait_idle(10)
+        ex.submit(trains[1], RealClock().now() + 0.1)  # stopped: not even authorized
     events = read_events(tmp_path / "events.jsonl").events
     estop = next(e for e in events if e.kind == "estop")
     assert estop["disarmed"] is True and estop["cause"] == "test: patient moved"

@@ -36,11 +36,7 @@ from mirrorvr.clinic.eligibility import (
     evaluate,
 )
 from mirrorvr.clinic.outcomes import check_rating
-from mirrorvr.clinic.store import ClinicStore
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+from mirrorvr.clinic.store_view import StoreView, now_stamp
 
 
 @dataclass(frozen=True)
@@ -69,19 +65,8 @@ class EligibilityRecord:
     answers: dict[str, ItemAnswer]
 
 
-class CourseStore:
+class CourseStore(StoreView):
     """Eligibility and courses of treatment, over one clinic store."""
-
-    def __init__(self, store: ClinicStore) -> None:
-        self.store = store
-
-    # The clinic store's transaction and query helpers are shared on purpose: one connection,
-    # one lock, one transaction discipline for every table.
-    def _write(self) -> Any:
-        return self.store._write()
-
-    def _rows(self, sql: str, *args: Any) -> list[Any]:
-        return self.store._rows(sql, *args)
 
     # ---- clinic settings: which eligibility items block -----------------------------------
     def blocking_items(self) -> frozenset[str]:
@@ -116,7 +101,7 @@ class CourseStore:
             c.execute(
                 "INSERT INTO eligibility (patient_id, recorded, recorded_by, answers) "
                 "VALUES (?, ?, ?, ?)",
-                (patient_id, _now(), recorded_by, json.dumps(answers_to_json(parsed))),
+                (patient_id, now_stamp(), recorded_by, json.dumps(answers_to_json(parsed))),
             )
         rec = self.eligibility(patient_id)
         assert rec is not None
@@ -188,7 +173,7 @@ class CourseStore:
                     day.isoformat(),
                     baseline,
                     trial_id,
-                    _now(),
+                    now_stamp(),
                 ),
             )
             cid = cur.lastrowid
@@ -346,7 +331,7 @@ class CourseStore:
                     status,
                     session_id,
                     json.dumps(outcomes),
-                    _now(),
+                    now_stamp(),
                 ),
             )
             if kind == "follow-up" and status == "done":

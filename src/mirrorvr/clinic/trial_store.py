@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mirrorvr.clinic.randomise import group_codes, permuted_blocks
-from mirrorvr.clinic.store import ClinicStore
+from mirrorvr.clinic.store_view import StoreView, now_stamp
 from mirrorvr.clinic.trial import (
     ROLES,
     Trial,
@@ -34,10 +34,6 @@ from mirrorvr.clinic.trial import (
 )
 
 _GROUPS = "#groups"  # the sealed arm -> blinded group-code rows live under this stratum
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
 def allocation_digest(rows: list[tuple[str, int, str]]) -> str:
@@ -59,17 +55,8 @@ class Enrolment:
     t: str
 
 
-class TrialStore:
+class TrialStore(StoreView):
     """Trials over one clinic store."""
-
-    def __init__(self, store: ClinicStore) -> None:
-        self.store = store
-
-    def _write(self) -> Any:
-        return self.store._write()
-
-    def _rows(self, sql: str, *args: Any) -> list[Any]:
-        return self.store._rows(sql, *args)
 
     # ---- registration -----------------------------------------------------------------------
     def register(self, trial: Trial, actor: str = "cli", seed: int | None = None) -> str:
@@ -103,7 +90,7 @@ class TrialStore:
                 c.execute(
                     "INSERT INTO trials (id, spec_toml, allocation_sha256, created) "
                     "VALUES (?, ?, ?, ?)",
-                    (trial.id, trial.toml, digest, _now()),
+                    (trial.id, trial.toml, digest, now_stamp()),
                 )
                 c.executemany(
                     "INSERT INTO trial_allocation (trial_id, stratum, slot, arm) VALUES (?, ?, ?, ?)",
@@ -165,7 +152,7 @@ class TrialStore:
                         patient_id,
                         "screened" if eligible else "ineligible",
                         reason,
-                        _now(),
+                        now_stamp(),
                     ),
                 )
         except sqlite3.IntegrityError:
@@ -220,7 +207,7 @@ class TrialStore:
             c.execute(
                 "UPDATE trial_patients SET stage = 'randomised', stratum = ?, slot = ?, t = ? "
                 "WHERE trial_id = ? AND patient_id = ?",
-                (stratum, slot, _now(), trial_id, patient_id),
+                (stratum, slot, now_stamp(), trial_id, patient_id),
             )
         self.store.audit(
             actor, "randomised", patient_id, trial=trial_id, stratum=stratum, slot=slot
@@ -405,7 +392,7 @@ class TrialStore:
         with self._write() as c:
             c.execute(
                 "INSERT INTO unblindings (trial_id, patient_id, t, actor, reason) VALUES (?, ?, ?, ?, ?)",
-                (trial_id, patient_id, _now(), actor, reason.strip()),
+                (trial_id, patient_id, now_stamp(), actor, reason.strip()),
             )
         self.store.audit(actor, "unblinded", patient_id, trial=trial_id, reason=reason.strip())
         return self._sealed_arm(trial_id, patient_id) if patient_id else None

@@ -13,16 +13,17 @@ a monitor adds its own scan-out latency, a headset backend stamps the runtime's 
 display time instead). On the simulated clock (``mirrorvr sim --fast``) frames sit on a
 1/``fps`` grid of simulated time and are stamped with their grid time; between steps only every
 ``stride_s``-th frame is rendered so a 20-minute session still runs in seconds.
+
+The options and seams it is handed live in ``presenter_seams.py``, frame capture in
+``frame_recorder.py``, and session control, midline calibration and overlay lines in
+``presenter_control.py`` (all re-exported here).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from panda3d.core import NodePath
 
@@ -38,16 +39,23 @@ from mirrorvr.render.frame import (
     FrameInfo,
     FrameLoop,
 )
+from mirrorvr.render.frame_recorder import FrameRecorder
 from mirrorvr.render.input import CONTROL_ACTIONS, KeyInput, keys_for_rating
+from mirrorvr.render.presenter_control import PresenterControl
+from mirrorvr.render.presenter_seams import (
+    PhantomView,
+    PresenterOptions,
+    RemoteStatus,
+    SessionControl,
+)
 from mirrorvr.render.scene import MirrorScene, patient_camera
 from mirrorvr.session.clock import Clock
 from mirrorvr.session.presenter import Answer, Answering, ToneOutcome
 from mirrorvr.session.timeline import Step, compile_timeline
 from mirrorvr.tracking import midline
-from mirrorvr.tracking.mirror import CalibrationError, MidlinePlane, reflect_positions
-from mirrorvr.tracking.pipeline import MirrorPipeline, gain_from_settings
+from mirrorvr.tracking.pipeline import MirrorPipeline
 from mirrorvr.tracking.pose import LimbPose, TrackingFrame
-from mirrorvr.tracking.skeleton import HandParams, hand_pose
+from mirrorvr.tracking.skeleton import hand_pose
 from mirrorvr.tracking.source import Performer, PoseSource
 from mirrorvr.tracking.sources import open_source
 from mirrorvr.tracking.watch import TrackingWatch
@@ -57,97 +65,22 @@ if TYPE_CHECKING:
     from mirrorvr.render.frame_streams import FrameStreams
     from mirrorvr.render.overlay import TherapistOverlay
 
+__all__ = [
+    "SORT_PATIENT",
+    "FrameRecorder",
+    "PandaPresenter",
+    "PhantomView",
+    "PresenterControl",
+    "PresenterOptions",
+    "RemoteStatus",
+    "SessionControl",
+]
+
 #: the simulated patient acts just before input is read, like a finger on a key
 SORT_PATIENT = -60
 
 
-class PhantomView(Protocol):
-    """What the scene needs from phantom motor execution (``mirrorvr.session.pme.PmeEngine``)."""
-
-    def phantom_at(self, t: float) -> HandParams | None:
-        """The phantom's posture at display time ``t`` (``None``: show the mirror image)."""
-        ...
-
-    def target_params(self) -> HandParams | None:
-        """The current task's target posture, if any."""
-        ...
-
-
-@dataclass
-class RemoteStatus:
-    """What the overlay shows of a runner in another process (updated with each step)."""
-
-    state: str = ""
-    pulses_delivered: int | None = None
-
-
-class SessionControl(Protocol):
-    """Who the display hands the therapist's keys and lost tracking to (the session runner)."""
-
-    def pause(self, reason: str = ...) -> None:
-        """Pause before the next step."""
-        ...
-
-    def estop(self, cause: str) -> None:
-        """Emergency stop: disarm at once, then pause."""
-        ...
-
-    def resume(self) -> None:
-        """Continue after a pause."""
-        ...
-
-
-@dataclass
-class PresenterOptions:
-    """Frame pacing and capture."""
-
-    fps: float = 90.0
-    #: simulated clock: render at least one frame every this many seconds between steps
-    #: (``frame_every_s`` instead when frames are written, so none are missing)
-    stride_s: float = 0.5
-    #: write PNG frames here (every presented step's first frame, and one per ``frame_every_s``)
-    frames_dir: Path | None = None
-    frame_every_s: float = 0.2
-    #: the simulated patient answers with key presses (False: only a person's keyboard)
-    simulated_input: bool = True
-    #: the therapist's overlay (state, cue, tracking, pulses, keys) over the patient's view;
-    #: ``None``: in a window (the preview) only, never in offscreen frames
-    therapist_overlay: bool | None = None
-
-
-class FrameRecorder:
-    """Writes rendered frames as PNG files with an index (``frames.jsonl``)."""
-
-    def __init__(self, display: Display, folder: Path, every_s: float) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.display = display
-        self.folder = folder
-        self.every_s = every_s
-        self._last: float | None = None
-        self._index: IO[str] = (folder / "frames.jsonl").open("a", encoding="utf-8")
-        display.enable_capture()
-        self.written = 0
-
-    def maybe_write(self, frame: FrameInfo) -> None:
-        """Write ``frame`` if it shows a new step or enough time has passed."""
-        assert frame.shown is not None
-        new_step = "step" in frame.notes
-        if not new_step and self._last is not None and frame.shown - self._last < self.every_s:
-            return
-        name = f"frame-{frame.index:06d}.png"
-        self.display.save_png(self.folder / name)
-        rec = {"frame": frame.index, "t": round(frame.shown, 7), "file": name, **frame.notes}
-        self._index.write(json.dumps(rec) + "\n")
-        self._index.flush()
-        self._last = frame.shown
-        self.written += 1
-
-    def close(self) -> None:
-        """Close the index."""
-        self._index.close()
-
-
-class PandaPresenter:
+class PandaPresenter(PresenterControl):
     """Shows a session in the mirror scene on ``display`` (window, offscreen, headset)."""
 
     def __init__(
@@ -286,111 +219,6 @@ class PandaPresenter:
             if scene_actions:
                 self.director.on_actions(scene_actions, frame.t)
 
-    def attach_control(self, control: SessionControl) -> None:
-        """Hand session keys and lost tracking to ``control`` from now on; with
-        ``[tracking] midline = "calibrate"``, run the midline hold first (before the session's
-        first step) and log it in ``control``'s event log."""
-        self.control = control
-        for what, why in self.requests:
-            self._dispatch(what, why)
-        self.requests.clear()
-        tr = self.plan.tracking
-        if tr.midline == "calibrate" or (tr.midline == "stored" and tr.midline_plane is None):
-            self.calibrate_midline()
-        else:
-            self._log_midline({"t": self.clock.now(), **self.midline.to_event()})
-
-    # ---- midline ---------------------------------------------------------------------------
-    def _set_plane(self, plane: MidlinePlane) -> None:
-        """Mirror across ``plane`` from the next frame (the gain's home follows it)."""
-        s = self.plan.scene
-        home = reflect_positions(plane, self.scene.home(self.plan.patient.intact_side))
-        self.pipeline.plane = plane
-        self.pipeline.gain = gain_from_settings(s.mirror_gain, s.mirror_offset_m, home)
-        self.pipeline.filter.reset()
-
-    def calibrate_midline(self) -> dict[str, object]:
-        """Run the calibration hold (:meth:`hold_for_midline`) and log its ``midline`` event."""
-        data = self.hold_for_midline()
-        self._log_midline(data)
-        return data
-
-    def hold_for_midline(self) -> dict[str, object]:
-        """The calibration hold: the patient sits upright looking ahead for ``midline_hold_s``
-        while frames are rendered (midline shown); the plane then mirrors from the next frame.
-
-        Returns the ``midline`` event's fields (``method`` ``failed`` and ``reason`` if the
-        hold was refused: the previous plane stays)."""
-        tr = self.plan.tracking
-        self.scene.show_cue("Sit upright and look straight ahead:\ncalibrating your midline")
-        self.scene.show_midline(self.midline.plane)
-        frames: list[TrackingFrame] = []
-        start = self._frame().t
-        frames.append(self._tracking)
-        while self.clock.now() < start + tr.midline_hold_s:
-            self._frame(min_gap=min(0.1, self.options.stride_s))
-            frames.append(self._tracking)
-        data: dict[str, object]
-        try:
-            result = midline.from_hold(frames, tr.midline_x_m)
-        except CalibrationError as e:
-            data = {"method": "failed", "reason": str(e)}
-        else:
-            self.midline = result
-            self._set_plane(result.plane)
-            data = result.to_event()
-        self.scene.show_midline(self.midline.plane)
-        self._frame()  # one frame shows the calibrated midline
-        self.scene.show_midline(None)
-        self.scene.clear_cue()
-        t = self.clock.now()
-        if not self.clock.realtime:
-            # the simulated session then starts on a whole second of the frame grid, as it
-            # does without a hold (planned times and frame times stay comparable)
-            self.clock.sleep_until(float(math.ceil(t - 1e-9)))
-        return {"t": t, **data}
-
-    def _log_midline(self, data: dict[str, object]) -> None:
-        log = getattr(self.control, "log", None)
-        if log is not None:
-            fields = dict(data)
-            t = float(fields.pop("t", self.clock.now()))  # type: ignore[arg-type]
-            log.append("midline", t, durable=True, **fields)
-        else:
-            self.requests.append(("midline", data))
-
-    def request(self, what: str, why: str) -> None:
-        """Ask the session to ``estop``, ``pause`` or ``resume`` (queued until attached)."""
-        if self.control is None:
-            self.requests.append((what, why))
-        else:
-            self._dispatch(what, why)
-
-    def _dispatch(self, what: str, why: str) -> None:
-        assert self.control is not None
-        # a simulated-clock idle returns at once, so the runner sees the pause now
-        self._interrupted = what in ("estop", "pause")
-        if what == "estop":
-            self.control.estop(why)
-        elif what == "pause":
-            self.control.pause(why)
-        elif what == "resume":
-            self.control.resume()
-
-    def _watch_tracking(self, t: float, tracked: bool) -> None:
-        change = self.watch.update(t, tracked)
-        if change is None:
-            return
-        self.tracking_lost = change == "lost"
-        reaction = self.plan.tracking.on_lost
-        if change == "lost" and reaction != "ignore":
-            side, limb = self.plan.patient.intact_side, self.scene.limb_word
-            why = (
-                f"pose source lost ({self.plan.devices.tracking}): no tracked {side} {limb} "
-                f"for {self.plan.tracking.lost_after_s:g} s"
-            )
-            self.request(reaction, why)
-
     def _scene_update(self, frame: FrameInfo) -> None:
         intact, mirrored = self._hands = self.pipeline.process(self._tracking)
         self._watch_tracking(frame.t, intact is not None)
@@ -412,32 +240,6 @@ class PandaPresenter:
         if target is not None:
             self.scene.demo.update(hand_pose(side, target, t))
         return hand_pose(side, params, t)
-
-    def overlay_lines(self) -> list[str]:
-        """What the therapist's overlay shows now."""
-        from mirrorvr.render.overlay import KEYS_LINE
-
-        control: object = self.control if self.control is not None else self.remote_status
-        state = str(getattr(control, "state", "") or "").removeprefix("State.")
-        block = self.scene.progress.label.get_text()
-        cue = self.scene.cue.showing.replace("\n", " ")
-        p = self.plan
-        limb = f"{p.patient.intact_side} {self.scene.limb_word}"
-        tracked = (
-            "LOST"
-            if self.tracking_lost
-            else ("tracked" if self._hands[0] is not None else "not tracked")
-        )
-        pulses = getattr(control, "pulses_delivered", None)
-        lines = [
-            f"session: {state or 'starting'}   {block}".rstrip(),
-            f"cue: {cue or '-'}",
-            f"tracking ({p.devices.tracking}): {limb} {tracked}",
-            f"midline: {self.midline.method}, x = {float(self.midline.plane.point[0]):+.3f} m",
-            f"pulses delivered: {pulses if pulses is not None else 'n/a'}",
-            KEYS_LINE,
-        ]
-        return lines
 
     def _render(self, frame: FrameInfo) -> None:
         if self.overlay is not None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from mirrorvr.config.plan import LegMovement
 from mirrorvr.tracking.leg_skeleton import LegParams
-from mirrorvr.tracking.motion import min_jerk
+from mirrorvr.tracking.motion import keyed_cycle_at
 
 LEG_REST = LegParams()
 #: every lower-limb movement a plan can name
@@ -74,17 +74,7 @@ def leg_params_at(movement: str, u: float) -> LegParams:
         raise ValueError(
             f"unknown leg movement '{movement}' (known: {', '.join(LEG_MOVEMENTS)})"
         ) from None
-    u = min(max(u, 0.0), 1.0)
-    start = LEG_REST.vector()
-    acc = 0.0
-    for frac, key in keys:
-        if u <= acc + frac + 1e-12:
-            tau = (u - acc) / frac if frac > 0 else 1.0
-            s = float(min_jerk(tau))
-            return LegParams.from_vector(start + s * (key.vector() - start))
-        acc += frac
-        start = key.vector()
-    return keys[-1][1]
+    return keyed_cycle_at(keys, LEG_REST, u, LegParams.from_vector)
 
 
 @dataclass(frozen=True)

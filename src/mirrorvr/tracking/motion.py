@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import get_args
+from typing import Protocol, TypeVar, get_args
 
 import numpy as np
 from numpy.typing import NDArray
@@ -103,23 +104,45 @@ def min_jerk(tau: float | Array) -> float | Array:
     return x * x * x * (10.0 - 15.0 * x + 6.0 * x * x)
 
 
+class Keyed(Protocol):
+    """A posture that interpolates as a parameter vector (hand or leg)."""
+
+    def vector(self) -> Array:
+        """The parameters as a vector (for interpolation)."""
+        ...
+
+
+K = TypeVar("K", bound=Keyed)
+
+
+def keyed_cycle_at(
+    keys: Sequence[tuple[float, K]], rest: K, u: float, from_vector: Callable[[Array], K]
+) -> K:
+    """Posture at phase ``u`` ∈ [0, 1] of a cycle of key postures starting from ``rest``.
+
+    ``keys`` are ``(fraction of the cycle, key posture)``; each step moves to its key along a
+    minimum-jerk profile. Shared by the hand's and the leg's movement curves.
+    """
+    u = min(max(u, 0.0), 1.0)
+    start = rest.vector()
+    acc = 0.0
+    for frac, key in keys:
+        if u <= acc + frac + 1e-12:
+            tau = (u - acc) / frac if frac > 0 else 1.0
+            s = float(min_jerk(tau))
+            return from_vector(start + s * (key.vector() - start))
+        acc += frac
+        start = key.vector()
+    return keys[-1][1]
+
+
 def params_at(movement: str, u: float) -> HandParams:
     """Posture at phase ``u`` ∈ [0, 1] of one cycle of ``movement``."""
     try:
         keys = CYCLES[movement]
     except KeyError:
         raise ValueError(f"unknown movement '{movement}' (known: {', '.join(MOVEMENTS)})") from None
-    u = min(max(u, 0.0), 1.0)
-    start = REST.vector()
-    acc = 0.0
-    for frac, key in keys:
-        if u <= acc + frac + 1e-12:
-            tau = (u - acc) / frac if frac > 0 else 1.0
-            s = float(min_jerk(tau))
-            return HandParams.from_vector(start + s * (key.vector() - start))
-        acc += frac
-        start = key.vector()
-    return keys[-1][1]
+    return keyed_cycle_at(keys, REST, u, HandParams.from_vector)
 
 
 @dataclass(frozen=True)

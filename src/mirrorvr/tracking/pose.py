@@ -140,6 +140,28 @@ class TrackingFrame:
         return self.hands if kind == "upper" else self.legs
 
 
+def _limb_from_arrays(
+    cls: type[_L],
+    side: Side,
+    t: float,
+    positions: NDArray[np.float64],
+    orientations: NDArray[np.float64],
+    radii: NDArray[np.float64],
+    flags: NDArray[np.uint8] | None,
+) -> _L:
+    """A limb pose of ``cls`` from arrays; ``flags`` default to all valid and tracked."""
+    return cls(
+        side=side,
+        t=t,
+        positions=np.asarray(positions, dtype=np.float64),
+        orientations=np.asarray(orientations, dtype=np.float64),
+        radii=np.asarray(radii, dtype=np.float64),
+        flags=np.full(cls.JOINTS, ALL_VALID, dtype=np.uint8)
+        if flags is None
+        else np.asarray(flags, dtype=np.uint8),
+    )
+
+
 def hand_from_arrays(
     side: Side,
     t: float,
@@ -149,16 +171,9 @@ def hand_from_arrays(
     flags: NDArray[np.uint8] | None = None,
 ) -> HandPose:
     """A :class:`HandPose` with defaults for radii (1 cm) and flags (all valid and tracked)."""
-    return HandPose(
-        side=side,
-        t=t,
-        positions=np.asarray(positions, dtype=np.float64),
-        orientations=np.asarray(orientations, dtype=np.float64),
-        radii=np.full(JOINT_COUNT, 0.01) if radii is None else np.asarray(radii, dtype=np.float64),
-        flags=np.full(JOINT_COUNT, ALL_VALID, dtype=np.uint8)
-        if flags is None
-        else np.asarray(flags, dtype=np.uint8),
-    )
+    if radii is None:
+        radii = np.full(JOINT_COUNT, 0.01)
+    return _limb_from_arrays(HandPose, side, t, positions, orientations, radii, flags)
 
 
 def leg_from_arrays(
@@ -172,13 +187,6 @@ def leg_from_arrays(
     """A :class:`LegPose` with defaults for radii (rest-pose radii) and flags (all valid)."""
     from mirrorvr.tracking.leg_skeleton import LEG_RADII
 
-    return LegPose(
-        side=side,
-        t=t,
-        positions=np.asarray(positions, dtype=np.float64),
-        orientations=np.asarray(orientations, dtype=np.float64),
-        radii=LEG_RADII.copy() if radii is None else np.asarray(radii, dtype=np.float64),
-        flags=np.full(LEG_JOINT_COUNT, ALL_VALID, dtype=np.uint8)
-        if flags is None
-        else np.asarray(flags, dtype=np.uint8),
-    )
+    if radii is None:
+        radii = LEG_RADII.copy()
+    return _limb_from_arrays(LegPose, side, t, positions, orientations, radii, flags)
