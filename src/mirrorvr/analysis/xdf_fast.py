@@ -22,219 +22,72 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
-from xml.etree.ElementTree import ParseError, fromstring
 
 import numpy as np
 
-MAGIC = b"XDF:"
-TAG_FILE_HEADER, TAG_STREAM_HEADER, TAG_SAMPLES, TAG_CLOCK_OFFSET = 1, 2, 3, 4
-TAG_BOUNDARY, TAG_STREAM_FOOTER = 5, 6
-BOUNDARY_SIGNATURE = bytes.fromhex("43A546DCCBF5410FB30ED5467383CBE4")
-NUMERIC_DTYPES = {
-    "int8": "<i1", "int16": "<i2", "int32": "<i4", "int64": "<i8",
-    "float32": "<f4", "double64": "<f8",
-}  # fmt: skip
-
-
-class NotFast(Exception):
-    """The fast path does not apply to this file (the reason is the message)."""
-
-
-@dataclass
-class Damage:
-    """One problem found in a recording: ``kind`` is truncated | corrupt | no_footer |
-    clock_reset | time_jump | log_mismatch | log_fallback | gap."""
-
-    kind: str
-    message: str
-
-
-@dataclass
-class StreamIndex:
-    """Where one stream's chunks are, and what its header and footer say."""
-
-    stream_id: int
-    header: dict[str, Any]  # pyxdf's dict-of-lists form of the <info> XML
-    fmt: str
-    nch: int
-    srate: float
-    samples: list[tuple[int, int, int]] = field(default_factory=list)  # (offset, length, n)
-    clock_times: list[float] = field(default_factory=list)
-    clock_values: list[float] = field(default_factory=list)
-    footer: dict[str, Any] | None = None
-
-    @property
-    def count(self) -> int:
-        """Samples in the file."""
-        return sum(n for _, _, n in self.samples)
-
-    @property
-    def name(self) -> str:
-        """The stream's name (or ``stream<id>``)."""
-        v = self.header["info"].get("name")
-        return str(v[0]) if isinstance(v, list) and v and v[0] else f"stream{self.stream_id}"
-
-
-@dataclass
-class XdfIndex:
-    """Every stream's chunks, the file header, and the damage found."""
-
-    path: Path
-    size: int
-    file_header: dict[str, Any] | None
-    streams: dict[int, StreamIndex]
-    damage: list[Damage]
-    #: byte ranges that could not be read (start, end)
-    skipped: list[tuple[int, int]] = field(default_factory=list)
-
-
-def xml2dict(t: Any) -> dict[str, Any]:
-    """pyxdf's form of an XML element: {tag: {child: [values...]}} or {tag: text}."""
-    from collections import defaultdict
-
-    dd: dict[str, list[Any]] = defaultdict(list)
-    for dc in map(xml2dict, list(t)):
-        for k, v in dc.items():
-            dd[k].append(v)
-    return {t.tag: dd or t.text}
-
-
-def _varlen(f: BinaryIO) -> int | None:
-    """A variable-length integer; None at a clean end of file; ValueError if invalid."""
-    b = f.read(1)
-    if not b:
-        return None
-    width = b[0]
-    if width not in (1, 4, 8):
-        raise ValueError(f"invalid length width {width}")
-    raw = f.read(width)
-    if len(raw) != width:
-        raise EOFError
-    return int.from_bytes(raw, "little")
-
-
-def _scan_to_boundary(f: BinaryIO) -> bool:
-    """Move past the next Boundary signature; False if there is none."""
-    block = 1 << 20
-    while True:
-        pos = f.tell()
-        buf = f.read(block + len(BOUNDARY_SIGNATURE))
-        hit = buf.find(BOUNDARY_SIGNATURE)
-        if hit >= 0:
-            f.seek(pos + hit + len(BOUNDARY_SIGNATURE))
-            return True
-        if len(buf) <= block:
-            f.seek(pos + len(buf))
-            return False
-        f.seek(pos + block)
-
-
-def index_xdf(path: str | Path) -> XdfIndex:
-    """Walk the chunks of an uncompressed XDF file (see the module docstring)."""
-    p = Path(path)
-    size = p.stat().st_size
-    streams: dict[int, StreamIndex] = {}
-    damage: list[Damage] = []
-    skipped: list[tuple[int, int]] = []
-    file_header: dict[str, Any] | None = None
-    with open(p, "rb") as f:
-        if f.read(4) != MAGIC:
-            raise NotFast("does not start with 'XDF:'")
-        while True:
-            start = f.tell()
-            try:
-                length = _varlen(f)
-                if length is None:
-                    break
-                if length < 2:
-                    raise ValueError(f"chunk length {length} is too short")
-                head = start + (f.tell() - start)
-                if head + length > size:
-                    raise EOFError
-                tag = struct.unpack("<H", f.read(2))[0]
-                if tag in (TAG_STREAM_HEADER, TAG_SAMPLES, TAG_CLOCK_OFFSET, TAG_STREAM_FOOTER):
-                    if length < 6:
-                        raise ValueError("chunk too short for its stream id")
-                    sid = struct.unpack("<I", f.read(4))[0]
-                    body_len = length - 6
-                    if tag != TAG_STREAM_HEADER and sid not in streams:
-                        raise ValueError(f"chunk of stream {sid} before its header")
-                    if tag == TAG_STREAM_HEADER:
-                        hdr = xml2dict(fromstring(f.read(body_len).decode("utf-8", "replace")))
-                        info = hdr["info"]
-                        streams[sid] = StreamIndex(
-                            sid,
-                            hdr,
-                            str(info["channel_format"][0]),
-                            int(info["channel_count"][0]),
-                            float(info["nominal_srate"][0]),
-                        )
-                    elif tag == TAG_SAMPLES:
-                        at = f.tell()
-                        n = _varlen(f)
-                        if n is None:
-                            raise EOFError
-                        streams[sid].samples.append((at, body_len, n))
-                        f.seek(at + body_len)
-                    elif tag == TAG_CLOCK_OFFSET:
-                        t, v = struct.unpack("<dd", f.read(16))
-                        streams[sid].clock_times.append(t)
-                        streams[sid].clock_values.append(v)
-                    else:
-                        raw = f.read(body_len)
-                        try:
-                            streams[sid].footer = xml2dict(fromstring(raw))
-                        except ParseError:
-                            damage.append(
-                                Damage("corrupt", f"{p}: footer of stream {sid} is not XML")
-                            )
-                elif tag == TAG_FILE_HEADER:
-                    file_header = xml2dict(fromstring(f.read(length - 2)))
-                else:  # boundary and unknown tags: skip by length
-                    f.seek(head + length)
-            except EOFError:
-                damage.append(
-                    Damage(
-                        "truncated",
-                        f"{p}: truncated: the file ends inside a chunk at byte {start} of "
-                        f"{size} ({size - start} bytes unread; the recorder was killed or "
-                        "the copy is incomplete)",
-                    )
-                )
-                skipped.append((start, size))
-                break
-            except (ValueError, ParseError, KeyError, IndexError, struct.error) as e:
-                f.seek(start + 1)
-                found = _scan_to_boundary(f)
-                end = f.tell() if found else size
-                skipped.append((start, end))
-                damage.append(
-                    Damage(
-                        "corrupt",
-                        f"{p}: corrupt chunk at byte {start} ({e}); "
-                        + (
-                            f"resumed at the next boundary chunk ({end - start} bytes skipped)"
-                            if found
-                            else f"no boundary chunk after it: the last {size - start} bytes "
-                            "are unread"
-                        ),
-                    )
-                )
-                if not found:
-                    break
-    unfooted = [s.name for s in streams.values() if s.footer is None]
-    if unfooted:
-        damage.append(
-            Damage(
-                "no_footer",
-                f"{p}: no footer for stream(s) {', '.join(unfooted)}: the recording was not "
-                f"closed properly (crash?); `mirrorvr xdf repair {p}` adds them",
-            )
-        )
-    return XdfIndex(p, size, file_header, streams, damage, skipped)
+from mirrorvr.analysis.xdf_dejitter import (
+    _BLOCK as _BLOCK,
+)
+from mirrorvr.analysis.xdf_dejitter import (
+    _fit_line as _fit_line,
+)
+from mirrorvr.analysis.xdf_dejitter import (
+    dejitter_streams as dejitter_streams,
+)
+from mirrorvr.analysis.xdf_index import (
+    BOUNDARY_SIGNATURE as BOUNDARY_SIGNATURE,
+)
+from mirrorvr.analysis.xdf_index import (
+    MAGIC as MAGIC,
+)
+from mirrorvr.analysis.xdf_index import (
+    NUMERIC_DTYPES as NUMERIC_DTYPES,
+)
+from mirrorvr.analysis.xdf_index import (
+    TAG_BOUNDARY as TAG_BOUNDARY,
+)
+from mirrorvr.analysis.xdf_index import (
+    TAG_CLOCK_OFFSET as TAG_CLOCK_OFFSET,
+)
+from mirrorvr.analysis.xdf_index import (
+    TAG_FILE_HEADER as TAG_FILE_HEADER,
+)
+from mirrorvr.analysis.xdf_index import (
+    TAG_SAMPLES as TAG_SAMPLES,
+)
+from mirrorvr.analysis.xdf_index import (
+    TAG_STREAM_FOOTER as TAG_STREAM_FOOTER,
+)
+from mirrorvr.analysis.xdf_index import (
+    TAG_STREAM_HEADER as TAG_STREAM_HEADER,
+)
+from mirrorvr.analysis.xdf_index import (
+    Damage as Damage,
+)
+from mirrorvr.analysis.xdf_index import (
+    NotFast as NotFast,
+)
+from mirrorvr.analysis.xdf_index import (
+    StreamIndex as StreamIndex,
+)
+from mirrorvr.analysis.xdf_index import (
+    XdfIndex as XdfIndex,
+)
+from mirrorvr.analysis.xdf_index import (
+    _scan_to_boundary as _scan_to_boundary,
+)
+from mirrorvr.analysis.xdf_index import (
+    _varlen as _varlen,
+)
+from mirrorvr.analysis.xdf_index import (
+    index_xdf as index_xdf,
+)
+from mirrorvr.analysis.xdf_index import (
+    xml2dict as xml2dict,
+)
 
 
 def _read_numeric(
@@ -406,85 +259,6 @@ def read_xdf(
             }
         )
     return out, idx
-
-
-_BLOCK = 1 << 20  # samples per block in the dejitter sums: bounded temporary memory
-
-
-def dejitter_streams(
-    temp: dict[int, Any],
-    headers: dict[int, dict[str, Any]],
-    threshold_seconds: float = 1.0,
-    threshold_samples: int = 500,
-) -> dict[int, Any]:
-    """pyxdf's jitter removal (same segments, same straight-line fit per segment, same
-    effective rate), with the least-squares line from running sums over blocks instead of
-    ``numpy.linalg.lstsq`` on an (n, 2) matrix: an hour of 2 kHz EMG needs ~60 MB here, not
-    ~400. Timestamps agree with pyxdf's to well under a microsecond (rounding only)."""
-    import logging
-
-    from pyxdf import pyxdf as px
-
-    log = logging.getLogger("pyxdf.pyxdf")
-    for sid, st in temp.items():
-        st.effective_srate = 0
-        n = len(st.time_stamps)
-        if n == 0:
-            continue
-        if st.srate == 0:
-            st.segments.append((0, n - 1))
-            continue
-        if px._stream_can_drop_samples(headers.get(sid)):
-            st.segments.append((0, n - 1))
-            if n > 1:
-                duration = st.time_stamps[-1] - st.time_stamps[0]
-                if duration > 0:
-                    st.effective_srate = (n - 1) / duration
-            continue
-        ts = st.time_stamps
-        limit = max(threshold_seconds, threshold_samples * st.tdiff)
-        breaks = np.nonzero(np.abs(np.diff(ts)) > limit)[0]
-        start_idx = np.hstack(([0], breaks + 1))
-        stop_idx = np.hstack((breaks, n - 1))
-        segments = list(zip(start_idx.tolist(), stop_idx.tolist(), strict=True))
-        st.segments.extend(segments)
-        for a, b in segments:
-            _fit_line(ts, a, b + 1)
-        counts = (stop_idx + 1) - start_idx
-        if np.any(counts > 1):
-            durations = ts[stop_idx] - ts[start_idx]
-            st.effective_srate = np.sum(counts - 1) / np.sum(durations)
-        if abs(st.srate - st.effective_srate) / st.srate > 0.1:
-            log.warning(
-                "Stream %d: Calculated effective sampling rate %.4f Hz is different from "
-                "specified rate %.4f Hz.",
-                sid,
-                st.effective_srate,
-                st.srate,
-            )
-    return temp
-
-
-def _fit_line(ts: np.ndarray, a: int, b: int) -> None:
-    """Replace ``ts[a:b]`` by its least-squares line over the sample index, in place."""
-    m = b - a
-    if m == 1:
-        return  # one point: the line through it is itself
-    # centred sums (index centre is exact): sxy = sum((i - ci) * (t - mt)), sxx in closed form
-    ci = (a + b - 1) / 2.0
-    mt = 0.0
-    for k in range(a, b, _BLOCK):
-        mt += float(np.sum(ts[k : min(k + _BLOCK, b)]))
-    mt /= m
-    sxy = 0.0
-    for k in range(a, b, _BLOCK):
-        e = min(k + _BLOCK, b)
-        sxy += float(np.dot(np.arange(k, e) - ci, ts[k:e] - mt))
-    sxx = m * (m * m - 1) / 12.0
-    slope = sxy / sxx
-    for k in range(a, b, _BLOCK):
-        e = min(k + _BLOCK, b)
-        ts[k:e] = mt + slope * (np.arange(k, e) - ci)
 
 
 def _loader(path: Path, s: StreamIndex, n: int) -> Callable[[], np.ndarray]:
