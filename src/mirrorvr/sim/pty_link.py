@@ -49,11 +49,22 @@ class PtyLink:
         link_path.symlink_to(self.slave_path)
         self.link = link_path
 
+    def close_master(self) -> None:
+        """Close the device's end only (a pulled cable); later closes skip it."""
+        if self.master_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.master_fd)
+        self.master_fd = -1
+
     def close(self) -> None:
         """Close both ends and remove the link."""
+        # idempotent: a second close must never close fd numbers that another pty, pipe or port
+        # in this process has been given since (that closes someone else's link: EIO there)
         for fd in (self.master_fd, self.slave_fd):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.master_fd = self.slave_fd = -1
         if self.link is not None and self.link.is_symlink():
             self.link.unlink()
 

@@ -12,7 +12,6 @@ every state change, and every delivered pulse as ``{"action": "pulse", "intensit
 from __future__ import annotations
 
 import collections
-import contextlib
 import json
 import os
 import select
@@ -100,8 +99,7 @@ class SerialEmulator:
         """Close the link as if the cable were pulled; the device model keeps running."""
         self.disconnected = True
         self.log(action="disconnect")
-        with contextlib.suppress(OSError):
-            os.close(self.link.master_fd)
+        self.link.close_master()
 
     # ------------------------------------------------------------------ output
 
