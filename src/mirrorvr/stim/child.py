@@ -2,9 +2,11 @@
 
 It holds the stimulator driver and its transport (and the driver's keep-alive), and fires the
 trains the session process hands over, each with its exact pulse times. Nothing else of the
-session lives here: no runner, no event log, no LSL, no display — so the one thread that times
-pulses shares the interpreter with no one (the driver's own keep-alive/reader threads and the
-e-stop watcher sleep in blocking calls nearly all the time). It asks for SCHED_FIFO and locks
+session lives here: no runner, no event log, no display — so the one thread that times pulses
+shares the interpreter with no one (the driver's own keep-alive/reader threads and the e-stop
+watcher sleep in blocking calls nearly all the time). The one piece of LSL here is the pulse
+stream (:mod:`mirrorvr.stim.pulse_outlet`): each pulse is pushed right after its stamp, so it
+reaches LSL without the pipe hop to the session process (liblsl's threads are native ones). It asks for SCHED_FIFO and locks
 its memory where permitted, and disables the cyclic garbage collector (collected when idle).
 
 Channels (all pipes from the session process):
@@ -45,6 +47,7 @@ from mirrorvr.stim.base import disarm_outcome
 from mirrorvr.stim.guard import GuardLimits, PulseGuard
 from mirrorvr.stim.journal import Journal
 from mirrorvr.stim.priority import BOOST_RT_PRIORITY, realtime_boost, try_realtime
+from mirrorvr.stim.pulse_outlet import PulseOutlet
 
 #: sleep (select) until this long before a deadline, then spin
 SPIN_S = 0.002
@@ -91,13 +94,21 @@ def _die_with_parent(parent_pid: int) -> None:
 class StimChild:
     """The stimulation process's state and loops."""
 
-    def __init__(self, config: dict[str, Any], estop_fd: int, journal: Journal) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        estop_fd: int,
+        journal: Journal,
+        outlet: PulseOutlet | None = None,
+    ) -> None:
         from mirrorvr.config.plan import StimulatorDevice
         from mirrorvr.stim.factory import make_stimulator
 
         self.config = config
         self.estop_fd = estop_fd
         self.journal = journal
+        #: the pulse stream (``mirrorvr-pulses``), or ``None`` when the session publishes nothing
+        self.outlet = outlet
         self.driver = make_stimulator(
             StimulatorDevice.model_validate(config["device"]), str(config["port"])
         )
@@ -256,7 +267,10 @@ class StimChild:
 
     # ---- trains ------------------------------------------------------------------------
     def _record(self, kind: str, t: float, *, durable: bool = False, **data: Any) -> None:
-        """Journal first (survives our death), then tell the session process."""
+        """Journal first (survives our death), then tell the session process. A pulse not yet
+        on the pulse stream (device-timed trains) is pushed to it first."""
+        if kind == "pulse" and self.outlet is not None and "lsl_s" not in data:
+            data["lsl_s"] = self.outlet.push(data, t)
         self.journal.append(kind, t, durable=durable, **data)
         _send({"ev": kind, "t": t, **data})
 
@@ -305,6 +319,9 @@ class StimChild:
         hold = self.driver.hold_s
         for i, planned in enumerate(times):
             lead = min(min(self._costs), MAX_LEAD_S) if self._costs else 0.0
+            record = {**key, "i": i, "planned": planned, "intensity_pct_mso": intensity}
+            if self.outlet is not None:
+                self.outlet.prepare(record)  # only the stamp is left for after the trigger
             if not self._wait(planned - lead - wire):
                 return delivered, missed, "stopped", self._stop_reason()
             now = monotonic()
@@ -322,11 +339,13 @@ class StimChild:
                 t_write = self.driver.trigger()
             except DeviceError as e:
                 return (delivered, missed, *self._device_error(e))
+            if self.outlet is not None:
+                # on LSL first: the stamp-to-push delay travels with the pulse's record
+                record["lsl_s"] = self.outlet.push_prepared(t_write + wire)
             self.guard.fired_at(t_write)
             self._costs.append(t_write - now)
             delivered += 1
-            self._record("pulse", t_write + wire, **key, i=i, planned=planned,
-                         intensity_pct_mso=intensity)  # fmt: skip
+            self._record("pulse", t_write + wire, **record)
             if hold > 0:
                 self._wait(t_write + hold, stoppable=False, spin=False)
                 try:
@@ -415,6 +434,14 @@ def main(argv: list[str] | None = None) -> None:
     if not line:
         return
     config = json.loads(line)
+    outlet: PulseOutlet | None = None
+    outlet_error = ""
+    if config.get("pulse_stream"):
+        # before real-time priority and mlockall: liblsl's threads inherit this thread's policy
+        try:
+            outlet = PulseOutlet(config["pulse_stream"])
+        except Exception as e:  # no LSL here: the pulses still reach LSL through the session
+            outlet_error = f"{type(e).__name__}: {e}"
     rt_ok, rt_status = (False, "real-time priority not requested")
     if config.get("rt_priority") is not None:
         rt_ok, rt_status = try_realtime(int(config["rt_priority"]))
@@ -426,7 +453,7 @@ def main(argv: list[str] | None = None) -> None:
             )
     mlock = _lock_memory() if config.get("lock_memory", True) else "not requested"
     try:
-        child = StimChild(config, a.estop_fd, journal)
+        child = StimChild(config, a.estop_fd, journal, outlet)
         signal.signal(signal.SIGTERM, child._on_signal)
         child.driver.connect()
     except DeviceError as e:
@@ -449,6 +476,8 @@ def main(argv: list[str] | None = None) -> None:
             "realtime": rt_ok,
             "rt_status": rt_status,
             "memory": mlock,
+            "pulse_stream": outlet.name if outlet is not None else None,
+            "pulse_stream_error": outlet_error,
         }
     )
     gc.collect()
@@ -459,6 +488,8 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         with contextlib.suppress(Exception):
             child.driver.close()  # leaves the device disarmed
+        if outlet is not None:
+            outlet.close()
         journal.close()
 
 

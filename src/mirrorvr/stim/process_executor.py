@@ -38,6 +38,8 @@ class ProcessExecutor(StimulationExecutor):
         self._idle = threading.Event()
         self._idle.set()
         self._dev_limits: governor.DeviceLimits | None = None
+        #: pulses the child pushed to its own LSL pulse stream (as reported with each pulse)
+        self.published = 0
         process.on_message = self._on_message
 
     def device_limits(self) -> governor.DeviceLimits:
@@ -85,6 +87,8 @@ class ProcessExecutor(StimulationExecutor):
         ev = str(msg.get("ev"))
         data = {k: v for k, v in msg.items() if k not in ("ev", "t")}
         if ev in ("pulse", "pulse_missed", "guard_refused"):
+            if "lsl_s" in data:
+                self.published += 1
             self.log.append(ev, float(msg["t"]), durable=ev == "guard_refused", **data)
         elif ev == "train_outcome":
             self._close_train(
