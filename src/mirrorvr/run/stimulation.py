@@ -278,8 +278,9 @@ def assemble_stimulation(
     ``budget.pulses_today`` for the day. ``prepare`` runs on the connected stimulator before the
     plan's intensity is set and the executor is built (a threshold hunt at session start).
     ``process``: the stimulator and pulse timing in a stimulation process of their own
-    (default: in real time, unless ``scheduler`` is ``False``: a caller that runs trains on a
-    thread of its own, like the TMS node, keeps the driver here).
+    (default: in real time, unless ``scheduler`` is ``False``). A caller that runs trains on a
+    thread of its own (the TMS node) passes ``process=True`` and uses the executor's blocking
+    :meth:`~mirrorvr.stim.process_executor.ProcessExecutor.execute`.
     ``scheduler``: deliver on the real-time pulse scheduler thread of this process (default: in
     real time, when there is no stimulation process).
     ``last_stim_t``: the last stimulation before this run (a resumed session's), so the gap rules

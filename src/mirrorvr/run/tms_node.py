@@ -14,7 +14,12 @@ from mirrorvr.config.loader import plan_to_toml
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.errors import PlanError, Problem, SessionError
 from mirrorvr.run.session import default_session_date
-from mirrorvr.run.stimulation import DailyBudget, StimulatorRequest, assemble_stimulation
+from mirrorvr.run.stimulation import (
+    DailyBudget,
+    PulseStream,
+    StimulatorRequest,
+    assemble_stimulation,
+)
 from mirrorvr.session.clock import RealClock
 from mirrorvr.session.eventlog import EventLog
 from mirrorvr.session.folder import SessionFolder
@@ -46,6 +51,9 @@ class NodeOptions:
     pulses_today: int = 0
     #: called once the VR node's markers are followed (tests, console)
     on_ready: Callable[[], None] | None = None
+    #: the stimulator in a stimulation process of its own (docs/stimulators.md); ``False``:
+    #: driven from the node's worker thread in this process (the old path, for comparison)
+    stim_process: bool = True
 
 
 @dataclass
@@ -116,8 +124,12 @@ def run_tms_node(plan: SessionPlan, opts: NodeOptions) -> NodeResult:
                 stack,
                 stimulator=StimulatorRequest(dev, opts.stimulator_port, realtime=True),
                 budget=DailyBudget(opts.pulses_today),
-                # the node runs each train on its follower thread, not the pulse scheduler
+                # the stimulator, its pulse timing and its guard in a stimulation process of
+                # their own, as in every real-time session; the node's worker thread hands each
+                # train over and waits for its outcome
+                process=opts.stim_process,
                 scheduler=False,
+                pulse_stream=PulseStream(session_key(out), "tms-") if opts.publish else None,
             )
             executor, stimulator = setup.executor, setup.stimulator
             stimulator.arm()
