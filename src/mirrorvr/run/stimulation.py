@@ -39,6 +39,7 @@ from mirrorvr.stim.process import (
     StimulationProcess,
     guard_limits,
 )
+from mirrorvr.stim.safety.pulse_stream import PairedDevice
 from mirrorvr.stim.scheduler import DEFAULT_RT_PRIORITY, PulseScheduler
 
 
@@ -100,6 +101,15 @@ class StimulationSetup:
     timeline: Timeline
     #: pulses already given today, this session's threshold hunt included
     pulses_today: int
+
+
+def run_on(plan: SessionPlan, kind: str | None) -> SessionPlan:
+    """``plan`` as it will run on a stimulator of ``kind`` (``--stimulator KIND:PORT``), for the
+    governor's check: what a kind can do (e.g. device-timed pairs) is judged by the kind used."""
+    if not kind or kind == plan.devices.stimulator.kind:
+        return plan
+    dev = plan.devices.stimulator.model_copy(update={"kind": kind})
+    return plan.model_copy(update={"devices": plan.devices.model_copy(update={"stimulator": dev})})
 
 
 def emulated_device(dev: StimulatorDevice) -> StimulatorDevice:
@@ -172,6 +182,15 @@ def connect_stimulator(
             port=port,
             emulated=req.port is None,
         )
+    if stimulator.capabilities.device_timed_pairs:
+        # a BiStim² left with power B gives a pair on every trigger: single pulses until a
+        # paired plan sets (and reads back) its own pair (a threshold hunt's pulses are single)
+        stimulator.set_single_pulse()
+        if log is not None:
+            assert clock is not None
+            log.append(
+                "device", clock.now(), durable=True, what="single_pulse_set", device=dev.kind
+            )
     return ConnectedStimulator(stimulator, dev, port, req.port is None)
 
 
@@ -192,6 +211,8 @@ def _log_process(
             "max_intensity_pct_mso": guard.max_intensity_pct_mso,
             "max_rate_hz": guard.max_rate_hz,
             "max_pulses": guard.max_pulses,
+            "pair_interval_ms": guard.pair_interval_ms,
+            "max_intensity_b_pct_mso": guard.max_intensity_b_pct_mso,
         },
     )
 
@@ -212,6 +233,39 @@ def set_plan_intensity(
         intensity_pct_mso=plan.stimulation.intensity_pct_mso,
         device_pct_mso=stimulator.status().intensity_pct_mso,
     )
+
+
+def set_plan_pairs(
+    stimulator: Stimulator, plan: SessionPlan, log: EventLog, clock: Clock
+) -> PairedDevice | None:
+    """A paired plan's device-timed pair, set on a stimulator that times pairs and read back.
+
+    Returns what the device confirmed (the governor then judges the plan's pairs by it), or
+    ``None`` when the plan has no pairs or the stimulator cannot time them (the governor then
+    refuses every paired pulse before arming). A read-back that differs from what was sent
+    raises ``DeviceError`` (the driver is faulted and the unit disarmed): nothing is armed.
+    Logged as a durable ``device`` event ``paired_set`` with what was asked and confirmed.
+    """
+    proto = plan.stimulation.protocol
+    interval = proto.paired_pulse_interval_ms if proto is not None else None
+    if not interval or not stimulator.capabilities.device_timed_pairs:
+        return None
+    stim = plan.stimulation
+    confirmed = stimulator.set_paired_pulse(interval, stim.power_b_pct_mso)
+    log.append(
+        "device",
+        clock.now(),
+        durable=True,
+        what="paired_set",
+        device=stimulator.kind,
+        interval_ms=interval,
+        power_b_pct_mso=stim.power_b_pct_mso,
+        power_b_pct_rmt=stim.power_b_pct_rmt,
+        device_interval_ms=confirmed.interval_ms,
+        device_power_b_pct_mso=confirmed.power_b_pct_mso,
+        source=confirmed.source,
+    )
+    return confirmed
 
 
 def assemble_stimulation(
@@ -275,10 +329,15 @@ def assemble_stimulation(
             last_stim_t = ready.last_pulse_t
     # after any threshold hunt, which varies the output itself
     set_plan_intensity(conn.stimulator, plan, log, clock)
+    # a paired plan: interval and power B set and read back before anything is armed
+    pairs = set_plan_pairs(conn.stimulator, plan, log, clock)
     sched = None
     if isinstance(conn.stimulator, RemoteStimulator):
         # the train intensity the guard allows is the plan's as it runs (after any hunt)
-        conn.stimulator.process.set_guard_intensity(plan.stimulation.intensity_pct_mso)
+        conn.stimulator.process.set_guard_intensity(
+            plan.stimulation.intensity_pct_mso,
+            plan.stimulation.power_b_pct_mso if pairs is not None else None,
+        )
     elif scheduler if scheduler is not None else clock.realtime:
         sched = stack.enter_context(PulseScheduler(realtime_priority=realtime_priority))
         log.append(
@@ -306,6 +365,7 @@ def assemble_stimulation(
         executor = ProcessExecutor(process=conn.stimulator.process, **common)
     else:
         executor = StimulationExecutor(stimulator=conn.stimulator, scheduler=sched, **common)
+    executor.paired = pairs  # the governor judges pairs by what the device confirmed
     return StimulationSetup(
         conn.stimulator, executor, sched, conn.port, conn.emulated, plan, timeline, today
     )
