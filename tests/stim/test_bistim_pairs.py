@@ -219,3 +219,35 @@ def test_the_childs_guard_refuses_a_pair_the_device_never_confirmed(tmp_path: Pa
     refused = [r for r in journal if r["kind"] == "guard_refused"]
     assert refused and "no device-timed pair confirmed" in refused[0]["reason"]
     assert not any(r.get("action") == "pulse" for r in records(emu_log))
+
+
+def test_a_reconnected_bistim_sets_and_reads_back_its_pair_again(tmp_path: Path) -> None:
+    # a device-fault pause reconnects the unit: its pair is unknown until set and read back
+    from mirrorvr.config.loader import load_plan
+    from mirrorvr.session.clock import SimClock
+    from mirrorvr.session.eventlog import EventLog, read_events
+    from mirrorvr.session.timeline import compile_timeline
+    from mirrorvr.stim import governor
+    from mirrorvr.stim.executor import StimulationExecutor
+
+    plan = load_plan(_paired_plan(tmp_path))
+    tl = compile_timeline(plan)
+    log_path = tmp_path / "emu.jsonl"
+    with EmulatorProcess("magstim-bistim", tmp_path / "stim", log_path, extra_args=FAST):
+        with BiStim(str(tmp_path / "stim")) as d, EventLog(tmp_path / "events.jsonl") as log:
+            ex = StimulationExecutor(
+                stimulator=d, log=log, clock=SimClock(), plan=plan, timeline=tl,
+                budget=governor.session_budget(plan, tl.total_pulses),
+            )  # fmt: skip
+            assert ex.paired is None  # nothing confirmed yet: the governor refuses the pairs
+            day = plan.stimulation.motor_threshold.measured_on  # type: ignore[union-attr]
+            assert any("rule paired_pulse_device" in p for p in ex.recheck(day))
+            ex.set_pairs()
+            assert ex.recheck(day) == []
+            assert ex.reconnect() is None
+            assert ex.paired is not None and ex.paired.interval_ms == 10.0
+    events = read_events(tmp_path / "events.jsonl").events
+    whats = [e.get("what") for e in events if e.kind == "device"]
+    assert whats == ["paired_set", "paired_set", "reconnected"]
+    actions = [r.get("action") for r in records(log_path)]
+    assert actions.count("power B 55") == 2 and actions.count("power B 0") == 1

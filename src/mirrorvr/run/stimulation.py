@@ -39,7 +39,6 @@ from mirrorvr.stim.process import (
     StimulationProcess,
     guard_limits,
 )
-from mirrorvr.stim.safety.pulse_stream import PairedDevice
 from mirrorvr.stim.scheduler import DEFAULT_RT_PRIORITY, PulseScheduler
 
 
@@ -235,39 +234,6 @@ def set_plan_intensity(
     )
 
 
-def set_plan_pairs(
-    stimulator: Stimulator, plan: SessionPlan, log: EventLog, clock: Clock
-) -> PairedDevice | None:
-    """A paired plan's device-timed pair, set on a stimulator that times pairs and read back.
-
-    Returns what the device confirmed (the governor then judges the plan's pairs by it), or
-    ``None`` when the plan has no pairs or the stimulator cannot time them (the governor then
-    refuses every paired pulse before arming). A read-back that differs from what was sent
-    raises ``DeviceError`` (the driver is faulted and the unit disarmed): nothing is armed.
-    Logged as a durable ``device`` event ``paired_set`` with what was asked and confirmed.
-    """
-    proto = plan.stimulation.protocol
-    interval = proto.paired_pulse_interval_ms if proto is not None else None
-    if not interval or not stimulator.capabilities.device_timed_pairs:
-        return None
-    stim = plan.stimulation
-    confirmed = stimulator.set_paired_pulse(interval, stim.power_b_pct_mso)
-    log.append(
-        "device",
-        clock.now(),
-        durable=True,
-        what="paired_set",
-        device=stimulator.kind,
-        interval_ms=interval,
-        power_b_pct_mso=stim.power_b_pct_mso,
-        power_b_pct_rmt=stim.power_b_pct_rmt,
-        device_interval_ms=confirmed.interval_ms,
-        device_power_b_pct_mso=confirmed.power_b_pct_mso,
-        source=confirmed.source,
-    )
-    return confirmed
-
-
 def assemble_stimulation(
     plan: SessionPlan,
     timeline: Timeline,
@@ -329,14 +295,12 @@ def assemble_stimulation(
             last_stim_t = ready.last_pulse_t
     # after any threshold hunt, which varies the output itself
     set_plan_intensity(conn.stimulator, plan, log, clock)
-    # a paired plan: interval and power B set and read back before anything is armed
-    pairs = set_plan_pairs(conn.stimulator, plan, log, clock)
     sched = None
     if isinstance(conn.stimulator, RemoteStimulator):
-        # the train intensity the guard allows is the plan's as it runs (after any hunt)
+        # the train intensity (and a pair's power B) the guard allows is the plan's as it runs
+        # (after any hunt)
         conn.stimulator.process.set_guard_intensity(
-            plan.stimulation.intensity_pct_mso,
-            plan.stimulation.power_b_pct_mso if pairs is not None else None,
+            plan.stimulation.intensity_pct_mso, plan.stimulation.power_b_pct_mso
         )
     elif scheduler if scheduler is not None else clock.realtime:
         sched = stack.enter_context(PulseScheduler(realtime_priority=realtime_priority))
@@ -365,7 +329,9 @@ def assemble_stimulation(
         executor = ProcessExecutor(process=conn.stimulator.process, **common)
     else:
         executor = StimulationExecutor(stimulator=conn.stimulator, scheduler=sched, **common)
-    executor.paired = pairs  # the governor judges pairs by what the device confirmed
+    # a paired plan: interval and power B set and read back before anything is armed; the
+    # governor judges the plan's pairs by what the device confirmed
+    executor.set_pairs()
     return StimulationSetup(
         conn.stimulator, executor, sched, conn.port, conn.emulated, plan, timeline, today
     )

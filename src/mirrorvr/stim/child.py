@@ -10,9 +10,9 @@ its memory where permitted, and disables the cyclic garbage collector (collected
 Channels (all pipes from the session process):
 
 * stdin: JSON-line commands — ``config`` (first line), ``call`` (arm, disarm, set_intensity,
-  set_paired_pulse, set_single_pulse, status, trigger, device_limits, guard_intensity),
-  ``train`` (a paired train: one trigger per device-timed pair), ``cancel``, ``reset``,
-  ``exit``;
+  set_paired_pulse, set_single_pulse, status, trigger, device_limits, guard_intensity,
+  reconnect), ``train`` (a paired train: one trigger per device-timed pair), ``cancel``,
+  ``reset``, ``exit``;
 * stdout: JSON-line messages — ``ready``, ``reply``, ``pulse``, ``pulse_missed``,
   ``guard_refused``, ``train_intent``, ``train_outcome``, ``fault``, ``disarmed``;
 * the e-stop pipe (``--estop-fd``): one byte per request, read by a watcher thread blocked in
@@ -231,11 +231,24 @@ class StimChild:
                 self.driver.set_single_pulse()
             elif method == "trigger":
                 reply["value"] = self._single_trigger()
+            elif method == "reconnect":
+                self._reconnect()
             else:
                 raise DeviceError(f"the stimulation process has no call '{method}'")
         except DeviceError as e:
             reply.update(ok=False, error=str(e), type=type(e).__name__)
         _send(reply)
+
+    def _reconnect(self) -> None:
+        """Close the faulted driver and connect it again (a device-fault pause); it stays
+        disarmed and the guard closed until the session arms it after a resume."""
+        self.guard.armed = False
+        self.intensity = None  # the unit's setting is unknown until set again
+        self.paired = None  # so is its pair: set and read back again before any paired train
+        with contextlib.suppress(Exception):
+            self.driver.close()
+        self.driver.connect()  # raises DeviceError while the unit does not answer
+        self._faulted = False  # a later fault is reported again
 
     def _single_trigger(self) -> float:
         """A pulse asked for outside a train (threshold hunt): the guard still decides."""

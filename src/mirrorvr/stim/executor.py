@@ -34,12 +34,13 @@ from collections.abc import Callable
 from typing import Literal
 
 from mirrorvr.config.plan import SessionPlan
+from mirrorvr.errors import DeviceError
 from mirrorvr.session.clock import Clock
 from mirrorvr.session.eventlog import EventLog
 from mirrorvr.session.events import Event
 from mirrorvr.session.timeline import Step, Timeline
 from mirrorvr.stim import governor
-from mirrorvr.stim.base import Stimulator, disarm_outcome
+from mirrorvr.stim.base import DisarmOutcome, Stimulator, disarm_outcome
 from mirrorvr.stim.delivery import MAX_LEAD_S, TrainDelivery, TrainResult
 from mirrorvr.stim.priority import realtime_boost
 from mirrorvr.stim.safety.pulse_stream import PairedDevice, Pulse, check_pulses
@@ -219,6 +220,100 @@ class StimulationExecutor(TrainDelivery):
             **outcome.fields(),
             disarm_s=t_done - t_call,  # from the call to the disarm's outcome
         )
+
+    def pause_for_fault(self, cause: str) -> str | None:
+        """A device fault under ``stimulation.on_device_fault = "pause"``: cancel and disarm at
+        once, and log the disarm's outcome as truthfully as an e-stop's (``device`` event,
+        ``what = "fault_disarm"``). ``None``: done; a string: why a pause cannot be made safely
+        here (the caller e-stops instead; always ``None`` in this process)."""
+        t_call = self.clock.now()
+        with realtime_boost():
+            self.cancel(f"device fault: {cause}")
+            outcome = disarm_outcome(self.stimulator)
+            t_done = self.clock.now()
+        self._log_fault_disarm(cause, outcome, t_call, t_done)
+        return None
+
+    def _log_fault_disarm(
+        self, cause: str, outcome: DisarmOutcome, t_call: float, t_done: float
+    ) -> None:
+        self.log.append(
+            "device",
+            t_call,
+            durable=True,
+            what="fault_disarm",
+            action="pause",
+            device=self.stimulator.kind,
+            cause=cause,
+            **outcome.fields(),  # only what the device confirmed, as for an e-stop
+            disarm_s=t_done - t_call,
+        )
+
+    def reconnect(self) -> str | None:
+        """Try to bring a faulted stimulator back: close its link, connect again (the driver
+        identifies the unit and takes remote control again), set the plan's intensity (read
+        back). ``None``: the device answers again (logged ``device`` ``reconnected``); else
+        what failed. The device stays disarmed: arming is the runner's, after a resume."""
+        try:
+            self.paired = None  # the unit that came back has not confirmed any pair yet
+            self._reopen()
+            if self.stimulator.capabilities.sets_intensity:
+                self.stimulator.set_intensity(self.plan.stimulation.intensity_pct_mso)
+            if self.stimulator.capabilities.device_timed_pairs:
+                # whatever the unit came back with: single pulses, then the plan's pair again
+                self.stimulator.set_single_pulse()
+                self.set_pairs()
+        except DeviceError as e:
+            return str(e)
+        self._fault_reported = False  # the device is back: a new fault is reported again
+        self.log.append(
+            "device",
+            self.clock.now(),
+            durable=True,
+            what="reconnected",
+            device=self.stimulator.kind,
+            intensity_pct_mso=self.plan.stimulation.intensity_pct_mso,
+        )
+        return None
+
+    def set_pairs(self) -> PairedDevice | None:
+        """A paired plan's device-timed pair, set on a stimulator that times pairs (disarmed)
+        and read back; kept in :attr:`paired`, by which the governor judges the plan's pairs.
+
+        ``None`` when the plan has no pairs or the stimulator cannot time them (the governor
+        then refuses every paired pulse before arming). A read-back that differs from what was
+        sent raises ``DeviceError`` (the driver faults and disarms): nothing is armed. Logged as
+        a durable ``device`` event ``paired_set`` with what was asked and what was confirmed.
+        """
+        self.paired = None
+        stim = self.plan.stimulation
+        interval = stim.protocol.paired_pulse_interval_ms if stim.protocol is not None else None
+        if not interval or not self.stimulator.capabilities.device_timed_pairs:
+            return None
+        confirmed = self.stimulator.set_paired_pulse(interval, stim.power_b_pct_mso)
+        self.log.append(
+            "device",
+            self.clock.now(),
+            durable=True,
+            what="paired_set",
+            device=self.stimulator.kind,
+            interval_ms=interval,
+            power_b_pct_mso=stim.power_b_pct_mso,
+            power_b_pct_rmt=stim.power_b_pct_rmt,
+            device_interval_ms=confirmed.interval_ms,
+            device_power_b_pct_mso=confirmed.power_b_pct_mso,
+            source=confirmed.source,
+        )
+        self.paired = confirmed
+        return confirmed
+
+    def _reopen(self) -> None:
+        """Close the driver's link (best effort: it is faulted) and connect it again."""
+        try:
+            self.stimulator.close()
+        except Exception:  # a faulted link may fail to close cleanly; connect decides
+            pass
+        self.stimulator.connect()
 
     def recheck(self, today: dt.date, pulses_today: int = 0) -> list[str]:
         """The governor's plan check again (``pulses_today``: from earlier sessions)."""
