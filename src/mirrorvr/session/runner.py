@@ -117,6 +117,7 @@ class SessionRunner:
         self._resume_req = threading.Event()
         self._abort_reason: str | None = None
         self._pause_reason = ""
+        self._pause_resumable = False
         self._shift = 0.0
         self._t0 = 0.0
         self._onsets: dict[int, float] = {}
@@ -130,9 +131,15 @@ class SessionRunner:
             executor.on_fault = self.device_fault
 
     # ---- control from any thread -------------------------------------------------------
-    def pause(self, reason: str = "paused by operator") -> None:
-        """Pause before the next step; a running train is stopped (no pulse while paused)."""
+    def pause(self, reason: str = "paused by operator", *, resumable: bool = False) -> None:
+        """Pause before the next step; a running train is stopped (no pulse while paused).
+
+        ``resumable``: the caller itself will resume (the headset when its focus comes back), so
+        the pause waits even with no operator connected; any other pause without an operator
+        ends the session, disarmed.
+        """
         self._pause_reason = reason
+        self._pause_resumable = resumable
         self._resume_req.clear()
         self._pause_req.set()
         if self.executor is not None:
@@ -251,7 +258,7 @@ class SessionRunner:
         self._set_state(State.PAUSED, self._pause_reason)
         if self.executor is not None:
             self.executor.stimulator.disarm()
-        if not self.operator_present:
+        if not self.operator_present and not self._pause_resumable:
             self._abort_reason = (
                 f"{self._pause_reason} (no operator connected to resume it, so the session "
                 "ends here, disarmed)"
