@@ -350,6 +350,20 @@ def test_a_dead_stimulation_process_falls_back_to_an_estop(tmp_path: Path) -> No
     assert result.state == "aborted"
 
 
+def test_validate_says_what_a_device_fault_does(tmp_path: Path) -> None:
+    for text, said in (("", "emergency stop"), (PAUSE.format(wait=45), "pause, disarmed")):
+        plan = _plan(tmp_path, text)
+        res = subprocess.run(
+            mirrorvr_cmd("validate", str(plan)),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "COLUMNS": "250"},
+        )
+        assert res.returncode == 0, res.stderr
+        assert f"on a device fault: {said}" in res.stdout
+
+
 def test_a_bad_reaction_is_refused_by_validate_with_the_field(tmp_path: Path) -> None:
     plan = _plan(tmp_path, 'on_device_fault = "ignore"')
     res = subprocess.run(
