@@ -27,6 +27,7 @@ from mirrorvr.run.session import LaunchOptions, run_session
 from mirrorvr.session.eventlog import read_events
 from mirrorvr.session.events import Event
 from mirrorvr.session.runner import SessionRunner
+from mirrorvr.session.summary import DISARM_WARNING
 from mirrorvr.sim.emulate import EmulatorProcess
 from tests.conftest import mirrorvr_cmd
 
@@ -196,6 +197,49 @@ def test_pause_and_a_device_that_never_comes_back_ends_the_session(tmp_path: Pat
     assert end["pulses_planned"] == 12
     assert end["pulses_delivered"] == _emu_pulses(emu) < 12
     assert end["pulses_not_delivered"] == 12 - end["pulses_delivered"]
+    _check_store_settles_and_console_shows(tmp_path, events, end["pulses_delivered"])
+
+
+def _check_store_settles_and_console_shows(
+    tmp_path: Path, events: list[Event], delivered: int
+) -> None:
+    """The day's reservation settles to what was delivered; the console's live panel shows the
+    pause by a device fault and its disarm outcome (fed the session's own events)."""
+    from mirrorvr.clinic.console.live import LiveSession
+    from mirrorvr.clinic.store import ClinicStore
+
+    disarm = _first(events, "device", what="fault_disarm")
+    with ClinicStore(tmp_path / "clinic.sqlite3") as store:
+        store.add_patient("T-DF", amputation_side="left")
+        sid = store.reserve_session(
+            "T-DF",
+            plan_name="device fault test plan",
+            plan_toml="",
+            folder=tmp_path / "s",
+            pulses_planned=12,
+            pulses_reserved=12,
+            daily_limit=3000,
+        )
+        assert store.pulses_today("T-DF") == 12  # held in full while the session runs
+        store.import_session_log(sid)
+        assert store.reservation(sid)[0] == "settled"
+        assert store.pulses_today("T-DF") == delivered  # the missed pulses are given back
+        live = LiveSession(
+            store=store,
+            session_id=sid,
+            patient_id="T-DF",
+            plan=load_plan(tmp_path / "plan.toml"),
+            folder=tmp_path / "s",
+            pulses_today=0,
+        )
+        for e in events:
+            live._sink(e)  # the sink the console registers on a session's log
+        st = live.status()
+    assert st["device_fault"]["action"] == "pause"
+    assert st["device_fault"]["disarm"] == disarm["disarm"]
+    assert st["state"] == "aborted" and "did not come back" in st["reason"]
+    if disarm["disarm"] != "confirmed":  # a pulled cable: shown loudly, never as disarmed
+        assert any(DISARM_WARNING in w for w in st["disarm_warnings"])
 
 
 @pytest.mark.parametrize("stim_process", [True, False], ids=["child", "thread"])
@@ -254,6 +298,8 @@ def test_without_an_operator_a_device_fault_pause_ends_the_session_via_cli(
     assert "device fault" in res.stdout and "paused (plan: pause)" in res.stdout
     events = read_events(tmp_path / "s" / "events.jsonl").events
     _check_paused_on_fault(events)
+    if _first(events, "device", what="fault_disarm")["disarm"] != "confirmed":
+        assert DISARM_WARNING in res.stderr  # a pulled cable cannot confirm: said loudly
     assert _first(events, "session_end")["state"] == "aborted"
 
 
@@ -302,6 +348,20 @@ def test_a_dead_stimulation_process_falls_back_to_an_estop(tmp_path: Path) -> No
     assert "stimulation process is gone" in estop["cause"]
     assert not [e for e in events if e.kind == "device" and e.get("what") == "fault_disarm"]
     assert result.state == "aborted"
+
+
+def test_validate_says_what_a_device_fault_does(tmp_path: Path) -> None:
+    for text, said in (("", "emergency stop"), (PAUSE.format(wait=45), "pause, disarmed")):
+        plan = _plan(tmp_path, text)
+        res = subprocess.run(
+            mirrorvr_cmd("validate", str(plan)),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "COLUMNS": "250"},
+        )
+        assert res.returncode == 0, res.stderr
+        assert f"on a device fault: {said}" in res.stdout
 
 
 def test_a_bad_reaction_is_refused_by_validate_with_the_field(tmp_path: Path) -> None:
