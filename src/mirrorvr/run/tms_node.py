@@ -19,6 +19,7 @@ from mirrorvr.run.stimulation import (
     PulseStream,
     StimulatorRequest,
     assemble_stimulation,
+    run_on,
 )
 from mirrorvr.session.clock import RealClock
 from mirrorvr.session.eventlog import EventLog
@@ -78,7 +79,10 @@ def run_tms_node(plan: SessionPlan, opts: NodeOptions) -> NodeResult:
     simulated = opts.stimulator_port is None
     session_date = opts.session_date or default_session_date(plan, simulated)
     problems = governor.check_plan(
-        plan, timeline, today=session_date, pulses_today=opts.pulses_today
+        run_on(plan, opts.stimulator_kind),  # judged on the stimulator the node will drive
+        timeline,
+        today=session_date,
+        pulses_today=opts.pulses_today,
     )
     if problems:
         raise PlanError(problems)
