@@ -7,7 +7,10 @@ iteration renders one frame; also times ``render_frame`` alone. Prints frames pe
 rasteriser included): the CPU-time rate is what the frame costs, the wall-time rate what an
 overloaded shared machine delivered.
 
+``--preset lower-limb-mirror`` measures the lower-limb scene (the legs) instead.
+
     .venv/bin/python benchmarks/offscreen_fps.py [--frames 300] [--size 1280x720] [--module egl]
+        [--preset NAME]
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--size", default="1280x720")
     ap.add_argument("--module", default="egl", choices=["egl", "tinydisplay"])
+    ap.add_argument("--preset", default=None, help="a bundled preset (default: the default plan)")
     args = ap.parse_args()
-    plan = load_plan(None)
+    plan = load_plan(args.preset)
     clock = SimClock(0.0)
     display = OffscreenDisplay(parse_size(args.size), module=args.module)
     p = PandaPresenter(clock, SimulatedPatient(seed=1), plan, display)
@@ -53,7 +57,8 @@ def main() -> None:
         render_cpu.append(args.frames / (time.process_time() - c0))
     med = statistics.median
     print(
-        f"{args.size} {args.module} ({display.renderer}), LP_NUM_THREADS="
+        f"{args.preset or 'default plan'}, {args.size} {args.module} ({display.renderer}), "
+        f"LP_NUM_THREADS="
         f"{os.environ.get('LP_NUM_THREADS', 'default')}:\n"
         f"  full frame loop: {med(loop_fps):.0f} fps wall, {med(loop_cpu):.0f} frames per CPU-second\n"
         f"  render only:     {med(render_fps):.0f} fps wall, {med(render_cpu):.0f} frames per CPU-second\n"
