@@ -205,6 +205,15 @@ class Stimulation(_Model):
     #: EMG channel label of the target muscle (e.g. "FDI"): the headline MEP figure of the
     #: analysis (every EMG channel is measured; without this, the first channel leads)
     mep_channel: str | None = None
+    #: what a device fault (lost link, keep-alive failure, error bits) does: ``estop`` (the
+    #: safe default: disarm, and the session waits for an operator's resume or ends) or
+    #: ``pause`` (disarm too, then wait up to ``device_fault_wait_s`` for the stimulator to
+    #: answer again; stimulation goes on only after an operator's resume, a governor re-check
+    #: and re-arming; a device that does not come back ends the session). docs/safety.md
+    on_device_fault: Literal["estop", "pause"] = "estop"
+    #: ``on_device_fault = "pause"``: how long the paused session waits for the stimulator to
+    #: come back before it ends (aborted, disarmed, the missed pulses not delivered)
+    device_fault_wait_s: Annotated[float, Field(gt=0, le=3600)] = 120.0
 
     @model_validator(mode="after")
     def _consistent(self) -> Stimulation:

@@ -30,6 +30,9 @@ from mirrorvr.sim.ttl_box import TTLBoxEmulator, open_log
 class Emulator(Protocol):
     """What ``run_emulator`` needs of an emulator."""
 
+    #: the pty it serves now (a re-plugged cable gets a new one)
+    link: PtyLink
+
     def serve(self) -> None:
         """Serve until stopped."""
         ...
@@ -124,6 +127,7 @@ def run_emulator(kind: str, link: str | Path, log: str | Path | None = None, **o
     try:
         emu.serve()
     finally:
+        emu.link.close()  # a re-plugged cable's pty (idempotent: the same one otherwise)
         pty.close()
         if log_file is not None:
             log_file.close()
@@ -243,6 +247,8 @@ class EmulatorThread:
             self.emulator.stop()
         if self._thread is not None:
             self._thread.join(5)
+        if self.emulator is not None:
+            self.emulator.link.close()  # a re-plugged cable's pty (else the one below)
         if self._pty is not None:
             self._pty.close()
         if self._log_file is not None:

@@ -139,7 +139,7 @@ class MagstimEmulator(SerialEmulator):
             rec["fault"] = fault.kind
             if fault.kind == "disconnect":
                 self.log(**rec, action="ignored (link lost)")
-                self.disconnect()
+                self.disconnect(fault.param)
                 return
             if fault.kind == "overtemp":
                 self.temps = [425, 240]

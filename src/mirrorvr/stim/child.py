@@ -10,7 +10,7 @@ its memory where permitted, and disables the cyclic garbage collector (collected
 Channels (all pipes from the session process):
 
 * stdin: JSON-line commands — ``config`` (first line), ``call`` (arm, disarm, set_intensity,
-  status, trigger, device_limits), ``train``, ``cancel``, ``reset``, ``exit``;
+  status, trigger, device_limits, reconnect), ``train``, ``cancel``, ``reset``, ``exit``;
 * stdout: JSON-line messages — ``ready``, ``reply``, ``pulse``, ``pulse_missed``,
   ``guard_refused``, ``train_intent``, ``train_outcome``, ``fault``, ``disarmed``;
 * the e-stop pipe (``--estop-fd``): one byte per request, read by a watcher thread blocked in
@@ -214,11 +214,23 @@ class StimChild:
                 self.guard.limits = replace(self.guard.limits, max_intensity_pct_mso=float(args[0]))
             elif method == "trigger":
                 reply["value"] = self._single_trigger()
+            elif method == "reconnect":
+                self._reconnect()
             else:
                 raise DeviceError(f"the stimulation process has no call '{method}'")
         except DeviceError as e:
             reply.update(ok=False, error=str(e), type=type(e).__name__)
         _send(reply)
+
+    def _reconnect(self) -> None:
+        """Close the faulted driver and connect it again (a device-fault pause); it stays
+        disarmed and the guard closed until the session arms it after a resume."""
+        self.guard.armed = False
+        self.intensity = None  # the unit's setting is unknown until set again
+        with contextlib.suppress(Exception):
+            self.driver.close()
+        self.driver.connect()  # raises DeviceError while the unit does not answer
+        self._faulted = False  # a later fault is reported again
 
     def _single_trigger(self) -> float:
         """A pulse asked for outside a train (threshold hunt): the guard still decides."""

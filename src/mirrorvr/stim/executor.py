@@ -34,12 +34,13 @@ from collections.abc import Callable
 from typing import Literal
 
 from mirrorvr.config.plan import SessionPlan
+from mirrorvr.errors import DeviceError
 from mirrorvr.session.clock import Clock
 from mirrorvr.session.eventlog import EventLog
 from mirrorvr.session.events import Event
 from mirrorvr.session.timeline import Step, Timeline
 from mirrorvr.stim import governor
-from mirrorvr.stim.base import Stimulator, disarm_outcome
+from mirrorvr.stim.base import DisarmOutcome, Stimulator, disarm_outcome
 from mirrorvr.stim.delivery import MAX_LEAD_S, TrainDelivery, TrainResult
 from mirrorvr.stim.priority import realtime_boost
 from mirrorvr.stim.safety.pulse_stream import PAIRED_PULSE_KINDS, Pulse, check_pulses
@@ -210,6 +211,64 @@ class StimulationExecutor(TrainDelivery):
             **outcome.fields(),
             disarm_s=t_done - t_call,  # from the call to the disarm's outcome
         )
+
+    def pause_for_fault(self, cause: str) -> str | None:
+        """A device fault under ``stimulation.on_device_fault = "pause"``: cancel and disarm at
+        once, and log the disarm's outcome as truthfully as an e-stop's (``device`` event,
+        ``what = "fault_disarm"``). ``None``: done; a string: why a pause cannot be made safely
+        here (the caller e-stops instead; always ``None`` in this process)."""
+        t_call = self.clock.now()
+        with realtime_boost():
+            self.cancel(f"device fault: {cause}")
+            outcome = disarm_outcome(self.stimulator)
+            t_done = self.clock.now()
+        self._log_fault_disarm(cause, outcome, t_call, t_done)
+        return None
+
+    def _log_fault_disarm(
+        self, cause: str, outcome: DisarmOutcome, t_call: float, t_done: float
+    ) -> None:
+        self.log.append(
+            "device",
+            t_call,
+            durable=True,
+            what="fault_disarm",
+            action="pause",
+            device=self.stimulator.kind,
+            cause=cause,
+            **outcome.fields(),  # only what the device confirmed, as for an e-stop
+            disarm_s=t_done - t_call,
+        )
+
+    def reconnect(self) -> str | None:
+        """Try to bring a faulted stimulator back: close its link, connect again (the driver
+        identifies the unit and takes remote control again), set the plan's intensity (read
+        back). ``None``: the device answers again (logged ``device`` ``reconnected``); else
+        what failed. The device stays disarmed: arming is the runner's, after a resume."""
+        try:
+            self._reopen()
+            if self.stimulator.capabilities.sets_intensity:
+                self.stimulator.set_intensity(self.plan.stimulation.intensity_pct_mso)
+        except DeviceError as e:
+            return str(e)
+        self._fault_reported = False  # the device is back: a new fault is reported again
+        self.log.append(
+            "device",
+            self.clock.now(),
+            durable=True,
+            what="reconnected",
+            device=self.stimulator.kind,
+            intensity_pct_mso=self.plan.stimulation.intensity_pct_mso,
+        )
+        return None
+
+    def _reopen(self) -> None:
+        """Close the driver's link (best effort: it is faulted) and connect it again."""
+        try:
+            self.stimulator.close()
+        except Exception:  # a faulted link may fail to close cleanly; connect decides
+            pass
+        self.stimulator.connect()
 
     def recheck(self, today: dt.date, pulses_today: int = 0) -> list[str]:
         """The governor's plan check again (``pulses_today``: from earlier sessions)."""

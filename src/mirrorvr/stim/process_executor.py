@@ -186,6 +186,26 @@ class ProcessExecutor(StimulationExecutor):
             disarm_s=t_done - t_call,
         )
 
+    def pause_for_fault(self, cause: str) -> str | None:
+        """Cancel and disarm through the e-stop channel for a device-fault pause; the log says
+        what the child confirmed. A child that is gone or does not answer cannot hold a pause
+        safely: the reason is returned and the caller e-stops instead."""
+        if not self.process.alive:
+            return "the stimulation process is gone"
+        t_call = self.clock.now()
+        self._sim_stop.set()
+        reply = self.process.request_disarm("H")
+        if reply is None:
+            return "the stimulation process did not confirm the disarm request"
+        self._log_fault_disarm(cause, outcome_from_reply(reply), t_call, float(reply["t_done"]))
+        return None
+
+    def _reopen(self) -> None:
+        """The child closes its faulted driver and connects it again."""
+        if not self.process.alive:
+            raise DeviceError("the stimulation process is gone")
+        self.process.call("reconnect", timeout=15.0)
+
     def resume(self) -> None:
         """Accept trains again (the runner re-ran the governor's plan check)."""
         super().resume()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
+from itertools import pairwise
 from typing import Any
 
 from mirrorvr.config.plan import SessionPlan
@@ -83,6 +84,32 @@ def plan_pulses(steps: Iterable[Step], *, worst_case_mt: float | None = None) ->
             for k, o in enumerate(d["offsets"])
         ]
     return out
+
+
+def trigger_width_problems(plan: SessionPlan, pulses: list[Pulse]) -> list[Problem]:
+    """A trigger box's pulse width must leave the line idle between pulses.
+
+    A TTL-triggered stimulator fires on the rising edge. A line still high when the next pulse is
+    due gives no edge (the box drops it for a few microseconds at most), so the pulse would be
+    logged but perhaps not given. Our rule: the line idles at least as long as it is high, i.e.
+    the width is at most half the shortest gap between planned pulses.
+    """
+    dev = plan.devices.stimulator
+    if dev.kind != "ttl-box" or len(pulses) < 2:
+        return []
+    times = sorted(p.t for p in pulses)
+    gap_ms = 1000.0 * min(b - a for a, b in pairwise(times))
+    if 2.0 * dev.pulse_width_ms <= gap_ms + 1e-3:  # 1 µs: planned times are sums of floats
+        return []
+    return [
+        Problem(
+            "devices.stimulator.pulse_width_ms",
+            f"rule trigger_width: a {dev.pulse_width_ms:g} ms trigger pulse needs pulses at "
+            f"least {2.0 * dev.pulse_width_ms:g} ms apart (the line must idle as long as it is "
+            f"high for the stimulator to see every edge); the plan's shortest gap is "
+            f"{gap_ms:.3g} ms: set pulse_width_ms to at most {gap_ms / 2.0:.3g}",
+        )
+    ]
 
 
 def stream_problems(findings: list[Finding], where: str) -> list[Problem]:
@@ -258,8 +285,10 @@ def check_plan(
     where = "stimulation.cue_locked" if stim.mode == "cue-locked" else "stimulation.protocol"
     # the pulses themselves, whatever the protocol is called
     kind = plan.devices.stimulator.kind
+    pulses = plan_pulses(timeline.steps, worst_case_mt=worst_mt if measured_at_start else None)
+    problems += trigger_width_problems(plan, pulses)
     findings = check_pulses(
-        plan_pulses(timeline.steps, worst_case_mt=worst_mt if measured_at_start else None),
+        pulses,
         limits,
         device=device,
         paired_device=paired_device if paired_device is not None else kind in PAIRED_PULSE_KINDS,
