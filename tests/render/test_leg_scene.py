@@ -14,6 +14,7 @@ from mirrorvr.render.display import OffscreenDisplay
 from mirrorvr.render.scene import MirrorScene, patient_camera
 from mirrorvr.tracking.leg_skeleton import LegParams, leg_pose
 from mirrorvr.tracking.mirror import MidlinePlane, mirror_hand
+from tests.render.helpers import skin_mask
 
 SIZE = (320, 180)
 
@@ -71,3 +72,20 @@ def test_the_mirrored_foot_follows_the_intact_foot(display: OffscreenDisplay) ->
     up = _mask(display, "transtibial", LegParams(dorsiflexion=math.radians(20)), real=False)[:, :w]
     knee = _mask(display, "transtibial", LegParams(knee_ext=math.radians(50)), real=False)[:, :w]
     assert (rest ^ up).sum() > 30 and (rest ^ knee).sum() > 300
+
+
+def test_the_residual_leg_is_drawn_when_asked(display: OffscreenDisplay) -> None:
+    # the amputated side's own thigh and stump (rigid parts), without any tracked leg
+    def amputated_side(show: bool) -> int:
+        display.clear_cameras()
+        root = NodePath("root")
+        settings = SceneSettings(show_real_side=False, show_residual=show)
+        scene = MirrorScene(root, settings, "left", limb="lower", level="transtibial")
+        display.attach_camera(
+            patient_camera(root, display.aspect, look_at=scene.look_at, eye=scene.eye)
+        )
+        display.render()
+        return int(skin_mask(display.screenshot())[:, : SIZE[0] // 2].sum())
+
+    assert amputated_side(False) == 0
+    assert amputated_side(True) > 100

@@ -41,12 +41,7 @@ from panda3d.core import (
 
 from mirrorvr.errors import MirrorVRError
 from mirrorvr.render.limb_gltf import LimbAsset, read_limb
-from mirrorvr.render.parts_limb import (
-    LEG_PARTS_FILE,
-    PARTS_FILE,
-    load_parts,
-    mirror_geometry,
-)
+from mirrorvr.render.parts_limb import PARTS_FILE, load_parts, mirror_geometry
 from mirrorvr.render.shaders import MAX_BONES, shadow_shader, skinned_shader
 from mirrorvr.render.skinning import (
     REST_WRIST_RADIUS,
@@ -269,7 +264,7 @@ def side_model(side: Side, limb: LimbKind = "upper") -> _SideModel:
     return _models[key]
 
 
-__all__ = ["LEG_PARTS_FILE", "PARTS_FILE", "Limb", "load_parts", "mirror_geometry"]
+__all__ = ["PARTS_FILE", "Limb", "load_parts", "mirror_geometry"]
 
 
 class Limb:
