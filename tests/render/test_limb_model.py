@@ -227,3 +227,27 @@ def test_leg_follows_the_tracked_leg_size(legs: dict[str, Limb]) -> None:
         girth.append(float(np.ptp(v[near][:, 0])))
     assert extent[1] / extent[0] == pytest.approx(1.15, rel=0.04)
     assert girth[1] / girth[0] == pytest.approx(1.15, rel=0.06)
+
+
+def test_the_legs_fast_skinning_is_the_reference_formula(legs: dict[str, Limb]) -> None:
+    # SkinRig (rotations from quaternion outer products, bind terms kept) against
+    # joint_matrices on quaternion rotations, for stretched, turned and unnormalised poses
+    from mirrorvr.render.skinning import joint_matrices
+    from mirrorvr.tracking import quat
+
+    model = legs["left"].model
+    for u, scale in ((0.3, 1.0), (0.7, 0.8), (0.5, 1.25)):
+        pose = mirror_hand(
+            leg_pose("right", leg_params_at("foot_circles", u), scale=scale),
+            MidlinePlane.sagittal(),
+        )
+        ref = joint_matrices(
+            model.bind_pos,
+            model.bind_rot,
+            pose.positions,
+            quat.to_matrix(pose.orientations),
+            model.length_child,
+            1.2,
+        )
+        got = model.rig.matrices(pose.positions, pose.orientations * 1.7, 1.2)
+        np.testing.assert_allclose(got, ref, atol=1e-12)

@@ -45,10 +45,10 @@ from mirrorvr.render.parts_limb import PARTS_FILE, load_parts, mirror_geometry
 from mirrorvr.render.shaders import MAX_BONES, shadow_shader, skinned_shader
 from mirrorvr.render.skinning import (
     REST_WRIST_RADIUS,
+    SkinRig,
     hand_skin_frames,
     joint_matrices,
 )
-from mirrorvr.tracking import quat
 from mirrorvr.tracking.joints import JOINT_COUNT, Joint, Side
 from mirrorvr.tracking.leg_skeleton import LEG_RADII
 from mirrorvr.tracking.pose import LimbKind, LimbPose
@@ -85,6 +85,10 @@ def _draw_ranges(tris: NDArray[np.int64]) -> list[NDArray[np.int64]]:
         start = end
     return out
 
+
+#: skin weighted this much to joints an amputation level hides is not drawn: above a half, so
+#: the joint shared with the kept part stays whole (a transtibial leg keeps its knee)
+HIDDEN_SHARE = 0.8
 
 #: cluster size of the shadow's coarser mesh (metres, bind pose)
 SHADOW_CELL = 0.012
@@ -126,6 +130,7 @@ class _SideModel:
         self.side = side
         self.length_child = asset.length_child
         self.joint_count = len(asset.joint_names)
+        self.rig = SkinRig(self.bind_pos, self.bind_rot, self.length_child)
         self.vertices, self.normals, self.triangles = pos, nrm, tris
         self.joints, self.weights = m.joints, m.weights
         self.tints, self.materials = m.tints, m.materials
@@ -175,7 +180,7 @@ class _SideModel:
         """The mesh without the skin the ``hidden`` joints carry, its cut closed by a cap.
 
         What an amputation level leaves to the patient's own body (the thigh above a
-        transtibial amputation) is not drawn: triangles with a vertex weighted half or more to
+        transtibial amputation) is not drawn: triangles with a vertex weighted mostly (:data:`HIDDEN_SHARE`) to
         hidden joints are dropped, and every hole this opens is closed by a flat cap (a fan
         around the hole's centre, skinned like its rim), so no open tube shows.
         """
@@ -190,33 +195,74 @@ class _SideModel:
         share = np.zeros(len(self.vertices))
         for j in hidden:
             share += (self.weights * (self.joints == j)).sum(axis=1)
-        tris = self.triangles[(share[self.triangles] < 0.5).all(axis=1)]
+        # cut along the line where the hidden share crosses HIDDEN_SHARE: the weights are
+        # smooth over the surface, so the cut is a smooth ring, not a triangle-edge zigzag
         pos, nrm = [self.vertices], [self.normals]
         tint, mat, jnt, wgt = [self.tints], [self.materials], [self.joints], [self.weights]
-        caps: list[NDArray[np.int64]] = [tris]
+        edge_vertex: dict[tuple[int, int], int] = {}
         nv = len(self.vertices)
+
+        def on_edge(i: int, k: int) -> int:
+            nonlocal nv
+            key = (min(i, k), max(i, k))
+            if key not in edge_vertex:
+                t = (HIDDEN_SHARE - share[i]) / (share[k] - share[i])
+                pos.append((self.vertices[i] + t * (self.vertices[k] - self.vertices[i]))[None])
+                n = self.normals[i] + t * (self.normals[k] - self.normals[i])
+                nrm.append((n / max(float(np.linalg.norm(n)), 1e-12))[None])
+                tint.append((self.tints[i] + t * (self.tints[k] - self.tints[i]))[None])
+                mat.append((self.materials[i] + t * (self.materials[k] - self.materials[i]))[None])
+                w = np.zeros(self.joint_count)
+                np.add.at(w, self.joints[i], self.weights[i] * (1 - t))
+                np.add.at(w, self.joints[k], self.weights[k] * t)
+                top = np.argsort(-w, kind="stable")[:4]
+                jnt.append(top.astype(np.uint8)[None])
+                wgt.append((w[top] / w[top].sum())[None])
+                edge_vertex[key] = nv
+                nv += 1
+            return edge_vertex[key]
+
+        kept = share < HIDDEN_SHARE
+        inside = kept[self.triangles]
+        out: list[tuple[int, int, int]] = []
+        for tri, ins in zip(self.triangles[inside.any(axis=1) & ~inside.all(axis=1)],
+                            inside[inside.any(axis=1) & ~inside.all(axis=1)], strict=True):  # fmt: skip
+            # rotate (keeping the winding) so the odd vertex out comes first
+            r = int(np.argmax(ins != (ins.sum() == 2)))
+            a, b, c = (int(tri[(r + i) % 3]) for i in range(3))
+            if ins.sum() == 1:  # only a kept
+                out.append((a, on_edge(a, b), on_edge(a, c)))
+            else:  # a cut away, b and c kept
+                ab, ca = on_edge(a, b), on_edge(c, a)
+                out += [(ab, b, c), (ab, c, ca)]
+        tris = np.concatenate(
+            [self.triangles[inside.all(axis=1)], np.array(out, dtype=np.int64).reshape(-1, 3)]
+        )
+        allpos = np.vstack(pos)
+        caps: list[NDArray[np.int64]] = [tris]
         for loop in _boundary_loops(tris):
-            rim = self.vertices[loop]
+            rim = allpos[loop]
             centre = rim.mean(axis=0)
             # outward: the cap faces away from the kept skin (its rim's winding says which way)
             normal = np.cross(rim - centre, np.roll(rim, -1, axis=0) - centre).sum(axis=0)
             normal = -normal / max(float(np.linalg.norm(normal)), 1e-12)
-            # a low dome, as a stump's end is rounded, shaded round
+            # a low dome, as a stump's end is rounded: its own rim (the cut's vertices again,
+            # skinned alike) with normals leaning outwards, and a raised centre
             radius = float(np.linalg.norm(rim - centre, axis=1).mean())
-            out = (rim - centre) / max(radius, 1e-9)
-            rim_n = normal + 0.8 * out
+            lean = (rim - centre) / max(radius, 1e-9)
+            rim_n = normal + 0.7 * lean
             rim_n /= np.linalg.norm(rim_n, axis=1)[:, None]
-            centre = centre + normal * radius * 0.3
+            alljnt, allwgt = np.vstack(jnt), np.vstack(wgt)
             w = np.zeros(self.joint_count)
-            np.add.at(w, self.joints[loop].reshape(-1), self.weights[loop].reshape(-1))
+            np.add.at(w, alljnt[loop].reshape(-1), allwgt[loop].reshape(-1))
             top = np.argsort(-w, kind="stable")[:4]
             k = len(loop)
-            pos.append(np.vstack([rim, centre]))
+            pos.append(np.vstack([rim, centre + normal * radius * 0.35]))
             nrm.append(np.vstack([rim_n, normal]))
-            tint.append(np.full((k + 1, 3), 0.93))  # a little darker than skin: the stump end
+            tint.append(np.vstack([np.vstack(tint)[loop], np.vstack(tint)[loop].mean(axis=0)]))
             mat.append(np.zeros((k + 1, 2)))
-            jnt.append(np.vstack([self.joints[loop], top.astype(np.uint8)]))
-            wgt.append(np.vstack([self.weights[loop], w[top] / w[top].sum()]))
+            jnt.append(np.vstack([alljnt[loop], top.astype(np.uint8)]))
+            wgt.append(np.vstack([allwgt[loop], w[top] / w[top].sum()]))
             ring = nv + np.arange(k)
             # the rim runs with the kept triangles' winding; the cap runs against it
             caps.append(np.stack([np.roll(ring, -1), ring, np.full(k, nv + k)], axis=1))
@@ -357,10 +403,7 @@ class Limb:
         mdl = self.model
         width = float(hand.radii.mean()) / self._mean_radius * self.thickness
         if self.limb == "lower":
-            rot = quat.to_matrix(hand.orientations)
-            m = joint_matrices(
-                mdl.bind_pos, mdl.bind_rot, hand.positions, rot, mdl.length_child, width
-            )
+            m = mdl.rig.matrices(hand.positions, hand.orientations, width)
             self.matrices = m
             return m
         size = float(hand.radii[Joint.WRIST]) / REST_WRIST_RADIUS
