@@ -179,7 +179,8 @@ def _fb_props() -> FrameBufferProperties:
 def _gl_finish() -> Callable[[], None] | None:
     """``glFinish`` of the GL library panda3d's EGL module loaded (``None`` if absent)."""
     try:
-        return ctypes.CDLL("libGL.so.1").glFinish  # type: ignore[no-any-return]
+        fn: Callable[[], None] = ctypes.CDLL("libGL.so.1").glFinish
+        return fn
     except (OSError, AttributeError):
         return None
 

@@ -73,7 +73,9 @@ def _box(
     left out: on a software renderer every drawn pixel costs, even a hidden one.
     """
     lo_, hi_ = np.array(lo, dtype=np.float64), np.array(hi, dtype=np.float64)
-    corners, normals, tris = [], [], []
+    corners: list[np.ndarray] = []
+    normals: list[np.ndarray] = []
+    tris: list[tuple[int, int, int]] = []
     for face in faces:
         axis, side = _FACES[face]
         u, v = (axis + 1) % 3, (axis + 2) % 3  # (u, v, axis) is right-handed
