@@ -232,6 +232,33 @@ def _check_headset_streams(
     np.testing.assert_allclose(curl[opened], want["open"], atol=0.005)
 
 
+def test_an_unattended_headset_session_ends_after_an_emergency_stop(
+    tmp_path: Path, short_plan: Path, xr_manifest: Path, x_display: str
+) -> None:
+    # no console, no keys: nobody can resume, so the e-stop ends the session (it used to wait
+    # until the headset's runtime stopped, i.e. forever in an unattended simulation)
+    grip = HEAD + np.array([0.2, 0.35, -0.4])
+    controllers = write_controllers_csv(
+        tmp_path / "controllers.csv", [(0.0, "right", grip, np.array([1.0, 0, 0, 0]), {})]
+    )
+    headset = _headset(tmp_path, xr_manifest, [], hand_tracking=False, controllers_csv=controllers)
+    out = tmp_path / "session"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.render.xr_driver", "unattended", str(short_plan), str(out)],
+        cwd=ROOT,
+        env={**os.environ, **headset.env(), "DISPLAY": x_display},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    events = read_events(out / "events.jsonl").events
+    assert any(e.kind == "estop" and e["cause"] == "headset tracking lost" for e in events)
+    end = events[-1]
+    assert end.kind == "session_end" and end["state"] == "aborted"
+    assert "no operator" in end["reason"] and end["disarm"] == "confirmed"
+
+
 def test_headset_events_pause_stop_and_end_the_session(
     tmp_path: Path, short_plan: Path, xr_manifest: Path, x_display: str
 ) -> None:

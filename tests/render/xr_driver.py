@@ -9,6 +9,9 @@ takes live commands through ``XRSIM_CONTROL_DIR``, since it runs in the headset'
     tracking, that emergency stop restores tracking and presses the right controller's menu
     button, and the second emergency stop makes the runtime end the session (simulated
     patient, as in ``mirrorvr sim``).
+``unattended``
+    as ``events`` up to the first cue, which loses tracking; no one can resume the emergency
+    stop, so the session must end by itself, disarmed (it used to wait forever).
 ``answers``
     a real (not simulated) session: when the rating question appears the patient presses the
     right controller's trigger twice (slider +2) and then squeezes (confirm).
@@ -51,6 +54,10 @@ def main(mode: str, plan_path: str, out: str) -> int:
         elif e.kind == "estop" and "menu" in e["cause"]:
             once("stop", "release right menu", "stop")
 
+    def unattended_script(e: Event) -> None:
+        if e.kind == "cue":
+            once("tracking", "tracking_lost")
+
     def patient_presses() -> None:
         for button in ("select", "select", "squeeze"):
             # held for many frames, so even a slow, loaded machine's loop sees each press
@@ -66,11 +73,14 @@ def main(mode: str, plan_path: str, out: str) -> int:
 
     plan = load_plan(Path(plan_path))
     real = mode == "answers"
+    scripts = {"events": events_script, "unattended": unattended_script}
     opts = LaunchOptions(
         out=Path(out),
         realtime=True,
         simulated=not real,
-        sinks=[answers_script if real else events_script],
+        sinks=[answers_script if real else scripts[mode]],
+        # ``events`` stands for a therapist at the console: an emergency stop waits for them
+        operator=True if mode == "events" else None,
     )
     result, _ = run_headset_session(plan, opts)
     print(result.state, result.reason)

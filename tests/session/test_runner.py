@@ -160,3 +160,45 @@ def test_device_fault_without_an_operator_ends_the_session_disarmed(
     events = read_events(tmp_path / "s" / "events.jsonl").events
     assert any(e.kind == "estop" for e in events)
     assert summary["pulses_delivered"] == 20  # the first train only
+
+
+@pytest.mark.parametrize("resumable", [False, True])
+def test_a_pause_without_an_operator_ends_unless_its_caller_resumes_it(
+    tmp_path: Path, short_plan: Path, resumable: bool
+) -> None:
+    """No operator (an unattended headset session): a pause nobody can lift ends the session,
+    disarmed; a pause its caller will lift (headset focus regained) waits for it."""
+    runners: list = []
+    paused = threading.Event()
+
+    def pause_after_first_train(e):  # type: ignore[no-untyped-def]
+        if e.kind == "train_outcome" and e.get("train") == 0:
+            runners[0].pause("headset focus lost (visible)", resumable=resumable)
+        if e.kind == "state" and e.get("to") == "paused":
+            paused.set()
+
+    def lift() -> None:
+        if paused.wait(60):
+            runners[0].resume()
+
+    lifter = threading.Thread(target=lift, daemon=True)
+    lifter.start()
+    result, summary = run_session(
+        load_plan(short_plan),
+        LaunchOptions(
+            out=tmp_path / "s",
+            on_runner=runners.append,
+            operator=False,
+            sinks=[pause_after_first_train],
+        ),
+    )
+    assert paused.is_set()
+    if resumable:
+        assert result.state == "completed"
+        assert summary["pulses_delivered"] == 120
+    else:
+        assert result.state == "aborted"
+        assert "no operator" in result.reason and "focus lost" in result.reason
+        assert summary["pulses_delivered"] == 20  # the first train only
+        events = read_events(tmp_path / "s" / "events.jsonl").events
+        assert events[-1].kind == "session_end" and events[-1]["disarm"] == "confirmed"

@@ -46,10 +46,15 @@ def test_threshold_hunt_in_real_time_over_lsl(tmp_path: Path, lsl_name: str) -> 
     assert outcome.status == "completed", outcome.reason
     events = read_events(tmp_path / "ev.jsonl").events
     meps = [e for e in events if e.kind == "mep"]
-    assert len(meps) == outcome.pulses == 6
+    assert len(meps) == outcome.pulses
+    # a loaded machine can deliver EMG late: such a trial is rejected (a gap) and the next
+    # pulse repeats its intensity, so only the accepted trials are the estimator's six
+    accepted = [m for m in meps if m["accepted"]]
+    assert len(accepted) == 6
+    assert outcome.pulses == 6 + outcome.rejected
     # 80 % MSO on a 50 % threshold: a large MEP at the body's latency; the next pulse
     # (estimate after one positive: ~25 %) gives none
-    first, second = meps[0], meps[1]
+    first, second = accepted[0], accepted[1]
     assert first["accepted"] and first["positive"] and first["pp_uv"] > 500
     if first["baseline_rms_uv"] < 10:  # (a random burst of activity would set an earlier onset)
         assert 18 < first["latency_ms"] < 80  # 22 ms + however late the emulator saw the byte
@@ -57,7 +62,7 @@ def test_threshold_hunt_in_real_time_over_lsl(tmp_path: Path, lsl_name: str) -> 
     if second["baseline_rms_uv"] < 10:  # (a burst of muscle activity in the window reads as one)
         assert not second["positive"]
     emu = [json.loads(line) for line in (tmp_path / "emu.jsonl").read_text().splitlines()]
-    assert sum(1 for f in emu if f.get("action") == "pulse") == 6
+    assert sum(1 for f in emu if f.get("action") == "pulse") == outcome.pulses
 
 
 def test_missing_emg_stream_is_a_clear_error(lsl_name: str) -> None:

@@ -38,8 +38,9 @@ def test_trigger_sends_code_then_zero_and_emulator_counts_one_pulse(tmp_path: Pa
     assert rx == ["00", "2a", "00", "00", "00"]  # connect, code, release, disarm, close
     pulses = [f for f in frames if f.get("action") == "pulse"]
     assert len(pulses) == 1
-    # the emulator received the code after the driver's stamp, within a pty wake-up
-    assert 0 <= pulses[0]["t"] - t < 0.05 or 0 <= t - pulses[0]["t"] < 0.001
+    # the emulator received the code after the driver's stamp (1 ms for the two processes'
+    # stamping order; how much later is load, not this test's topic: no timing asserts)
+    assert pulses[0]["t"] > t - 0.001
     # the release came after the code, not before it (width is not checked: no timing asserts)
     level = [f for f in frames if f.get("rx") == "00" and f["t"] >= pulses[0]["t"]]
     assert level

@@ -98,6 +98,15 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
             if summary.get(key):
                 rows.append((label, str(summary[key])))
     rows.append(("e-stops", str(summary.get("estops") or 0)))
+    for f in summary.get("device_faults") or []:
+        what = "paused (plan: pause)" if f.get("action") == "pause" else "emergency stop"
+        back = " · stimulator reconnected" if f.get("reconnected_t") is not None else ""
+        rows.append(
+            (
+                "device fault",
+                f"{what} at {float(f['t']):.2f} s, disarm {f.get('disarm')}{back}: {f.get('cause')}",
+            )
+        )
     rows.append(("cues", str(summary.get("cues") or 0)))
     ratings = summary.get("ratings") or {}
     if ratings:

@@ -110,7 +110,11 @@ class HeadsetSafety:
                 self._ending = True
                 runner.abort(f"the headset's OpenXR session ended ({state})")
             elif state in ("visible", "synchronized", "idle") and self._focused_once:
-                self._apply(runner, p.on_focus_lost, f"headset focus lost ({state})")
+                cause = f"headset focus lost ({state})"
+                if p.on_focus_lost == "pause" and p.resume_on_focus:
+                    runner.pause(cause, resumable=True)  # lifted below when focus returns
+                else:
+                    self._apply(runner, p.on_focus_lost, cause)
                 self._paused_by_focus = p.on_focus_lost == "pause"
             elif state == "focused" and self._paused_by_focus and p.resume_on_focus:
                 self._paused_by_focus = False

@@ -28,6 +28,10 @@ def run_headset_session(
     check_runtime()
     safety = HeadsetSafety(policy or HeadsetPolicy(on_pose_lost=plan.tracking.on_lost))
     user_on_runner = opts.on_runner
+    if opts.operator is None:
+        # our hook below is not an operator: a pause the headset cannot lift itself (lost
+        # tracking, a device fault) waits only if someone else can resume it
+        opts.operator = user_on_runner is not None
 
     def on_runner(runner: SessionRunner) -> None:
         safety.attach_runner(runner)

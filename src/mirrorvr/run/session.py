@@ -60,6 +60,9 @@ class LaunchOptions:
     sinks: list[EventSink] = field(default_factory=list)
     #: called with the runner before it starts (console, keyboard, tests hook pause/estop here)
     on_runner: Callable[[SessionRunner], None] | None = None
+    #: someone can resume a pause (console, keys, a controlling program); ``None``: whoever set
+    #: ``on_runner``. Without one, a pause the display cannot lift ends the session, disarmed
+    operator: bool | None = None
     presenter_factory: Callable[[Clock, Answering | None], Presenter] | None = None
     #: EMG for a motor-threshold estimate at session start (``None``: the simulated patient's
     #: body on the simulated clock; an LSL inlet named in the plan in real time)
@@ -192,7 +195,9 @@ def run_session(
             start_index=start_index,
             pulses_delivered=delivered,
             pulses_today=pulses_today,
-            operator_present=opts.on_runner is not None,
+            operator_present=opts.operator
+            if opts.operator is not None
+            else opts.on_runner is not None,
         )
         if pme is not None:
             pme.on_lost = runner.pause  # a lost EMG stream pauses the session

@@ -17,12 +17,22 @@ shown, and no pulse is lost to the stall. A stall longer than ``session.max_stal
 is logged as a pause (reason, governor re-check) before the session goes on. With
 ``session.on_stall = "refuse"`` nothing shifts: the stall is logged and late pulses are logged
 missed, as the plan asked.
+
+Device faults (a lost link, a keep-alive that failed, the unit's error bits) reach the runner
+from the executor at once, armed or not. ``stimulation.on_device_fault = "estop"`` (default)
+e-stops. ``"pause"`` disarms too (outcome logged as truthfully as an e-stop's: ``device``
+``fault_disarm``), pauses the session with the reason, and while paused tries to bring the
+stimulator back every ``RECONNECT_EVERY_S``; a resume is refused until it answers again, and then
+passes the governor's re-check and re-arms before the next train. A stimulator that has not come
+back ``stimulation.device_fault_wait_s`` after the fault ends the session (aborted). Where a
+pause cannot be held safely (the stimulation process died) the runner e-stops and says so.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -43,6 +53,8 @@ START_LEAD_S = 0.5
 #: real time: a train is handed to the pulse scheduler this long before its first pulse, so
 #: its governor check and durable intent are done before the deadline
 STIM_LOOKAHEAD_S = 0.3
+#: a session paused by a device fault tries to reconnect the stimulator this often (seconds)
+RECONNECT_EVERY_S = 1.0
 
 
 class State(StrEnum):
@@ -105,17 +117,29 @@ class SessionRunner:
         self._resume_req = threading.Event()
         self._abort_reason: str | None = None
         self._pause_reason = ""
+        self._pause_resumable = False
         self._shift = 0.0
         self._t0 = 0.0
         self._onsets: dict[int, float] = {}
         self._last_step = start_index - 1
+        #: set while a device-fault pause waits for the stimulator; the time.monotonic() of the
+        #: fault and the last reconnect failure
+        self._device_down = threading.Event()
+        self._device_down_at = 0.0
+        self._device_problem = ""
         if executor is not None:
-            executor.on_fault = self.estop
+            executor.on_fault = self.device_fault
 
     # ---- control from any thread -------------------------------------------------------
-    def pause(self, reason: str = "paused by operator") -> None:
-        """Pause before the next step; a running train is stopped (no pulse while paused)."""
+    def pause(self, reason: str = "paused by operator", *, resumable: bool = False) -> None:
+        """Pause before the next step; a running train is stopped (no pulse while paused).
+
+        ``resumable``: the caller itself will resume (the headset when its focus comes back), so
+        the pause waits even with no operator connected; any other pause without an operator
+        ends the session, disarmed.
+        """
         self._pause_reason = reason
+        self._pause_resumable = resumable
         self._resume_req.clear()
         self._pause_req.set()
         if self.executor is not None:
@@ -147,6 +171,52 @@ class SessionRunner:
                 disarm_detail="no stimulator in this session",
             )
         self.pause(f"emergency stop: {cause}")
+
+    def device_fault(self, cause: str) -> None:
+        """A device fault (any thread): e-stop, or pause if the plan says so and a pause can
+        be held safely (else e-stop, saying why)."""
+        if self.executor is None or self.plan.stimulation.on_device_fault != "pause":
+            self.estop(cause)
+            return
+        why_not = self.executor.pause_for_fault(cause)
+        if why_not is not None:
+            self.estop(
+                f"{cause} (the plan asks to pause on a device fault, but {why_not}: "
+                "emergency stop instead)"
+            )
+            return
+        self._device_problem = cause
+        self._device_down_at = time.monotonic()
+        self._device_down.set()
+        wait = self.plan.stimulation.device_fault_wait_s
+        self.pause(
+            f"{cause}: paused, stimulator disarmed (stimulation.on_device_fault = pause); "
+            f"waiting up to {wait:g} s for the stimulator to answer again, then a resume"
+        )
+
+    @property
+    def device_down(self) -> bool:
+        """Whether a device-fault pause is waiting for the stimulator to come back."""
+        return self._device_down.is_set()
+
+    def _try_reconnect(self) -> None:
+        assert self.executor is not None
+        problem = self.executor.reconnect()
+        if problem is None:
+            self._device_down.clear()
+        else:
+            self._device_problem = problem
+
+    def _device_wait_over(self) -> bool:
+        """True (and the abort reason set) when the stimulator did not come back in time."""
+        wait = self.plan.stimulation.device_fault_wait_s
+        if time.monotonic() - self._device_down_at <= wait:
+            return False
+        self._abort_reason = (
+            f"the stimulator did not come back within {wait:g} s of the device fault "
+            f"(last: {self._device_problem}); the session ends here, disarmed"
+        )
+        return True
 
     def _disarm_now(self) -> None:
         if self.executor is not None:
@@ -188,20 +258,41 @@ class SessionRunner:
         self._set_state(State.PAUSED, self._pause_reason)
         if self.executor is not None:
             self.executor.stimulator.disarm()
-        if not self.operator_present:
+        if not self.operator_present and not self._pause_resumable:
             self._abort_reason = (
                 f"{self._pause_reason} (no operator connected to resume it, so the session "
                 "ends here, disarmed)"
             )
             self._pause_req.clear()
             return
+        next_try = 0.0
         while True:
-            while not self._resume_req.wait(_POLL_S if self.clock.realtime else None):
-                pass
+            # a device-fault pause polls in real time whatever the clock: the device is real
+            poll = _POLL_S if self.clock.realtime or self._device_down.is_set() else None
+            while not self._resume_req.wait(poll):
+                if not self._device_down.is_set():
+                    continue
+                if time.monotonic() >= next_try:
+                    self._try_reconnect()
+                    next_try = time.monotonic() + RECONNECT_EVERY_S
+                if self._device_down.is_set() and self._device_wait_over():
+                    self._pause_req.clear()
+                    return
             self._resume_req.clear()
             if self._abort_reason is not None:
                 self._pause_req.clear()
                 return
+            if self._device_down.is_set():
+                self._try_reconnect()
+            if self._device_down.is_set():
+                self.log.append(
+                    "stim_refused",
+                    self.clock.now(),
+                    durable=True,
+                    reason="cannot resume: the stimulator has not answered again since the "
+                    f"device fault ({self._device_problem}): check the cable and the unit",
+                )
+                continue
             problems = self._recheck()
             if not problems:
                 break
@@ -313,6 +404,7 @@ class SessionRunner:
             self.pulses_delivered = self._pulses_at_start + self.executor.delivered
         else:
             disarm = {}
+        planned = self.timeline.total_pulses
         self._set_state(state, reason)
         self.log.append(
             "session_end",
@@ -322,6 +414,9 @@ class SessionRunner:
             state=str(state),
             reason=reason,
             pulses_delivered=self.pulses_delivered,
+            # the dose as planned and what of it this session did not deliver (never guessed)
+            pulses_planned=planned,
+            pulses_not_delivered=max(0, planned - self.pulses_delivered),
             last_step=self._last_step,
         )
         return RunResult(state, reason, self.pulses_delivered, self._last_step)

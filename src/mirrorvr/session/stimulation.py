@@ -44,6 +44,14 @@ class Stimulation(Protocol):
         """Accept trains again after an e-stop or pause."""
         ...
 
+    def pause_for_fault(self, cause: str) -> str | None:
+        """Disarm for a device-fault pause and log the outcome; or why that cannot be safe."""
+        ...
+
+    def reconnect(self) -> str | None:
+        """Try to bring a faulted stimulator back (disarmed); ``None``: it answers again."""
+        ...
+
     def recheck(self, today: dt.date, pulses_today: int = 0) -> list[str]:
         """The governor's problems with the rest of the plan (empty: may go on)."""
         ...

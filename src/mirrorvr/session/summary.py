@@ -30,15 +30,48 @@ def delivered_pulses(events: list[Event]) -> tuple[int, int]:
 DISARM_WARNING = "check the stimulator: disarm not confirmed"
 
 
+#: events that carry a disarm outcome (``device`` only for a device-fault pause's disarm)
+DISARM_KINDS = ("estop", "session_end", "device")
+
+
 def disarm_warnings(events: list[Event]) -> list[str]:
-    """Every e-stop or session end whose disarm the device did not confirm, as a warning."""
+    """Every e-stop, device-fault pause or session end whose disarm the device did not
+    confirm, as a warning."""
     out = []
     for e in events:
-        if e.kind in ("estop", "session_end") and e.get("disarm") in ("failed", "unknown"):
+        if e.kind in DISARM_KINDS and e.get("disarm") in ("failed", "unknown"):
             step = f" at '{e['disarm_step']}'" if e.get("disarm_step") else ""
             why = f": {e['disarm_detail']}" if e.get("disarm_detail") else ""
             out.append(f"{DISARM_WARNING} ({e.kind} at {e.t:.2f} s: {e['disarm']}{step}{why})")
     return out
+
+
+def device_fault_reactions(events: list[Event]) -> list[dict[str, Any]]:
+    """What the session did about each device fault: ``pause`` (the plan's
+    ``stimulation.on_device_fault``) or ``estop``, when, why, and the disarm's outcome."""
+    out: list[dict[str, Any]] = []
+    faulted = False
+    for e in events:
+        if e.kind == "device" and e.get("what") in ("fault", "stim_process_died"):
+            faulted = True
+        elif e.kind == "device" and e.get("what") == "fault_disarm":
+            out.append(_reaction("pause", e))
+            faulted = False
+        elif e.kind == "estop" and faulted:
+            out.append(_reaction("estop", e))
+            faulted = False
+        elif e.kind == "device" and e.get("what") == "reconnected" and out:
+            out[-1]["reconnected_t"] = e.t
+    return out
+
+
+def _reaction(action: str, e: Event) -> dict[str, Any]:
+    return {
+        "action": action,
+        "t": e.t,
+        "cause": str(e.get("cause", "")),
+        "disarm": e.get("disarm", "unknown"),
+    }
 
 
 def summarize(events: list[Event], planned_pulses: int) -> dict[str, Any]:
@@ -78,6 +111,7 @@ def summarize(events: list[Event], planned_pulses: int) -> dict[str, Any]:
         "resumes": kinds["resume"],
         "motor_threshold": _motor_threshold(events),
         "disarm_warnings": disarm_warnings(events),
+        "device_faults": device_fault_reactions(events),
         "phantom_motor_execution": _pme(events),
     }
 

@@ -30,6 +30,9 @@ from mirrorvr.sim.ttl_box import TTLBoxEmulator, open_log
 class Emulator(Protocol):
     """What ``run_emulator`` needs of an emulator."""
 
+    #: the pty it serves now (a re-plugged cable gets a new one)
+    link: PtyLink
+
     def serve(self) -> None:
         """Serve until stopped."""
         ...
@@ -82,6 +85,7 @@ def _magstim(model: str) -> EmulatorFactory:
             model=model,
             version=str(opts.get("firmware") or "9.0"),
             unlock_code=str(opts.get("unlock_code") or DEFAULT_UNLOCK_CODE),
+            stale_interval=bool(opts.get("stale_interval", False)),
             **_stim_kw(opts),
         )
 
@@ -124,6 +128,7 @@ def run_emulator(kind: str, link: str | Path, log: str | Path | None = None, **o
     try:
         emu.serve()
     finally:
+        emu.link.close()  # a re-plugged cable's pty (idempotent: the same one otherwise)
         pty.close()
         if log_file is not None:
             log_file.close()
@@ -243,6 +248,8 @@ class EmulatorThread:
             self.emulator.stop()
         if self._thread is not None:
             self._thread.join(5)
+        if self.emulator is not None:
+            self.emulator.link.close()  # a re-plugged cable's pty (else the one below)
         if self._pty is not None:
             self._pty.close()
         if self._log_file is not None:
@@ -275,6 +282,11 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--firmware", default=None)
     ap.add_argument("--unlock-code", default=None)
     ap.add_argument("--idle-disarm", type=float, default=60.0)
+    ap.add_argument(
+        "--stale-interval",
+        action="store_true",
+        help="Magstim: acknowledge the BiStim² interval without applying it (read-back fault)",
+    )
     return ap
 
 
@@ -299,6 +311,7 @@ def main(argv: list[str] | None = None) -> None:
             firmware=a.firmware,
             unlock_code=a.unlock_code,
             idle_disarm_s=a.idle_disarm,
+            stale_interval=a.stale_interval,
             **(body if a.emg else {}),
         )
     except DeviceError as e:

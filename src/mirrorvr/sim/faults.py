@@ -19,7 +19,7 @@ FAULT_KINDS: dict[str, str] = {
     "drop": "one reply never sent (the command is still carried out)",
     "late": "one reply sent late (P seconds, default 1.5 s: past the driver's timeout)",
     "conflict": "one command refused as conflicting with the state (not carried out)",
-    "disconnect": "the link closes (cable pulled) at that frame",
+    "disconnect": "the link closes (cable pulled) at that frame; with P, plugged back in P s later",
     "overtemp": "the coil over-heats (Magstim 42.5 °C, MagPro 45 °C): the device disarms itself and flags it",
     "error-bits": "the device raises its error bits / disables itself (fatal error)",
 }

@@ -105,7 +105,7 @@ class MagVentureEmulator(SerialEmulator):
             rec["fault"] = fault.kind
             if fault.kind == "disconnect":
                 self.log(**rec, action="ignored (link lost)")
-                self.disconnect()
+                self.disconnect(fault.param)
                 return
             if fault.kind == "overtemp":
                 self.temp = OVERTEMP_C

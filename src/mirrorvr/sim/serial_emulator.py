@@ -55,6 +55,7 @@ class SerialEmulator:
         self.frames_after_arm = 0
         self.ever_armed = False
         self.disconnected = False
+        self._replug_at: float | None = None
         self._nul_active = False
         self._out: collections.deque[tuple[float, bytes]] = collections.deque()
         self._stop = threading.Event()
@@ -95,11 +96,30 @@ class SerialEmulator:
                 return f
         return None
 
-    def disconnect(self) -> None:
-        """Close the link as if the cable were pulled; the device model keeps running."""
+    def disconnect(self, replug_after_s: float | None = None) -> None:
+        """Close the link as if the cable were pulled; the device model keeps running.
+
+        ``replug_after_s``: the cable is plugged back in that much later (``disconnect:P``): a
+        new pty behind the same link path, as udev gives a re-plugged adapter its old name.
+        """
         self.disconnected = True
-        self.log(action="disconnect")
+        self.log(action="disconnect", replug_after_s=replug_after_s)
         self.link.close_master()
+        if replug_after_s is not None:
+            self._replug_at = time.monotonic() + replug_after_s
+
+    def _replug(self) -> None:
+        """A new pty behind the old link path; the device model's state is unchanged."""
+        old, new = self.link, PtyLink.open()
+        link = old.link
+        old.close()  # the host's end of the old pty now only reads EIO
+        if link is not None:
+            new.make_link(link)
+        self.link = new
+        self._replug_at = None
+        self._out.clear()
+        self.disconnected = False
+        self.log(action="replug", port=new.slave_path)
 
     # ------------------------------------------------------------------ output
 
@@ -161,6 +181,14 @@ class SerialEmulator:
                  line_delay=bool(self.line.baudrate), faults=[f.spec() for f in self.faults])  # fmt: skip
         fd = self.link.master_fd
         while not self._stop.is_set():
+            if (
+                self.disconnected
+                and self._replug_at is not None
+                and time.monotonic() >= self._replug_at
+            ):
+                self._replug()
+                fd = self.link.master_fd
+                continue
             if self.disconnected:
                 self._stop.wait(0.01)
                 self.tick(local_clock())

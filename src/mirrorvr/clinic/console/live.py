@@ -24,7 +24,7 @@ from mirrorvr.run.patient import run_recorded_session
 from mirrorvr.run.session import LaunchOptions
 from mirrorvr.session.events import Event
 from mirrorvr.session.runner import SessionRunner
-from mirrorvr.session.summary import disarm_warnings
+from mirrorvr.session.summary import DISARM_KINDS, device_fault_reactions, disarm_warnings
 from mirrorvr.session.timeline import Timeline, compile_timeline
 
 
@@ -38,6 +38,8 @@ class _Counters:
     estops: int = 0
     #: every e-stop or session end whose disarm the device did not confirm (shown loudly)
     disarm_warnings: list[str] = field(default_factory=list)
+    #: the events that say what a device fault did (pause or e-stop, disarm outcome, reconnect)
+    fault_events: list[Event] = field(default_factory=list)
     last_rating: dict[str, Any] | None = None
     device_event: str = "not connected"
     frames: int = 0
@@ -161,9 +163,14 @@ class LiveSession:
                 c.pulses += 1
             elif k == "estop":
                 c.estops += 1
-            if k in ("estop", "session_end"):
+            if k in DISARM_KINDS:
                 c.disarm_warnings += disarm_warnings([e])
-            elif k == "rating":
+            if k == "estop" or (
+                k == "device"
+                and e.get("what") in ("fault", "stim_process_died", "fault_disarm", "reconnected")
+            ):
+                c.fault_events.append(e)
+            if k == "rating":
                 c.last_rating = {"timepoint": e["timepoint"], "value": e.get("value")}
             elif k == "device":
                 c.device_event = str(e.get("what", ""))
@@ -212,6 +219,8 @@ class LiveSession:
                 "pulses_planned": self.timeline.total_pulses,
                 "estops": c.estops,
                 "disarm_warnings": list(c.disarm_warnings),
+                # the last device fault and what the session did about it (pause or e-stop)
+                "device_fault": next(iter(device_fault_reactions(c.fault_events)[-1:]), None),
                 "device": device,
                 "last_rating": c.last_rating,
                 "frame_health": frames,
@@ -226,6 +235,8 @@ class LiveSession:
             return "no stimulator" if self.timeline.total_pulses == 0 else last_event
         if self.ended.is_set():
             return "disarmed (session over)"
+        if runner is not None and runner.device_down:
+            return "FAULT: paused, waiting for the stimulator to answer again"
         st = ex.stimulator.status()
         if not st.connected:
             return "disconnected"

@@ -411,6 +411,7 @@ function renderLive() {
     <dt>Pulses delivered</dt><dd id="st-pulses">${s.pulses_delivered} / ${s.pulses_planned}</dd>
     <dt>Stimulator</dt><dd id="st-device" class="${dev.startsWith("ARMED") ? "device-armed" : "device-disarmed"}">${esc(dev)}</dd>
     <dt>Emergency stops</dt><dd id="st-estops">${s.estops}</dd>
+    ${s.device_fault ? `<dt>Device fault</dt><dd id="st-device-fault" class="${s.device_fault.disarm === "confirmed" ? "device-disarmed" : "device-armed"}">${s.device_fault.action === "pause" ? "paused by a device fault (plan: pause)" : "emergency stop on a device fault"} at ${Number(s.device_fault.t).toFixed(1)} s · disarm ${esc(s.device_fault.disarm)}${s.device_fault.reconnected_t != null ? " · stimulator answers again: resume when ready" : ""} – ${esc(s.device_fault.cause)}</dd>` : ""}
     ${(s.disarm_warnings || []).map(w => `<dt>DISARM</dt><dd class="disarm-warning device-armed"><b>${esc(w)}</b></dd>`).join("")}
     <dt>Last rating</dt><dd id="st-rating">${s.last_rating ? `${fmt(s.last_rating.value)} (${esc(s.last_rating.timepoint)})` : "–"}</dd>
     <dt>Frame health</dt><dd id="st-frames">${esc(s.frame_health)}</dd>
