@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from mirrorvr.sim.fault_matrix import detection_markdown, run_all, run_detection, to_markdown
+from mirrorvr.sim.fault_reaction import pause_markdown, run_pause_reactions
 
 
 def main() -> int:
@@ -32,6 +33,7 @@ def main() -> int:
         cells = run_all(Path(tmp))
         text = to_markdown(cells, folder_note=tmp)
         text += "\n" + detection_markdown(run_detection(Path(tmp) / "detect"), folder_note=tmp)
+        text += "\n" + pause_markdown(run_pause_reactions(Path(tmp) / "pause"), folder_note=tmp)
         text += f"\nMeasured with load average {load[0]:.1f} (1 min) on this machine.\n"
     args.out.write_text(text, encoding="utf-8")
     bad = [c for c in cells if c.stray or c.ended_armed]

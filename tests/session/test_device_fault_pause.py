@@ -27,6 +27,7 @@ from mirrorvr.run.session import LaunchOptions, run_session
 from mirrorvr.session.eventlog import read_events
 from mirrorvr.session.events import Event
 from mirrorvr.session.runner import SessionRunner
+from mirrorvr.session.summary import DISARM_WARNING
 from mirrorvr.sim.emulate import EmulatorProcess
 from tests.conftest import mirrorvr_cmd
 
@@ -62,7 +63,7 @@ rmt_pct_mso = 50
 measured_on = "2026-01-10"
 
 [devices]
-stimulator = {{ kind = "magstim-200" }}
+stimulator = {{ kind = "{kind}" }}
 
 [screening]
 completed_on = "2026-01-10"
@@ -77,9 +78,9 @@ AT = 12
 FAST = ["--timing", "fast"]
 
 
-def _plan(tmp_path: Path, fault: str) -> Path:
+def _plan(tmp_path: Path, fault: str, kind: str = "magstim-200") -> Path:
     p = tmp_path / "plan.toml"
-    p.write_text(textwrap.dedent(PLAN).format(fault=fault), encoding="utf-8")
+    p.write_text(textwrap.dedent(PLAN).format(fault=fault, kind=kind), encoding="utf-8")
     return p
 
 
@@ -91,6 +92,7 @@ def _run(
     | None = None,
     *,
     stim_process: bool = True,
+    kind: str = "magstim-200",
 ) -> tuple[Any, list[Event], list[dict[str, Any]]]:
     """Run the plan in real time against a faulting emulator; return result, events, the
     emulator's log."""
@@ -130,11 +132,9 @@ def _run(
 
         threading.Thread(target=go, daemon=True).start()
 
-    with EmulatorProcess(
-        "magstim-200", link, emu_log, extra_args=["--fault", emulator_fault, *FAST]
-    ):
+    with EmulatorProcess(kind, link, emu_log, extra_args=["--fault", emulator_fault, *FAST]):
         result, _ = run_session(
-            load_plan(_plan(tmp_path, fault_text)),
+            load_plan(_plan(tmp_path, fault_text, kind)),
             LaunchOptions(
                 out=tmp_path / "s",
                 realtime=True,
@@ -196,11 +196,62 @@ def test_pause_and_a_device_that_never_comes_back_ends_the_session(tmp_path: Pat
     assert end["pulses_planned"] == 12
     assert end["pulses_delivered"] == _emu_pulses(emu) < 12
     assert end["pulses_not_delivered"] == 12 - end["pulses_delivered"]
+    _check_store_settles_and_console_shows(tmp_path, events, end["pulses_delivered"])
 
 
-@pytest.mark.parametrize("stim_process", [True, False], ids=["child", "thread"])
+def _check_store_settles_and_console_shows(
+    tmp_path: Path, events: list[Event], delivered: int
+) -> None:
+    """The day's reservation settles to what was delivered; the console's live panel shows the
+    pause by a device fault and its disarm outcome (fed the session's own events)."""
+    from mirrorvr.clinic.console.live import LiveSession
+    from mirrorvr.clinic.store import ClinicStore
+
+    disarm = _first(events, "device", what="fault_disarm")
+    with ClinicStore(tmp_path / "clinic.sqlite3") as store:
+        store.add_patient("T-DF", amputation_side="left")
+        sid = store.reserve_session(
+            "T-DF",
+            plan_name="device fault test plan",
+            plan_toml="",
+            folder=tmp_path / "s",
+            pulses_planned=12,
+            pulses_reserved=12,
+            daily_limit=3000,
+        )
+        assert store.pulses_today("T-DF") == 12  # held in full while the session runs
+        store.import_session_log(sid)
+        assert store.reservation(sid)[0] == "settled"
+        assert store.pulses_today("T-DF") == delivered  # the missed pulses are given back
+        live = LiveSession(
+            store=store,
+            session_id=sid,
+            patient_id="T-DF",
+            plan=load_plan(tmp_path / "plan.toml"),
+            folder=tmp_path / "s",
+            pulses_today=0,
+        )
+        for e in events:
+            live._sink(e)  # the sink the console registers on a session's log
+        st = live.status()
+    assert st["device_fault"]["action"] == "pause"
+    assert st["device_fault"]["disarm"] == disarm["disarm"]
+    assert st["state"] == "aborted" and "did not come back" in st["reason"]
+    if disarm["disarm"] != "confirmed":  # a pulled cable: shown loudly, never as disarmed
+        assert any(DISARM_WARNING in w for w in st["disarm_warnings"])
+
+
+#: how each emulator logs the intensity set and the arming (a prefix of the ``action``)
+SET_AND_ARM = {"magstim-200": ("power A 50", "arm"), "magventure": ("amplitude 50", "enable")}
+
+
+@pytest.mark.parametrize(
+    ("kind", "stim_process"),
+    [("magstim-200", True), ("magstim-200", False), ("magventure", True)],
+    ids=["magstim-child", "magstim-thread", "magventure-child"],
+)
 def test_pause_resumes_only_after_the_device_is_back_and_an_operator_resumes(
-    tmp_path: Path, stim_process: bool
+    tmp_path: Path, kind: str, stim_process: bool
 ) -> None:
     def control(runner: SessionRunner, gone: threading.Event, seen: dict[str, Any]) -> None:
         assert seen["reconnected"].wait(60), "the re-plugged stimulator was never reconnected"
@@ -214,6 +265,7 @@ def test_pause_resumes_only_after_the_device_is_back_and_an_operator_resumes(
         f"disconnect:1.5@{AT}",
         control,
         stim_process=stim_process,
+        kind=kind,
     )
     _, paused = _check_paused_on_fault(events)
     back = _first(events, "device", what="reconnected")
@@ -224,9 +276,13 @@ def test_pause_resumes_only_after_the_device_is_back_and_an_operator_resumes(
     assert not [e for e in events if e.kind == "pulse" and paused.t < e.t < rearmed.t]
     assert [e for e in events if e.kind == "pulse" and e.t > rearmed.t]
     # on the re-plugged unit: the plan's intensity set (read back) before it was armed again
-    actions = [r.get("action") for r in emu]
+    actions = [str(r.get("action", "")) for r in emu]
     plugged = actions.index("replug")
-    assert actions.index("power A 50", plugged) < actions.index("arm", plugged)
+    set_, arm = SET_AND_ARM[kind]
+    after = list(enumerate(actions))[plugged:]
+    first_set = next(i for i, a in after if a.startswith(set_))
+    first_arm = next(i for i, a in after if a == arm)
+    assert first_set < first_arm
     assert result.state == "aborted" and result.reason == "test over"
     end = _first(events, "session_end")
     assert end["pulses_delivered"] == _emu_pulses(emu)
@@ -254,6 +310,8 @@ def test_without_an_operator_a_device_fault_pause_ends_the_session_via_cli(
     assert "device fault" in res.stdout and "paused (plan: pause)" in res.stdout
     events = read_events(tmp_path / "s" / "events.jsonl").events
     _check_paused_on_fault(events)
+    if _first(events, "device", what="fault_disarm")["disarm"] != "confirmed":
+        assert DISARM_WARNING in res.stderr  # a pulled cable cannot confirm: said loudly
     assert _first(events, "session_end")["state"] == "aborted"
 
 
@@ -302,6 +360,20 @@ def test_a_dead_stimulation_process_falls_back_to_an_estop(tmp_path: Path) -> No
     assert "stimulation process is gone" in estop["cause"]
     assert not [e for e in events if e.kind == "device" and e.get("what") == "fault_disarm"]
     assert result.state == "aborted"
+
+
+def test_validate_says_what_a_device_fault_does(tmp_path: Path) -> None:
+    for text, said in (("", "emergency stop"), (PAUSE.format(wait=45), "pause, disarmed")):
+        plan = _plan(tmp_path, text)
+        res = subprocess.run(
+            mirrorvr_cmd("validate", str(plan)),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "COLUMNS": "250"},
+        )
+        assert res.returncode == 0, res.stderr
+        assert f"on a device fault: {said}" in res.stdout
 
 
 def test_a_bad_reaction_is_refused_by_validate_with_the_field(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from itertools import pairwise
 from pathlib import Path
 
 TABLE = Path(__file__).resolve().parents[2] / "src/mirrorvr/stim/safety/train_table.csv"
+PAIRED = Path(__file__).resolve().parents[2] / "src/mirrorvr/stim/safety/paired_limits.csv"
 
 
 @dataclass(frozen=True)
@@ -54,17 +55,73 @@ def table_limit(freq: float, pct_mt: float) -> float | None:
     return min(cells[i][j] for i in range(ri + 1) for j in range(ci + 1))
 
 
-def violations(
-    pulses: list[tuple[float, float, float]], rules: Rules, pulses_today: int = 0
+def paired_limits() -> dict[str, float]:
+    """The shipped paired-pulse limits, read from the CSV (docs/safety.md: paired pulses)."""
+    rows = [
+        r for r in csv.reader(PAIRED.read_text().splitlines()) if r and not r[0].startswith("#")
+    ]
+    return {r[0]: float(r[1]) for r in rows[1:]}
+
+
+#: a device-timed pair: (first t, % MT, % MSO, second t, power B % MT, power B % MSO)
+Pair = tuple[float, float, float, float, float, float]
+
+
+def paired_violations(
+    pairs: list[Pair], others: list[float], rules: Rules, device_interval_ms: float
 ) -> list[str]:
-    """Every documented limit the pulses (time s, % MT, % MSO) break."""
+    """docs/safety.md on a device that times pairs: each pair's interval is the device's and
+    within the paired limits, power B keeps the intensity caps, and a pair is a single
+    stimulus: nothing (another pair, a pulse) closer than the single-pulse gap or the paired
+    repetition limit, whichever is longer (from the pair's second pulse to the next stimulus).
+
+    ``others``: the times of every other stimulus.
+    """
+    lim = paired_limits()
     out: list[str] = []
-    ps = sorted(pulses)
+    gap = max(rules.single_gap_s, lim["min_pair_interval_s"])
+    firsts = sorted([p[0] for p in pairs] + others)
+    lasts = {p[0]: p[3] for p in pairs}
+    for t1, _, _, t2, rmt_b, mso_b in pairs:
+        ipi = (t2 - t1) * 1000.0
+        if abs(ipi - device_interval_ms) > 0.01:
+            out.append(f"pair at {t1:.3f}: {ipi:g} ms, the device times {device_interval_ms:g}")
+        if not lim["min_interval_ms"] - 1e-6 <= ipi <= lim["max_interval_ms"] + 1e-6:
+            out.append(f"pair at {t1:.3f}: interval {ipi:g} ms")
+        if rmt_b > rules.max_pct_rmt + 1e-6 or mso_b > rules.max_pct_mso + 1e-6:
+            out.append(f"pair at {t1:.3f}: power B")
+    for a, b in pairwise(firsts):
+        if (a in lasts or b in lasts) and b - lasts.get(a, a) < gap - 1e-6:
+            out.append(f"pair gap before {b:.3f}")
+    return out
+
+
+def violations(
+    pulses: list[tuple[float, float, float]],
+    rules: Rules,
+    pulses_today: int = 0,
+    *,
+    pairs: list[Pair] | None = None,
+    device_interval_ms: float | None = None,
+) -> list[str]:
+    """Every documented limit the pulses (time s, % MT, % MSO) break.
+
+    ``pairs``: device-timed pairs on a device that confirmed ``device_interval_ms``; each
+    counts as two pulses and, for every other rule, as one stimulus at its first pulse. Pairs
+    on a device that does not time them are just pulses (put both in ``pulses``).
+    """
+    out: list[str] = []
+    pairs = pairs or []
+    if pairs:
+        assert device_interval_ms is not None, "pairs need a device that times them"
+        out += paired_violations(pairs, [p[0] for p in pulses], rules, device_interval_ms)
+    n = len(pulses) + 2 * len(pairs)
+    ps = sorted([*pulses, *((p[0], p[1], p[2]) for p in pairs)])
     if not ps:
         return out
-    if len(ps) > rules.per_session:
+    if n > rules.per_session:
         out.append("pulses per session")
-    if pulses_today + len(ps) > rules.per_day:
+    if pulses_today + n > rules.per_day:
         out.append("pulses per day")
     for t, rmt, mso in ps:
         if rmt > rules.max_pct_rmt + 1e-6 or mso > rules.max_pct_mso + 1e-6:

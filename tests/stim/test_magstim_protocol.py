@@ -280,6 +280,63 @@ def test_bistim_high_resolution_on_and_off() -> None:
     finish(d, t)
 
 
+def test_bistim_paired_pulse_is_set_then_read_back_together() -> None:
+    # low resolution for whole ms (Z@e resets the interval, so it goes first), interval 10 ms
+    # (the reference's C010+), power B 55 % (A055$, computed), then one J read of all three
+    d, t = run(BiStim, CONNECT_BISTIM, [
+        (h("5A 40 65"), rep("Z", 0x89)),
+        (J, rep("J", 0x89, b"030030010")),
+        (h("43 30 31 30 2B"), rep("C", 0x89)),
+        (J, rep("J", 0x89, b"030030010")),
+        (h("41 30 35 35 24"), rep("A", 0x89)),
+        (J, rep("J", 0x89, b"030055010")),
+        (J, rep("J", 0x89, b"030055010")),
+    ])  # fmt: skip
+    pair = d.set_paired_pulse(10, 55.9)  # power B rounded down, like power A
+    assert (pair.interval_ms, pair.power_b_pct_mso) == (10.0, 55.0)
+    finish(d, t)
+
+
+def test_bistim_paired_pulse_in_tenths_of_a_millisecond() -> None:
+    d, t = run(BiStim, CONNECT_BISTIM, [
+        (h("59 40 66"), rep("Y", 0x89)),
+        (J, rep("J", 0x89, b"030030010")),
+        (h("43 30 32 35 25"), rep("C", 0x89)),  # 2.5 ms = 025 tenths
+        (J, rep("J", 0x89, b"030030025")),
+        (h("41 30 34 30 2A"), rep("A", 0x89)),
+        (J, rep("J", 0x89, b"030040025")),
+        (J, rep("J", 0x89, b"030040025")),
+    ])  # fmt: skip
+    pair = d.set_paired_pulse(2.5, 40)
+    assert (pair.interval_ms, pair.power_b_pct_mso) == (2.5, 40.0)
+    finish(d, t)
+
+
+def test_bistim_paired_pulse_read_back_mismatch_faults_and_disarms() -> None:
+    # the unit acknowledges the interval but reports the old one: the driver must not go on
+    d, t = run(BiStim, CONNECT_BISTIM, [
+        (h("5A 40 65"), rep("Z", 0x89)),
+        (J, rep("J", 0x89, b"030030010")),
+        (h("43 30 32 30 2A"), rep("C", 0x89)),
+        (J, rep("J", 0x89, b"030030010")),
+        (h("45 41 79"), h("45 89 31")),  # disarmed at once
+    ])  # fmt: skip
+    with pytest.raises(ReadbackMismatch, match="interval set to 20 but the BiStim² reports 10"):
+        d.set_paired_pulse(20, 55)
+    with pytest.raises(ReadbackMismatch):
+        d.arm()  # faulted: nothing arms until reconnected
+    finish(d, t)
+
+
+def test_bistim_refuses_intervals_it_cannot_time() -> None:
+    d, t = run(BiStim, CONNECT_BISTIM, [])
+    with pytest.raises(DeviceError, match="outside"):
+        d.set_paired_pulse(150.5, 50)  # finer than 1 ms needs high resolution: ≤ 99.9 ms
+    with pytest.raises(DeviceError, match=r"0\.1-ms steps"):
+        d.set_paired_pulse(2.55, 50)
+    finish(d, t)
+
+
 # ------------------------------------------------------------------ Rapid²
 
 

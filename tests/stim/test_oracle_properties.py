@@ -2,7 +2,8 @@
 
 Plans of every protocol kind (single, paired, rTMS, theta burst, odd intervals that make pulses
 coincide) and every stimulation mode (priming, post, concurrent, cue-locked), with the threshold
-on record or measured at start, with and without a signed table override. For each plan the
+on record or measured at start, with and without a signed table override, on a trigger box or a
+BiStim² (device-timed pairs, with or without a power B of their own). For each plan the
 governor accepts, the compiled pulse times go to :mod:`tests.stim.oracle`, written from
 docs/safety.md without calling the governor. The quick profile runs in CI; the thorough run
 (``--hypothesis-profile=thorough``, 10,000 examples) is recorded in docs/safety.md.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from mirrorvr.config.loader import plan_from_dict
@@ -21,14 +22,15 @@ from mirrorvr.errors import PlanError
 from mirrorvr.session.timeline import compile_timeline
 from mirrorvr.stim import governor
 from tests.stim.helpers import DAY, plan_dict
-from tests.stim.oracle import Rules, violations
+from tests.stim.oracle import Pair, Rules, violations
 
 TODAY = dt.date.fromisoformat(DAY)
 
 
 @st.composite
-def protocols(draw: Any) -> dict[str, Any]:
-    kind = draw(st.sampled_from(["rtms", "rtms", "tbs", "single", "paired", "odd"]))
+def protocols(draw: Any, paired: bool = False) -> dict[str, Any]:
+    kinds = ["paired"] if paired else ["rtms", "rtms", "tbs", "single", "paired", "odd"]
+    kind = draw(st.sampled_from(kinds))
     if kind == "tbs":
         burst = draw(st.integers(2, 4))
         ipi = draw(st.sampled_from([0.02, 0.025, 1 / 30]))
@@ -56,17 +58,23 @@ def protocols(draw: Any) -> dict[str, Any]:
             {"duration_s": round(period * draw(st.integers(1, 6)), 6)},
         ],
     }
-    if kind in ("paired", "odd") and draw(st.booleans()):
+    if kind == "paired" or (kind == "odd" and draw(st.booleans())):
         d["paired_pulse_interval_ms"] = draw(st.sampled_from([1.0, 2.0, 10.0, 50.0, 100.0]))
     return d
 
 
 @st.composite
-def plans(draw: Any) -> tuple[dict[str, Any], Rules]:
+def plans(draw: Any, paired: bool = False) -> tuple[dict[str, Any], Rules]:
+    """A plan of any kind (``paired``: a paired protocol on a BiStim², which times pairs)."""
     mode = draw(st.sampled_from(["priming", "post", "concurrent", "cue-locked"]))
-    proto = draw(protocols())
+    proto = draw(protocols(paired))
     rmt = draw(st.sampled_from([60, 80, 90, 100, 110, 120]))
     d = plan_dict(proto, mode=mode, intensity_pct_rmt=rmt)
+    # a BiStim² times pairs itself (power B set and read back); other kinds give none
+    kinds = ["magstim-bistim"] if paired else ["ttl-box", "magstim-bistim"]
+    d["devices"] = {"stimulator": {"kind": draw(st.sampled_from(kinds))}}
+    if proto.get("paired_pulse_interval_ms") and draw(st.booleans()):
+        d["stimulation"]["intensity_b_pct_rmt"] = draw(st.sampled_from([50, 90, 120, 130, 150]))
     if mode in ("concurrent", "cue-locked"):
         d["blocks"] = [
             {
@@ -109,6 +117,17 @@ def plans(draw: Any) -> tuple[dict[str, Any], Rules]:
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(plans(), st.sampled_from([0, 0, 1000, 2900]))
 def test_every_accepted_plan_keeps_every_documented_limit(case: Any, pulses_today: int) -> None:
+    _check_accepted(case, pulses_today)
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(plans(paired=True), st.sampled_from([0, 0, 1000, 2900]))
+def test_every_accepted_paired_plan_keeps_the_paired_limits(case: Any, pulses_today: int) -> None:
+    """Device-timed pairs (BiStim²) get their own run: few plans of the mix above are pairs."""
+    _check_accepted(case, pulses_today)
+
+
+def _check_accepted(case: Any, pulses_today: int) -> None:
     d, rules = case
     try:
         plan = plan_from_dict(d)
@@ -118,16 +137,36 @@ def test_every_accepted_plan_keeps_every_documented_limit(case: Any, pulses_toda
         return  # pragma: no cover - assume() raises
     problems = governor.check_plan(plan, tl, today=TODAY, pulses_today=pulses_today)
     assume(not problems)
-    mt = plan.stimulation.motor_threshold
+    stim = plan.stimulation
+    mt = stim.motor_threshold
     worst_mt = mt.rmt_pct_mso if mt is not None else 100.0  # measured at start: any threshold
-    pulses = [
-        (s.t + o, s.data["intensity_pct_rmt"], s.data["intensity_pct_rmt"] * worst_mt / 100.0)
-        for s in tl.steps
-        for o in s.data.get("offsets", ())
-        if s.n_pulses
-    ]
-    assert not any(s.data.get("paired") for s in tl.stim_steps), "no device times pairs yet"
-    found = violations(pulses, rules, pulses_today)
+    # docs/safety.md: a pair is one stimulus only on a device that times it (a BiStim²); then its
+    # second pulse is power B (the plan's, or power A's when not set) at the plan's interval
+    proto = stim.protocol
+    pair_ms = proto.paired_pulse_interval_ms if proto is not None else None
+    device_pairs = bool(pair_ms) and d["devices"]["stimulator"]["kind"] == "magstim-bistim"
+    rmt_a = stim.intensity_pct_rmt
+    rmt_b = d["stimulation"].get("intensity_b_pct_rmt", rmt_a)
+    pulses: list[tuple[float, float, float]] = []
+    pairs: list[Pair] = []
+    for s in tl.steps:
+        offs = list(s.data.get("offsets", ())) if s.n_pulses else []
+        if device_pairs:
+            for k in range(0, len(offs), 2):
+                t1, t2 = s.t + offs[k], s.t + offs[k + 1]
+                a, b = rmt_a * worst_mt / 100.0, rmt_b * worst_mt / 100.0
+                pairs.append((t1, rmt_a, a, t2, rmt_b, b))
+        else:
+            # without a pairing device both pulses of a pair are pulses (at power A and B)
+            pulses += [
+                (s.t + o, r, r * worst_mt / 100.0)
+                for k, o in enumerate(offs)
+                for r in [rmt_b if pair_ms and k % 2 else rmt_a]
+            ]
+    event("accepted: device-timed pairs" if pairs else "accepted: no pairs")
+    found = violations(
+        pulses, rules, pulses_today, pairs=pairs, device_interval_ms=pair_ms if pairs else None
+    )
     assert found == [], (found, d)
 
 
@@ -151,3 +190,13 @@ def test_the_oracle_can_fail() -> None:
     ]
     assert violations(itbs, Rules()) == []
     assert violations([(x[0], 90.0, 45.0) for x in itbs], Rules())
+    # device-timed pairs: 5 s apart at 10 ms are legal; 2 s apart, 150 ms, or a hot power B not
+    good = [(5.0 * k, 90.0, 45.0, 5.0 * k + 0.01, 110.0, 55.0) for k in range(3)]
+    assert violations([], Rules(), pairs=good, device_interval_ms=10.0) == []
+    close = [(2.0 * k, 90.0, 45.0, 2.0 * k + 0.01, 90.0, 45.0) for k in range(3)]
+    assert violations([], Rules(), pairs=close, device_interval_ms=10.0)
+    wide = [(0.0, 90.0, 45.0, 0.15, 90.0, 45.0)]
+    assert violations([], Rules(), pairs=wide, device_interval_ms=150.0)
+    hot = [(0.0, 90.0, 45.0, 0.01, 130.0, 65.0)]
+    assert violations([], Rules(), pairs=hot, device_interval_ms=10.0)
+    assert violations([], Rules(), pairs=good, device_interval_ms=12.0)  # not the device's

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import pytest
 
-from mirrorvr.config.plan import SafetyOverride, SafetyProfile
+from mirrorvr.config.plan import SafetyOverride, SafetyProfile, StimulatorDevice
+from mirrorvr.stim.factory import DRIVERS
 from mirrorvr.stim.safety.ceilings import ceilings, paired_limits
 from mirrorvr.stim.safety.limits import ceiling_problems, effective_limits
-from mirrorvr.stim.safety.pulse_stream import PAIRED_PULSE_KINDS, Pulse, check_pulses
+from mirrorvr.stim.safety.pulse_stream import (
+    DEVICE_TIMED_PAIR_KINDS,
+    PairedDevice,
+    Pulse,
+    check_pulses,
+)
 
 LIM = effective_limits(SafetyProfile())
 
 
 def _train(t0: float, n: int, hz: float, rmt: float = 90.0) -> list[Pulse]:
     return [Pulse(t0 + k / hz, rmt, 45.0) for k in range(n)]
+
+
+def _dev(interval_ms: float, power_b: float = 0.0) -> PairedDevice:
+    """A device that confirmed pairs at this interval (and power B, % MSO) by read-back."""
+    return PairedDevice(interval_ms, power_b, "test device")
 
 
 def _rules(pulses: list[Pulse], **kw: object) -> set[str]:
@@ -37,13 +48,13 @@ def test_pairs_only_when_the_device_times_them() -> None:
         x for k in range(3) for x in (Pulse(5.0 * k, 90, 45), Pulse(5.0 * k + 0.01, 90, 45, True))
     ]
     assert _rules(pairs) >= {"paired_pulse_device"}
-    assert _rules(pairs, paired_device=True) == set()
+    assert _rules(pairs, paired_device=_dev(10)) == set()
     close = [
         x for k in range(3) for x in (Pulse(2.0 * k, 90, 45), Pulse(2.0 * k + 0.01, 90, 45, True))
     ]
-    assert _rules(close, paired_device=True) == {"paired_pulse_repetition"}  # BiStim²: ≤ 0.25 Hz
+    assert _rules(close, paired_device=_dev(10)) == {"paired_pulse_repetition"}  # ≤ 0.25 Hz
     wide = [Pulse(0, 90, 45), Pulse(0.5, 90, 45, True)]
-    assert _rules(wide, paired_device=True) == {"paired_pulse_interval"}
+    assert _rules(wide, paired_device=_dev(500)) == {"paired_pulse_interval"}
     assert paired_limits().min_pair_interval_s == 4.0
 
 
@@ -197,29 +208,42 @@ def _pairs(n: int, every_s: float, ipi_s: float, mso_b: float = 45.0) -> list[Pu
 
 def test_device_timed_pairs_keep_the_paired_limits() -> None:
     pl = paired_limits()
-    assert _rules(_pairs(3, 5.0, 0.010), paired_device=True) == set()  # legal pair, 0.2 Hz
+    assert _rules(_pairs(3, 5.0, 0.010), paired_device=_dev(10)) == set()  # legal pair, 0.2 Hz
     # a 100 Hz train of pairs is still a train of pairs: refused even when the device times them
-    assert "paired_pulse_repetition" in _rules(_pairs(50, 0.01, 0.002), paired_device=True)
+    assert "paired_pulse_repetition" in _rules(_pairs(50, 0.01, 0.002), paired_device=_dev(2))
     # inter-pulse intervals just outside the shipped range
     below = _pairs(1, 5.0, (pl.min_interval_ms - 0.5) / 1000)
     above = _pairs(1, 5.0, (pl.max_interval_ms + 1) / 1000)
     # (a pair refused as a pair is then judged as the two pulses it is)
-    assert "paired_pulse_interval" in _rules(below, paired_device=True)
-    assert "paired_pulse_interval" in _rules(above, paired_device=True)
+    assert "paired_pulse_interval" in _rules(below, paired_device=_dev(pl.min_interval_ms - 0.5))
+    assert "paired_pulse_interval" in _rules(above, paired_device=_dev(pl.max_interval_ms + 1))
 
 
 def test_power_b_keeps_the_intensity_caps() -> None:
     # the second pulse of a device-timed pair is power B: it used to be merged unchecked
     hot_b = _pairs(2, 5.0, 0.010, mso_b=LIM.profile.max_intensity_pct_mso + 10)
-    assert _rules(hot_b, paired_device=True) == {"paired_power_b"}
-    assert _rules(_pairs(2, 5.0, 0.010, mso_b=30.0), paired_device=True) == set()
+    assert _rules(hot_b, paired_device=_dev(10)) == {"paired_power_b"}
+    assert _rules(_pairs(2, 5.0, 0.010, mso_b=30.0), paired_device=_dev(10)) == set()
+    # what the device confirmed counts when it is higher than what the plan asked for
+    hot_device = _dev(10, LIM.profile.max_intensity_pct_mso + 5)
+    assert _rules(_pairs(2, 5.0, 0.010, mso_b=30.0), paired_device=hot_device) == {"paired_power_b"}
 
 
-@pytest.mark.parametrize(
-    "kind", ["magstim-200", "magstim-bistim", "magstim-rapid", "magventure", "ttl-box"]
-)
-def test_no_stimulator_gives_paired_pulses_until_delivery_is_built(kind: str) -> None:
-    # one trigger per pair (executor, stimulation child, emulator) is not built yet, so even the
-    # BiStim² refuses: a pair must never be fired as two host-timed triggers
-    refused = _rules(_pairs(3, 5.0, 0.010), paired_device=kind in PAIRED_PULSE_KINDS)
-    assert "paired_pulse_device" in refused
+def test_pairs_go_by_the_interval_the_device_confirmed() -> None:
+    # no confirmed pair (every device but a BiStim² that read its pair back): refused
+    assert "paired_pulse_device" in _rules(_pairs(3, 5.0, 0.010))
+    # a device that confirmed another interval than the plan's: refused, saying both
+    found = check_pulses(_pairs(3, 5.0, 0.010), LIM, paired_device=_dev(12))
+    assert {f.rule for f in found} >= {"paired_pulse_device"}
+    assert any("12 ms apart" in f.message for f in found if f.rule == "paired_pulse_device")
+    # 0.1-ms resolution: 2.5 ms planned, 2.5 ms confirmed
+    assert _rules(_pairs(2, 5.0, 0.0025), paired_device=_dev(2.5)) == set()
+
+
+@pytest.mark.parametrize("kind", sorted(DRIVERS))
+def test_only_drivers_that_time_pairs_are_assumed_to_at_validate(kind: str) -> None:
+    # the kinds `validate` trusts with pairs are exactly the drivers that can set and read
+    # back power B and the interval (the registry is iterated, never re-listed)
+    driver = DRIVERS[kind](StimulatorDevice(kind=kind), "/dev/null")
+    assert driver.capabilities.device_timed_pairs == (kind in DEVICE_TIMED_PAIR_KINDS)
+    assert set(DRIVERS) >= DEVICE_TIMED_PAIR_KINDS

@@ -44,6 +44,13 @@ def emulate(
     firmware: Annotated[str | None, typer.Option(help="Rapid² firmware version, e.g. 9.0.")] = None,
     unlock_code: Annotated[str | None, typer.Option(help="Rapid² (≥ V9) unlock code.")] = None,
     idle_disarm: Annotated[float, typer.Option(help="Idle auto-disarm after S seconds.")] = 60.0,
+    stale_interval: Annotated[
+        bool,
+        typer.Option(
+            "--stale-interval",
+            help="Magstim: acknowledge the BiStim² interval without applying it (read-back fault).",
+        ),
+    ] = False,
 ) -> None:
     """Serve an emulated device on a new pseudo-terminal until interrupted."""
     from mirrorvr.sim.emulate import run_emulator
@@ -59,6 +66,7 @@ def emulate(
         firmware=firmware,
         unlock_code=unlock_code,
         idle_disarm_s=idle_disarm,
+        stale_interval=stale_interval,
         **(body if emg else {}),
     )
 

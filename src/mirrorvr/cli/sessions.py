@@ -54,6 +54,15 @@ def validate(
         f"[green]OK[/green] {path}: {len(p.blocks)} blocks, {len(timeline.steps)} steps, "
         f"{timeline.total_pulses} pulses, {timeline.duration / 60:.1f} min"
     )
+    if timeline.total_pulses:
+        stim = p.stimulation
+        reaction = (
+            f"pause, disarmed (waits up to {stim.device_fault_wait_s:g} s for the stimulator, "
+            "then an operator's resume)"
+            if stim.on_device_fault == "pause"
+            else "emergency stop"
+        )
+        out.print(f"on a device fault: {reaction} (stimulation.on_device_fault)")
 
 
 def _note(msg: str) -> None:

@@ -237,3 +237,32 @@ class Stimulation(_Model):
         if self.motor_threshold is None:
             return 0.0
         return round(self.intensity_pct_rmt * self.motor_threshold.rmt_pct_mso / 100.0, 2)
+
+    # ---- paired pulses: power B (the second pulse of a device-timed pair) ------------------
+    #: power B of a paired pulse in % of resting motor threshold, like ``intensity_pct_rmt``
+    #: (power A); ``None``: the same as power A. Only for a protocol with
+    #: ``paired_pulse_interval_ms`` (docs/stimulators.md, "BiStim² paired pulses").
+    intensity_b_pct_rmt: Annotated[float, Field(gt=0, le=150)] | None = None
+
+    @model_validator(mode="after")
+    def _power_b_needs_pairs(self) -> Stimulation:
+        paired = self.protocol is not None and self.protocol.paired_pulse_interval_ms
+        if self.intensity_b_pct_rmt is not None and not paired:
+            raise ValueError(
+                "intensity_b_pct_rmt (power B) applies only to paired pulses: set "
+                "stimulation.protocol.paired_pulse_interval_ms or remove it"
+            )
+        return self
+
+    @property
+    def power_b_pct_rmt(self) -> float:
+        """Power B in % RMT as it will be given (power A's when not set)."""
+        b = self.intensity_b_pct_rmt
+        return self.intensity_pct_rmt if b is None else b
+
+    @property
+    def power_b_pct_mso(self) -> float:
+        """Power B in % of maximum stimulator output, from % RMT and the RMT on record."""
+        if self.motor_threshold is None:
+            return 0.0
+        return round(self.power_b_pct_rmt * self.motor_threshold.rmt_pct_mso / 100.0, 2)

@@ -22,6 +22,7 @@ from mirrorvr.run.start import (
     stimulator_option,
     with_threshold_estimate,
 )
+from mirrorvr.run.stimulation import run_on
 from mirrorvr.session.eventlog import EventSink
 from mirrorvr.session.folder import new_session_folder
 from mirrorvr.session.runner import RunResult
@@ -98,14 +99,15 @@ def run_patient_session(
     from mirrorvr.clinic.readiness import fit_and_check
 
     path = resolve_plan_path(req.plan)
+    kind, port = stimulator_option(req.stimulator)
     try:
         base = with_threshold_estimate(with_seed(load_plan(path), req.seed), req.estimate_mt)
-        plan, inputs = fit_and_check(base, store, patient)
+        # checked on the stimulator it will run on (--stimulator KIND:PORT), e.g. for pairs
+        plan, inputs = fit_and_check(run_on(base, kind), store, patient)
     except PlanError as e:
         raise PlanError([Problem(f"{path}:{p.where}", p.message) for p in e.problems]) from None
     timeline = compile_timeline(plan)
     display = assemble_display(plan, req.display, req.simulated, note)  # display errors first
-    kind, port = stimulator_option(req.stimulator)
     if not req.simulated and port is None and plan.devices.stimulator.port:
         port = plan.devices.stimulator.port
     body = simulated_body(req.true_mt)

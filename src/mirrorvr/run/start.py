@@ -19,6 +19,7 @@ from mirrorvr.config.plan import SessionPlan
 from mirrorvr.errors import MirrorVRError, PlanError, Problem
 from mirrorvr.run.display import DisplayChoice, Launcher, assemble_display
 from mirrorvr.run.session import LaunchOptions, with_seed
+from mirrorvr.run.stimulation import run_on
 from mirrorvr.session.folder import new_session_folder
 from mirrorvr.session.runner import RunResult
 from mirrorvr.session.timeline import Timeline, compile_timeline
@@ -26,9 +27,14 @@ from mirrorvr.stim import governor
 
 
 def checked_plan(
-    plan_arg: str | None, today: dt.date | None = None
+    plan_arg: str | None, today: dt.date | None = None, stimulator_kind: str | None = None
 ) -> tuple[SessionPlan, Timeline, Path]:
-    """Load, compile and governor-check a plan; raise PlanError with every problem."""
+    """Load, compile and governor-check a plan; raise PlanError with every problem.
+
+    ``stimulator_kind``: the stimulator the session will use instead of the plan's
+    (``--stimulator KIND:PORT``); the check then judges what that kind can do (e.g. paired
+    pulses only on a BiStim²).
+    """
     path = resolve_plan_path(plan_arg)
     plan = load_plan(path)
     try:
@@ -40,7 +46,7 @@ def checked_plan(
         if plan.stimulation.motor_threshold
         else dt.date.today()
     )
-    problems = governor.check_plan(plan, timeline, today=day)
+    problems = governor.check_plan(run_on(plan, stimulator_kind), timeline, today=day)
     if problems:
         raise PlanError([Problem(f"{path}:{p.where}", p.message) for p in problems])
     return plan, timeline, path
@@ -114,9 +120,9 @@ def prepare_session(
     req: StartRequest, note: Callable[[str], None] | None = None
 ) -> PreparedSession:
     """Check the plan and build the launch options of a plain (not store-backed) session."""
-    plan, timeline, _ = checked_plan(req.plan)
-    plan = with_threshold_estimate(with_seed(plan, req.seed), req.estimate_mt)
     kind, port = stimulator_option(req.stimulator)
+    plan, timeline, _ = checked_plan(req.plan, stimulator_kind=kind)
+    plan = with_threshold_estimate(with_seed(plan, req.seed), req.estimate_mt)
     if not req.simulated and port is None and plan.devices.stimulator.port:
         port = plan.devices.stimulator.port
     display = assemble_display(plan, req.display, req.simulated, note)

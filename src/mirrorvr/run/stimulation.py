@@ -102,6 +102,15 @@ class StimulationSetup:
     pulses_today: int
 
 
+def run_on(plan: SessionPlan, kind: str | None) -> SessionPlan:
+    """``plan`` as it will run on a stimulator of ``kind`` (``--stimulator KIND:PORT``), for the
+    governor's check: what a kind can do (e.g. device-timed pairs) is judged by the kind used."""
+    if not kind or kind == plan.devices.stimulator.kind:
+        return plan
+    dev = plan.devices.stimulator.model_copy(update={"kind": kind})
+    return plan.model_copy(update={"devices": plan.devices.model_copy(update={"stimulator": dev})})
+
+
 def emulated_device(dev: StimulatorDevice) -> StimulatorDevice:
     """The device as emulated: an emulated Rapid² ≥ V9 gets the emulator's unlock code."""
     if dev.kind == "magstim-rapid" and dev.unlock_code is None:
@@ -172,6 +181,15 @@ def connect_stimulator(
             port=port,
             emulated=req.port is None,
         )
+    if stimulator.capabilities.device_timed_pairs:
+        # a BiStim² left with power B gives a pair on every trigger: single pulses until a
+        # paired plan sets (and reads back) its own pair (a threshold hunt's pulses are single)
+        stimulator.set_single_pulse()
+        if log is not None:
+            assert clock is not None
+            log.append(
+                "device", clock.now(), durable=True, what="single_pulse_set", device=dev.kind
+            )
     return ConnectedStimulator(stimulator, dev, port, req.port is None)
 
 
@@ -192,6 +210,8 @@ def _log_process(
             "max_intensity_pct_mso": guard.max_intensity_pct_mso,
             "max_rate_hz": guard.max_rate_hz,
             "max_pulses": guard.max_pulses,
+            "pair_interval_ms": guard.pair_interval_ms,
+            "max_intensity_b_pct_mso": guard.max_intensity_b_pct_mso,
         },
     )
 
@@ -277,8 +297,11 @@ def assemble_stimulation(
     set_plan_intensity(conn.stimulator, plan, log, clock)
     sched = None
     if isinstance(conn.stimulator, RemoteStimulator):
-        # the train intensity the guard allows is the plan's as it runs (after any hunt)
-        conn.stimulator.process.set_guard_intensity(plan.stimulation.intensity_pct_mso)
+        # the train intensity (and a pair's power B) the guard allows is the plan's as it runs
+        # (after any hunt)
+        conn.stimulator.process.set_guard_intensity(
+            plan.stimulation.intensity_pct_mso, plan.stimulation.power_b_pct_mso
+        )
     elif scheduler if scheduler is not None else clock.realtime:
         sched = stack.enter_context(PulseScheduler(realtime_priority=realtime_priority))
         log.append(
@@ -306,6 +329,9 @@ def assemble_stimulation(
         executor = ProcessExecutor(process=conn.stimulator.process, **common)
     else:
         executor = StimulationExecutor(stimulator=conn.stimulator, scheduler=sched, **common)
+    # a paired plan: interval and power B set and read back before anything is armed; the
+    # governor judges the plan's pairs by what the device confirmed
+    executor.set_pairs()
     return StimulationSetup(
         conn.stimulator, executor, sched, conn.port, conn.emulated, plan, timeline, today
     )

@@ -14,7 +14,12 @@ from mirrorvr.config.loader import plan_to_toml
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.errors import PlanError, Problem, SessionError
 from mirrorvr.run.session import default_session_date
-from mirrorvr.run.stimulation import DailyBudget, StimulatorRequest, assemble_stimulation
+from mirrorvr.run.stimulation import (
+    DailyBudget,
+    StimulatorRequest,
+    assemble_stimulation,
+    run_on,
+)
 from mirrorvr.session.clock import RealClock
 from mirrorvr.session.eventlog import EventLog
 from mirrorvr.session.folder import SessionFolder
@@ -70,7 +75,10 @@ def run_tms_node(plan: SessionPlan, opts: NodeOptions) -> NodeResult:
     simulated = opts.stimulator_port is None
     session_date = opts.session_date or default_session_date(plan, simulated)
     problems = governor.check_plan(
-        plan, timeline, today=session_date, pulses_today=opts.pulses_today
+        run_on(plan, opts.stimulator_kind),  # judged on the stimulator the node will drive
+        timeline,
+        today=session_date,
+        pulses_today=opts.pulses_today,
     )
     if problems:
         raise PlanError(problems)

@@ -32,6 +32,7 @@ from mirrorvr.config.plan import (
     RatingBlock,
     RestBlock,
     SessionPlan,
+    Stimulation,
 )
 from mirrorvr.errors import PlanError, Problem
 from mirrorvr.session.embodiment import EMBODIMENT_ITEMS, prompt_for
@@ -151,6 +152,18 @@ def _train_payload(
         "frequency_hz": protocol.frequency_hz,
         # offsets alternate first/second pulse of each pair: the safety checker needs to know
         "paired": bool(protocol.paired_pulse_interval_ms),
+        **_power_b(plan.stimulation, protocol),
+    }
+
+
+def _power_b(stim: Stimulation, protocol: PulseProtocol | None) -> dict[str, Any]:
+    """A paired step's power B (second pulse) and interval; nothing for other steps."""
+    if protocol is None or not protocol.paired_pulse_interval_ms:
+        return {}
+    return {
+        "paired_interval_ms": protocol.paired_pulse_interval_ms,
+        "intensity_b_pct_mso": stim.power_b_pct_mso,
+        "intensity_b_pct_rmt": stim.power_b_pct_rmt,
     }
 
 
@@ -312,6 +325,7 @@ def _add_cue_pulse(
         phase="cue-locked",
         intensity_pct_mso=stim.intensity_pct_mso,
         intensity_pct_rmt=stim.intensity_pct_rmt,
+        **_power_b(stim, stim.protocol),
     )
 
 

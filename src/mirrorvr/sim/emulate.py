@@ -85,6 +85,7 @@ def _magstim(model: str) -> EmulatorFactory:
             model=model,
             version=str(opts.get("firmware") or "9.0"),
             unlock_code=str(opts.get("unlock_code") or DEFAULT_UNLOCK_CODE),
+            stale_interval=bool(opts.get("stale_interval", False)),
             **_stim_kw(opts),
         )
 
@@ -281,6 +282,11 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--firmware", default=None)
     ap.add_argument("--unlock-code", default=None)
     ap.add_argument("--idle-disarm", type=float, default=60.0)
+    ap.add_argument(
+        "--stale-interval",
+        action="store_true",
+        help="Magstim: acknowledge the BiStim² interval without applying it (read-back fault)",
+    )
     return ap
 
 
@@ -305,6 +311,7 @@ def main(argv: list[str] | None = None) -> None:
             firmware=a.firmware,
             unlock_code=a.unlock_code,
             idle_disarm_s=a.idle_disarm,
+            stale_interval=a.stale_interval,
             **(body if a.emg else {}),
         )
     except DeviceError as e:

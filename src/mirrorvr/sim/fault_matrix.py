@@ -86,6 +86,7 @@ def run_cell(family: str, fault: Fault | str, folder: Path, pulses: int = 8) -> 
         drv = make_driver(family, str(link))
         try:
             drv.connect()
+            drv.set_single_pulse()  # as every session does (a BiStim² would otherwise pair)
             drv.set_intensity(50)
             drv.arm()
             for _ in range(pulses):

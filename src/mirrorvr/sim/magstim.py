@@ -9,6 +9,13 @@ maximum-frequency table, coil temperatures (no arming above 40 °C), the keep-al
 (armed and no valid command for 1 s → disarm and drop remote control), remote control dropped
 after 10 s without commands in standby, and the 60 s idle auto-disarm.
 
+BiStim² pairs: one fire with power B above 0 and an interval above 0 gives two pulses, unit A's
+at the fire and unit B's at the interval (ms, or 0.1 ms in high-resolution mode) with power B;
+interval 0 is one simultaneous discharge; power B 0 leaves unit B silent (one pulse). Which unit
+fires first and what power B 0 does on a real unit are UNVERIFIED (magstim-serial.md has the
+commands, not the discharge order). ``stale_interval`` models a unit that acknowledges interval
+commands without applying them (its read-back shows the old value).
+
 Replies carry the status as it was *before* the command took effect, except ``Q``/``R``
 (MagPy's model; UNVERIFIED on hardware). ``timing="fast"`` makes arming, recharge, trains and
 lockouts instant (simulated sessions); the watchdog keeps real time, since the driver's
@@ -53,6 +60,7 @@ class MagstimEmulator(SerialEmulator):
         version: str = "9.0",
         unlock_code: str = DEFAULT_UNLOCK_CODE,
         out_of_range_reply: str = "?",
+        stale_interval: bool = False,
         **kw: Any,
     ) -> None:
         super().__init__(link, log_file, **kw)
@@ -66,6 +74,7 @@ class MagstimEmulator(SerialEmulator):
         self.version_text = version
         self.unlock_code = unlock_code
         self.out_of_range_reply = out_of_range_reply.encode()
+        self.stale_interval = stale_interval
         self.buf = b""
         self.remote = False
         self.mode = "standby"  # standby | armed | ready
@@ -289,6 +298,8 @@ class MagstimEmulator(SerialEmulator):
             self.power_b = value
             return self._ack(cmd, st, t), f"power B {value}"
         if cmd == "C":
+            if self.stale_interval:
+                return self._ack(cmd, st, t), f"interval {value} acknowledged, not applied"
             self.interval = value
             return self._ack(cmd, st, t), f"interval {value}"
         if cmd in "YZ":
@@ -358,13 +369,26 @@ class MagstimEmulator(SerialEmulator):
                 self.last_activity = t
                 self.tick(t)
                 return self._ack("E", st, t), "train"
-        self.pulse(
-            t, self.power_a, **({"intensity_b": self.power_b} if self.model == "bistim" else {})
-        )
+        if self.model == "bistim":
+            self._bistim_fire(t)
+        else:
+            self.pulse(t, self.power_a)
         self.mode = "armed"
         self.ready_at = t + self._recharge_s()
         self.last_activity = t
         return self._ack("E", st, t), "fire"
+
+    def _bistim_fire(self, t: float) -> None:
+        """One trigger of a BiStim²: a pair, a simultaneous discharge, or unit A alone."""
+        if self.power_b > 0 and self.interval > 0:
+            ms = self.interval / 10.0 if self.hires else float(self.interval)
+            self.log(t=t, action="trigger", paired=True, interval_ms=ms)
+            self.pulse(t, self.power_a, unit="A", trigger_t=t)
+            self.pulse(t + ms / 1000.0, self.power_b, unit="B", trigger_t=t, interval_ms=ms)
+        elif self.power_b > 0:
+            self.pulse(t, self.power_a, intensity_b=self.power_b, simultaneous=True)
+        else:
+            self.pulse(t, self.power_a, unit="A")
 
     # ------------------------------------------------------------------ time
 

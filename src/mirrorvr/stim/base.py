@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mirrorvr.errors import DeviceError
+from mirrorvr.stim.safety.pulse_stream import PairedDevice
 from mirrorvr.stim.safety.runtime import DeviceLimits
 
 
@@ -75,6 +77,9 @@ class Capabilities:
     device_timed_trains: bool  # the device runs a train from its own settings
     max_host_rate_hz: float  # highest rate of host-timed single triggers
     fixed_delay_s: float = 0.0  # known latency from trigger write to pulse (logged, not hidden)
+    #: one trigger gives a pair whose second pulse (power B) the device times itself, both set
+    #: and read back (:meth:`Stimulator.set_paired_pulse`; BiStim²)
+    device_timed_pairs: bool = False
 
 
 @dataclass(frozen=True)
@@ -183,6 +188,20 @@ class Stimulator(ABC):
     def start_train(self, train: TrainSpec) -> float:
         """Start a device-timed train; returns the LSL time the start command left the host."""
         raise NotImplementedError(f"{self.kind} cannot run device-timed trains")
+
+    def set_paired_pulse(self, interval_ms: float, power_b_pct_mso: float) -> PairedDevice:
+        """Make every trigger a device-timed pair: set the interval and power B (disarmed),
+        read both back, and return what the device confirmed (raises ``DeviceError`` if it
+        cannot, or if the read-back differs). Only drivers with
+        ``capabilities.device_timed_pairs`` can."""
+        raise DeviceError(
+            f"the {self.kind} stimulator cannot give device-timed paired pulses (only a BiStim² "
+            "can): use a single-pulse protocol"
+        )
+
+    def set_single_pulse(self) -> None:
+        """Make every trigger give one pulse (a BiStim² silences unit B); most devices do."""
+        return None
 
     @abstractmethod
     def status(self) -> StimulatorStatus:

@@ -10,7 +10,9 @@ its memory where permitted, and disables the cyclic garbage collector (collected
 Channels (all pipes from the session process):
 
 * stdin: JSON-line commands — ``config`` (first line), ``call`` (arm, disarm, set_intensity,
-  status, trigger, device_limits, reconnect), ``train``, ``cancel``, ``reset``, ``exit``;
+  set_paired_pulse, set_single_pulse, status, trigger, device_limits, guard_intensity,
+  reconnect), ``train`` (a paired train: one trigger per device-timed pair), ``cancel``,
+  ``reset``, ``exit``;
 * stdout: JSON-line messages — ``ready``, ``reply``, ``pulse``, ``pulse_missed``,
   ``guard_refused``, ``train_intent``, ``train_outcome``, ``fault``, ``disarmed``;
 * the e-stop pipe (``--estop-fd``): one byte per request, read by a watcher thread blocked in
@@ -44,7 +46,9 @@ from mirrorvr.errors import DeviceError
 from mirrorvr.stim.base import disarm_outcome
 from mirrorvr.stim.guard import GuardLimits, PulseGuard
 from mirrorvr.stim.journal import Journal
+from mirrorvr.stim.pairs import triggers
 from mirrorvr.stim.priority import BOOST_RT_PRIORITY, realtime_boost, try_realtime
+from mirrorvr.stim.safety.pulse_stream import PairedDevice
 
 #: sleep (select) until this long before a deadline, then spin
 SPIN_S = 0.002
@@ -113,6 +117,8 @@ class StimChild:
         self._sig_r, self._sig_w = os.pipe()
         self._faulted = False
         self.intensity: float | None = None  # as last set through this process
+        #: the device-timed pair the driver confirmed by read-back (``None``: none)
+        self.paired: PairedDevice | None = None
         self._trains_run = 0
 
     # ---- e-stop watcher (its own thread, blocked in select nearly always) ---------------
@@ -211,7 +217,18 @@ class StimChild:
             elif method == "guard_intensity":
                 if self._trains_run:
                     raise DeviceError("the guard's limits are fixed once a train has run")
-                self.guard.limits = replace(self.guard.limits, max_intensity_pct_mso=float(args[0]))
+                lim = replace(self.guard.limits, max_intensity_pct_mso=float(args[0]))
+                if len(args) > 1 and args[1] is not None and lim.pair_interval_ms is not None:
+                    lim = replace(lim, max_intensity_b_pct_mso=float(args[1]))
+                self.guard.limits = lim
+            elif method == "set_paired_pulse":
+                if self.guard.armed:
+                    raise DeviceError("paired-pulse settings change only while disarmed")
+                self.paired = self.driver.set_paired_pulse(float(args[0]), float(args[1]))
+                reply["value"] = asdict(self.paired)
+            elif method == "set_single_pulse":
+                self.paired = None
+                self.driver.set_single_pulse()
             elif method == "trigger":
                 reply["value"] = self._single_trigger()
             elif method == "reconnect":
@@ -227,6 +244,7 @@ class StimChild:
         disarmed and the guard closed until the session arms it after a resume."""
         self.guard.armed = False
         self.intensity = None  # the unit's setting is unknown until set again
+        self.paired = None  # so is its pair: set and read back again before any paired train
         with contextlib.suppress(Exception):
             self.driver.close()
         self.driver.connect()  # raises DeviceError while the unit does not answer
@@ -235,6 +253,9 @@ class StimChild:
     def _single_trigger(self) -> float:
         """A pulse asked for outside a train (threshold hunt): the guard still decides."""
         now = monotonic()
+        if self.paired is not None:  # a trigger would give a pair, not the single pulse asked
+            raise DeviceError("the stimulation process's guard refused the pulse: the device "
+                              "is set for paired pulses")  # fmt: skip
         # a device whose output is set on its panel reports no intensity here: 0 is checked
         why = self.guard.check(now, self.intensity or 0.0, single=True)
         if why is not None:
@@ -292,7 +313,9 @@ class StimChild:
             if tr["timing"] == "device":
                 delivered, status, reason = self._device_train(tr, key, times, intensity)
             else:
-                delivered, missed, status, reason = self._host_train(key, times, intensity)
+                paired = bool(tr.get("paired"))
+                b = float(tr.get("intensity_b_pct_mso") or 0.0) if paired else None
+                delivered, missed, status, reason = self._host_train(key, times, intensity, b)
         finally:
             with contextlib.suppress(DeviceError):
                 self.driver.release()
@@ -310,22 +333,36 @@ class StimChild:
         return "fault", str(e)
 
     def _host_train(
-        self, key: dict[str, Any], times: list[float], intensity: float
+        self,
+        key: dict[str, Any],
+        times: list[float],
+        intensity: float,
+        intensity_b: float | None = None,
     ) -> tuple[int, int, str, str]:
+        """Host-timed triggers; ``intensity_b`` given: one trigger per device-timed pair."""
         delivered = missed = 0
         wire = self.driver.trigger_wire_s
         hold = self.driver.hold_s
-        for i, planned in enumerate(times):
+        paired = intensity_b is not None
+        pair = self.paired
+        if paired and pair is None:
+            # never two host-timed triggers for a pair: the device must have confirmed it
+            self._record("guard_refused", monotonic(), durable=True, **key, i=0,
+                         planned=times[0], reason="no device-timed pair confirmed")  # fmt: skip
+            return 0, 0, "refused", "guard: no device-timed pair confirmed by the device"
+        for i, planned, two in triggers(times, paired):
             lead = min(min(self._costs), MAX_LEAD_S) if self._costs else 0.0
             if not self._wait(planned - lead - wire):
                 return delivered, missed, "stopped", self._stop_reason()
             now = monotonic()
             if now - planned > self.late_tolerance_s:
-                missed += 1
-                self._record("pulse_missed", now, **key, i=i, planned=planned,
-                             late_s=now - planned)  # fmt: skip
+                for k in range(2 if two else 1):  # a pair's trigger carries both pulses
+                    missed += 1
+                    self._record("pulse_missed", now, **key, i=i + k, planned=times[i + k],
+                                 late_s=now - planned)  # fmt: skip
                 continue
-            why = self.guard.check(planned, intensity)
+            confirmed = (pair.interval_ms, pair.power_b_pct_mso) if two and pair else None
+            why = self.guard.check(planned, intensity, pair=confirmed)
             if why is not None:
                 self._record("guard_refused", now, durable=True, **key, i=i, planned=planned,
                              reason=why)  # fmt: skip
@@ -334,11 +371,18 @@ class StimChild:
                 t_write = self.driver.trigger()
             except DeviceError as e:
                 return (delivered, missed, *self._device_error(e))
-            self.guard.fired_at(t_write)
+            self.guard.fired_at(t_write, 2 if two else 1)
             self._costs.append(t_write - now)
             delivered += 1
+            unit_a: dict[str, Any] = {"unit": "A"} if two else {}
             self._record("pulse", t_write + wire, **key, i=i, planned=planned,
-                         intensity_pct_mso=intensity)  # fmt: skip
+                         intensity_pct_mso=intensity, **unit_a)  # fmt: skip
+            if two and pair is not None:
+                # the device gives power B after the interval it confirmed by read-back
+                delivered += 1
+                self._record("pulse", t_write + wire + pair.interval_ms / 1000.0, **key,
+                             i=i + 1, planned=times[i + 1], intensity_pct_mso=intensity_b,
+                             unit="B", interval_ms=pair.interval_ms, expected=True)  # fmt: skip
             if hold > 0:
                 self._wait(t_write + hold, stoppable=False, spin=False)
                 try:

@@ -13,6 +13,7 @@ import collections
 import contextlib
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from mirrorvr.errors import DeviceError
 from mirrorvr.session.clock import Clock
@@ -20,6 +21,8 @@ from mirrorvr.session.eventlog import EventLog
 from mirrorvr.session.timeline import Step
 from mirrorvr.stim import governor
 from mirrorvr.stim.base import Stimulator, TrainSpec
+from mirrorvr.stim.pairs import triggers
+from mirrorvr.stim.safety.pulse_stream import PairedDevice
 from mirrorvr.stim.scheduler import PulseScheduler, monotonic
 
 #: the largest head start a trigger write gets to compensate its own cost
@@ -47,6 +50,8 @@ class TrainDelivery:
     late_tolerance_s: float
     scheduler: PulseScheduler | None
     estopped: str | None
+    #: the device-timed pair the stimulator confirmed by read-back (``None``: none)
+    paired: PairedDevice | None
     _sim_stop: threading.Event
     _costs: collections.deque[float]
 
@@ -95,7 +100,14 @@ class TrainDelivery:
         wire = self.stimulator.trigger_wire_s
         hold = self.stimulator.hold_s
         realtime = self.clock.realtime
-        for i, off in enumerate(offsets):
+        # a device-timed pair (admitted only with a confirmed pair): one trigger, two pulses
+        pair = self.paired if step.data.get("paired") else None
+        if step.data.get("paired") and pair is None:
+            # never two host-timed triggers for a pair (the governor refuses it before this)
+            result.status = "refused"
+            result.reason = "paired pulses need a stimulator that confirmed device-timed pairs"
+            return result
+        for i, off, two in triggers(offsets, pair is not None):
             planned = onset + off
             # real time: start the write early by the smallest recent write cost, so that the
             # trigger leaves at (not after) its deadline; never by more than MAX_LEAD_S
@@ -105,16 +117,17 @@ class TrainDelivery:
                 break
             now = self._now()
             if now - planned > self.late_tolerance_s:
-                result.missed += 1
-                self.log.append(
-                    "pulse_missed",
-                    now,
-                    step=step.index,
-                    train=step.data["train"],
-                    i=i,
-                    planned=planned,
-                    late_s=now - planned,
-                )
+                for k in range(2 if two else 1):  # a pair's trigger carries both its pulses
+                    result.missed += 1
+                    self.log.append(
+                        "pulse_missed",
+                        now,
+                        step=step.index,
+                        train=step.data["train"],
+                        i=i + k,
+                        planned=onset + offsets[i + k],
+                        late_s=now - planned,
+                    )
                 continue
             try:
                 t_write = self.stimulator.trigger()
@@ -127,6 +140,7 @@ class TrainDelivery:
             # simulated clock: stamped on the session clock so the record stays deterministic
             t_out = t_write + wire if realtime else self.clock.now()
             result.delivered += 1
+            unit_a: dict[str, Any] = {"unit": "A"} if two else {}
             self.log.append(
                 "pulse",
                 t_out,
@@ -135,7 +149,25 @@ class TrainDelivery:
                 i=i,
                 planned=planned,
                 intensity_pct_mso=request.intensity_pct_mso,
+                **unit_a,
             )
+            if two and pair is not None:
+                # the device gives power B after the interval it confirmed by read-back
+                result.delivered += 1
+                self.log.append(
+                    "pulse",
+                    t_out + pair.interval_ms / 1000.0,
+                    step=step.index,
+                    train=step.data["train"],
+                    i=i + 1,
+                    planned=onset + offsets[i + 1],
+                    intensity_pct_mso=float(
+                        step.data.get("intensity_b_pct_mso", request.intensity_pct_mso)
+                    ),
+                    unit="B",
+                    interval_ms=pair.interval_ms,
+                    expected=True,
+                )
             if hold > 0:
                 # the pulse width ends by a deadline after the stamp went out (an e-stop
                 # meanwhile releases at once: its disarm drops the line anyway)

@@ -43,7 +43,7 @@ from mirrorvr.stim import governor
 from mirrorvr.stim.base import DisarmOutcome, Stimulator, disarm_outcome
 from mirrorvr.stim.delivery import MAX_LEAD_S, TrainDelivery, TrainResult
 from mirrorvr.stim.priority import realtime_boost
-from mirrorvr.stim.safety.pulse_stream import PAIRED_PULSE_KINDS, Pulse, check_pulses
+from mirrorvr.stim.safety.pulse_stream import PairedDevice, Pulse, check_pulses
 from mirrorvr.stim.scheduler import PulseScheduler
 
 # moved to :mod:`mirrorvr.stim.delivery`, still importable from here
@@ -54,6 +54,10 @@ __all__ = [
     "TrainResult",
     "last_stimulation_time",
 ]
+
+#: how a train's pulses go out: one trigger each (host), one start command (device: rTMS trains
+#: the stimulator times), or one trigger per device-timed pair (paired)
+Timing = Literal["host", "device", "paired"]
 
 #: a pulse later than this after its deadline is skipped and logged as missed
 DEFAULT_LATE_TOLERANCE_S = 0.005
@@ -80,16 +84,17 @@ def last_stimulation_time(events: list[Event]) -> float | None:
 
 
 def _pulses(step: Step, onset: float, request: governor.StimRequest) -> list[Pulse]:
-    """The step's pulses at their times from ``onset``, as the pulse-stream checker sees them."""
-    paired = bool(step.data.get("paired", False))
+    """The step's pulses at their times from ``onset``, as the pulse-stream checker sees them
+    (the second pulse of a pair at power B)."""
+    d = step.data
+    paired = bool(d.get("paired", False))
+    rmt_b = float(d.get("intensity_b_pct_rmt", request.intensity_pct_rmt))
+    mso_b = float(d.get("intensity_b_pct_mso", request.intensity_pct_mso))
     return [
-        Pulse(
-            onset + float(o),
-            request.intensity_pct_rmt,
-            request.intensity_pct_mso,
-            paired and k % 2 == 1,
-        )
-        for k, o in enumerate(step.data["offsets"])
+        Pulse(onset + float(o), rmt_b, mso_b, True)
+        if paired and k % 2 == 1
+        else Pulse(onset + float(o), request.intensity_pct_rmt, request.intensity_pct_mso)
+        for k, o in enumerate(d["offsets"])
     ]
 
 
@@ -144,6 +149,10 @@ class StimulationExecutor(TrainDelivery):
         #: pulses admitted since the last rest of an inter-train interval: with a new train they
         #: go through the pulse-stream checker, which judges times, not labels
         self._run: list[Pulse] = []
+        #: the device-timed pair the stimulator confirmed by read-back before arming (set by
+        #: the assembly, :func:`mirrorvr.run.stimulation.set_plan_pairs`); ``None``: the device
+        #: gives none, and the governor refuses every paired pulse
+        self.paired: PairedDevice | None = None
         # a held trigger line (TTL box) returns to idle by our deadline, on our clock: after the
         # pulse is logged, and in simulated time on the simulated clock (no real-time spin)
         stimulator.auto_release = False
@@ -162,7 +171,7 @@ class StimulationExecutor(TrainDelivery):
             return self._state.ledger
 
     @property
-    def timing(self) -> Literal["host", "device"]:
+    def timing(self) -> Literal["host", "device"]:  # of rTMS trains
         """How this device's trains are timed."""
         return "device" if self.stimulator.capabilities.device_timed_trains else "host"
 
@@ -246,9 +255,14 @@ class StimulationExecutor(TrainDelivery):
         back). ``None``: the device answers again (logged ``device`` ``reconnected``); else
         what failed. The device stays disarmed: arming is the runner's, after a resume."""
         try:
+            self.paired = None  # the unit that came back has not confirmed any pair yet
             self._reopen()
             if self.stimulator.capabilities.sets_intensity:
                 self.stimulator.set_intensity(self.plan.stimulation.intensity_pct_mso)
+            if self.stimulator.capabilities.device_timed_pairs:
+                # whatever the unit came back with: single pulses, then the plan's pair again
+                self.stimulator.set_single_pulse()
+                self.set_pairs()
         except DeviceError as e:
             return str(e)
         self._fault_reported = False  # the device is back: a new fault is reported again
@@ -261,6 +275,37 @@ class StimulationExecutor(TrainDelivery):
             intensity_pct_mso=self.plan.stimulation.intensity_pct_mso,
         )
         return None
+
+    def set_pairs(self) -> PairedDevice | None:
+        """A paired plan's device-timed pair, set on a stimulator that times pairs (disarmed)
+        and read back; kept in :attr:`paired`, by which the governor judges the plan's pairs.
+
+        ``None`` when the plan has no pairs or the stimulator cannot time them (the governor
+        then refuses every paired pulse before arming). A read-back that differs from what was
+        sent raises ``DeviceError`` (the driver faults and disarms): nothing is armed. Logged as
+        a durable ``device`` event ``paired_set`` with what was asked and what was confirmed.
+        """
+        self.paired = None
+        stim = self.plan.stimulation
+        interval = stim.protocol.paired_pulse_interval_ms if stim.protocol is not None else None
+        if not interval or not self.stimulator.capabilities.device_timed_pairs:
+            return None
+        confirmed = self.stimulator.set_paired_pulse(interval, stim.power_b_pct_mso)
+        self.log.append(
+            "device",
+            self.clock.now(),
+            durable=True,
+            what="paired_set",
+            device=self.stimulator.kind,
+            interval_ms=interval,
+            power_b_pct_mso=stim.power_b_pct_mso,
+            power_b_pct_rmt=stim.power_b_pct_rmt,
+            device_interval_ms=confirmed.interval_ms,
+            device_power_b_pct_mso=confirmed.power_b_pct_mso,
+            source=confirmed.source,
+        )
+        self.paired = confirmed
+        return confirmed
 
     def _reopen(self) -> None:
         """Close the driver's link (best effort: it is faulted) and connect it again."""
@@ -278,6 +323,7 @@ class StimulationExecutor(TrainDelivery):
             today=today,
             pulses_today=pulses_today,
             device=self.device_limits(),
+            paired_device=self.paired,  # what the device confirmed, never the plan's label
         )
         return [str(p) for p in problems]
 
@@ -340,7 +386,7 @@ class StimulationExecutor(TrainDelivery):
             [*self._run, *new],
             self.limits,
             counts=False,  # the budgets are the ledger's (authorize)
-            paired_device=self.stimulator.kind in PAIRED_PULSE_KINDS,
+            paired_device=self.paired,
         )
         if not findings:
             return governor.Decision(True)
@@ -373,7 +419,7 @@ class StimulationExecutor(TrainDelivery):
 
     def admit(
         self, step: Step, onset: float
-    ) -> TrainResult | tuple[governor.StimRequest, tuple[float, ...], Literal["host", "device"]]:
+    ) -> TrainResult | tuple[governor.StimRequest, tuple[float, ...], Timing]:
         """The governor's gate for one train, its budget reserved and its intent logged.
 
         Returns (request, offsets, timing) when the train may go out, else the result of a
@@ -413,7 +459,16 @@ class StimulationExecutor(TrainDelivery):
             )
             return TrainResult(status="refused", reason=decision.reason)
         device_timed = self.timing == "device" and request.pattern == "rtms" and len(offsets) > 1
-        timing: Literal["host", "device"] = "device" if device_timed else "host"
+        timing: Timing = "device" if device_timed else "host"
+        pair: dict[str, object] = {}
+        if d.get("paired") and self.paired is not None:
+            # one trigger per pair; the device gives power B after its confirmed interval
+            timing = "paired"
+            pair = {
+                "paired_interval_ms": self.paired.interval_ms,
+                "intensity_b_pct_mso": d.get("intensity_b_pct_mso"),
+                "device_power_b_pct_mso": self.paired.power_b_pct_mso,
+            }
         self.log.append(
             "train_intent",
             self.clock.now(),
@@ -430,6 +485,7 @@ class StimulationExecutor(TrainDelivery):
             frequency_hz=request.frequency_hz,
             timing=timing,
             device=self.stimulator.kind,
+            **pair,
         )
         return request, offsets, timing
 

@@ -25,6 +25,7 @@ from mirrorvr.stim.safety.plan_check import (
     session_budget,
     walk_timeline,
 )
+from mirrorvr.stim.safety.pulse_stream import PairedDevice
 from mirrorvr.stim.safety.runtime import (
     Decision,
     DeviceLimits,
@@ -46,6 +47,7 @@ __all__ = [
     "GroupState",
     "Ledger",
     "Limits",
+    "PairedDevice",
     "RuntimeState",
     "StimRequest",
     "TrainTable",

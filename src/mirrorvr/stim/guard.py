@@ -4,7 +4,9 @@ The session process authorizes each train through the governor (every rule, with
 the stimulation process then fires each pulse only if this guard agrees too — two gates, not
 one, and this one shares no code with the governor. It knows four things only, handed over
 once when the process starts: the highest intensity, the fastest pulse rate, how many pulses
-may still go out, and whether the device is armed (its own record of arm/disarm calls).
+may still go out, and whether the device is armed (its own record of arm/disarm calls). For a
+paired plan it also knows the pair: one trigger gives two pulses (both counted), only at the
+plan's interval as the device read it back, and power B no higher than the plan's.
 
 Pure: no I/O, no clock; the caller passes times in.
 """
@@ -28,6 +30,10 @@ class GuardLimits:
     jitter_s: float = 0.005
     #: single pulses outside trains (a threshold hunt varies the output up to the profile's cap)
     max_single_intensity_pct_mso: float = 100.0
+    #: a device-timed pair's interval (ms) as the plan has it; ``None``: no pairs at all
+    pair_interval_ms: float | None = None
+    #: power B of a pair, at most (% MSO)
+    max_intensity_b_pct_mso: float = 0.0
 
     @property
     def min_interval_s(self) -> float:
@@ -44,10 +50,19 @@ class PulseGuard:
         self.last_t: float | None = None
         self.armed = False
 
-    def check(self, t: float, intensity_pct_mso: float, *, single: bool = False) -> str | None:
+    def check(
+        self,
+        t: float,
+        intensity_pct_mso: float,
+        *,
+        single: bool = False,
+        pair: tuple[float, float] | None = None,
+    ) -> str | None:
         """Why a pulse at ``t`` (LSL seconds) must not fire, or ``None`` if it may.
 
         ``single``: a pulse outside a train (threshold hunt), capped by the single-pulse limit.
+        ``pair``: the trigger gives a device-timed pair, ``(interval_ms, power_b_pct_mso)`` as
+        the device read them back; it counts as two pulses.
         """
         lim = self.limits
         if not self.armed:
@@ -55,7 +70,22 @@ class PulseGuard:
         cap = lim.max_single_intensity_pct_mso if single else lim.max_intensity_pct_mso
         if intensity_pct_mso > cap + 1e-9:
             return f"intensity {intensity_pct_mso:g} % MSO is above the guard's {cap:g} % MSO"
-        if self.fired >= lim.max_pulses:
+        n = 1
+        if pair is not None:
+            n = 2
+            if lim.pair_interval_ms is None:
+                return "this plan has no paired pulses"
+            if abs(pair[0] - lim.pair_interval_ms) > 0.01:
+                return (
+                    f"the device times its pairs {pair[0]:g} ms apart, the plan "
+                    f"{lim.pair_interval_ms:g} ms"
+                )
+            if pair[1] > lim.max_intensity_b_pct_mso + 1e-9:
+                return (
+                    f"power B {pair[1]:g} % MSO is above the guard's "
+                    f"{lim.max_intensity_b_pct_mso:g} % MSO"
+                )
+        if self.fired + n > lim.max_pulses:
             return f"the guard's pulse count ({lim.max_pulses}) is used up"
         if self.last_t is not None and t - self.last_t < lim.min_interval_s - 1e-9:
             return (
@@ -64,7 +94,7 @@ class PulseGuard:
             )
         return None
 
-    def fired_at(self, t: float) -> None:
-        """Count a pulse that went out (or may have) at ``t``."""
-        self.fired += 1
+    def fired_at(self, t: float, pulses: int = 1) -> None:
+        """Count a trigger that went out (or may have) at ``t``: one pulse, or a pair's two."""
+        self.fired += pulses
         self.last_t = t if self.last_t is None else max(self.last_t, t)

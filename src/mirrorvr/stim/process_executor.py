@@ -24,6 +24,7 @@ from mirrorvr.stim.base import outcome_from_reply
 from mirrorvr.stim.executor import StimulationExecutor, TrainResult
 from mirrorvr.stim.guard import GuardLimits
 from mirrorvr.stim.journal import missing_records, read_journal
+from mirrorvr.stim.pairs import triggers
 from mirrorvr.stim.process_link import Message, StimulationProcess
 from mirrorvr.stim.remote import RemoteStimulator
 
@@ -67,6 +68,9 @@ class ProcessExecutor(StimulationExecutor):
                     "intensity_pct_mso": request.intensity_pct_mso,
                     "frequency_hz": request.frequency_hz,
                     "timing": timing,
+                    # paired: one trigger per pair, power B as planned for the child's guard
+                    "paired": timing == "paired",
+                    "intensity_b_pct_mso": step.data.get("intensity_b_pct_mso"),
                 }
             )
         except DeviceError as e:  # the child is gone: its death is handled by the reader
@@ -231,13 +235,20 @@ def guard_limits(
     rate = 1.0 / float(profile.min_single_pulse_interval_s)
     for step in timeline.steps:
         offs = [float(o) for o in step.data.get("offsets", ())]
+        # a device-timed pair is one trigger: the rate is that of the triggers
+        offs = [tr.offset for tr in triggers(offs, bool(step.data.get("paired")))]
         for a, b in itertools.pairwise(offs):
             if b > a:
                 rate = max(rate, 1.0 / (b - a))
+    stim = plan.stimulation
+    proto = stim.protocol
+    paired_ms = proto.paired_pulse_interval_ms if proto is not None else None
     return GuardLimits(
-        max_intensity_pct_mso=float(plan.stimulation.intensity_pct_mso),
+        max_intensity_pct_mso=float(stim.intensity_pct_mso),
         max_rate_hz=rate,
         max_pulses=max(0, budget - counted) + extra_pulses,
         jitter_s=late_tolerance_s,
         max_single_intensity_pct_mso=float(profile.max_intensity_pct_mso),
+        pair_interval_ms=float(paired_ms) if paired_ms else None,
+        max_intensity_b_pct_mso=float(stim.power_b_pct_mso) if paired_ms else 0.0,
     )

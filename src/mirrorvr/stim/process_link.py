@@ -74,6 +74,8 @@ class StimulationProcess:
                 "max_pulses": guard.max_pulses,
                 "jitter_s": guard.jitter_s,
                 "max_single_intensity_pct_mso": guard.max_single_intensity_pct_mso,
+                "pair_interval_ms": guard.pair_interval_ms,
+                "max_intensity_b_pct_mso": guard.max_intensity_b_pct_mso,
             },
             "rt_priority": rt_priority,
             "late_tolerance_s": late_tolerance_s,
@@ -203,10 +205,11 @@ class StimulationProcess:
         except (OSError, ValueError) as e:
             raise DeviceError(f"the stimulation process is gone ({e})") from None
 
-    def set_guard_intensity(self, pct_mso: float) -> None:
-        """The train intensity the child's guard allows, once the plan's is known (after a
-        threshold hunt at session start); the child refuses it once a train has run."""
-        self.call("guard_intensity", pct_mso)
+    def set_guard_intensity(self, pct_mso: float, power_b_pct_mso: float | None = None) -> None:
+        """The train intensity (and a pair's power B) the child's guard allows, once the plan's
+        is known (after a threshold hunt at session start); the child refuses it once a train
+        has run."""
+        self.call("guard_intensity", pct_mso, power_b_pct_mso)
 
     def call(self, method: str, *args: Any, timeout: float = 10.0) -> Any:
         """Run a driver call in the child and return its value (its ``DeviceError`` re-raised)."""

@@ -22,6 +22,7 @@ from mirrorvr.stim.base import (
     outcome_from_reply,
 )
 from mirrorvr.stim.process_link import StimulationProcess
+from mirrorvr.stim.safety.pulse_stream import PairedDevice
 
 
 class RemoteStimulator(Stimulator):
@@ -70,6 +71,15 @@ class RemoteStimulator(Stimulator):
     def set_intensity(self, pct_mso: float) -> None:
         """Set and verify the intensity in the child."""
         self.process.call("set_intensity", pct_mso, timeout=30.0)
+
+    def set_paired_pulse(self, interval_ms: float, power_b_pct_mso: float) -> PairedDevice:
+        """Set and read back the device-timed pair in the child; what the device confirmed."""
+        v = self.process.call("set_paired_pulse", interval_ms, power_b_pct_mso, timeout=30.0)
+        return PairedDevice(**v)
+
+    def set_single_pulse(self) -> None:
+        """One pulse per trigger, set (and read back) in the child."""
+        self.process.call("set_single_pulse", timeout=30.0)
 
     def trigger(self) -> float:
         """One pulse now, outside a train (threshold hunts): the child's guard decides too."""

@@ -28,6 +28,7 @@ from mirrorvr.stim.magstim.protocol import (
     tenths,
     widths,
 )
+from mirrorvr.stim.safety.pulse_stream import PairedDevice
 from mirrorvr.stim.safety.runtime import DeviceLimits
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,57 @@ class BiStim(MagstimDriver):
 
     @property
     def capabilities(self) -> Capabilities:
-        """Paired pulses at most every 4 s (0.25 Hz, magstim-serial.md §8)."""
-        return Capabilities(True, False, 0.25, 0.0084)
+        """Paired pulses at most every 4 s (0.25 Hz, magstim-serial.md §8), device-timed."""
+        return Capabilities(True, False, 0.25, 0.0084, device_timed_pairs=True)
+
+    @property
+    def interval_ms(self) -> float | None:
+        """The interval as last read back, in ms (0.1-ms steps in high-resolution mode)."""
+        if self.interval_raw is None:
+            return None
+        return self.interval_raw / 10.0 if self.high_resolution else float(self.interval_raw)
+
+    def set_paired_pulse(self, interval_ms: float, power_b_pct_mso: float) -> PairedDevice:
+        """Every trigger a pair: resolution, interval and power B set while disarmed, then read
+        back together (``J``) and compared with what was sent (a mismatch faults the driver).
+
+        Whole milliseconds use low resolution (1-999 ms), anything finer high resolution (0.1 ms
+        steps up to 99.9 ms); the resolution command resets the interval, so it goes first.
+        Power B is whole percent, rounded down like power A.
+        """
+        self._raise_if_faulted()
+        if self._expect_charged:
+            raise DeviceError(
+                f"{self.port}: the BiStim²'s paired-pulse settings are set only while disarmed"
+            )
+        whole = abs(interval_ms - round(interval_ms)) < 1e-9
+        top = 999.0 if whole else 99.9
+        if not 0 < interval_ms <= top:
+            raise DeviceError(
+                f"a BiStim² paired-pulse interval of {interval_ms:g} ms is outside "
+                f"{'1-999 ms' if whole else '0.1-99.9 ms in 0.1-ms steps'}"
+            )
+        try:
+            raw = tenths(interval_ms, "interval") if not whole else round(interval_ms)
+        except ValueError as e:
+            raise DeviceError(f"BiStim² {e} (0.1-ms steps)") from None
+        pct = math.floor(power_b_pct_mso + 1e-9)
+        self._power_ok(pct)
+        self.set_high_resolution(not whole)
+        self.set_interval_ms(raw / 10.0 if not whole else float(raw))
+        self.set_power_b(pct)
+        # both together, as the unit reports them now
+        self.read_parameters()
+        self._verify("interval", raw, self.interval_raw or 0)
+        self._verify("power B", pct, self.power_b if self.power_b is not None else -1)
+        confirmed = self.interval_ms
+        assert confirmed is not None
+        return PairedDevice(confirmed, float(pct), f"{self.port}: read back from the BiStim² (J)")
+
+    def set_single_pulse(self) -> None:
+        """One pulse per trigger: power B 0 (unit B silent; UNVERIFIED on hardware), read back."""
+        self._raise_if_faulted()
+        self.set_power_b(0)
 
     def read_parameters(self) -> None:
         """Refresh power A, power B and the interval (``J``)."""

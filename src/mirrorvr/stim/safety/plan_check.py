@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from itertools import pairwise
-from typing import Any
+from typing import Any, Literal
 
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.errors import Problem
@@ -24,7 +24,13 @@ from mirrorvr.stim.safety.limits import (
     effective_limits,
     loosening_problems,
 )
-from mirrorvr.stim.safety.pulse_stream import PAIRED_PULSE_KINDS, Finding, Pulse, check_pulses
+from mirrorvr.stim.safety.pulse_stream import (
+    DEVICE_TIMED_PAIR_KINDS,
+    Finding,
+    PairedDevice,
+    Pulse,
+    check_pulses,
+)
 from mirrorvr.stim.safety.runtime import (
     DeviceLimits,
     Ledger,
@@ -76,14 +82,40 @@ def plan_pulses(steps: Iterable[Step], *, worst_case_mt: float | None = None) ->
         d = s.data
         rmt = float(d["intensity_pct_rmt"])
         mso = float(d["intensity_pct_mso"])
+        # power B (the second pulse of a pair) is judged at its own intensity
+        rmt_b = float(d.get("intensity_b_pct_rmt", rmt))
+        mso_b = float(d.get("intensity_b_pct_mso", mso))
         if worst_case_mt is not None and mso <= 0:
             mso = round(rmt * worst_case_mt / 100.0, 2)
+            mso_b = round(rmt_b * worst_case_mt / 100.0, 2)
         paired = bool(d.get("paired", False))
         out += [
-            Pulse(s.t + float(o), rmt, mso, paired and k % 2 == 1)
+            Pulse(s.t + float(o), rmt_b, mso_b, True)
+            if paired and k % 2 == 1
+            else Pulse(s.t + float(o), rmt, mso)
             for k, o in enumerate(d["offsets"])
         ]
     return out
+
+
+def planned_paired_device(plan: SessionPlan) -> PairedDevice | None:
+    """What ``mirrorvr validate`` assumes of the plan's stimulator for paired pulses.
+
+    A kind whose driver times pairs itself (BiStim²) will set the plan's interval and power B
+    and must confirm both by read-back before arming (the session checks again with what it
+    confirmed); any other kind gives no device-timed pair.
+    """
+    proto = plan.stimulation.protocol
+    if proto is None or not proto.paired_pulse_interval_ms:
+        return None
+    kind = plan.devices.stimulator.kind
+    if kind not in DEVICE_TIMED_PAIR_KINDS:
+        return None
+    return PairedDevice(
+        proto.paired_pulse_interval_ms,
+        plan.stimulation.power_b_pct_mso,
+        f"the plan's {kind}, to be confirmed by read-back before arming",
+    )
 
 
 def trigger_width_problems(plan: SessionPlan, pulses: list[Pulse]) -> list[Problem]:
@@ -226,12 +258,13 @@ def check_plan(
     pulses_today: int = 0,
     device: DeviceLimits | None = None,
     table: TrainTable | None = None,
-    paired_device: bool | None = None,
+    paired_device: PairedDevice | Literal["plan"] | None = "plan",
 ) -> list[Problem]:
     """Every reason this plan may not stimulate today (empty list = allowed).
 
-    ``paired_device``: the connected stimulator gives device-timed paired pulses (default: by
-    the plan's stimulator kind).
+    ``paired_device``: the device-timed pair the connected stimulator confirmed by read-back
+    (``None``: it confirmed none); ``"plan"`` (no device yet, e.g. ``mirrorvr validate``): what
+    the plan's stimulator kind will do (:func:`planned_paired_device`).
     """
     stim = plan.stimulation
     planned = timeline.total_pulses
@@ -284,14 +317,14 @@ def check_plan(
         problems.append(Problem("stimulation.intensity_pct_rmt", why))
     where = "stimulation.cue_locked" if stim.mode == "cue-locked" else "stimulation.protocol"
     # the pulses themselves, whatever the protocol is called
-    kind = plan.devices.stimulator.kind
+    pairs = planned_paired_device(plan) if isinstance(paired_device, str) else paired_device
     pulses = plan_pulses(timeline.steps, worst_case_mt=worst_mt if measured_at_start else None)
     problems += trigger_width_problems(plan, pulses)
     findings = check_pulses(
         pulses,
         limits,
         device=device,
-        paired_device=paired_device if paired_device is not None else kind in PAIRED_PULSE_KINDS,
+        paired_device=pairs,
         table=table,
         counts=False,
     )

@@ -5,10 +5,12 @@ resume remainder), its compiled pulse *times* come here, and the rules of docs/s
 applied to what those times are:
 
 * two pulses at the same instant are refused (coincident triggers);
-* a paired pulse counts as one stimulus only when the stimulator times the pair itself
-  (``paired_device``) and it keeps the paired-pulse limits (``paired_limits.csv``: interval
-  range, repetition); its second pulse (power B) keeps the same intensity caps as the first;
-  otherwise its two pulses are judged as the two pulses they are (10 ms apart = 100 Hz);
+* a paired pulse counts as one stimulus only when the stimulator times the pair itself: a
+  :class:`PairedDevice` (the interval and power B the device confirmed by read-back, or at
+  validate the plan's own on a kind whose driver does it) whose interval is the plan's, and
+  it keeps the paired-pulse limits (``paired_limits.csv``: interval range, repetition); its
+  second pulse (power B) keeps the same intensity caps as the first; otherwise its two pulses
+  are judged as the two pulses they are (10 ms apart = 100 Hz);
 * trains are found from the times: stimuli less than :data:`TRAIN_GAP_S` apart form one train;
   its rate is that of its shortest gap and its duration ``n / rate``. Up to 25 Hz (the table's top
   row) the train-duration table (or a signed override) applies; faster trains must be theta
@@ -40,9 +42,12 @@ TRAIN_GAP_S = 1.0
 TABLE_MAX_HZ = 25.0
 #: pulses closer than this are one trigger planned twice: refused, never merged
 COINCIDENT_S = 1e-6
-#: stimulator kinds whose driver gives a device-timed paired pulse (power B and interval set and
-#: read back). None yet: the BiStim² driver fires two host-timed triggers (issue 13, partial).
-PAIRED_PULSE_KINDS: frozenset[str] = frozenset()
+#: stimulator kinds whose driver *can* give a device-timed paired pulse (its
+#: ``capabilities.device_timed_pairs``; a test holds the two together). Only ``mirrorvr
+#: validate`` without a device reads it: a session goes by what the connected device confirmed.
+DEVICE_TIMED_PAIR_KINDS: frozenset[str] = frozenset({"magstim-bistim"})
+#: a device's interval may differ from the plan's by this much (0.1-ms steps; float sums)
+PAIR_INTERVAL_TOLERANCE_MS = 0.01
 #: gaps are rounded to this before rates are derived (planned times are sums of floats)
 _TICK = 1e-9
 _EPS = 1e-6
@@ -60,6 +65,20 @@ class Pulse:
     pct_rmt: float | None
     pct_mso: float
     pair_second: bool = False
+
+
+@dataclass(frozen=True)
+class PairedDevice:
+    """A stimulator that times paired pulses itself, as it confirmed them.
+
+    ``interval_ms`` and ``power_b_pct_mso`` are what the device reported back after they were
+    set (at ``mirrorvr validate``, without a device: what the plan will set, on a kind whose
+    driver can; the session checks again with the read-back before arming).
+    """
+
+    interval_ms: float
+    power_b_pct_mso: float
+    source: str = "read back from the device"
 
 
 @dataclass(frozen=True)
@@ -108,7 +127,7 @@ def check_pulses(
     budget: int | None = None,
     pulses_today: int = 0,
     device: DeviceLimits | None = None,
-    paired_device: bool = False,
+    paired_device: PairedDevice | None = None,
     table: TrainTable | None = None,
     paired: PairedLimits | None = None,
     counts: bool = True,
@@ -117,7 +136,8 @@ def check_pulses(
 
     ``pulses_today``: pulses the patient had (or has reserved) earlier today; ``budget``: this
     session's pulse budget (default: the profile's per-session limit); ``counts=False`` leaves
-    the budgets to the caller.
+    the budgets to the caller. ``paired_device``: the stimulator's confirmed device-timed pair
+    (``None``: it gives none, so the two pulses of a pair are judged as two host-timed pulses).
     """
     p = limits.profile
     pl = paired or paired_limits()
@@ -160,7 +180,7 @@ def check_pulses(
         if x.pair_second and stimuli:
             prev = stimuli[-1]
             ipi_ms = _gap(prev.t, x.t) * 1000.0
-            if not paired_device:
+            if paired_device is None:
                 out.append(
                     Finding(
                         "paired_pulse_device",
@@ -168,6 +188,16 @@ def check_pulses(
                         f"a paired pulse ({ipi_ms:g} ms) needs a stimulator that times the pair "
                         "itself (BiStim² with power B and interval set and read back); this one "
                         "would fire two host-timed triggers",
+                    )
+                )
+            elif abs(ipi_ms - paired_device.interval_ms) > PAIR_INTERVAL_TOLERANCE_MS:
+                out.append(
+                    Finding(
+                        "paired_pulse_device",
+                        prev.t,
+                        f"a paired pulse of {ipi_ms:g} ms is planned but the stimulator times "
+                        f"its pairs {paired_device.interval_ms:g} ms apart "
+                        f"({paired_device.source})",
                     )
                 )
             elif not pl.min_interval_ms - _EPS <= ipi_ms <= pl.max_interval_ms + _EPS:
@@ -182,9 +212,11 @@ def check_pulses(
             else:
                 prev.last = x.t
                 prev.pulses += 1
-                # the second pulse is power B: it keeps the same intensity caps as power A
-                if x.pct_mso > prev.pct_mso_b:
-                    prev.pct_mso_b = x.pct_mso
+                # the second pulse is power B: it keeps the same intensity caps as power A, at
+                # the higher of what is planned and what the device confirmed it will give
+                b_mso = max(x.pct_mso, paired_device.power_b_pct_mso)
+                if b_mso > prev.pct_mso_b:
+                    prev.pct_mso_b = b_mso
                 if x.pct_rmt is not None and x.pct_rmt > (prev.pct_rmt_b or 0.0):
                     prev.pct_rmt_b = x.pct_rmt
                 continue
