@@ -126,6 +126,7 @@ class StimChild:
         self._costs: collections.deque[float] = collections.deque(maxlen=32)
         self._exit = False
         self._sig_r, self._sig_w = os.pipe()
+        self._gone_lock = threading.Lock()
         self._faulted = False
         self.intensity: float | None = None  # as last set through this process
         #: the device-timed pair the driver confirmed by read-back (``None``: none)
@@ -146,15 +147,25 @@ class StimChild:
                 r[0] == self._sig_r and b"P" in data
             )
             if parent_gone:
-                self._disarm("the session process died", cancel=True)
-                self.journal.append("disarmed", monotonic(), durable=True, cause="parent died")
-                os._exit(0)  # the device is disarmed; nothing else here must outlive the session
+                self._parent_gone("the session process died")
             for b in data.decode("ascii", "replace"):
                 cause = {"E": "emergency stop", "H": "halt", "D": "disarm"}.get(b)
                 if cause is not None:
                     self._disarm(cause, cancel=b in "EH", request=b)
 
-    def _disarm(self, cause: str, *, cancel: bool, request: str = "") -> None:
+    def _parent_gone(self, cause: str) -> None:
+        """Disarm, journal it and exit: whichever thread sees the session process die first
+        (the watcher: e-stop pipe closed or the death signal; the main loop: command pipe
+        closed). The other blocks here until the process ends, so the journal's last word is
+        always this disarm."""
+        with self._gone_lock:
+            status = self._disarm(cause, cancel=True)
+            self.journal.append(
+                "disarmed", monotonic(), durable=True, cause="parent died", disarm=status
+            )
+            os._exit(0)  # the device is disarmed; nothing else here must outlive the session
+
+    def _disarm(self, cause: str, *, cancel: bool, request: str = "") -> str:
         t_call = monotonic()
         if cancel:
             self.cancel.set()
@@ -175,6 +186,7 @@ class StimChild:
                 "t_done": monotonic(),
             }
         )
+        return out.status
 
     # ---- commands ----------------------------------------------------------------------
     def _poll_commands(self, timeout: float) -> None:
@@ -184,9 +196,7 @@ class StimChild:
             return
         data = os.read(0, 65536)
         if not data:  # the session process closed our stdin: it is gone
-            self._disarm("the session process closed the command pipe", cancel=True)
-            self._exit = True
-            return
+            self._parent_gone("the session process closed the command pipe")
         self._buf += data
         while b"\n" in self._buf:
             line, self._buf = self._buf.split(b"\n", 1)
