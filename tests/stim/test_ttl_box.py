@@ -76,3 +76,33 @@ def test_missing_port_names_the_port(tmp_path: Path) -> None:
     box = TTLBox(str(tmp_path / "nope"))
     with pytest.raises(DeviceError, match=str(tmp_path / "nope")):
         box.connect()
+
+
+def test_transport_write_hands_bytes_over_and_times_out_on_a_stalled_reader() -> None:
+    """The transport writes the port's descriptor itself (no pyserial select after the bytes
+    left): bytes arrive whole, and a reader that never reads ends in a write timeout, named."""
+    import os
+    import pty
+
+    from mirrorvr.stim.transport import SerialTransport
+
+    master, slave = pty.openpty()
+    try:
+        tr = SerialTransport(os.ttyname(slave), write_timeout=0.2)
+        tr.open()
+        try:
+            before = time.monotonic()
+            t = tr.write(b"\x2a\x00\x17")
+            assert before <= t <= time.monotonic()  # stamped on CLOCK_MONOTONIC (LSL's clock)
+            got = b""
+            while len(got) < 3:
+                got += os.read(master, 3 - len(got))
+            assert got == b"\x2a\x00\x17"
+            with pytest.raises(DeviceError, match="Write timeout"):
+                for _ in range(1000):  # nobody reads the master: the pty's buffer fills
+                    tr.write(bytes(4096))
+        finally:
+            tr.close()
+    finally:
+        os.close(master)
+        os.close(slave)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -92,6 +93,7 @@ class SerialTransport:
             write_timeout=write_timeout,
         )
         self._timeout = timeout
+        self._write_timeout = write_timeout
         self._serial: serial.Serial | None = None
         self._write_lock = threading.Lock()
         self.sinks: list[ByteSink] = []
@@ -157,14 +159,46 @@ class SerialTransport:
             raise DeviceError(f"serial port {self.port} is not open")
         with self._write_lock:
             try:
-                self._serial.write(data)
+                t = self._write_now(self._serial, data)
             except (serial.SerialException, OSError) as e:
                 raise DisconnectedError(
                     f"writing to {self.port} failed ({e}): the device or cable is gone"
                 ) from None
-            t = local_clock()
         log.debug("%s >> %s at %.6f", self.port, data.hex(" "), t)
         self._emit(">>", data, t)
+        return t
+
+    def _write_now(self, port: serial.Serial, data: bytes) -> float:
+        """Hand ``data`` to the kernel; the LSL time the last byte was handed over.
+
+        On POSIX this writes the port's (non-blocking) descriptor itself and stamps right after
+        the ``write`` that completed it: pyserial's ``write`` then makes one more ``select``
+        call before it returns, which put a second system call (and its tail under load) between
+        a trigger leaving and its stamp. A full output buffer (a stalled reader) waits for room
+        up to the write timeout, as pyserial does.
+        """
+        fd = getattr(port, "fd", None)
+        if not isinstance(fd, int) or fd < 0:  # not the POSIX backend: pyserial's own write
+            port.write(data)
+            return local_clock()
+        view = memoryview(data)
+        t = local_clock()
+        deadline: float | None = None
+        while view:
+            try:
+                n = os.write(fd, view)
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            if n:
+                t = local_clock()
+                view = view[n:]
+                continue
+            if deadline is None:
+                deadline = time.monotonic() + self._write_timeout
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise serial.SerialTimeoutException("Write timeout")
+            select.select([], [fd], [], left)
         return t
 
     def read(self, n: int) -> bytes:
