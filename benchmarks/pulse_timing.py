@@ -231,10 +231,26 @@ def run_mirrorvr(name: str, quick: bool, tmp: Path, mode: str = "process") -> di
     sched = next((e for e in events if e.kind in ("scheduler", "stim_process")), None)
     arrivals = emulator_pulses(emu_log)
     planned = [e["planned"] for e in pulses]
+    outcomes = [e for e in events if e.kind == "train_outcome"]
     return {
         "state": str(result.state),
         "pulses": len(pulses),
         "missed": summary["pulses_missed"],
+        # planned pulses neither delivered nor logged missed: trains refused part-way (the
+        # stimulation process's guard) or skipped; these are no dose either
+        "not_delivered": summary["pulses_planned"] - len(pulses) - summary["pulses_missed"],
+        "guard_refused": [
+            {"train": e.get("train"), "i": e.get("i"), "reason": e.get("reason")}
+            for e in events
+            if e.kind == "guard_refused"
+        ],
+        "refused_or_skipped": len(
+            [e for e in events if e.kind in ("stim_refused", "stim_skipped")]
+        ),
+        "train_status": {
+            st: len([o for o in outcomes if o.get("status") == st])
+            for st in sorted({str(o.get("status")) for o in outcomes})
+        },
         "scheduler": sched["status"] if sched else "",
         "emission": us([e.t - e["planned"] for e in pulses]),
         "emission_incl_skipped": us(
@@ -437,6 +453,11 @@ def main() -> None:
                         print(
                             f"\n== {load} / {name} / {mode}: {m['pulses']} pulses, "
                             f"{m['missed']} missed, state {m['state']}; {m['scheduler']}"
+                        )
+                        print(
+                            f"   not delivered (neither fired nor missed): {m['not_delivered']};"
+                            f" trains {m['train_status']}; refused/skipped steps "
+                            f"{m['refused_or_skipped']}; guard refusals {m['guard_refused']}"
                         )
                         print(f"   mirrorvr run at {m['load']}, reference run at {r['load']}")
                         print("                                   p50      p99      max  [µs]")
