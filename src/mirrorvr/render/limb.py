@@ -39,6 +39,7 @@ from panda3d.core import (
 )
 
 from mirrorvr.errors import MirrorVRError
+from mirrorvr.render.detail import Detail
 from mirrorvr.render.limb_gltf import LimbAsset, read_limb
 from mirrorvr.render.parts_limb import (
     LEG_PARTS_FILE,
@@ -189,8 +190,11 @@ class Limb:
         shadow: bool = False,
         limb: LimbKind = "upper",
         hide_joints: Sequence[int] = (),
+        detail: Detail = "full",
     ) -> None:
         self.side = side
+        #: ``"software"``: lit per vertex (:mod:`mirrorvr.render.detail`)
+        self.detail = detail
         self.limb = limb
         self._parts: PartsLimb | None = None
         if limb == "lower":
@@ -210,7 +214,7 @@ class Limb:
         gnode.set_bounds(OmniBoundingVolume())
         gnode.set_final(True)
         self.root = parent.attach_new_node(gnode)
-        self.root.set_shader(skinned_shader(), 10)
+        self.root.set_shader(skinned_shader(per_vertex=detail == "software"), 10)
         self._pta = PTA_LVecBase4f.empty_array(MAX_BONES * 3)
         self._rows = np.frombuffer(memoryview(self._pta), dtype=np.float32).reshape(-1, 3, 4)
         self._rows[:] = np.eye(4, dtype=np.float32)[:3]
