@@ -8,6 +8,7 @@ through the same data graph (:mod:`mirrorvr.render.input`).
 
 from __future__ import annotations
 
+import ctypes
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -175,12 +176,33 @@ def _fb_props() -> FrameBufferProperties:
     return fb
 
 
+def _gl_finish() -> Callable[[], None] | None:
+    """``glFinish`` of the GL library panda3d's EGL module loaded (``None`` if absent)."""
+    try:
+        fn: Callable[[], None] = ctypes.CDLL("libGL.so.1").glFinish
+        return fn
+    except (OSError, AttributeError):
+        return None
+
+
 class OffscreenDisplay(Display):
-    """Renders into an offscreen buffer: EGL on Mesa (llvmpipe without a GPU) or tinydisplay."""
+    """Renders into an offscreen buffer: EGL on Mesa (llvmpipe without a GPU) or tinydisplay.
+
+    :meth:`render` returns when the frame's pixels exist. A pbuffer is never flipped, so
+    without a ``glFinish`` Mesa's llvmpipe only *queued* each frame: it rasterised them in bursts
+    when its queue filled (memory grew to ≈ 1 GB at 1280×720) or never, and a frame rate
+    measured without it counted queued frames, not drawn ones.
+    """
 
     kind = "offscreen"
 
-    def __init__(self, size: tuple[int, int] = (1280, 720), module: OffscreenModule = "egl"):
+    def __init__(
+        self,
+        size: tuple[int, int] = (1280, 720),
+        module: OffscreenModule = "egl",
+        *,
+        finish: bool = True,
+    ):
         pipe = _pipe(_MODULES[module], f"offscreen ({module})")
         engine = GraphicsEngine(pipe)
         props = WindowProperties.size(*size)
@@ -192,6 +214,14 @@ class OffscreenDisplay(Display):
                 "try a smaller --size or the tinydisplay module"
             )
         super().__init__(engine, output, size)
+        #: ``finish=False`` only queues frames (benchmarks compare it; nothing else should)
+        self._finish = _gl_finish() if module == "egl" and finish else None
+
+    def render(self) -> None:
+        """Cull, draw and finish one frame (returns when its pixels are in the buffer)."""
+        self.engine.render_frame()
+        if self._finish is not None:
+            self._finish()
 
 
 class WindowDisplay(Display):
