@@ -17,10 +17,12 @@ Where a frame's CPU goes, by A/B toggles: ``--without shadows|limbs|room|panels|
 and fragment work), ``skin-light`` replaces the skin's per-pixel lighting by its flat colour.
 ``--detail full|software`` overrides the limbs' detail tier (chosen from the renderer:
 ``software`` on llvmpipe, see ``render/detail.py``). ``LP_NUM_THREADS`` in the environment sets
-llvmpipe's rasteriser threads.
+llvmpipe's rasteriser threads. ``--preset lower-limb-mirror`` measures another preset's scene
+(there: the legs) instead of the default plan's.
 
     .venv/bin/python benchmarks/offscreen_fps.py [--frames 300] [--size 1280x720] [--module egl]
         [--sync finish|none] [--without shadows,room] [--detail full|software]
+        [--preset NAME]
 """
 
 from __future__ import annotations
@@ -85,11 +87,12 @@ def main() -> None:
     ap.add_argument("--sync", default="finish", choices=["finish", "none"])
     ap.add_argument("--without", default="", help=f"comma-separated: {', '.join(TOGGLES)}")
     ap.add_argument("--detail", default=None, choices=["full", "software"])
+    ap.add_argument("--preset", default=None, help="a bundled preset (default: the default plan)")
     args = ap.parse_args()
     if args.detail is not None:
         os.environ["MIRRORVR_LIMB_DETAIL"] = args.detail
     load0 = os.getloadavg()[0]
-    plan = load_plan(None)
+    plan = load_plan(args.preset)
     clock = SimClock(0.0)
     display = OffscreenDisplay(
         parse_size(args.size), module=args.module, finish=args.sync == "finish"
@@ -117,7 +120,8 @@ def main() -> None:
     med = statistics.median
     detail = getattr(p.scene, "detail", "full")  # scenes before the tiers: full
     print(
-        f"{args.size} {args.module} ({display.renderer}), sync={args.sync}, LP_NUM_THREADS="
+        f"{args.preset or 'default plan'}, {args.size} {args.module} ({display.renderer}), "
+        f"sync={args.sync}, LP_NUM_THREADS="
         f"{os.environ.get('LP_NUM_THREADS', 'default')}, limb detail {detail}"
         f"{', without ' + args.without if args.without else ''}:\n"
         f"  full frame loop: {med(loop_fps):.0f} fps wall, {med(loop_cpu):.0f} frames per CPU-second\n"

@@ -1,7 +1,7 @@
 """What the rigid-parts build scripts share: the repository paths and the egg file's frame.
 
-``scripts/build_hand_asset.py`` and ``scripts/build_leg_asset.py`` each list their parts; this
-module puts ``src/`` on the path, wraps the parts in the egg header and writes the file.
+``scripts/build_hand_asset.py`` lists its parts; this module puts ``src/`` on the path, wraps
+the parts in the egg header and writes the file.
 """
 
 from __future__ import annotations

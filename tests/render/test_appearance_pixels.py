@@ -66,3 +66,28 @@ def _shadow_pixels(img: np.ndarray) -> int:
     bright = img[win].astype(int).sum(axis=-1)
     table = np.median(bright)
     return int(((bright < table - 60) & ~skin_mask(img[win])).sum())
+
+
+def _legs(**settings: object) -> np.ndarray:
+    png = render_preview(SceneSettings(**settings), limb="lower")  # type: ignore[arg-type]
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def test_the_leg_renders_and_skin_tone_and_trousers_reach_the_picture() -> None:
+    light = _legs(skin="#f1c8a8")
+    legs = skin_mask(light)
+    assert legs.sum() > 3000  # both legs, knee to toes
+    d = _legs(skin="#7a4a32")[legs].astype(int)
+    assert light[legs].mean() > d.mean() + 40
+    assert (d[:, 0] > d[:, 1]).mean() > 0.9 and (d[:, 1] > d[:, 2]).mean() > 0.9
+    # the clothing colour (the sleeve setting) dresses the thighs: green trousers
+    green = _green(_legs(sleeve="#20a040"))
+    assert green.sum() > 500 and _green(_legs()).sum() < 0.05 * green.sum()
+    # trousers sit above the knees, never on the feet (the lower half of the picture)
+    assert green[green.shape[0] // 2 :].sum() == 0
+
+
+def test_the_leg_width_setting_reaches_the_picture() -> None:
+    normal = skin_mask(_legs()).sum()
+    wide = skin_mask(_legs(hand_scale=1.3)).sum()
+    assert wide > 1.12 * normal, (normal, wide)

@@ -32,15 +32,3 @@ def test_scene_settings_in_a_plan() -> None:
         SceneSettings(skin="orange")
     with pytest.raises(ValidationError):
         SceneSettings(mirror_gain=10.0)
-
-
-def test_committed_leg_asset_matches_its_build_script() -> None:
-    from mirrorvr.render.limb import LEG_PARTS_FILE
-
-    spec = importlib.util.spec_from_file_location("build", ROOT / "scripts" / "build_leg_asset.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    assert LEG_PARTS_FILE.read_text(encoding="utf-8") == mod.build()
-    assert (LEG_PARTS_FILE.parent / "LICENSE").exists()
-    assert set(load_parts("lower")) == {"joint", "bone", "foot"}

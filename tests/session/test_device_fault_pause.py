@@ -63,7 +63,7 @@ rmt_pct_mso = 50
 measured_on = "2026-01-10"
 
 [devices]
-stimulator = {{ kind = "magstim-200" }}
+stimulator = {{ kind = "{kind}" }}
 
 [screening]
 completed_on = "2026-01-10"
@@ -78,9 +78,9 @@ AT = 12
 FAST = ["--timing", "fast"]
 
 
-def _plan(tmp_path: Path, fault: str) -> Path:
+def _plan(tmp_path: Path, fault: str, kind: str = "magstim-200") -> Path:
     p = tmp_path / "plan.toml"
-    p.write_text(textwrap.dedent(PLAN).format(fault=fault), encoding="utf-8")
+    p.write_text(textwrap.dedent(PLAN).format(fault=fault, kind=kind), encoding="utf-8")
     return p
 
 
@@ -92,6 +92,7 @@ def _run(
     | None = None,
     *,
     stim_process: bool = True,
+    kind: str = "magstim-200",
 ) -> tuple[Any, list[Event], list[dict[str, Any]]]:
     """Run the plan in real time against a faulting emulator; return result, events, the
     emulator's log."""
@@ -131,11 +132,9 @@ def _run(
 
         threading.Thread(target=go, daemon=True).start()
 
-    with EmulatorProcess(
-        "magstim-200", link, emu_log, extra_args=["--fault", emulator_fault, *FAST]
-    ):
+    with EmulatorProcess(kind, link, emu_log, extra_args=["--fault", emulator_fault, *FAST]):
         result, _ = run_session(
-            load_plan(_plan(tmp_path, fault_text)),
+            load_plan(_plan(tmp_path, fault_text, kind)),
             LaunchOptions(
                 out=tmp_path / "s",
                 realtime=True,
@@ -242,9 +241,17 @@ def _check_store_settles_and_console_shows(
         assert any(DISARM_WARNING in w for w in st["disarm_warnings"])
 
 
-@pytest.mark.parametrize("stim_process", [True, False], ids=["child", "thread"])
+#: how each emulator logs the intensity set and the arming (a prefix of the ``action``)
+SET_AND_ARM = {"magstim-200": ("power A 50", "arm"), "magventure": ("amplitude 50", "enable")}
+
+
+@pytest.mark.parametrize(
+    ("kind", "stim_process"),
+    [("magstim-200", True), ("magstim-200", False), ("magventure", True)],
+    ids=["magstim-child", "magstim-thread", "magventure-child"],
+)
 def test_pause_resumes_only_after_the_device_is_back_and_an_operator_resumes(
-    tmp_path: Path, stim_process: bool
+    tmp_path: Path, kind: str, stim_process: bool
 ) -> None:
     def control(runner: SessionRunner, gone: threading.Event, seen: dict[str, Any]) -> None:
         assert seen["reconnected"].wait(60), "the re-plugged stimulator was never reconnected"
@@ -258,6 +265,7 @@ def test_pause_resumes_only_after_the_device_is_back_and_an_operator_resumes(
         f"disconnect:1.5@{AT}",
         control,
         stim_process=stim_process,
+        kind=kind,
     )
     _, paused = _check_paused_on_fault(events)
     back = _first(events, "device", what="reconnected")
@@ -268,9 +276,13 @@ def test_pause_resumes_only_after_the_device_is_back_and_an_operator_resumes(
     assert not [e for e in events if e.kind == "pulse" and paused.t < e.t < rearmed.t]
     assert [e for e in events if e.kind == "pulse" and e.t > rearmed.t]
     # on the re-plugged unit: the plan's intensity set (read back) before it was armed again
-    actions = [r.get("action") for r in emu]
+    actions = [str(r.get("action", "")) for r in emu]
     plugged = actions.index("replug")
-    assert actions.index("power A 50", plugged) < actions.index("arm", plugged)
+    set_, arm = SET_AND_ARM[kind]
+    after = list(enumerate(actions))[plugged:]
+    first_set = next(i for i, a in after if a.startswith(set_))
+    first_arm = next(i for i, a in after if a == arm)
+    assert first_set < first_arm
     assert result.state == "aborted" and result.reason == "test over"
     end = _first(events, "session_end")
     assert end["pulses_delivered"] == _emu_pulses(emu)

@@ -1,19 +1,20 @@
-"""The limb the patient sees: a realistic hand and forearm, skinned on the GPU.
+"""The limbs the patient sees: a realistic hand and forearm, or leg and foot, skinned on the GPU.
 
-The mesh (``assets/limbs/hand.gltf``, made by ``scripts/build_limb_assets.py`` through the mesh
-pipeline in :mod:`mirrorvr.render.limb_build`) is one smooth surface with four joint weights per
-vertex. Every frame the CPU computes 30 joint matrices (the 26 tracked joints and four forearm
-twist joints, :mod:`mirrorvr.render.skinning`) — a few dozen numpy operations — and the vertex
-shader (:mod:`mirrorvr.render.shaders`) blends them; the vertex buffer never changes. One draw
-call per hand. Bones stretch to the tracked lengths and the thickness follows the tracked joint
-radii, so the model fits any patient's hand; ``thickness`` adds the patient's width setting.
+The meshes (``assets/limbs/hand.gltf`` and ``leg.gltf``, made by ``scripts/build_limb_assets.py``
+through the mesh pipeline in :mod:`mirrorvr.render.limb_build`) are smooth surfaces with four
+joint weights per vertex. Every frame the CPU computes the joint matrices — a hand's 30 (the 26
+tracked joints and four forearm twist joints, :mod:`mirrorvr.render.skinning`), a leg's six (its
+tracked joints) — in a few dozen numpy operations, and the vertex shader
+(:mod:`mirrorvr.render.shaders`) blends them; the vertex buffer never changes. One draw call per
+limb. Bones stretch to the tracked lengths and the thickness follows the tracked joint radii, so
+the model fits any patient's limb; ``thickness`` adds the patient's width setting.
 
 Both sides use one mesh: the left limb is the right mesh mirrored across its local x = 0 plane
-with its winding reversed and its bind pose reflected (``R' = M R S``), so the mirrored hand is
-the intact hand's mirror image and nothing is ever scaled negatively at run time. For geometry
+with its winding reversed and its bind pose reflected (``R' = M R S``), so the mirrored limb is
+the intact one's mirror image and nothing is ever scaled negatively at run time. For geometry
 that *is* mirrored by a negative scale, :func:`mirror_geometry` applies the needed cull-face fix.
 The older rigid parts (``assets/hand/hand-parts.egg``, :func:`load_parts`) still draw the
-residual limb.
+residual limbs.
 """
 
 from __future__ import annotations
@@ -41,26 +42,24 @@ from panda3d.core import (
 from mirrorvr.errors import MirrorVRError
 from mirrorvr.render.detail import Detail
 from mirrorvr.render.limb_gltf import LimbAsset, read_limb
-from mirrorvr.render.parts_limb import (
-    LEG_PARTS_FILE,
-    PARTS_FILE,
-    PartsLimb,
-    load_parts,
-    mirror_geometry,
-)
+from mirrorvr.render.parts_limb import PARTS_FILE, load_parts, mirror_geometry
 from mirrorvr.render.shaders import MAX_BONES, shadow_shader, skinned_shader
 from mirrorvr.render.skinning import (
-    HAND_SKIN_JOINTS,
     REST_WRIST_RADIUS,
+    SkinRig,
     hand_skin_frames,
     joint_matrices,
 )
 from mirrorvr.tracking.joints import JOINT_COUNT, Joint, Side
+from mirrorvr.tracking.leg_skeleton import LEG_RADII
 from mirrorvr.tracking.pose import LimbKind, LimbPose
 from mirrorvr.tracking.skeleton import RADII
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 HAND_FILE = ASSETS / "limbs" / "hand.gltf"
+LEG_FILE = ASSETS / "limbs" / "leg.gltf"
+#: the mesh of each limb kind
+LIMB_FILES: dict[LimbKind, Path] = {"upper": HAND_FILE, "lower": LEG_FILE}
 #: default sleeve colour: a soft mid grey-blue (calm, well apart from any skin tone)
 SLEEVE_RGB = (0.42, 0.47, 0.55)
 
@@ -87,6 +86,10 @@ def _draw_ranges(tris: NDArray[np.int64]) -> list[NDArray[np.int64]]:
         start = end
     return out
 
+
+#: skin weighted this much to joints an amputation level hides is not drawn: above a half, so
+#: the joint shared with the kept part stays whole (a transtibial leg keeps its knee)
+HIDDEN_SHARE = 0.8
 
 #: cluster size of the shadow's coarser mesh (metres, bind pose)
 SHADOW_CELL = 0.012
@@ -125,9 +128,32 @@ class _SideModel:
             pos, nrm, tris = pos @ _MIRROR, nrm @ _MIRROR, tris[:, ::-1]
             self.bind_pos = self.bind_pos @ _MIRROR
             self.bind_rot = _MIRROR @ self.bind_rot @ _MIRROR
+        self.side = side
         self.length_child = asset.length_child
-        self.vertices, self.triangles = pos, tris
+        self.joint_count = len(asset.joint_names)
+        self.rig = SkinRig(self.bind_pos, self.bind_rot, self.length_child)
+        self.vertices, self.normals, self.triangles = pos, nrm, tris
         self.joints, self.weights = m.joints, m.weights
+        self.tints, self.materials = m.tints, m.materials
+        self.geom = self._geom(
+            self._vdata(pos, nrm, m.tints, m.materials, m.joints, m.weights), tris
+        )
+        # the shadow is drawn from a coarser mesh over the same vertices: a soft shadow needs
+        # no finger creases, and every skinned vertex costs the same as in the limb itself
+        self.shadow_geom = Geom(self.geom.get_vertex_data())
+        self.shadow_geom.add_primitive(_triangles(_coarse(pos, tris, SHADOW_CELL)))
+        self.shadow_geom.set_bounds(OmniBoundingVolume())
+        self._without: dict[frozenset[int], Geom] = {}
+
+    def _vdata(
+        self,
+        pos: NDArray[np.float64],
+        nrm: NDArray[np.float64],
+        tints: NDArray[np.float64],
+        materials: NDArray[np.float64],
+        joints: NDArray[np.uint8],
+        weights: NDArray[np.float64],
+    ) -> GeomVertexData:
         array = GeomVertexArrayFormat()
         array.add_column(InternalName.get_vertex(), 3, Geom.NT_float32, Geom.C_point)
         array.add_column(InternalName.get_normal(), 3, Geom.NT_float32, Geom.C_normal)
@@ -135,45 +161,166 @@ class _SideModel:
             array.add_column(InternalName.make(name), n, Geom.NT_float32, Geom.C_other)
         fmt = GeomVertexFormat.register_format(GeomVertexFormat(array))
         rows = np.concatenate(
-            [pos, nrm, m.tints, m.materials, m.joints.astype(np.float64), m.weights], axis=1
+            [pos, nrm, tints, materials, joints.astype(np.float64), weights], axis=1
         ).astype(np.float32)
-        vdata = GeomVertexData(f"limb-{side}", fmt, Geom.UH_static)
+        vdata = GeomVertexData(f"limb-{self.side}", fmt, Geom.UH_static)
         vdata.unclean_set_num_rows(len(rows))
         memoryview(vdata.modify_array(0)).cast("B")[:] = rows.tobytes()
-        self.geom = Geom(vdata)
-        # the shadow is drawn from a coarser mesh over the same vertices: a soft shadow needs
-        # no finger creases, and every skinned vertex costs the same as in the limb itself
-        self.shadow_geom = Geom(vdata)
-        self.shadow_geom.add_primitive(_triangles(_coarse(pos, tris, SHADOW_CELL)))
-        self.shadow_geom.set_bounds(OmniBoundingVolume())
+        return vdata
+
+    @staticmethod
+    def _geom(vdata: GeomVertexData, tris: NDArray[np.int64]) -> Geom:
+        geom = Geom(vdata)
         for part in _draw_ranges(tris):
-            self.geom.add_primitive(_triangles(part))
-        # the shader moves the vertices: bounds from the bind pose would cull a moved hand
-        self.geom.set_bounds(OmniBoundingVolume())
+            geom.add_primitive(_triangles(part))
+        # the shader moves the vertices: bounds from the bind pose would cull a moved limb
+        geom.set_bounds(OmniBoundingVolume())
+        return geom
+
+    def geom_without(self, hidden: Sequence[int]) -> Geom:
+        """The mesh without the skin the ``hidden`` joints carry, its cut closed by a cap.
+
+        What an amputation level leaves to the patient's own body (the thigh above a
+        transtibial amputation) is not drawn: triangles with a vertex weighted mostly (:data:`HIDDEN_SHARE`) to
+        hidden joints are dropped, and every hole this opens is closed by a flat cap (a fan
+        around the hole's centre, skinned like its rim), so no open tube shows.
+        """
+        key = frozenset(int(j) for j in hidden)
+        if not key:
+            return self.geom
+        if key not in self._without:
+            self._without[key] = self._capped(key)
+        return self._without[key]
+
+    def _capped(self, hidden: frozenset[int]) -> Geom:
+        share = np.zeros(len(self.vertices))
+        for j in hidden:
+            share += (self.weights * (self.joints == j)).sum(axis=1)
+        # cut along the line where the hidden share crosses HIDDEN_SHARE: the weights are
+        # smooth over the surface, so the cut is a smooth ring, not a triangle-edge zigzag
+        pos, nrm = [self.vertices], [self.normals]
+        tint, mat, jnt, wgt = [self.tints], [self.materials], [self.joints], [self.weights]
+        edge_vertex: dict[tuple[int, int], int] = {}
+        nv = len(self.vertices)
+
+        def on_edge(i: int, k: int) -> int:
+            nonlocal nv
+            key = (min(i, k), max(i, k))
+            if key not in edge_vertex:
+                t = (HIDDEN_SHARE - share[i]) / (share[k] - share[i])
+                pos.append((self.vertices[i] + t * (self.vertices[k] - self.vertices[i]))[None])
+                n = self.normals[i] + t * (self.normals[k] - self.normals[i])
+                nrm.append((n / max(float(np.linalg.norm(n)), 1e-12))[None])
+                tint.append((self.tints[i] + t * (self.tints[k] - self.tints[i]))[None])
+                mat.append((self.materials[i] + t * (self.materials[k] - self.materials[i]))[None])
+                w = np.zeros(self.joint_count)
+                np.add.at(w, self.joints[i], self.weights[i] * (1 - t))
+                np.add.at(w, self.joints[k], self.weights[k] * t)
+                top = np.argsort(-w, kind="stable")[:4]
+                jnt.append(top.astype(np.uint8)[None])
+                wgt.append((w[top] / w[top].sum())[None])
+                edge_vertex[key] = nv
+                nv += 1
+            return edge_vertex[key]
+
+        kept = share < HIDDEN_SHARE
+        inside = kept[self.triangles]
+        out: list[tuple[int, int, int]] = []
+        for tri, ins in zip(self.triangles[inside.any(axis=1) & ~inside.all(axis=1)],
+                            inside[inside.any(axis=1) & ~inside.all(axis=1)], strict=True):  # fmt: skip
+            # rotate (keeping the winding) so the odd vertex out comes first
+            r = int(np.argmax(ins != (ins.sum() == 2)))
+            a, b, c = (int(tri[(r + i) % 3]) for i in range(3))
+            if ins.sum() == 1:  # only a kept
+                out.append((a, on_edge(a, b), on_edge(a, c)))
+            else:  # a cut away, b and c kept
+                ab, ca = on_edge(a, b), on_edge(c, a)
+                out += [(ab, b, c), (ab, c, ca)]
+        tris = np.concatenate(
+            [self.triangles[inside.all(axis=1)], np.array(out, dtype=np.int64).reshape(-1, 3)]
+        )
+        allpos = np.vstack(pos)
+        caps: list[NDArray[np.int64]] = [tris]
+        for loop in _boundary_loops(tris):
+            rim = allpos[loop]
+            centre = rim.mean(axis=0)
+            # outward: the cap faces away from the kept skin (its rim's winding says which way)
+            normal = np.cross(rim - centre, np.roll(rim, -1, axis=0) - centre).sum(axis=0)
+            normal = -normal / max(float(np.linalg.norm(normal)), 1e-12)
+            # a low dome, as a stump's end is rounded: its own rim (the cut's vertices again,
+            # skinned alike) with normals leaning outwards, and a raised centre
+            radius = float(np.linalg.norm(rim - centre, axis=1).mean())
+            lean = (rim - centre) / max(radius, 1e-9)
+            rim_n = normal + 0.7 * lean
+            rim_n /= np.linalg.norm(rim_n, axis=1)[:, None]
+            alljnt, allwgt = np.vstack(jnt), np.vstack(wgt)
+            w = np.zeros(self.joint_count)
+            np.add.at(w, alljnt[loop].reshape(-1), allwgt[loop].reshape(-1))
+            top = np.argsort(-w, kind="stable")[:4]
+            k = len(loop)
+            pos.append(np.vstack([rim, centre + normal * radius * 0.35]))
+            nrm.append(np.vstack([rim_n, normal]))
+            tint.append(np.vstack([np.vstack(tint)[loop], np.vstack(tint)[loop].mean(axis=0)]))
+            mat.append(np.zeros((k + 1, 2)))
+            jnt.append(np.vstack([alljnt[loop], top.astype(np.uint8)]))
+            wgt.append(np.vstack([allwgt[loop], w[top] / w[top].sum()]))
+            ring = nv + np.arange(k)
+            # the rim runs with the kept triangles' winding; the cap runs against it
+            caps.append(np.stack([np.roll(ring, -1), ring, np.full(k, nv + k)], axis=1))
+            nv += k + 1
+        vdata = self._vdata(
+            np.vstack(pos), np.vstack(nrm), np.vstack(tint), np.vstack(mat),
+            np.vstack(jnt).astype(np.uint8), np.vstack(wgt),
+        )  # fmt: skip
+        return self._geom(vdata, np.concatenate(caps))
 
 
-_models: dict[Side, _SideModel] = {}
+def _boundary_loops(tris: NDArray[np.int64]) -> list[NDArray[np.int64]]:
+    """The holes of a triangle mesh: loops of vertices along edges used by one triangle only,
+    each in the direction its triangle runs the edge."""
+    e = np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]])
+    key = np.sort(e, axis=1)
+    _, inverse, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+    nxt = {int(a): int(b) for a, b in e[counts[inverse.reshape(-1)] == 1]}
+    loops: list[NDArray[np.int64]] = []
+    while nxt:
+        start = min(nxt)
+        loop = [start]
+        v = nxt.pop(start)
+        while v != start and v in nxt:
+            loop.append(v)
+            v = nxt.pop(v)
+        if len(loop) >= 3:
+            loops.append(np.array(loop, dtype=np.int64))
+    return loops
 
 
-def side_model(side: Side) -> _SideModel:
-    """The hand model of ``side``, loaded once per process."""
-    if side not in _models:
-        if not HAND_FILE.exists():
+_models: dict[tuple[LimbKind, Side], _SideModel] = {}
+
+
+def side_model(side: Side, limb: LimbKind = "upper") -> _SideModel:
+    """The hand's (``limb="lower"``: the leg's) model of ``side``, loaded once per process."""
+    key = (limb, side)
+    if key not in _models:
+        path = LIMB_FILES[limb]
+        if not path.exists():
             raise MirrorVRError(
-                f"{HAND_FILE}: the limb model is missing; run scripts/build_limb_assets.py"
+                f"{path}: the limb model is missing; run scripts/build_limb_assets.py"
             )
-        _models[side] = _SideModel(read_limb(HAND_FILE), side)
-    return _models[side]
+        _models[key] = _SideModel(read_limb(path), side)
+    return _models[key]
 
 
-__all__ = ["LEG_PARTS_FILE", "PARTS_FILE", "Limb", "load_parts", "mirror_geometry"]
+__all__ = ["PARTS_FILE", "Limb", "load_parts", "mirror_geometry"]
 
 
 class Limb:
-    """One hand + forearm drawn on tracked joints; hidden when the pose is missing or invalid.
+    """One hand + forearm, or one leg + foot (``limb="lower"``), drawn on tracked joints; hidden
+    when the pose is missing or invalid.
 
-    ``limb="lower"`` draws a leg and foot with the simple parts model (:class:`PartsLimb`,
-    which ``hide_joints`` applies to) until the mesh pipeline builds a realistic leg.
+    ``hide_joints``: joints whose skin is not drawn (what an amputation level leaves to the
+    patient's own body, e.g. the thigh above a transtibial amputation), see
+    :meth:`_SideModel.geom_without`.
     """
 
     def __init__(
@@ -196,21 +343,13 @@ class Limb:
         #: ``"software"``: lit per vertex (:mod:`mirrorvr.render.detail`)
         self.detail = detail
         self.limb = limb
-        self._parts: PartsLimb | None = None
-        if limb == "lower":
-            self._parts = PartsLimb(
-                parent, side, skin=skin, alpha=alpha, name=name, thickness=thickness,
-                limb=limb, hide_joints=hide_joints,
-            )  # fmt: skip
-            self.root = self._parts.root
-            self.forearm, self.thickness, self.visible = False, thickness, False
-            return
-        self.forearm = forearm
-        #: scales the drawn thickness of fingers, palm and forearm (the patient's width setting)
+        self.forearm = forearm and limb == "upper"
+        #: scales the drawn thickness (the patient's width setting): fingers, palm and forearm,
+        #: or thigh, shank and foot
         self.thickness = thickness
-        self.model = side_model(side)
+        self.model = side_model(side, limb)
         gnode = GeomNode(name or f"limb-{side}")
-        gnode.add_geom(self.model.geom)
+        gnode.add_geom(self.model.geom_without(hide_joints))
         gnode.set_bounds(OmniBoundingVolume())
         gnode.set_final(True)
         self.root = parent.attach_new_node(gnode)
@@ -235,31 +374,22 @@ class Limb:
             shade.set_shader(shadow_shader(), 20)
             shade.set_transparency(TransparencyAttrib.M_alpha)
             shade.set_bin("transparent", 0)
-        self._mean_radius = float(RADII.mean())
-        self.matrices = np.tile(np.eye(4), (HAND_SKIN_JOINTS, 1, 1))
+        self._mean_radius = float(RADII.mean() if limb == "upper" else LEG_RADII.mean())
+        self.matrices = np.tile(np.eye(4), (self.model.joint_count, 1, 1))
         self.root.hide()
         self.visible = False
 
     def set_skin(self, rgb: tuple[float, float, float], alpha: float | None = None) -> None:
         """Change the skin tone."""
-        if self._parts is not None:
-            self._parts.set_skin(rgb, 1.0 if alpha is None else alpha)
-            return
         a = self._alpha if alpha is None else alpha
         self.root.set_shader_input("skin_rgba", (rgb[0], rgb[1], rgb[2], a))
 
     def set_sleeve(self, rgb: tuple[float, float, float]) -> None:
-        """Change the sleeve colour."""
-        if self._parts is not None:
-            return
+        """Change the clothing colour (the sleeve over a forearm, the trousers over a thigh)."""
         self.root.set_shader_input("sleeve_rgb", (rgb[0], rgb[1], rgb[2]))
 
     def update(self, hand: LimbPose | None) -> None:
         """Pose the limb on ``hand``'s joints (positions relative to this limb's parent)."""
-        if self._parts is not None:
-            self._parts.update(hand)
-            self.visible = self._parts.visible
-            return
         if hand is None or not hand.usable:
             if self.visible:
                 self.root.hide()
@@ -272,11 +402,16 @@ class Limb:
         self._rows[: len(m)] = m[:, :3, :]
 
     def skin_matrices(self, hand: LimbPose) -> NDArray[np.float64]:
-        """Column-vector skin matrices (30, 4, 4) of every skin joint for ``hand``."""
+        """Column-vector skin matrices (n, 4, 4) of every skin joint for ``hand`` (a hand: 30,
+        the 26 tracked joints and four forearm twist joints; a leg: its six joints)."""
+        mdl = self.model
+        width = float(hand.radii.mean()) / self._mean_radius * self.thickness
+        if self.limb == "lower":
+            m = mdl.rig.matrices(hand.positions, hand.orientations, width)
+            self.matrices = m
+            return m
         size = float(hand.radii[Joint.WRIST]) / REST_WRIST_RADIUS
         pos, rot = hand_skin_frames(hand.positions, hand.orientations, size)
-        width = float(hand.radii.mean()) / self._mean_radius * self.thickness
-        mdl = self.model
         m = joint_matrices(mdl.bind_pos, mdl.bind_rot, pos, rot, mdl.length_child, width)
         if not self.forearm:
             # no forearm (laterality stimuli): fold the forearm into the wrist

@@ -92,6 +92,63 @@ def distance_field(spec: LimbSpec, p: F) -> F:
     return out
 
 
+#: the field's value far from every shape (positive: outside)
+_FAR = 1.0
+
+
+def _sparse_field(spec: LimbSpec, axes: list[F]) -> F:
+    """:func:`distance_field` on the grid ``axes``, each shape evaluated only in its own box.
+
+    A box reaches ``margin`` (the widest blend plus three cells) beyond its shape, so near the
+    surface — where marching cubes reads the field — every shape that could change the value
+    was evaluated and the result is :func:`distance_field`'s; elsewhere the value keeps its
+    sign (outside: at least ``margin``), which is all marching cubes needs there.
+    """
+    h = float(axes[0][1] - axes[0][0])
+    lo = np.array([a[0] for a in axes])
+    n = np.array([len(a) for a in axes])
+    margin = max(s.blend for s in spec.shapes) + 3 * h
+
+    def box(s: Shape) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        r = max(s.ra, s.rb) * max(s.sx, s.sz, 1.0) + margin
+        e = np.array([s.a, s.b])
+        i0 = np.clip(np.floor((e.min(axis=0) - r - lo) / h).astype(np.int64), 0, n)
+        i1 = np.clip(np.ceil((e.max(axis=0) + r - lo) / h).astype(np.int64) + 1, 0, n)
+        return i0, i1
+
+    # each group's values live in the box around all of its shapes
+    gbox: dict[str, tuple[NDArray[np.int64], NDArray[np.int64]]] = {}
+    for s in spec.shapes:
+        i0, i1 = box(s)
+        if s.group in gbox:
+            g0, g1 = gbox[s.group]
+            i0, i1 = np.minimum(g0, i0), np.maximum(g1, i1)
+        gbox[s.group] = (i0, i1)
+    gbox[""] = (np.zeros(3, dtype=np.int64), n)
+    arrays = {g: np.full(tuple(i1 - i0), _FAR) for g, (i0, i1) in gbox.items()}
+    blends: dict[str, float] = {}
+    for s in spec.shapes:
+        i0, i1 = box(s)
+        g0 = gbox[s.group][0]
+        sub = [axes[k][i0[k] : i1[k]] for k in range(3)]
+        pts = np.stack(np.meshgrid(*sub, indexing="ij"), axis=-1).reshape(-1, 3)
+        d = shape_distance(s, pts)[0].reshape(tuple(i1 - i0))
+        sl = tuple(slice(int(i0[k] - g0[k]), int(i1[k] - g0[k])) for k in range(3))
+        acc = arrays[s.group]
+        if s.group not in blends:  # the group's first shape: as distance_field, no blend
+            blends[s.group] = s.blend
+            acc[sl] = np.minimum(acc[sl], d)
+        else:
+            acc[sl] = np.minimum(acc[sl], d) if s.cut else smin(acc[sl], d, s.blend)
+    body = arrays.pop("")
+    out = body.copy()
+    for g, acc in arrays.items():
+        i0, i1 = gbox[g]
+        sl = tuple(slice(int(i0[k]), int(i1[k])) for k in range(3))
+        out[sl] = np.minimum(out[sl], smin(body[sl], acc, blends[g]))
+    return out
+
+
 def _bounds(spec: LimbSpec) -> tuple[F, F]:
     lo, hi = np.full(3, np.inf), np.full(3, -np.inf)
     for s in spec.shapes:
@@ -108,8 +165,11 @@ def _surface(spec: LimbSpec) -> tuple[F, NDArray[np.int64]]:
     h = spec.voxel
     n = np.ceil((hi - lo) / h).astype(int) + 1
     axes = [lo[i] + h * np.arange(n[i]) for i in range(3)]
-    grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
-    field = distance_field(spec, grid).reshape(tuple(n))
+    if spec.sparse:
+        field = _sparse_field(spec, axes)
+    else:
+        grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+        field = distance_field(spec, grid).reshape(tuple(n))
     verts, faces, _, _ = marching_cubes(field, level=0.0, spacing=(h, h, h), method="lewiner")
     verts = verts + lo
     faces = faces.astype(np.int64)
@@ -228,7 +288,7 @@ def _colours(spec: LimbSpec, verts: F, normals: F) -> tuple[F, F]:
         k = 0 if s.material == "nail" else 1
         # generous for the sleeve: smoothing and decimation leave its vertices a millimetre or
         # so off the shape, and a thin edge would speckle the cloth with skin
-        edge = 0.0006 if s.material == "nail" else 0.0025
+        edge = spec.nail_edge if s.material == "nail" else 0.0025
         materials[:, k] = np.maximum(materials[:, k], np.clip(1.0 - d / edge, 0.0, 1.0))
     palm = spec.tints.get("palm")
     if palm is not None:

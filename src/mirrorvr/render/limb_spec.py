@@ -73,6 +73,12 @@ class LimbSpec:
     weight_smoothing: int = 8
     #: colour tints by region, applied by :mod:`mirrorvr.render.limb_build`
     tints: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    #: evaluate each shape only in its own box of the grid (the same surface: far from a shape
+    #: it cannot change the field's sign): what makes a limb as long as a leg affordable
+    sparse: bool = False
+    #: how far (metres) outside a nail shape its colour still reaches: a coarser grid or a
+    #: heavier decimation leaves the surface further from small shapes such as toenails
+    nail_edge: float = 0.0006
 
     @property
     def joint_count(self) -> int:

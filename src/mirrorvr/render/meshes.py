@@ -1,9 +1,8 @@
 """Procedural meshes of the limb model's parts (pure numpy: vertices, normals, triangles).
 
-Used by ``scripts/build_hand_asset.py`` to write ``assets/hand/hand-parts.egg`` and by
-``scripts/build_leg_asset.py`` (``assets/leg/leg-parts.egg``, adding a foot slab). Parts are unit
-sized and scaled per bone at run time: a sphere for each joint, a tapered tube for each bone,
-a rounded slab for the palm. Triangles wind counter-clockwise seen from outside (front faces).
+Used by ``scripts/build_hand_asset.py`` to write ``assets/hand/hand-parts.egg`` (the parts the
+residual limbs are drawn from). Parts are unit sized and scaled at run time: a sphere, a tapered
+tube, a rounded slab. Triangles wind counter-clockwise seen from outside (front faces).
 """
 
 from __future__ import annotations
@@ -75,29 +74,6 @@ def slab(segments: int = 10) -> Mesh:
     v[:, 1] *= grow
     n = base.normals.copy()
     n[:, 2] *= 1.6
-    n /= np.linalg.norm(n, axis=1, keepdims=True)
-    return Mesh(v, n, base.triangles)
-
-
-def foot(segments: int = 12) -> Mesh:
-    """A foot-shaped slab: the palm's cushion, narrow at the heel (y = −1) and widest across
-    the ball of the foot (y ≈ 0.6), slightly flatter on top towards the toes.
-
-    Scaled to the foot's half width, half length and half height at run time; symmetric
-    across x = 0 (the same part serves both feet).
-    """
-    base = slab(segments)
-    v = base.vertices.copy()
-    y = v[:, 1]
-    # width profile: 0.62 at the heel, 1 across the ball, 0.8 at the toes
-    width = np.where(y < 0.6, 0.62 + 0.38 * (y + 1.0) / 1.6, 1.0 - 0.5 * (y - 0.6))
-    # squarer than an ellipse towards heel and toes (a foot is not pointed)
-    width = width * np.clip(np.power(np.maximum(1.0 - y * y, 1e-3), -0.3), 1.0, 2.5)
-    v[:, 0] *= width
-    # the instep is high at the back, the forefoot thin
-    v[:, 2] *= np.where(v[:, 2] > 0, 1.0 - 0.45 * (y + 1.0) / 2.0, 1.0)
-    n = base.normals.copy()
-    n[:, 0] /= width
     n /= np.linalg.norm(n, axis=1, keepdims=True)
     return Mesh(v, n, base.triangles)
 

@@ -291,7 +291,7 @@ class MirrorScene:
         above a knee-level amputation's end)."""
         from mirrorvr.render.limb import load_parts
 
-        parts = load_parts("lower")
+        parts = load_parts()
         node = self.root.attach_new_node("residual-limb")
         flip = np.array([1.0 if self.amputated == "right" else -1.0, 1.0, 1.0])
         hip, knee = (

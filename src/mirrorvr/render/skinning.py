@@ -113,6 +113,69 @@ def joint_matrices(
     return m
 
 
+def _quat_products() -> F:
+    """The constant taking a quaternion's outer products ``q_a q_b`` (w x y z) to its rotation
+    matrix's nine entries (row-major), times the squared norm."""
+    c = np.zeros((9, 4, 4))
+    w, x, y, z = range(4)
+
+    def put(k: int, *terms: tuple[float, int, int]) -> None:
+        for f, a, b in terms:
+            c[k, a, b] += f
+
+    put(0, (1, w, w), (1, x, x), (-1, y, y), (-1, z, z))
+    put(1, (2, x, y), (-2, w, z))
+    put(2, (2, x, z), (2, w, y))
+    put(3, (2, x, y), (2, w, z))
+    put(4, (1, w, w), (-1, x, x), (1, y, y), (-1, z, z))
+    put(5, (2, y, z), (-2, w, x))
+    put(6, (2, x, z), (-2, w, y))
+    put(7, (2, y, z), (2, w, x))
+    put(8, (1, w, w), (-1, x, x), (-1, y, y), (1, z, z))
+    return c.reshape(9, 16).T.copy()
+
+
+_QQ = _quat_products()
+
+
+class SkinRig:
+    """:func:`joint_matrices` for one model, its bind-pose terms computed once.
+
+    For a limb with few joints (a leg's six) numpy's per-call overhead is most of the cost, so
+    the rotations come from the tracked quaternions in one matrix product (their outer products
+    times a constant) and everything that depends on the bind pose alone is kept.
+    """
+
+    def __init__(self, bind_pos: F, bind_rot: F, length_child: NDArray[np.int64]) -> None:
+        self.bind_pos = bind_pos
+        self._bind_pos_col = bind_pos[:, :, None]
+        self._bind_rot_t = np.ascontiguousarray(bind_rot.transpose(0, 2, 1))
+        self._has = np.flatnonzero(length_child >= 0)
+        self._child = length_child[self._has]
+        bind_len = np.linalg.norm(bind_pos[self._child] - bind_pos[self._has], axis=1)
+        self._inv_len = 1.0 / np.maximum(bind_len, 1e-9)
+        self._scale = np.ones((len(bind_pos), 1, 3))
+        self._m = np.zeros((len(bind_pos), 4, 4))
+        self._m[:, 3, 3] = 1.0
+
+    def matrices(self, pos: F, quats: F, thickness: float = 1.0) -> F:
+        """Column-vector skin matrices (n, 4, 4) for joints at ``pos`` turned by ``quats``
+        (w x y z); the returned array is reused by the next call."""
+        qq = (quats[:, :, None] * quats[:, None, :]).reshape(-1, 16)
+        rot = (qq @ _QQ).reshape(-1, 3, 3) / np.einsum("ij,ij->i", quats, quats)[:, None, None]
+        scale = self._scale
+        scale[:, 0, 0] = scale[:, 0, 2] = thickness
+        d = pos[self._child] - pos[self._has]
+        scale[self._has, 0, 1] = np.clip(
+            np.sqrt(np.einsum("ij,ij->i", d, d)) * self._inv_len, 0.5, 2.0
+        )
+        lin = np.matmul(rot * scale, self._bind_rot_t)  # R D R0ᵀ
+        m = self._m
+        m[:, :3, :3] = lin
+        m[:, :3, 3] = pos - np.matmul(lin, self._bind_pos_col)[:, :, 0]
+        return m
+
+
 def skin_vertices(vertices: F, joints: NDArray[np.integer], weights: F, matrices: F) -> F:
     """Linear blend skinning on the CPU: the reference for the GPU shader (tests, tools)."""
     lin = np.einsum("vk,vkij->vij", weights, matrices[joints])

@@ -10,8 +10,10 @@ from pydantic import BaseModel
 
 from mirrorvr.clinic.appearance import Appearance, as_dict, get_appearance, set_appearance
 from mirrorvr.clinic.store import ClinicStore
+from mirrorvr.config.patient import LOWER_LEVELS
 from mirrorvr.config.plan import SceneSettings
 from mirrorvr.errors import MirrorVRError
+from mirrorvr.tracking.pose import LimbKind
 
 
 class AppearanceIn(BaseModel):
@@ -43,7 +45,7 @@ def add_appearance_routes(app: FastAPI, store: ClinicStore, actor: Callable[...,
 
     @app.post("/api/patients/{pid}/appearance/preview")
     def preview(pid: str, body: AppearanceIn, who: str = Depends(actor)) -> Response:
-        """A PNG of both hands with these (not yet saved) settings."""
+        """A PNG of both hands (or legs) with these (not yet saved) settings."""
         from mirrorvr.render.preview import render_preview
 
         p = store.patient(pid)
@@ -53,4 +55,5 @@ def add_appearance_routes(app: FastAPI, store: ClinicStore, actor: Callable[...,
             raise MirrorVRError("; ".join(problems))
         settings = SceneSettings(**a.scene_overrides())
         side = p.amputation_side if p.amputation_side in ("left", "right") else "left"
-        return Response(render_preview(settings, side), media_type="image/png")
+        limb: LimbKind = "lower" if p.amputation_level in LOWER_LEVELS else "upper"
+        return Response(render_preview(settings, side, limb), media_type="image/png")
