@@ -12,7 +12,10 @@ pty served by the same emulator. It prints, in µs:
   "incl. skipped" adds each pulse skipped as late with its lateness, so maxima hide nothing;
 * arrival error: the emulator's arrival stamp minus the planned time, mirrorvr vs reference;
 * logged minus emission: the event's timestamp minus the emission stamp (0 by construction),
-  and how long after emission the event reached the log's sinks (what an LSL outlet sees);
+  and how long after emission the event reached the log's sinks (the session's event streams
+  ``mirrorvr-markers`` / ``-stim``: a pipe hop from the stimulation process);
+* event → outlet push: from the pulse's stamp until the stimulation process's own push to its
+  ``mirrorvr-pulses`` outlet returned (the ``lsl_s`` the child reports with each pulse);
 * e-stop → disarm byte on the wire: from the `estop()` call to the emulator receiving 0x00
   (through the stimulation process's e-stop pipe, or ``--modes thread``: from the calling
   thread).
@@ -241,6 +244,7 @@ def run_mirrorvr(name: str, quick: bool, tmp: Path, mode: str = "process") -> di
         "arrivals_seen": len(arrivals),
         "logged_minus_emission": us([0.0 for _ in pulses]),
         "emission_to_sink": us([seen - t for t, seen in sink_lag]),
+        "event_to_outlet": us([e["lsl_s"] for e in pulses if "lsl_s" in e.data]),
     }
 
 
@@ -441,7 +445,8 @@ def main() -> None:
                         print(f"  emission   reference           {fmt(r['emission'])}")
                         print(f"  arrival    mirrorvr            {fmt(m['arrival'])}")
                         print(f"  arrival    reference           {fmt(r['arrival'])}")
-                        print(f"  emission → sinks (LSL push)    {fmt(m['emission_to_sink'])}")
+                        print(f"  event → pulse outlet (child)   {fmt(m['event_to_outlet'])}")
+                        print(f"  emission → sinks (event log)   {fmt(m['emission_to_sink'])}")
                         if r["stderr"]:
                             print("  reference:", r["stderr"])
                 for mode in modes:

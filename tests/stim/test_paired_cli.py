@@ -175,3 +175,13 @@ def test_a_power_b_without_pairs_is_a_plan_error(tmp_path: Path) -> None:
     assert (
         res.returncode == 2 and "intensity_b_pct_rmt (power B) applies only to paired" in res.stderr
     )
+
+
+def test_safety_lists_the_paired_limits_a_paired_plan_runs_under(tmp_path: Path) -> None:
+    plan = tmp_path / "paired.toml"
+    plan.write_text(_plan())
+    res = _run("safety", str(plan))
+    assert res.returncode == 0, res.stderr
+    for row in ("paired pulse interval", "paired pulse repetition", "power B (second pulse)"):
+        assert row in res.stdout
+    assert "1–100 ms" in res.stdout and "≥ 4 s" in res.stdout and "plan: 110 % MT" in res.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -227,3 +228,15 @@ def _alive(pid: int) -> bool:
     # a zombie (exited, not yet reaped by init) counts as gone
     with open(f"/proc/{pid}/stat") as f:
         return f.read().split()[2] != "Z"
+
+
+def test_pulse_stream_values_follow_the_stream_layout() -> None:
+    from mirrorvr.stim.pulse_outlet import PULSE_FIELDS, pulse_values
+    from mirrorvr.streams.layout import PULSES, pulse_sample
+
+    assert len(PULSE_FIELDS) == PULSES.channel_count
+    host = {"step": 3, "train": 2, "i": 7, "planned": 12.5, "intensity_pct_mso": 55.0}
+    assert pulse_values(host) == [2.0, 7.0, 12.5, 55.0, 0.0]
+    assert pulse_sample({**host, "expected": True})[-1] == 1.0
+    assert math.isnan(pulse_values({"train": None, "i": True})[0])
+    assert math.isnan(pulse_values({"train": None, "i": True})[1])  # a flag is not an index

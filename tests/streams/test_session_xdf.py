@@ -72,3 +72,37 @@ def test_realtime_session_publishes_and_records(tmp_path: Path, short_plan: Path
     # stamped with the event time on the one clock (pyxdf applied a ~0 same-machine offset)
     assert abs(mk["time_stamps"][i] - cue.t) < 0.002
     assert mk["clock_times"], "the recorder measured clock offsets"
+    _check_pulse_stream(events, xdf)
+    # the pulse stream duplicates the stim and marker streams' pulses: analysis counts them once
+    _check_analysis_counts_pulses_once(folder / "session.xdf", events)
+
+
+def _check_pulse_stream(events: list, xdf: dict[str, dict]) -> None:
+    """The stimulation process's own pulse stream: every delivered pulse once, with the log's
+    stamp; the session's own streams unchanged (it duplicates them, it does not replace them)."""
+    from mirrorvr.streams.layout import PULSES
+
+    pulses = [e for e in events if e.kind == "pulse"]
+    ps = xdf["mirrorvr-pulses"]
+    assert ps["info"]["type"] == ["StimulationPulses"]
+    assert ps["info"]["desc"][0]["device"][0]["kind"] == ["ttl-box"]
+    labels = [c["label"][0] for c in ps["info"]["desc"][0]["channels"][0]["channel"]]
+    assert labels == [c.label for c in PULSES.channels]
+    assert len(ps["time_stamps"]) == len(pulses) > 0
+    # the log's stamps (pyxdf applied the recorder's same-machine clock offset: tens of µs)
+    np.testing.assert_allclose(ps["time_stamps"], [p.t for p in pulses], rtol=0, atol=0.002)
+    np.testing.assert_allclose(
+        ps["time_series"][:, 2], [p["planned"] for p in pulses], rtol=0, atol=1e-7
+    )
+    assert ps["time_series"][:, 0].tolist() == [float(p["train"]) for p in pulses]
+    assert ps["time_series"][:, 1].tolist() == [float(p["i"]) for p in pulses]
+    assert ps["time_series"][:, 4].tolist() == [0.0] * len(pulses)  # one trigger per pulse
+    # each pulse event says how long after its stamp the child's push returned
+    assert all(0 <= p["lsl_s"] < 1.0 for p in pulses)
+
+
+def _check_analysis_counts_pulses_once(xdf_file: Path, events: list) -> None:
+    from mirrorvr.analysis.loader import load_recording
+
+    rec = load_recording(xdf_file)
+    assert len(rec.pulses) == len([e for e in events if e.kind == "pulse"])

@@ -130,10 +130,10 @@ def test_headers_exist_atomically_and_bad_input_is_refused(tmp_path: Path) -> No
 
 
 def test_docs_name_every_stream_and_channel() -> None:
-    from mirrorvr.streams.layout import FRAMES, MARKERS, PME, POSE_FIELDS, STATE, STIM
+    from mirrorvr.streams.layout import FRAMES, MARKERS, PME, POSE_FIELDS, PULSES, STATE, STIM
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "streams.md").read_text("utf-8")
-    for spec in (MARKERS, STIM, STATE, FRAMES, PME):
+    for spec in (MARKERS, STIM, STATE, FRAMES, PME, PULSES):
         assert f"`{spec.name}`" in doc
         for c in spec.channels:
             assert f"`{c.label}`" in doc, f"docs/streams.md does not explain {spec.name}/{c.label}"

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mirrorvr import __version__
 from mirrorvr.config.loader import plan_to_toml
@@ -21,6 +21,7 @@ from mirrorvr.errors import SessionError
 from mirrorvr.run.stimulation import (
     DailyBudget,
     Prepared,
+    PulseStream,
     StimulationSetup,
     StimulatorRequest,
     assemble_stimulation,
@@ -42,8 +43,12 @@ from mirrorvr.stim.executor import (
     DEFAULT_LATE_TOLERANCE_S,
     last_stimulation_time,
 )
+from mirrorvr.stim.process_executor import ProcessExecutor
 from mirrorvr.stim.scheduler import DEFAULT_RT_PRIORITY
 from mirrorvr.threshold.procedure import EmgSource
+
+if TYPE_CHECKING:
+    from mirrorvr.streams.outlets import SessionOutlets
 
 
 @dataclass
@@ -170,8 +175,9 @@ def run_session(
             pme.attach(log)
         for sink in opts.sinks:
             log.add_sink(sink)
+        outlets = None
         if publish:
-            _publish(stack, log, clock, presenter, plan, opts, dev, ended)
+            outlets = _publish(stack, log, clock, presenter, plan, opts, dev, ended)
         _log_start(
             log, clock, plan, opts, timeline, session_date, resume_from, start_index, delivered
         )
@@ -180,10 +186,12 @@ def run_session(
         if dev is not None and timeline.total_pulses:
             setup = _assemble(
                 stack, log, clock, plan, timeline, folder, opts, dev, session_date, resume_from,
-                delivered,
+                delivered, publish,
             )  # fmt: skip
             plan, timeline, executor = setup.plan, setup.timeline, setup.executor
             pulses_today = setup.pulses_today
+            if outlets is not None:
+                _record_pulse_stream(outlets, setup, log, clock, stack)
         runner = SessionRunner(
             plan=plan,
             timeline=timeline,
@@ -252,6 +260,29 @@ def _start_folder(
     )
 
 
+def _record_pulse_stream(
+    outlets: SessionOutlets, setup: StimulationSetup, log: EventLog, clock: Clock, stack: ExitStack
+) -> None:
+    """The stimulation process's pulse stream opened after the recorder started: wait until
+    the recorder follows it before any pulse, and at the end until it has every pulse pushed."""
+    from mirrorvr.streams.session_io import CONNECT_TIMEOUT_S, DRAIN_TIMEOUT_S, wait_recorded
+
+    name = setup.pulse_stream
+    recorder = outlets.recorder
+    if name is None or recorder is None or not isinstance(setup.executor, ProcessExecutor):
+        return
+    if not recorder.wait_for([name], CONNECT_TIMEOUT_S):
+        log.append(
+            "stream", clock.now(), what="recorder_not_connected", stream=name,
+            timeout_s=CONNECT_TIMEOUT_S,
+        )  # fmt: skip
+    executor = setup.executor
+    # unwound before the stimulation process closes (its outlet goes with it)
+    stack.callback(
+        lambda: wait_recorded(recorder, name, lambda: executor.published, DRAIN_TIMEOUT_S)
+    )
+
+
 def _publish(
     stack: ExitStack,
     log: EventLog,
@@ -261,7 +292,7 @@ def _publish(
     opts: LaunchOptions,
     dev: StimulatorDevice | None,
     ended: threading.Event,
-) -> None:
+) -> SessionOutlets:
     """Publish the session on LSL (and record it) as an event sink of ``log``."""
     from mirrorvr.streams.session_io import session_key, session_streams
 
@@ -279,21 +310,21 @@ def _publish(
         if what != "offset" and not (what == "lost" and ended.is_set()):
             log.append("stream", clock.now(), **{**d, "what": what})
 
-    log.add_sink(
-        stack.enter_context(
-            session_streams(
-                opts.out,
-                device=dev.kind if dev else "",
-                record=opts.xdf,
-                record_also=opts.record_also + _emg_record(plan, opts),
-                plan=plan,
-                wait_for_node=opts.wait_for_node,
-                wait_node_s=opts.wait_node_s,
-                expect=frame_streams,
-                log=stream_event,
-            )
+    outlets = stack.enter_context(
+        session_streams(
+            opts.out,
+            device=dev.kind if dev else "",
+            record=opts.xdf,
+            record_also=opts.record_also + _emg_record(plan, opts),
+            plan=plan,
+            wait_for_node=opts.wait_for_node,
+            wait_node_s=opts.wait_node_s,
+            expect=frame_streams,
+            log=stream_event,
         )
     )
+    log.add_sink(outlets)
+    return outlets
 
 
 def _log_start(
@@ -345,9 +376,12 @@ def _assemble(
     session_date: dt.date,
     resume_from: list[Event] | None,
     delivered: int,
+    publish: bool,
 ) -> StimulationSetup:
     """The session's stimulation, through :func:`~mirrorvr.run.stimulation.assemble_stimulation`
     (with a threshold hunt first when the plan asks for one and this is not a resume)."""
+
+    from mirrorvr.streams.session_io import session_key
 
     def hunt(stimulator: Stimulator) -> Prepared:
         """A threshold hunt at session start (its pulses count for the day)."""
@@ -377,6 +411,8 @@ def _assemble(
         realtime_priority=opts.realtime_priority,
         process=None if opts.stim_process else False,
         late_tolerance_s=opts.late_tolerance_s,
+        # real time: the stimulation process pushes each pulse to LSL itself (no pipe hop)
+        pulse_stream=PulseStream(session_key(opts.out)) if publish else None,
     )
 
 

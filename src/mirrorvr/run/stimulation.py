@@ -40,6 +40,8 @@ from mirrorvr.stim.process import (
     guard_limits,
 )
 from mirrorvr.stim.scheduler import DEFAULT_RT_PRIORITY, PulseScheduler
+from mirrorvr.streams.layout import StreamSpec, pulses_spec
+from mirrorvr.streams.lslconfig import configured
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,36 @@ class StimulatorRequest:
     guard: GuardLimits | None = None
     realtime_priority: int | None = DEFAULT_RT_PRIORITY
     late_tolerance_s: float = DEFAULT_LATE_TOLERANCE_S
+    #: the stimulation process publishes each pulse on its own LSL outlet (``None``: it does not)
+    pulse_stream: PulseStream | None = None
+
+
+@dataclass(frozen=True)
+class PulseStream:
+    """The stimulation process's pulse stream: ``mirrorvr-<prefix>pulses`` of ``session``."""
+
+    #: the session key of every source id (:func:`mirrorvr.streams.session_io.session_key`)
+    session: str
+    #: e.g. ``tms-`` for a TMS node, like its other streams
+    prefix: str = ""
+
+    def spec(self, device: str) -> StreamSpec:
+        """The stream's layout, the stimulator named in ``desc/device``."""
+        return pulses_spec(device, self.prefix)
+
+    def child_config(self, device: str) -> dict[str, Any]:
+        """What the stimulation process needs to open the outlet (plain JSON data)."""
+        spec = self.spec(device)
+        return {
+            "name": spec.name,
+            "type": spec.type,
+            "channel_format": spec.channel_format,
+            "channel_count": spec.channel_count,
+            "source_id": spec.source_id(self.session),
+            "desc": spec.desc_tree(),
+            # liblsl in the child must see the same session id, peers and ports as this process
+            "lsl_config": configured(),
+        }
 
 
 @dataclass(frozen=True)
@@ -100,6 +132,8 @@ class StimulationSetup:
     timeline: Timeline
     #: pulses already given today, this session's threshold hunt included
     pulses_today: int
+    #: the LSL name of the stimulation process's pulse stream, if it opened one
+    pulse_stream: str | None = None
 
 
 def run_on(plan: SessionPlan, kind: str | None) -> SessionPlan:
@@ -162,6 +196,9 @@ def connect_stimulator(
             req.guard,
             rt_priority=req.realtime_priority,
             late_tolerance_s=req.late_tolerance_s,
+            pulse_stream=(
+                req.pulse_stream.child_config(dev.kind) if req.pulse_stream is not None else None
+            ),
         )
         stimulator = RemoteStimulator(process.start())
         if log is not None:
@@ -206,6 +243,8 @@ def _log_process(
         status=r.get("rt_status"),
         memory=r.get("memory"),
         late_tolerance_s=process.config["late_tolerance_s"],
+        pulse_stream=r.get("pulse_stream"),
+        **({"pulse_stream_error": r["pulse_stream_error"]} if r.get("pulse_stream_error") else {}),
         guard={
             "max_intensity_pct_mso": guard.max_intensity_pct_mso,
             "max_rate_hz": guard.max_rate_hz,
@@ -251,6 +290,7 @@ def assemble_stimulation(
     process: bool | None = None,
     realtime_priority: int | None = DEFAULT_RT_PRIORITY,
     late_tolerance_s: float = DEFAULT_LATE_TOLERANCE_S,
+    pulse_stream: PulseStream | None = None,
 ) -> StimulationSetup:
     """Connect the stimulator and build the executor every pulse of a session goes through.
 
@@ -258,12 +298,15 @@ def assemble_stimulation(
     ``budget.pulses_today`` for the day. ``prepare`` runs on the connected stimulator before the
     plan's intensity is set and the executor is built (a threshold hunt at session start).
     ``process``: the stimulator and pulse timing in a stimulation process of their own
-    (default: in real time, unless ``scheduler`` is ``False``: a caller that runs trains on a
-    thread of its own, like the TMS node, keeps the driver here).
+    (default: in real time, unless ``scheduler`` is ``False``). A caller that runs trains on a
+    thread of its own (the TMS node) passes ``process=True`` and uses the executor's blocking
+    :meth:`~mirrorvr.stim.process_executor.ProcessExecutor.execute`.
     ``scheduler``: deliver on the real-time pulse scheduler thread of this process (default: in
     real time, when there is no stimulation process).
     ``last_stim_t``: the last stimulation before this run (a resumed session's), so the gap rules
     count from it.
+    ``pulse_stream``: the stimulation process publishes every pulse on LSL itself, right after
+    its stamp (docs/streams.md, ``mirrorvr-pulses``); ignored without a stimulation process.
     """
     use_process = process if process is not None else (clock.realtime and scheduler is not False)
     if use_process:
@@ -282,6 +325,7 @@ def assemble_stimulation(
             guard=guard,
             realtime_priority=realtime_priority,
             late_tolerance_s=late_tolerance_s,
+            pulse_stream=pulse_stream,
         )
     conn = connect_stimulator(stimulator, folder, stack, log=log, clock=clock)
     extra_pulses = 0
@@ -332,6 +376,11 @@ def assemble_stimulation(
     # a paired plan: interval and power B set and read back before anything is armed; the
     # governor judges the plan's pairs by what the device confirmed
     executor.set_pairs()
+    opened = (
+        conn.stimulator.process.ready.get("pulse_stream")
+        if isinstance(conn.stimulator, RemoteStimulator)
+        else None
+    )
     return StimulationSetup(
-        conn.stimulator, executor, sched, conn.port, conn.emulated, plan, timeline, today
+        conn.stimulator, executor, sched, conn.port, conn.emulated, plan, timeline, today, opened
     )

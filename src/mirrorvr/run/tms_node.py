@@ -16,6 +16,7 @@ from mirrorvr.errors import PlanError, Problem, SessionError
 from mirrorvr.run.session import default_session_date
 from mirrorvr.run.stimulation import (
     DailyBudget,
+    PulseStream,
     StimulatorRequest,
     assemble_stimulation,
     run_on,
@@ -51,6 +52,9 @@ class NodeOptions:
     pulses_today: int = 0
     #: called once the VR node's markers are followed (tests, console)
     on_ready: Callable[[], None] | None = None
+    #: the stimulator in a stimulation process of its own (docs/stimulators.md); ``False``:
+    #: driven from the node's worker thread in this process (the old path, for comparison)
+    stim_process: bool = True
 
 
 @dataclass
@@ -124,8 +128,12 @@ def run_tms_node(plan: SessionPlan, opts: NodeOptions) -> NodeResult:
                 stack,
                 stimulator=StimulatorRequest(dev, opts.stimulator_port, realtime=True),
                 budget=DailyBudget(opts.pulses_today),
-                # the node runs each train on its follower thread, not the pulse scheduler
+                # the stimulator, its pulse timing and its guard in a stimulation process of
+                # their own, as in every real-time session; the node's worker thread hands each
+                # train over and waits for its outcome
+                process=opts.stim_process,
                 scheduler=False,
+                pulse_stream=PulseStream(session_key(out), "tms-") if opts.publish else None,
             )
             executor, stimulator = setup.executor, setup.stimulator
             stimulator.arm()

@@ -2,9 +2,11 @@
 
 It holds the stimulator driver and its transport (and the driver's keep-alive), and fires the
 trains the session process hands over, each with its exact pulse times. Nothing else of the
-session lives here: no runner, no event log, no LSL, no display — so the one thread that times
-pulses shares the interpreter with no one (the driver's own keep-alive/reader threads and the
-e-stop watcher sleep in blocking calls nearly all the time). It asks for SCHED_FIFO and locks
+session lives here: no runner, no event log, no display — so the one thread that times pulses
+shares the interpreter with no one (the driver's own keep-alive/reader threads and the e-stop
+watcher sleep in blocking calls nearly all the time). The one piece of LSL here is the pulse
+stream (:mod:`mirrorvr.stim.pulse_outlet`): each pulse is pushed right after its stamp, so it
+reaches LSL without the pipe hop to the session process (liblsl's threads are native ones). It asks for SCHED_FIFO and locks
 its memory where permitted, and disables the cyclic garbage collector (collected when idle).
 
 Channels (all pipes from the session process):
@@ -48,6 +50,7 @@ from mirrorvr.stim.guard import GuardLimits, PulseGuard
 from mirrorvr.stim.journal import Journal
 from mirrorvr.stim.pairs import triggers
 from mirrorvr.stim.priority import BOOST_RT_PRIORITY, realtime_boost, try_realtime
+from mirrorvr.stim.pulse_outlet import PulseOutlet
 from mirrorvr.stim.safety.pulse_stream import PairedDevice
 
 #: sleep (select) until this long before a deadline, then spin
@@ -95,13 +98,21 @@ def _die_with_parent(parent_pid: int) -> None:
 class StimChild:
     """The stimulation process's state and loops."""
 
-    def __init__(self, config: dict[str, Any], estop_fd: int, journal: Journal) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        estop_fd: int,
+        journal: Journal,
+        outlet: PulseOutlet | None = None,
+    ) -> None:
         from mirrorvr.config.plan import StimulatorDevice
         from mirrorvr.stim.factory import make_stimulator
 
         self.config = config
         self.estop_fd = estop_fd
         self.journal = journal
+        #: the pulse stream (``mirrorvr-pulses``), or ``None`` when the session publishes nothing
+        self.outlet = outlet
         self.driver = make_stimulator(
             StimulatorDevice.model_validate(config["device"]), str(config["port"])
         )
@@ -115,6 +126,7 @@ class StimChild:
         self._costs: collections.deque[float] = collections.deque(maxlen=32)
         self._exit = False
         self._sig_r, self._sig_w = os.pipe()
+        self._gone_lock = threading.Lock()
         self._faulted = False
         self.intensity: float | None = None  # as last set through this process
         #: the device-timed pair the driver confirmed by read-back (``None``: none)
@@ -135,15 +147,25 @@ class StimChild:
                 r[0] == self._sig_r and b"P" in data
             )
             if parent_gone:
-                self._disarm("the session process died", cancel=True)
-                self.journal.append("disarmed", monotonic(), durable=True, cause="parent died")
-                os._exit(0)  # the device is disarmed; nothing else here must outlive the session
+                self._parent_gone("the session process died")
             for b in data.decode("ascii", "replace"):
                 cause = {"E": "emergency stop", "H": "halt", "D": "disarm"}.get(b)
                 if cause is not None:
                     self._disarm(cause, cancel=b in "EH", request=b)
 
-    def _disarm(self, cause: str, *, cancel: bool, request: str = "") -> None:
+    def _parent_gone(self, cause: str) -> None:
+        """Disarm, journal it and exit: whichever thread sees the session process die first
+        (the watcher: e-stop pipe closed or the death signal; the main loop: command pipe
+        closed). The other blocks here until the process ends, so the journal's last word is
+        always this disarm."""
+        with self._gone_lock:
+            status = self._disarm(cause, cancel=True)
+            self.journal.append(
+                "disarmed", monotonic(), durable=True, cause="parent died", disarm=status
+            )
+            os._exit(0)  # the device is disarmed; nothing else here must outlive the session
+
+    def _disarm(self, cause: str, *, cancel: bool, request: str = "") -> str:
         t_call = monotonic()
         if cancel:
             self.cancel.set()
@@ -164,6 +186,7 @@ class StimChild:
                 "t_done": monotonic(),
             }
         )
+        return out.status
 
     # ---- commands ----------------------------------------------------------------------
     def _poll_commands(self, timeout: float) -> None:
@@ -173,9 +196,7 @@ class StimChild:
             return
         data = os.read(0, 65536)
         if not data:  # the session process closed our stdin: it is gone
-            self._disarm("the session process closed the command pipe", cancel=True)
-            self._exit = True
-            return
+            self._parent_gone("the session process closed the command pipe")
         self._buf += data
         while b"\n" in self._buf:
             line, self._buf = self._buf.split(b"\n", 1)
@@ -289,7 +310,10 @@ class StimChild:
 
     # ---- trains ------------------------------------------------------------------------
     def _record(self, kind: str, t: float, *, durable: bool = False, **data: Any) -> None:
-        """Journal first (survives our death), then tell the session process."""
+        """Journal first (survives our death), then tell the session process. A pulse not yet
+        on the pulse stream (device-timed trains) is pushed to it first."""
+        if kind == "pulse" and self.outlet is not None and "lsl_s" not in data:
+            data["lsl_s"] = self.outlet.push(data, t)
         self.journal.append(kind, t, durable=durable, **data)
         _send({"ev": kind, "t": t, **data})
 
@@ -352,6 +376,12 @@ class StimChild:
             return 0, 0, "refused", "guard: no device-timed pair confirmed by the device"
         for i, planned, two in triggers(times, paired):
             lead = min(min(self._costs), MAX_LEAD_S) if self._costs else 0.0
+            record: dict[str, Any] = {**key, "i": i, "planned": planned,
+                                      "intensity_pct_mso": intensity}  # fmt: skip
+            if two:
+                record["unit"] = "A"
+            if self.outlet is not None:
+                self.outlet.prepare(record)  # only the stamp is left for after the trigger
             if not self._wait(planned - lead - wire):
                 return delivered, missed, "stopped", self._stop_reason()
             now = monotonic()
@@ -371,12 +401,13 @@ class StimChild:
                 t_write = self.driver.trigger()
             except DeviceError as e:
                 return (delivered, missed, *self._device_error(e))
+            if self.outlet is not None:
+                # on LSL first: the stamp-to-push delay travels with the pulse's record
+                record["lsl_s"] = self.outlet.push_prepared(t_write + wire)
             self.guard.fired_at(t_write, 2 if two else 1)
             self._costs.append(t_write - now)
             delivered += 1
-            unit_a: dict[str, Any] = {"unit": "A"} if two else {}
-            self._record("pulse", t_write + wire, **key, i=i, planned=planned,
-                         intensity_pct_mso=intensity, **unit_a)  # fmt: skip
+            self._record("pulse", t_write + wire, **record)
             if two and pair is not None:
                 # the device gives power B after the interval it confirmed by read-back
                 delivered += 1
@@ -471,6 +502,14 @@ def main(argv: list[str] | None = None) -> None:
     if not line:
         return
     config = json.loads(line)
+    outlet: PulseOutlet | None = None
+    outlet_error = ""
+    if config.get("pulse_stream"):
+        # before real-time priority and mlockall: liblsl's threads inherit this thread's policy
+        try:
+            outlet = PulseOutlet(config["pulse_stream"])
+        except Exception as e:  # no LSL here: the pulses still reach LSL through the session
+            outlet_error = f"{type(e).__name__}: {e}"
     rt_ok, rt_status = (False, "real-time priority not requested")
     if config.get("rt_priority") is not None:
         rt_ok, rt_status = try_realtime(int(config["rt_priority"]))
@@ -482,7 +521,7 @@ def main(argv: list[str] | None = None) -> None:
             )
     mlock = _lock_memory() if config.get("lock_memory", True) else "not requested"
     try:
-        child = StimChild(config, a.estop_fd, journal)
+        child = StimChild(config, a.estop_fd, journal, outlet)
         signal.signal(signal.SIGTERM, child._on_signal)
         child.driver.connect()
     except DeviceError as e:
@@ -505,6 +544,8 @@ def main(argv: list[str] | None = None) -> None:
             "realtime": rt_ok,
             "rt_status": rt_status,
             "memory": mlock,
+            "pulse_stream": outlet.name if outlet is not None else None,
+            "pulse_stream_error": outlet_error,
         }
     )
     gc.collect()
@@ -515,6 +556,8 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         with contextlib.suppress(Exception):
             child.driver.close()  # leaves the device disarmed
+        if outlet is not None:
+            outlet.close()
         journal.close()
 
 

@@ -39,6 +39,10 @@ class ProcessExecutor(StimulationExecutor):
         self._idle = threading.Event()
         self._idle.set()
         self._dev_limits: governor.DeviceLimits | None = None
+        #: outcomes of trains handed over by :meth:`execute`, which waits for them
+        self._waiting: dict[tuple[Any, Any], tuple[threading.Event, list[TrainResult]]] = {}
+        #: pulses the child pushed to its own LSL pulse stream (as reported with each pulse)
+        self.published = 0
         process.on_message = self._on_message
 
     def device_limits(self) -> governor.DeviceLimits:
@@ -50,9 +54,13 @@ class ProcessExecutor(StimulationExecutor):
     # ---- delivery ------------------------------------------------------------------------
     def submit(self, step: Step, onset: float) -> None:
         """Authorize and log the intent here, then hand the train to the child."""
+        self._hand_over(step, onset)
+
+    def _hand_over(self, step: Step, onset: float) -> TrainResult | None:
+        """:meth:`submit`; the result of a train not handed over (skipped or refused)."""
         admitted = self.admit(step, onset)
         if isinstance(admitted, TrainResult):
-            return
+            return admitted
         request, offsets, timing = admitted
         key = (step.index, step.data["train"])
         with self._lock:
@@ -75,6 +83,31 @@ class ProcessExecutor(StimulationExecutor):
             )
         except DeviceError as e:  # the child is gone: its death is handled by the reader
             self._close_train(key, TrainResult(status="fault", reason=str(e)))
+        return None
+
+    def execute(self, step: Step, onset: float) -> TrainResult:
+        """Hand ``step`` over as :meth:`submit` does, and wait for its outcome (a caller with a
+        thread of its own per train, like the TMS node). If the child dies first: a fault, the
+        train left open in the log (it counts in full, as with any train without an outcome)."""
+        key = (step.index, step.data["train"])
+        waiter: tuple[threading.Event, list[TrainResult]] = (threading.Event(), [])
+        with self._lock:
+            self._waiting[key] = waiter
+        try:
+            not_handed_over = self._hand_over(step, onset)
+            if not_handed_over is not None:
+                return not_handed_over  # skipped or refused here (already logged)
+            while not waiter[0].wait(0.1):
+                if self.process.dead.is_set():
+                    with self._lock:
+                        if not waiter[1]:
+                            return TrainResult(
+                                status="fault", reason="the stimulation process died"
+                            )
+            return waiter[1][0]
+        finally:
+            with self._lock:
+                self._waiting.pop(key, None)
 
     def _close_train(self, key: tuple[Any, Any], result: TrainResult) -> None:
         with self._lock:
@@ -84,11 +117,18 @@ class ProcessExecutor(StimulationExecutor):
         if entry is not None:
             step, request, n, timing = entry
             self.conclude(step, request, n, result, timing)
+        with self._lock:
+            waiter = self._waiting.get(key)
+            if waiter is not None and not waiter[1]:
+                waiter[1].append(result)
+                waiter[0].set()
 
     def _on_message(self, msg: Message) -> None:
         ev = str(msg.get("ev"))
         data = {k: v for k, v in msg.items() if k not in ("ev", "t")}
         if ev in ("pulse", "pulse_missed", "guard_refused"):
+            if "lsl_s" in data:
+                self.published += 1
             self.log.append(ev, float(msg["t"]), durable=ev == "guard_refused", **data)
         elif ev == "train_outcome":
             self._close_train(

@@ -60,6 +60,7 @@ class StimulationProcess:
         rt_priority: int | None = 80,
         late_tolerance_s: float = 0.005,
         lock_memory: bool = True,
+        pulse_stream: dict[str, Any] | None = None,
     ) -> None:
         self.device = device
         self.port = port
@@ -80,6 +81,8 @@ class StimulationProcess:
             "rt_priority": rt_priority,
             "late_tolerance_s": late_tolerance_s,
             "lock_memory": lock_memory,
+            # the child's own LSL outlet of pulses (mirrorvr.stim.pulse_outlet); None: none
+            "pulse_stream": pulse_stream,
         }
         self.proc: subprocess.Popen[bytes] | None = None
         self.ready: Message = {}

@@ -8,6 +8,7 @@ follow these specs. Stream names are ``mirrorvr-<kind>``; source ids are
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from xml.sax.saxutils import escape
 
 from mirrorvr.config.plan import PME_MOTION_CODES
 from mirrorvr.session.events import UNMARKED_KINDS, Event
+from mirrorvr.stim.pulse_outlet import pulse_values
 
 #: XDF / LSL channel format names, in LSL's numbering (cf_float32 = 1 ... cf_int64 = 7)
 CHANNEL_FORMATS = ("float32", "double64", "string", "int32", "int16", "int8", "int64")
@@ -210,6 +212,49 @@ STIM = StreamSpec(
     doc="Stimulation: every pulse with planned and actual time and intensity; train start and "
     "end; misses, refusals, emergency stops. The device is in desc/device.",
 )
+
+PULSES = StreamSpec(
+    kind="pulses",
+    # not "Stimulation": a tool that picks the stimulation stream by type must find one stream
+    type="StimulationPulses",
+    channel_format="double64",
+    channels=(
+        Channel("train", "index", "Index", "train number in the plan"),
+        Channel("pulse", "index", "Index", "pulse number within its train"),
+        Channel("planned_time", "s", "Timestamp", "planned LSL time of the pulse"),
+        Channel("intensity", "percent_mso", "Intensity", "stimulator output, % of maximum"),
+        Channel(
+            "device_timed",
+            "flag",
+            "Flag",
+            "1: the stimulator timed the train, the stamp is the pulse's expected time; "
+            "0: one trigger per pulse, the stamp is its emission",
+        ),
+    ),
+    extra={
+        "duplicates": "the same pulses as mirrorvr-stim event 1 and the pulse events of "
+        "mirrorvr-markers, with the same timestamps: count pulses from one stream only"
+    },
+    doc="Every delivered pulse, pushed by the stimulation process itself right after the "
+    "pulse's stamp (the session's event streams get the same pulses a pipe hop later). "
+    "Real-time sessions and TMS nodes whose stimulator runs in the stimulation process.",
+)
+
+
+def pulses_spec(device: str = "", prefix: str = "") -> StreamSpec:
+    """The pulse stream, with the stimulator in ``desc/device`` (``prefix``: e.g. ``tms-``)."""
+    return dataclasses.replace(
+        PULSES,
+        kind=prefix + PULSES.kind,
+        extra={**PULSES.extra, "device": {"kind": device or "none"}},
+    )
+
+
+def pulse_sample(record: dict[str, Any]) -> list[float]:
+    """The pulse stream's values for one ``pulse`` record (the event log's fields; pure): what
+    the stimulation process pushes (:func:`mirrorvr.stim.pulse_outlet.pulse_values`)."""
+    return pulse_values(record)
+
 
 #: OpenXR XR_EXT_hand_tracking joint order (26 joints)
 HAND_JOINTS = (

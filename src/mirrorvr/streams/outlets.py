@@ -86,6 +86,9 @@ class SessionOutlets:
         self._outlets = {b.kind: _Outlet(s, session) for b, s in zip(base, self.specs, strict=True)}
         self._lock = threading.Lock()
         self.pushed = 0
+        #: the session's XDF recorder following these outlets (set by ``session_streams``), so
+        #: streams this session opens elsewhere later (the stimulation process's pulses) join it
+        self.recorder: Any = None
 
     @property
     def names(self) -> list[str]:

@@ -149,6 +149,7 @@ def session_streams(
                 on_status=log,
                 file_info={"clock": "lsl", "session": key},
             ).start()
+            outlets.recorder = recorder
             ok = recorder.wait_for([*outlets.names, *expect], CONNECT_TIMEOUT_S)
             ok = outlets.wait_for_consumers(CONNECT_TIMEOUT_S) and ok
             if not ok and log is not None:
@@ -172,6 +173,17 @@ def session_streams(
                 time.sleep(0.05)
             recorder.stop()
         outlets.close()
+
+
+def wait_recorded(recorder: Recorder, name: str, pushed: Callable[[], int], timeout: float) -> bool:
+    """Wait (at most ``timeout`` s) until ``recorder`` holds ``pushed()`` samples of stream
+    ``name`` — before a stream opened by another process of the session goes away with it."""
+    end = time.monotonic() + timeout
+    while recorder.samples(name) < pushed():
+        if time.monotonic() >= end:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def write_fast_xdf(folder: Path, *, device: str = "", session_date: Any = None) -> Path:

@@ -91,6 +91,10 @@ class TmsNode:
         self._seen: set[int] = set()
         self._queued: set[int] = set()
         self._work: queue.Queue[tuple[Step, float] | None] = queue.Queue()
+        if executor is not None:
+            # a fault found between trains (the stimulation process's health check, a lost
+            # link, the child's death) ends the node as a fault during a train does
+            executor.on_fault = self._device_fault
         self.follower = StreamFollower(
             predicate, self._on_markers, on_status=self._on_status, clock_sync=True,
             label="vr-markers",
@@ -160,6 +164,14 @@ class TmsNode:
         if self.executor is not None:
             self.executor.halt(reason)
             self.log.append("device", self.clock.now(), what="disarmed", reason=reason)
+
+    def _device_fault(self, reason: str) -> None:
+        """Any thread: e-stop (the log says what the device confirmed) and end the node."""
+        if self.executor is not None:
+            self.executor.estop(reason)
+        if not self.done.is_set():
+            self.end_reason = reason if reason.startswith("device fault") else f"fault: {reason}"
+            self.done.set()
 
     # -- stimulation (worker thread) --------------------------------------------------------
     def _worker(self) -> None:
