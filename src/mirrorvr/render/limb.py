@@ -60,6 +60,10 @@ HAND_FILE = ASSETS / "limbs" / "hand.gltf"
 LEG_FILE = ASSETS / "limbs" / "leg.gltf"
 #: the mesh of each limb kind
 LIMB_FILES: dict[LimbKind, Path] = {"upper": HAND_FILE, "lower": LEG_FILE}
+#: the hand's coarser mesh for software renderers (:mod:`mirrorvr.render.detail`)
+HAND_SOFTWARE_FILE = ASSETS / "limbs" / "hand-software.gltf"
+#: the software tier's meshes (a limb without one draws its full mesh there)
+SOFTWARE_FILES: dict[LimbKind, Path] = {"upper": HAND_SOFTWARE_FILE}
 #: default sleeve colour: a soft mid grey-blue (calm, well apart from any skin tone)
 SLEEVE_RGB = (0.42, 0.47, 0.55)
 
@@ -297,14 +301,17 @@ def _boundary_loops(tris: NDArray[np.int64]) -> list[NDArray[np.int64]]:
     return loops
 
 
-_models: dict[tuple[LimbKind, Side], _SideModel] = {}
+_models: dict[tuple[LimbKind, Side, Detail], _SideModel] = {}
 
 
-def side_model(side: Side, limb: LimbKind = "upper") -> _SideModel:
-    """The hand's (``limb="lower"``: the leg's) model of ``side``, loaded once per process."""
-    key = (limb, side)
+def side_model(side: Side, limb: LimbKind = "upper", detail: Detail = "full") -> _SideModel:
+    """The hand's (``limb="lower"``: the leg's) model of ``side`` at ``detail``, loaded once
+    per process."""
+    if detail == "software" and limb not in SOFTWARE_FILES:
+        detail = "full"
+    key = (limb, side, detail)
     if key not in _models:
-        path = LIMB_FILES[limb]
+        path = SOFTWARE_FILES[limb] if detail == "software" else LIMB_FILES[limb]
         if not path.exists():
             raise MirrorVRError(
                 f"{path}: the limb model is missing; run scripts/build_limb_assets.py"
@@ -343,14 +350,14 @@ class Limb:
         detail: Detail = "full",
     ) -> None:
         self.side = side
-        #: ``"software"``: lit per vertex (:mod:`mirrorvr.render.detail`)
+        #: ``"software"``: lit per vertex, the hand's coarser mesh (:mod:`mirrorvr.render.detail`)
         self.detail = detail
         self.limb = limb
         self.forearm = forearm and limb == "upper"
         #: scales the drawn thickness (the patient's width setting): fingers, palm and forearm,
         #: or thigh, shank and foot
         self.thickness = thickness
-        self.model = side_model(side, limb)
+        self.model = side_model(side, limb, detail)
         gnode = GeomNode(name or f"limb-{side}")
         gnode.add_geom(self.model.geom_without(hide_joints, cut))
         gnode.set_bounds(OmniBoundingVolume())
