@@ -40,6 +40,7 @@ from panda3d.core import (
 )
 
 from mirrorvr.errors import MirrorVRError
+from mirrorvr.render.detail import Detail
 from mirrorvr.render.limb_gltf import LimbAsset, read_limb
 from mirrorvr.render.parts_limb import PARTS_FILE, load_parts, mirror_geometry
 from mirrorvr.render.shaders import MAX_BONES, shadow_shader, skinned_shader
@@ -142,7 +143,7 @@ class _SideModel:
         self.shadow_geom = Geom(self.geom.get_vertex_data())
         self.shadow_geom.add_primitive(_triangles(_coarse(pos, tris, SHADOW_CELL)))
         self.shadow_geom.set_bounds(OmniBoundingVolume())
-        self._without: dict[frozenset[int], Geom] = {}
+        self._without: dict[tuple[frozenset[int], float], Geom] = {}
 
     def _vdata(
         self,
@@ -176,26 +177,28 @@ class _SideModel:
         geom.set_bounds(OmniBoundingVolume())
         return geom
 
-    def geom_without(self, hidden: Sequence[int]) -> Geom:
+    def geom_without(self, hidden: Sequence[int], cut: float = HIDDEN_SHARE) -> Geom:
         """The mesh without the skin the ``hidden`` joints carry, its cut closed by a cap.
 
         What an amputation level leaves to the patient's own body (the thigh above a
-        transtibial amputation) is not drawn: triangles with a vertex weighted mostly (:data:`HIDDEN_SHARE`) to
-        hidden joints are dropped, and every hole this opens is closed by a flat cap (a fan
-        around the hole's centre, skinned like its rim), so no open tube shows.
+        transtibial amputation) is not drawn: the mesh is cut along the line where the hidden
+        joints' share of the skin weights reaches ``cut``, and every hole this opens is closed
+        by a low dome (a fan around the hole's centre, skinned like its rim), so no open tube
+        shows. The complement — the other joints hidden, ``1 − cut`` — is the rest of the
+        limb, meeting it along the same line (the residual limb).
         """
-        key = frozenset(int(j) for j in hidden)
-        if not key:
+        key = (frozenset(int(j) for j in hidden), cut)
+        if not key[0]:
             return self.geom
         if key not in self._without:
-            self._without[key] = self._capped(key)
+            self._without[key] = self._capped(*key)
         return self._without[key]
 
-    def _capped(self, hidden: frozenset[int]) -> Geom:
+    def _capped(self, hidden: frozenset[int], cut: float) -> Geom:
         share = np.zeros(len(self.vertices))
         for j in hidden:
             share += (self.weights * (self.joints == j)).sum(axis=1)
-        # cut along the line where the hidden share crosses HIDDEN_SHARE: the weights are
+        # cut along the line where the hidden share crosses ``cut``: the weights are
         # smooth over the surface, so the cut is a smooth ring, not a triangle-edge zigzag
         pos, nrm = [self.vertices], [self.normals]
         tint, mat, jnt, wgt = [self.tints], [self.materials], [self.joints], [self.weights]
@@ -206,7 +209,7 @@ class _SideModel:
             nonlocal nv
             key = (min(i, k), max(i, k))
             if key not in edge_vertex:
-                t = (HIDDEN_SHARE - share[i]) / (share[k] - share[i])
+                t = (cut - share[i]) / (share[k] - share[i])
                 pos.append((self.vertices[i] + t * (self.vertices[k] - self.vertices[i]))[None])
                 n = self.normals[i] + t * (self.normals[k] - self.normals[i])
                 nrm.append((n / max(float(np.linalg.norm(n)), 1e-12))[None])
@@ -222,7 +225,7 @@ class _SideModel:
                 nv += 1
             return edge_vertex[key]
 
-        kept = share < HIDDEN_SHARE
+        kept = share < cut
         inside = kept[self.triangles]
         out: list[tuple[int, int, int]] = []
         for tri, ins in zip(self.triangles[inside.any(axis=1) & ~inside.all(axis=1)],
@@ -318,8 +321,8 @@ class Limb:
     when the pose is missing or invalid.
 
     ``hide_joints``: joints whose skin is not drawn (what an amputation level leaves to the
-    patient's own body, e.g. the thigh above a transtibial amputation), see
-    :meth:`_SideModel.geom_without`.
+    patient's own body, e.g. the thigh above a transtibial amputation), cut where their share
+    of the skin weights reaches ``cut``, see :meth:`_SideModel.geom_without`.
     """
 
     def __init__(
@@ -336,8 +339,12 @@ class Limb:
         shadow: bool = False,
         limb: LimbKind = "upper",
         hide_joints: Sequence[int] = (),
+        cut: float = HIDDEN_SHARE,
+        detail: Detail = "full",
     ) -> None:
         self.side = side
+        #: ``"software"``: lit per vertex (:mod:`mirrorvr.render.detail`)
+        self.detail = detail
         self.limb = limb
         self.forearm = forearm and limb == "upper"
         #: scales the drawn thickness (the patient's width setting): fingers, palm and forearm,
@@ -345,11 +352,11 @@ class Limb:
         self.thickness = thickness
         self.model = side_model(side, limb)
         gnode = GeomNode(name or f"limb-{side}")
-        gnode.add_geom(self.model.geom_without(hide_joints))
+        gnode.add_geom(self.model.geom_without(hide_joints, cut))
         gnode.set_bounds(OmniBoundingVolume())
         gnode.set_final(True)
         self.root = parent.attach_new_node(gnode)
-        self.root.set_shader(skinned_shader(), 10)
+        self.root.set_shader(skinned_shader(per_vertex=detail == "software"), 10)
         self._pta = PTA_LVecBase4f.empty_array(MAX_BONES * 3)
         self._rows = np.frombuffer(memoryview(self._pta), dtype=np.float32).reshape(-1, 3, 4)
         self._rows[:] = np.eye(4, dtype=np.float32)[:3]
