@@ -40,6 +40,7 @@ from panda3d.core import (
 )
 
 from mirrorvr.errors import MirrorVRError
+from mirrorvr.render.detail import Detail
 from mirrorvr.render.limb_gltf import LimbAsset, read_limb
 from mirrorvr.render.parts_limb import PARTS_FILE, load_parts, mirror_geometry
 from mirrorvr.render.shaders import MAX_BONES, shadow_shader, skinned_shader
@@ -339,8 +340,11 @@ class Limb:
         limb: LimbKind = "upper",
         hide_joints: Sequence[int] = (),
         cut: float = HIDDEN_SHARE,
+        detail: Detail = "full",
     ) -> None:
         self.side = side
+        #: ``"software"``: lit per vertex (:mod:`mirrorvr.render.detail`)
+        self.detail = detail
         self.limb = limb
         self.forearm = forearm and limb == "upper"
         #: scales the drawn thickness (the patient's width setting): fingers, palm and forearm,
@@ -352,7 +356,7 @@ class Limb:
         gnode.set_bounds(OmniBoundingVolume())
         gnode.set_final(True)
         self.root = parent.attach_new_node(gnode)
-        self.root.set_shader(skinned_shader(), 10)
+        self.root.set_shader(skinned_shader(per_vertex=detail == "software"), 10)
         self._pta = PTA_LVecBase4f.empty_array(MAX_BONES * 3)
         self._rows = np.frombuffer(memoryview(self._pta), dtype=np.float32).reshape(-1, 3, 4)
         self._rows[:] = np.eye(4, dtype=np.float32)[:3]

@@ -17,6 +17,7 @@ import numpy as np
 from panda3d.core import Camera, CardMaker, NodePath, PerspectiveLens, TransparencyAttrib
 
 from mirrorvr.config.plan import SceneSettings
+from mirrorvr.render.detail import Detail
 from mirrorvr.render.environment import build_environment
 from mirrorvr.render.limb import HIDDEN_SHARE, Limb
 from mirrorvr.render.panels import Arrow, CuePanel, ProgressBar, RatingSlider
@@ -91,6 +92,7 @@ class LateralityStimulus:
         skin: tuple[float, float, float],
         limb: LimbKind = "upper",
         size: float = 1.0,
+        detail: Detail = "full",
     ) -> None:
         self.size = size
         self.root = parent.attach_new_node("laterality")
@@ -100,7 +102,9 @@ class LateralityStimulus:
         self.limb = limb
         hide = (LegJoint.HIP, LegJoint.KNEE) if limb == "lower" else ()
         self.limbs = {
-            s: Limb(self.turn, s, skin=skin, forearm=False, limb=limb, hide_joints=hide)
+            s: Limb(
+                self.turn, s, skin=skin, forearm=False, limb=limb, hide_joints=hide, detail=detail
+            )
             for s in ("left", "right")
         }
         self.shown: tuple[str, int, str] | None = None
@@ -145,8 +149,11 @@ class MirrorScene:
         *,
         limb: LimbKind = "upper",
         level: str = "transradial",
+        detail: Detail = "full",
     ) -> None:
         self.root = root
+        #: how the limbs are drawn: ``"software"`` on a CPU renderer (:mod:`.detail`)
+        self.detail = detail
         self.settings = settings
         self.amputated: Side = amputation_side
         self.intact: Side = other_side(amputation_side)
@@ -178,6 +185,7 @@ class MirrorScene:
             hide_joints=hide,
             shadow=shadow,
             sleeve=sleeve,
+            detail=detail,
         )
         self.real = Limb(
             root,
@@ -188,18 +196,25 @@ class MirrorScene:
             limb=limb,
             shadow=shadow,
             sleeve=sleeve,
+            detail=detail,
         )
         #: the patient's hand length relative to the model's: sizes the drawn example hands
         self.hand_size = settings.hand_length_scale
         self.demo = Limb(
-            root, self.amputated, skin=(0.55, 0.7, 0.95), alpha=0.55, name="demo-limb", limb=limb
+            root,
+            self.amputated,
+            skin=(0.55, 0.7, 0.95),
+            alpha=0.55,
+            name="demo-limb",
+            limb=limb,
+            detail=detail,
         )
         self.residual = self._residual(skin) if limb == "upper" else self._leg_residual(skin)
         self.cue = CuePanel(root)
         self.arrow = Arrow(root)
         self.rating = RatingSlider(root)
         self.progress = ProgressBar(root)
-        self.laterality = LateralityStimulus(root, skin, limb, size=self.hand_size)
+        self.laterality = LateralityStimulus(root, skin, limb, size=self.hand_size, detail=detail)
         if limb == "lower":
             self._panels_to_feet_view()
         self.midline = self._midline_strip()

@@ -87,25 +87,59 @@ void main() {{
 }}
 """
 
-SKIN_FRAGMENT = f"""#version 330
-{_LIGHTING}
+# skin, nail and sleeve from the vertex's tint and material masks, lit by ``shade``
+_SKIN = """
 uniform vec4 skin_rgba;
 uniform vec3 sleeve_rgb;
+vec3 skin_lit(vec3 tint, vec2 material, vec3 pos, vec3 n) {
+  vec3 skin = skin_rgba.rgb * tint;
+  vec3 nail = mix(skin_rgba.rgb, vec3(0.95, 0.82, 0.80), 0.55);
+  float nm = material.x, sm = material.y;
+  vec3 base = mix(mix(skin, nail, nm), sleeve_rgb, sm);
+  float spec = mix(mix(0.22, 0.6, nm), 0.03, sm);
+  float gloss = mix(mix(14.0, 60.0, nm), 4.0, sm);
+  float wrap = mix(0.45, 0.1, sm);
+  return shade(base, pos, n, 1.0, wrap, spec, gloss);
+}
+"""
+
+SKIN_FRAGMENT = f"""#version 330
+{_LIGHTING}
+{_SKIN}
 in vec3 v_pos;
 in vec3 v_normal;
 in vec3 v_tint;
 in vec2 v_material;
 out vec4 frag;
 void main() {{
-  vec3 skin = skin_rgba.rgb * v_tint;
-  vec3 nail = mix(skin_rgba.rgb, vec3(0.95, 0.82, 0.80), 0.55);
-  float nm = v_material.x, sm = v_material.y;
-  vec3 base = mix(mix(skin, nail, nm), sleeve_rgb, sm);
-  float spec = mix(mix(0.22, 0.6, nm), 0.03, sm);
-  float gloss = mix(mix(14.0, 60.0, nm), 4.0, sm);
-  float wrap = mix(0.45, 0.1, sm);
-  frag = vec4(shade(base, v_pos, v_normal, 1.0, wrap, spec, gloss), skin_rgba.a);
+  frag = vec4(skin_lit(v_tint, v_material, v_pos, v_normal), skin_rgba.a);
 }}
+"""
+
+# The software renderers' skin: the same lighting evaluated per vertex (Gouraud). On llvmpipe
+# per-pixel skin lighting cost ≈ 3 ms of a 1280×720 frame (a quarter of it); on the limb's
+# dense mesh (a vertex every few pixels at that size) the two differ by a few levels inside
+# the hand, and the silhouettes lose the dark specks per-pixel lighting left where the
+# interpolated normal turns away from the eye. Chosen by :mod:`mirrorvr.render.detail`.
+SKINNED_VERTEX_LIT = (
+    SKINNED_VERTEX.replace("#version 330", "#version 330\n" + _LIGHTING + _SKIN)
+    .replace(
+        "out vec3 v_pos;\nout vec3 v_normal;\nout vec3 v_tint;\nout vec2 v_material;",
+        "out vec3 v_lit;",
+    )
+    .replace(
+        "  v_pos = view.xyz;\n  v_normal = p3d_NormalMatrix * n;\n  v_tint = tint;\n  v_material = material;",
+        "  v_lit = skin_lit(tint, material, view.xyz, p3d_NormalMatrix * n);",
+    )
+)
+
+SKIN_FRAGMENT_LIT = """#version 330
+uniform vec4 skin_rgba;
+in vec3 v_lit;
+out vec4 frag;
+void main() {
+  frag = vec4(v_lit, skin_rgba.a);
+}
 """
 
 STATIC_VERTEX = f"""#version 330
@@ -173,11 +207,15 @@ SHADOW_VERTEX = SKINNED_VERTEX.split("  vec3 n = vec3(")[0].replace(
 _cache: dict[str, Shader] = {}
 
 
-def skinned_shader() -> Shader:
-    """The GPU-skinned skin shader."""
-    if "skin" not in _cache:
-        _cache["skin"] = Shader.make(Shader.SL_GLSL, SKINNED_VERTEX, SKIN_FRAGMENT)
-    return _cache["skin"]
+def skinned_shader(per_vertex: bool = False) -> Shader:
+    """The GPU-skinned skin shader, lit per pixel (or per vertex, for software renderers)."""
+    key = "skin-vertex" if per_vertex else "skin"
+    if key not in _cache:
+        if per_vertex:
+            _cache[key] = Shader.make(Shader.SL_GLSL, SKINNED_VERTEX_LIT, SKIN_FRAGMENT_LIT)
+        else:
+            _cache[key] = Shader.make(Shader.SL_GLSL, SKINNED_VERTEX, SKIN_FRAGMENT)
+    return _cache[key]
 
 
 def shadow_shader() -> Shader:

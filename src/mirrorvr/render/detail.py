@@ -1,0 +1,35 @@
+"""How much detail the limbs are drawn with: full on a GPU, a cheaper tier on software GL.
+
+A software renderer (Mesa's llvmpipe on a machine without a GPU, as in simulation and on this
+project's test machines) pays for every pixel it lights and every triangle it sets up on the
+CPU. There the limbs are lit per vertex instead of per pixel (``"software"``; measured in
+docs/performance.md); on a GPU both cost nothing and the limbs keep per-pixel lighting
+(``"full"``). The tier is chosen from the renderer's name when a scene is built;
+``MIRRORVR_LIMB_DETAIL=full|software`` in the environment overrides it (e.g. to render
+screenshots at full detail on llvmpipe).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from mirrorvr.errors import MirrorVRError
+
+Detail = Literal["full", "software"]
+DETAILS: tuple[Detail, ...] = ("full", "software")
+#: the environment variable that overrides the choice
+ENV = "MIRRORVR_LIMB_DETAIL"
+#: substrings of OpenGL renderer names that rasterise on the CPU
+SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast", "software rasterizer", "lavapipe")
+
+
+def detail_for(renderer: str) -> Detail:
+    """The tier for an OpenGL renderer name (``GL_RENDERER``), unless the environment says."""
+    forced = os.environ.get(ENV, "").strip().lower()
+    if forced:
+        if forced not in DETAILS:
+            raise MirrorVRError(f"{ENV}={forced!r}: use one of {', '.join(DETAILS)}")
+        return forced
+    name = renderer.lower()
+    return "software" if any(s in name for s in SOFTWARE_RENDERERS) else "full"

@@ -1,0 +1,48 @@
+"""The limbs' detail tier: chosen from the renderer, overridable, and drawn."""
+
+from __future__ import annotations
+
+import pytest
+
+from mirrorvr.errors import MirrorVRError
+from mirrorvr.render.detail import detail_for
+from mirrorvr.render.shaders import skinned_shader
+
+
+def test_software_renderers_get_the_software_tier(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MIRRORVR_LIMB_DETAIL", raising=False)
+    assert detail_for("llvmpipe (LLVM 15.0.6, 256 bits)") == "software"
+    assert detail_for("softpipe") == "software"
+    assert detail_for("NVIDIA GeForce RTX 3060/PCIe/SSE2") == "full"
+    assert detail_for("AMD Radeon RX 6600 (radeonsi, navi23, LLVM 15.0.6)") == "full"
+    assert detail_for("?") == "full"
+
+
+def test_the_environment_overrides_the_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MIRRORVR_LIMB_DETAIL", "full")
+    assert detail_for("llvmpipe (LLVM 15.0.6, 256 bits)") == "full"
+    monkeypatch.setenv("MIRRORVR_LIMB_DETAIL", "fancy")
+    with pytest.raises(MirrorVRError, match="MIRRORVR_LIMB_DETAIL='fancy': use one of full"):
+        detail_for("llvmpipe")
+
+
+def test_the_offscreen_scene_on_llvmpipe_lights_limbs_per_vertex(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mirrorvr.config.loader import load_plan
+    from mirrorvr.render.display import OffscreenDisplay
+    from mirrorvr.render.presenter import PandaPresenter
+    from mirrorvr.session.clock import SimClock
+
+    monkeypatch.delenv("MIRRORVR_LIMB_DETAIL", raising=False)
+    display = OffscreenDisplay((160, 90))
+    if "llvmpipe" not in display.renderer:
+        display.close()
+        pytest.skip(f"not a software renderer: {display.renderer}")
+    p = PandaPresenter(SimClock(0.0), None, load_plan(None), display)
+    try:
+        assert p.scene.detail == "software"
+        for limb in (p.scene.mirrored, p.scene.real, p.scene.demo):
+            assert limb.root.get_shader() == skinned_shader(per_vertex=True)
+    finally:
+        p.close()
