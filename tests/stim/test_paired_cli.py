@@ -185,3 +185,39 @@ def test_safety_lists_the_paired_limits_a_paired_plan_runs_under(tmp_path: Path)
     for row in ("paired pulse interval", "paired pulse repetition", "power B (second pulse)"):
         assert row in res.stdout
     assert "1–100 ms" in res.stdout and "≥ 4 s" in res.stdout and "plan: 110 % MT" in res.stdout
+
+
+def test_one_pair_per_train_has_no_rate_for_the_device_limit(tmp_path: Path) -> None:
+    # a pair every 5 s whose protocol says pulse_repetition_interval_s = 1 (one pair per train
+    # never uses it): the BiStim²'s 0.25-Hz trigger limit must not read it as a 1-Hz train
+    import datetime as dt
+
+    from mirrorvr.config.loader import load_plan
+    from mirrorvr.session.timeline import compile_timeline
+    from mirrorvr.stim import governor
+
+    plan = tmp_path / "paired.toml"
+    plan.write_text(
+        _plan().replace("pulse_repetition_interval_s = 5.0", "pulse_repetition_interval_s = 1.0")
+        .replace("levels = [{ duration_s = 5.0,", "levels = [{ duration_s = 1.0,")
+    )  # fmt: skip
+    p = load_plan(plan)
+    tl = compile_timeline(p)
+    device = governor.DeviceLimits(max_frequency_hz=0.25, source="BiStim² capabilities")
+    pair = governor.PairedDevice(10.0, 55.0)
+    day = dt.date(2026, 1, 10)
+    assert governor.check_plan(p, tl, today=day, device=device, paired_device=pair) == []
+    # a step of pairs 2 s apart is a 0.5-Hz trigger train: refused (paired limits and device)
+    plan.write_text(
+        _plan().replace("pulse_repetition_interval_s = 5.0", "pulse_repetition_interval_s = 2.0")
+        .replace("levels = [{ duration_s = 5.0, repetition_interval_s = 5.0 }",
+                 "levels = [{ duration_s = 4.0, repetition_interval_s = 10.0 }")
+    )  # fmt: skip
+    q = load_plan(plan)
+    problems = " ".join(
+        str(x)
+        for x in governor.check_plan(
+            q, compile_timeline(q), today=day, device=device, paired_device=pair
+        )
+    )
+    assert "paired_pulse_repetition" in problems
