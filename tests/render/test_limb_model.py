@@ -14,14 +14,20 @@ from panda3d.core import NodePath
 from mirrorvr.render.detail import SOFTWARE_TRIANGLES
 from mirrorvr.render.limb import HAND_FILE, HAND_SOFTWARE_FILE, LEG_FILE, Limb, side_model
 from mirrorvr.render.limb_gltf import read_limb
-from mirrorvr.render.skinning import HAND_SKIN_JOINTS, skin_vertices
+from mirrorvr.render.skinning import (
+    HAND_SKIN_JOINTS,
+    REST_WRIST_RADIUS,
+    hand_skin_frames,
+    joint_matrices,
+    skin_vertices,
+)
 from mirrorvr.tracking.joints import JOINT_COUNT
 from mirrorvr.tracking.leg_motion import LEG_MOVEMENTS, leg_params_at
 from mirrorvr.tracking.leg_skeleton import LEG_JOINT_COUNT, LegJoint, LegParams, leg_pose
 from mirrorvr.tracking.mirror import MidlinePlane, mirror_hand
 from mirrorvr.tracking.motion import MOVEMENTS, params_at
 from mirrorvr.tracking.pose import LimbPose
-from mirrorvr.tracking.skeleton import HandParams, hand_pose
+from mirrorvr.tracking.skeleton import RADII, HandParams, hand_pose
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -285,3 +291,23 @@ def test_the_legs_fast_skinning_is_the_reference_formula(legs: dict[str, Limb]) 
         )
         got = model.rig.matrices(pose.positions, pose.orientations * 1.7, 1.2)
         np.testing.assert_allclose(got, ref, atol=1e-12)
+
+
+@pytest.mark.parametrize("meshes", ["limbs", "software_limbs"])
+def test_the_hands_fast_skinning_is_the_reference_formula(
+    meshes: str, request: pytest.FixtureRequest
+) -> None:
+    # the rig's kept bind terms and quaternion products give the documented formula's matrices
+    for side, limb in request.getfixturevalue(meshes).items():
+        model = limb.model
+        for movement in ("fist", "pronation", "wrist_flexion"):
+            hand = hand_pose("right", params_at(movement, 0.6), scale=1.1)
+            if side == "left":
+                hand = mirror_hand(hand, MidlinePlane.sagittal())
+            size = float(hand.radii[1]) / REST_WRIST_RADIUS
+            pos, rot = hand_skin_frames(hand.positions, hand.orientations, size)
+            width = float(hand.radii.mean()) / float(RADII.mean())
+            ref = joint_matrices(
+                model.bind_pos, model.bind_rot, pos, rot, model.length_child, width
+            )
+            np.testing.assert_allclose(limb.skin_matrices(hand), ref, atol=1e-9)

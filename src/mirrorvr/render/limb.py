@@ -44,12 +44,7 @@ from mirrorvr.render.detail import Detail
 from mirrorvr.render.limb_gltf import LimbAsset, read_limb
 from mirrorvr.render.parts_limb import PARTS_FILE, load_parts, mirror_geometry
 from mirrorvr.render.shaders import MAX_BONES, shadow_shader, skinned_shader
-from mirrorvr.render.skinning import (
-    REST_WRIST_RADIUS,
-    SkinRig,
-    hand_skin_frames,
-    joint_matrices,
-)
+from mirrorvr.render.skinning import REST_WRIST_RADIUS, SkinRig, forearm_frames
 from mirrorvr.tracking.joints import JOINT_COUNT, Joint, Side
 from mirrorvr.tracking.leg_skeleton import LEG_RADII
 from mirrorvr.tracking.pose import LimbKind, LimbPose
@@ -413,7 +408,8 @@ class Limb:
 
     def skin_matrices(self, hand: LimbPose) -> NDArray[np.float64]:
         """Column-vector skin matrices (n, 4, 4) of every skin joint for ``hand`` (a hand: 30,
-        the 26 tracked joints and four forearm twist joints; a leg: its six joints)."""
+        the 26 tracked joints and four forearm twist joints; a leg: its six joints). The array
+        is the model's and is reused by the next call for any limb drawn from that model."""
         mdl = self.model
         width = float(hand.radii.mean()) / self._mean_radius * self.thickness
         if self.limb == "lower":
@@ -421,8 +417,12 @@ class Limb:
             self.matrices = m
             return m
         size = float(hand.radii[Joint.WRIST]) / REST_WRIST_RADIUS
-        pos, rot = hand_skin_frames(hand.positions, hand.orientations, size)
-        m = joint_matrices(mdl.bind_pos, mdl.bind_rot, pos, rot, mdl.length_child, width)
+        # hand_skin_frames + joint_matrices, with the bind-pose terms kept in the rig
+        rot = mdl.rig.rotations(hand.orientations)
+        fpos, frot = forearm_frames(hand.positions, rot, size)
+        m = mdl.rig.from_rotations(
+            np.concatenate([hand.positions, fpos]), np.concatenate([rot, frot]), width
+        )
         if not self.forearm:
             # no forearm (laterality stimuli): fold the forearm into the wrist
             m[JOINT_COUNT:, :3, :3] = 0.0
