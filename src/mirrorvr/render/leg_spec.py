@@ -127,9 +127,9 @@ def leg_spec() -> LimbSpec:
         Shape(at(HIP, -0.028, 0.31, 0.012), at(HIP, -0.026, 0.37, 0.006), 0.03, 0.024,
               thigh_knots(0.31, 0.37), up=up(HIP), blend=0.025)
     )  # fmt: skip
-    shapes.append(  # trousers: a little wider than the thigh, ending above the knee
-        Shape(at(HIP, 0, -0.06, 0.001), at(HIP, 0, 0.29, 0.004), 0.086, 0.066,
-              thigh_knots(-0.06, 0.29), up=up(HIP), sx=1.12, sz=0.9,
+    shapes.append(  # trousers: loose over thigh and quadriceps, ending above the knee
+        Shape(at(HIP, 0, -0.06, 0.004), at(HIP, 0, 0.29, 0.006), 0.09, 0.068,
+              thigh_knots(-0.06, 0.29), up=up(HIP), sx=1.1, sz=1.0,
               material="sleeve", cut=True)
     )  # fmt: skip
 
