@@ -26,11 +26,12 @@ def test_the_environment_overrides_the_choice(monkeypatch: pytest.MonkeyPatch) -
         detail_for("llvmpipe")
 
 
-def test_the_offscreen_scene_on_llvmpipe_lights_limbs_per_vertex(
+def test_the_offscreen_scene_on_llvmpipe_draws_the_software_tier(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from mirrorvr.config.loader import load_plan
     from mirrorvr.render.display import OffscreenDisplay
+    from mirrorvr.render.limb import side_model
     from mirrorvr.render.presenter import PandaPresenter
     from mirrorvr.session.clock import SimClock
 
@@ -43,6 +44,8 @@ def test_the_offscreen_scene_on_llvmpipe_lights_limbs_per_vertex(
     try:
         assert p.scene.detail == "software"
         for limb in (p.scene.mirrored, p.scene.real, p.scene.demo):
+            # lit per vertex, from the coarser hand
             assert limb.root.get_shader() == skinned_shader(per_vertex=True)
+            assert limb.model is side_model(limb.side, "upper", "software")
     finally:
         p.close()

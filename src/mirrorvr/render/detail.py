@@ -2,9 +2,10 @@
 
 A software renderer (Mesa's llvmpipe on a machine without a GPU, as in simulation and on this
 project's test machines) pays for every pixel it lights and every triangle it sets up on the
-CPU. There the limbs are lit per vertex instead of per pixel (``"software"``; measured in
-docs/performance.md); on a GPU both cost nothing and the limbs keep per-pixel lighting
-(``"full"``). The tier is chosen from the renderer's name when a scene is built;
+CPU. There the limbs are lit per vertex instead of per pixel, and the hand is drawn from a
+coarser mesh of the same pipeline (:data:`SOFTWARE_TRIANGLES`, ``assets/limbs/hand-software``)
+(``"software"``; measured in docs/performance.md); on a GPU both cost nothing and the limbs
+keep the full mesh and per-pixel lighting (``"full"``). The tier is chosen from the renderer's name when a scene is built;
 ``MIRRORVR_LIMB_DETAIL=full|software`` in the environment overrides it (e.g. to render
 screenshots at full detail on llvmpipe).
 """
@@ -20,6 +21,9 @@ Detail = Literal["full", "software"]
 DETAILS: tuple[Detail, ...] = ("full", "software")
 #: the environment variable that overrides the choice
 ENV = "MIRRORVR_LIMB_DETAIL"
+#: the software tier's hand: the polygon budget llvmpipe affords at 1280×720 and 90 fps beside
+#: the room (each hand's vertex work and triangle set-up halve; measured in docs/performance.md)
+SOFTWARE_TRIANGLES = 4000
 #: substrings of OpenGL renderer names that rasterise on the CPU
 SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast", "software rasterizer", "lavapipe")
 

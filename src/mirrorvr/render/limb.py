@@ -44,12 +44,7 @@ from mirrorvr.render.detail import Detail
 from mirrorvr.render.limb_gltf import LimbAsset, read_limb
 from mirrorvr.render.parts_limb import PARTS_FILE, load_parts, mirror_geometry
 from mirrorvr.render.shaders import MAX_BONES, shadow_shader, skinned_shader
-from mirrorvr.render.skinning import (
-    REST_WRIST_RADIUS,
-    SkinRig,
-    hand_skin_frames,
-    joint_matrices,
-)
+from mirrorvr.render.skinning import REST_WRIST_RADIUS, SkinRig, forearm_frames
 from mirrorvr.tracking.joints import JOINT_COUNT, Joint, Side
 from mirrorvr.tracking.leg_skeleton import LEG_RADII
 from mirrorvr.tracking.pose import LimbKind, LimbPose
@@ -60,6 +55,10 @@ HAND_FILE = ASSETS / "limbs" / "hand.gltf"
 LEG_FILE = ASSETS / "limbs" / "leg.gltf"
 #: the mesh of each limb kind
 LIMB_FILES: dict[LimbKind, Path] = {"upper": HAND_FILE, "lower": LEG_FILE}
+#: the hand's coarser mesh for software renderers (:mod:`mirrorvr.render.detail`)
+HAND_SOFTWARE_FILE = ASSETS / "limbs" / "hand-software.gltf"
+#: the software tier's meshes (a limb without one draws its full mesh there)
+SOFTWARE_FILES: dict[LimbKind, Path] = {"upper": HAND_SOFTWARE_FILE}
 #: default sleeve colour: a soft mid grey-blue (calm, well apart from any skin tone)
 SLEEVE_RGB = (0.42, 0.47, 0.55)
 
@@ -297,14 +296,17 @@ def _boundary_loops(tris: NDArray[np.int64]) -> list[NDArray[np.int64]]:
     return loops
 
 
-_models: dict[tuple[LimbKind, Side], _SideModel] = {}
+_models: dict[tuple[LimbKind, Side, Detail], _SideModel] = {}
 
 
-def side_model(side: Side, limb: LimbKind = "upper") -> _SideModel:
-    """The hand's (``limb="lower"``: the leg's) model of ``side``, loaded once per process."""
-    key = (limb, side)
+def side_model(side: Side, limb: LimbKind = "upper", detail: Detail = "full") -> _SideModel:
+    """The hand's (``limb="lower"``: the leg's) model of ``side`` at ``detail``, loaded once
+    per process."""
+    if detail == "software" and limb not in SOFTWARE_FILES:
+        detail = "full"
+    key = (limb, side, detail)
     if key not in _models:
-        path = LIMB_FILES[limb]
+        path = SOFTWARE_FILES[limb] if detail == "software" else LIMB_FILES[limb]
         if not path.exists():
             raise MirrorVRError(
                 f"{path}: the limb model is missing; run scripts/build_limb_assets.py"
@@ -343,14 +345,14 @@ class Limb:
         detail: Detail = "full",
     ) -> None:
         self.side = side
-        #: ``"software"``: lit per vertex (:mod:`mirrorvr.render.detail`)
+        #: ``"software"``: lit per vertex, the hand's coarser mesh (:mod:`mirrorvr.render.detail`)
         self.detail = detail
         self.limb = limb
         self.forearm = forearm and limb == "upper"
         #: scales the drawn thickness (the patient's width setting): fingers, palm and forearm,
         #: or thigh, shank and foot
         self.thickness = thickness
-        self.model = side_model(side, limb)
+        self.model = side_model(side, limb, detail)
         gnode = GeomNode(name or f"limb-{side}")
         gnode.add_geom(self.model.geom_without(hide_joints, cut))
         gnode.set_bounds(OmniBoundingVolume())
@@ -406,7 +408,8 @@ class Limb:
 
     def skin_matrices(self, hand: LimbPose) -> NDArray[np.float64]:
         """Column-vector skin matrices (n, 4, 4) of every skin joint for ``hand`` (a hand: 30,
-        the 26 tracked joints and four forearm twist joints; a leg: its six joints)."""
+        the 26 tracked joints and four forearm twist joints; a leg: its six joints). The array
+        is the model's and is reused by the next call for any limb drawn from that model."""
         mdl = self.model
         width = float(hand.radii.mean()) / self._mean_radius * self.thickness
         if self.limb == "lower":
@@ -414,8 +417,12 @@ class Limb:
             self.matrices = m
             return m
         size = float(hand.radii[Joint.WRIST]) / REST_WRIST_RADIUS
-        pos, rot = hand_skin_frames(hand.positions, hand.orientations, size)
-        m = joint_matrices(mdl.bind_pos, mdl.bind_rot, pos, rot, mdl.length_child, width)
+        # hand_skin_frames + joint_matrices, with the bind-pose terms kept in the rig
+        rot = mdl.rig.rotations(hand.orientations)
+        fpos, frot = forearm_frames(hand.positions, rot, size)
+        m = mdl.rig.from_rotations(
+            np.concatenate([hand.positions, fpos]), np.concatenate([rot, frot]), width
+        )
         if not self.forearm:
             # no forearm (laterality stimuli): fold the forearm into the wrist
             m[JOINT_COUNT:, :3, :3] = 0.0
