@@ -492,10 +492,15 @@ def test_foot_and_knee_trackers_drive_the_mirrored_leg_in_the_headset(
     # the right leg's trackers pose it; its mirror image stands on the amputated (left) side
     # (the left eye sees both legs right of its image centre: only the mirrored one reaches
     # the left half — measured 932 skin pixels there, 2694 on the right)
-    skin = skin_mask(read_ppm(shot))
+    eye = read_ppm(shot)
+    skin = skin_mask(eye)
     w = skin.shape[1] // 2
     left, right = int(skin[:, :w].sum()), int(skin[:, w:].sum())
     assert left > 150 and right > 150, (left, right)
+    # and lit: nothing in this scene is near black (the skinned legs' skin once rendered black
+    # here — 1 040 such pixels — when its tint column shared a location other draws set)
+    dark = int((eye.astype(int).sum(axis=-1) < 90).sum())
+    assert dark < 40, dark
     # the midline calibration hold ran in the headset: the plane passes through the head
     # (between the eyes), its normal the head's right axis; logged before the first block
     midline = [e for e in events if e.kind == "midline"]

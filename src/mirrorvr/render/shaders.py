@@ -60,10 +60,14 @@ uniform mat3 p3d_NormalMatrix;
 uniform vec4 bone_rows[{MAX_BONES * 3}];
 in vec4 p3d_Vertex;
 in vec3 p3d_Normal;
-in vec3 tint;
-in vec2 material;
-in vec4 joints;
-in vec4 weights;
+// the limb's own columns at fixed locations, clear of panda3d's p3d_Vertex (0), p3d_Normal
+// (2), p3d_Color (3) and p3d_MultiTexCoord0 (8): left to the linker, one landed on a location
+// other draws set to a constant (a flat-coloured node), and in the headset's render loop the
+// leg then read tint = 0 (black skin; trousers and nails right)
+layout(location = 10) in vec3 tint;
+layout(location = 11) in vec2 material;
+layout(location = 12) in vec4 joints;
+layout(location = 13) in vec4 weights;
 out vec3 v_pos;
 out vec3 v_normal;
 out vec3 v_tint;
