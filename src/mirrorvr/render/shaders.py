@@ -1,14 +1,18 @@
 """The scene's GLSL: GPU skinning and soft, physically motivated lighting with shadows.
 
-One lighting model for skin and room, in view space (per pixel on the limbs, per vertex on the
-room's flat surfaces, where it gives the same picture):
+One lighting model for skin and room, in view space (per pixel on the limbs — per vertex in
+the software renderers' tier, :mod:`mirrorvr.render.detail` — and per vertex on the room's flat
+surfaces, where it gives the same picture):
 
 * **key light** — the scene's one directional light (``p3d_LightSource[0]``);
 * **shadows on the table** — each limb is drawn a second time, skinned, flattened onto the
   table top along the key light's direction (a planar projected shadow), darker where the limb
-  is close to the table and fading as it lifts (soft contact shadows). Shadow *maps* were
-  measured unusable on llvmpipe: panda3d's own and an extra depth buffer both dropped
-  1280×720 to 15–25 frames per CPU-second (every extra output costs a full flush there);
+  is close to the table and fading as it lifts (soft contact shadows; ≈ 0.85 ms of a finished
+  1280×720 frame on llvmpipe). Shadow *maps* were measured unusable on llvmpipe: panda3d's own
+  and an extra depth buffer both dropped 1280×720 to 15–25 frames per CPU-second — but against
+  frames llvmpipe had only queued (≈ 75 then; every extra output forces the frame to be drawn),
+  so that comparison is UNVERIFIED for finished frames (26 then, ≈ 110 now). A shadow map would
+  also make the table's lighting per pixel again;
 * **sky/ground ambient** — a hemisphere light (pale sky above, warm bounce from the table and
   floor below) instead of a flat ambient term, which gives form without a second shadow;
 * **skin** — wrapped diffuse (light bleeds past the terminator as it does through skin) and a
