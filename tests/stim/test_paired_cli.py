@@ -164,6 +164,10 @@ def test_a_bistim_that_does_not_confirm_its_pair_is_refused_before_arming(tmp_pa
     assert any(r.get("action") == "interval 20 acknowledged, not applied" for r in recs)
     assert not any(r.get("action") in ("armed", "pulse") for r in recs)
     _nothing_delivered(tmp_path / "s")
+    # the session's log ends (it is not left looking like a crash to resume)
+    end = _records(tmp_path / "s" / "events.jsonl")[-1]
+    assert end["kind"] == "session_end" and end["state"] == "aborted"
+    assert end["reason"].startswith("could not start:") and "reports 10" in end["reason"]
 
 
 def test_a_power_b_without_pairs_is_a_plan_error(tmp_path: Path) -> None:
