@@ -49,3 +49,16 @@ def test_the_offscreen_scene_on_llvmpipe_draws_the_software_tier(
             assert limb.model is side_model(limb.side, "upper", "software")
     finally:
         p.close()
+
+
+def test_the_per_vertex_skin_shader_is_the_skinning_shader_with_lighting_moved() -> None:
+    # SKINNED_VERTEX_LIT is derived from SKINNED_VERTEX by text replacement: a change to the
+    # skinning shader that the replacement no longer matches must not pass silently
+    from mirrorvr.render import shaders
+
+    lit = shaders.SKINNED_VERTEX_LIT
+    assert "out vec3 v_lit;" in lit and "v_lit = skin_lit(" in lit
+    for varying in ("v_pos", "v_normal", "v_tint", "v_material"):
+        assert f"out vec3 {varying};" not in lit and f"out vec2 {varying};" not in lit
+    # the skinning itself is the shared one
+    assert shaders.SKINNED_VERTEX.split("void main()")[1].split("vec4 view")[0] in lit
