@@ -30,8 +30,9 @@ OUT = ROOT / "assets" / "limbs"
 LIMBS: dict[str, Callable[[], LimbSpec]] = {
     "hand": hand_spec,
     "leg": leg_spec,
-    # the same hand at the software renderers' budget (render/detail.py)
+    # the same hand and leg at the software renderers' budget (render/detail.py)
     "hand-software": lambda: replace(hand_spec(), triangles=SOFTWARE_TRIANGLES),
+    "leg-software": lambda: replace(leg_spec(), triangles=SOFTWARE_TRIANGLES),
 }
 
 

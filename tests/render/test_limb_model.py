@@ -12,7 +12,14 @@ import pytest
 from panda3d.core import NodePath
 
 from mirrorvr.render.detail import SOFTWARE_TRIANGLES
-from mirrorvr.render.limb import HAND_FILE, HAND_SOFTWARE_FILE, LEG_FILE, Limb, side_model
+from mirrorvr.render.limb import (
+    HAND_FILE,
+    HAND_SOFTWARE_FILE,
+    LEG_FILE,
+    LEG_SOFTWARE_FILE,
+    Limb,
+    side_model,
+)
 from mirrorvr.render.limb_gltf import read_limb
 from mirrorvr.render.skinning import (
     HAND_SKIN_JOINTS,
@@ -44,7 +51,12 @@ def _build_script():  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize(
     ("name", "path"),
-    [("hand", HAND_FILE), ("leg", LEG_FILE), ("hand-software", HAND_SOFTWARE_FILE)],
+    [
+        ("hand", HAND_FILE),
+        ("leg", LEG_FILE),
+        ("hand-software", HAND_SOFTWARE_FILE),
+        ("leg-software", LEG_SOFTWARE_FILE),
+    ],
 )
 def test_committed_limb_asset_is_what_the_script_builds(name: str, path: Path) -> None:
     pytest.importorskip("skimage")
@@ -81,11 +93,16 @@ def test_asset_holds_a_skinned_hand_within_its_polygon_budget(
     assert (counts == 2).all()
 
 
-def test_asset_holds_a_skinned_leg_within_its_polygon_budget() -> None:
-    asset = read_limb(LEG_FILE)
+@pytest.mark.parametrize(
+    ("path", "budget"), [(LEG_FILE, (7000, 8000)), (LEG_SOFTWARE_FILE, (3500, 4000))]
+)
+def test_asset_holds_a_skinned_leg_within_its_polygon_budget(
+    path: Path, budget: tuple[int, int]
+) -> None:
+    asset = read_limb(path)
     m = asset.mesh
     assert asset.joint_names == tuple(j.name.lower() for j in LegJoint)
-    assert 4000 <= len(m.triangles) <= 8000  # a hand's budget (docs/scene.md)
+    assert budget[0] <= len(m.triangles) <= budget[1]  # a hand's budgets (docs/scene.md)
     assert np.allclose(m.weights.sum(axis=1), 1.0, atol=1e-5)
     assert m.joints.max() < LEG_JOINT_COUNT
     # thigh, shank, foot and toes each move skin; toenails and trousers are marked
@@ -139,14 +156,24 @@ def test_the_software_tier_draws_the_coarser_hand(
         # the same skeleton and bind pose: one set of joint matrices poses either mesh
         assert np.allclose(full.bind_pos, coarse.bind_pos)
         assert np.allclose(full.bind_rot, coarse.bind_rot)
-    # a leg has no coarser mesh: the software tier draws the full one
-    assert side_model("right", "lower", "software") is side_model("right", "lower")
+    # and the leg's
+    for side in ("right", "left"):
+        full_leg = side_model(side, "lower")  # type: ignore[arg-type]
+        coarse_leg = side_model(side, "lower", "software")  # type: ignore[arg-type]
+        assert len(coarse_leg.triangles) == SOFTWARE_TRIANGLES < len(full_leg.triangles)
+        assert np.allclose(full_leg.bind_pos, coarse_leg.bind_pos)
 
 
 @pytest.fixture(scope="module")
 def legs() -> Iterator[dict[str, Limb]]:
     root = NodePath("root")
     yield {s: Limb(root, s, limb="lower") for s in ("right", "left")}  # type: ignore[misc]
+
+
+@pytest.fixture(scope="module")
+def software_legs() -> Iterator[dict[str, Limb]]:
+    root = NodePath("root")
+    yield {s: Limb(root, s, limb="lower", detail="software") for s in ("right", "left")}  # type: ignore[misc]
 
 
 def _pose(limb: str, movement: str, u: float) -> LimbPose:
@@ -159,15 +186,20 @@ def _pose(limb: str, movement: str, u: float) -> LimbPose:
 #: thumb opposition fold ≤ 43 of 8 000 (linear blend skinning folds the inside of a 90° bend);
 #: the leg's bends are gentler: none may fold (measured: none); the software renderers' coarser
 #: hand folds ≤ 25 of 4 000 (measured)
-FOLD_SHARE = {"upper": 0.007, "lower": 0.0, "upper-software": 0.007}
-#: the meshes each case skins: the hand, the software renderers' coarser hand, the leg
-_FIXTURE = {"upper": "limbs", "upper-software": "software_limbs", "lower": "legs"}
+FOLD_SHARE = {"upper": 0.007, "lower": 0.0, "upper-software": 0.007, "lower-software": 0.0}
+#: the meshes each case skins: the hand and the leg, and the software renderers' coarser ones
+_FIXTURE = {
+    "upper": "limbs",
+    "upper-software": "software_limbs",
+    "lower": "legs",
+    "lower-software": "software_legs",
+}
 
 
 @pytest.mark.parametrize(
     ("limb", "movement"),
     [(k, m) for k in ("upper", "upper-software") for m in MOVEMENTS]
-    + [("lower", m) for m in LEG_MOVEMENTS],
+    + [(k, m) for k in ("lower", "lower-software") for m in LEG_MOVEMENTS],
 )
 def test_mesh_deforms_cleanly_through_every_movement(
     limb: str, movement: str, request: pytest.FixtureRequest

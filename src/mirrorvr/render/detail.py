@@ -2,8 +2,9 @@
 
 A software renderer (Mesa's llvmpipe on a machine without a GPU, as in simulation and on this
 project's test machines) pays for every pixel it lights and every triangle it sets up on the
-CPU. There the limbs are lit per vertex instead of per pixel, and the hand is drawn from a
-coarser mesh of the same pipeline (:data:`SOFTWARE_TRIANGLES`, ``assets/limbs/hand-software``)
+CPU. There the limbs are lit per vertex instead of per pixel, and the hand and the leg are
+drawn from coarser meshes of the same pipeline (:data:`SOFTWARE_TRIANGLES`,
+``assets/limbs/hand-software``, ``leg-software``)
 (``"software"``; measured in docs/performance.md); on a GPU both cost nothing and the limbs
 keep the full mesh and per-pixel lighting (``"full"``). The tier is chosen from the renderer's name when a scene is built;
 ``MIRRORVR_LIMB_DETAIL=full|software`` in the environment overrides it (e.g. to render

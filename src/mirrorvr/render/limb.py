@@ -55,10 +55,11 @@ HAND_FILE = ASSETS / "limbs" / "hand.gltf"
 LEG_FILE = ASSETS / "limbs" / "leg.gltf"
 #: the mesh of each limb kind
 LIMB_FILES: dict[LimbKind, Path] = {"upper": HAND_FILE, "lower": LEG_FILE}
-#: the hand's coarser mesh for software renderers (:mod:`mirrorvr.render.detail`)
+#: the hand's and the leg's coarser meshes for software renderers (:mod:`mirrorvr.render.detail`)
 HAND_SOFTWARE_FILE = ASSETS / "limbs" / "hand-software.gltf"
+LEG_SOFTWARE_FILE = ASSETS / "limbs" / "leg-software.gltf"
 #: the software tier's meshes (a limb without one draws its full mesh there)
-SOFTWARE_FILES: dict[LimbKind, Path] = {"upper": HAND_SOFTWARE_FILE}
+SOFTWARE_FILES: dict[LimbKind, Path] = {"upper": HAND_SOFTWARE_FILE, "lower": LEG_SOFTWARE_FILE}
 #: default sleeve colour: a soft mid grey-blue (calm, well apart from any skin tone)
 SLEEVE_RGB = (0.42, 0.47, 0.55)
 
