@@ -15,6 +15,7 @@ from mirrorvr.render.detail import SOFTWARE_TRIANGLES
 from mirrorvr.render.limb import (
     HAND_FILE,
     HAND_SOFTWARE_FILE,
+    HIDDEN_SHARE,
     LEG_FILE,
     LEG_SOFTWARE_FILE,
     Limb,
@@ -343,3 +344,38 @@ def test_the_hands_fast_skinning_is_the_reference_formula(
                 model.bind_pos, model.bind_rot, pos, rot, model.length_child, width
             )
             np.testing.assert_allclose(limb.skin_matrices(hand), ref, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("hidden", "cut"),
+    [
+        ((LegJoint.HIP,), HIDDEN_SHARE),  # a transtibial amputation's mirrored shank and foot
+        ((LegJoint.HIP, LegJoint.KNEE), HIDDEN_SHARE),  # an ankle one's foot; laterality feet
+        # their residual limbs: the complements, cut on the same lines
+        ((LegJoint.KNEE, LegJoint.ANKLE, LegJoint.HEEL, LegJoint.BALL, LegJoint.TOE_TIP), 0.2),
+        ((LegJoint.ANKLE, LegJoint.HEEL, LegJoint.BALL, LegJoint.TOE_TIP), 0.2),
+    ],
+)
+def test_a_cut_leg_is_closed_and_deforms_cleanly(hidden: tuple[int, ...], cut: float) -> None:
+    # what an amputation level draws: cut along a weight line, capped by a dome — still a closed
+    # surface (its dome's rim welded to the cut), and no triangle folds through any movement
+    model = side_model("right", "lower")
+    pos, _, _, _, jnt, wgt, tri = model.cut_mesh(hidden, cut)
+    assert len(tri) < len(model.triangles)
+    weld = np.unique(np.round(pos, 7), axis=0, return_inverse=True)[1].reshape(-1)[tri]
+    edges = np.sort(np.concatenate([weld[:, [0, 1]], weld[:, [1, 2]], weld[:, [2, 0]]]), axis=1)
+    _, counts = np.unique(edges, axis=0, return_counts=True)
+    assert (counts == 2).all()
+    # consistently wound (the dome faces out): every directed edge once, its reverse once
+    directed = np.concatenate([weld[:, [0, 1]], weld[:, [1, 2]], weld[:, [2, 0]]])
+    assert len(np.unique(directed, axis=0)) == len(directed)
+    n0, a0 = _triangle_frames(pos, tri)
+    for movement in LEG_MOVEMENTS:
+        for u in np.linspace(0.0, 1.0, 5):
+            leg = leg_pose("right", leg_params_at(movement, float(u)))
+            m = model.rig.matrices(leg.positions, leg.orientations)
+            n, a = _triangle_frames(skin_vertices(pos, jnt, wgt, m), tri)
+            rot = np.einsum("vk,vkij->vij", wgt, m[jnt][:, :, :3, :3])
+            carried = np.einsum("tij,tj->ti", rot[tri[:, 0]], n0)
+            assert (np.einsum("ti,ti->t", n, carried) >= 0).all(), (movement, u)
+            assert (a / a0).min() > 0.05, (movement, u)

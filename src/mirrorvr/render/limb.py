@@ -191,10 +191,23 @@ class _SideModel:
         if not key[0]:
             return self.geom
         if key not in self._without:
-            self._without[key] = self._capped(*key)
+            pos, nrm, tint, mat, jnt, wgt, tris = self.cut_mesh(sorted(key[0]), cut)
+            self._without[key] = self._geom(self._vdata(pos, nrm, tint, mat, jnt, wgt), tris)
         return self._without[key]
 
-    def _capped(self, hidden: frozenset[int], cut: float) -> Geom:
+    def cut_mesh(
+        self, hidden: Sequence[int], cut: float = HIDDEN_SHARE
+    ) -> tuple[
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.uint8],
+        NDArray[np.float64],
+        NDArray[np.int64],
+    ]:
+        """The arrays of :meth:`geom_without`: positions, normals, tints, materials, joints,
+        weights (bind pose) and triangles of the mesh cut and capped."""
         share = np.zeros(len(self.vertices))
         for j in hidden:
             share += (self.weights * (self.joints == j)).sum(axis=1)
@@ -270,11 +283,10 @@ class _SideModel:
             # the rim runs with the kept triangles' winding; the cap runs against it
             caps.append(np.stack([np.roll(ring, -1), ring, np.full(k, nv + k)], axis=1))
             nv += k + 1
-        vdata = self._vdata(
+        return (
             np.vstack(pos), np.vstack(nrm), np.vstack(tint), np.vstack(mat),
-            np.vstack(jnt).astype(np.uint8), np.vstack(wgt),
+            np.vstack(jnt).astype(np.uint8), np.vstack(wgt), np.concatenate(caps),
         )  # fmt: skip
-        return self._geom(vdata, np.concatenate(caps))
 
 
 def _boundary_loops(tris: NDArray[np.int64]) -> list[NDArray[np.int64]]:
