@@ -286,4 +286,7 @@ def leg_spec() -> LimbSpec:
         weight_smoothing=8,
         sparse=True,
         nail_edge=0.0015,
+        # soles a little lighter and pinker than the top of the foot, as palms are
+        tints={"sole": (1.07, 0.98, 0.95)},
+        sole_plane=(at(ANKLE, 0.0, 0.0, -0.09), _v(-rot[ANKLE][:, 2])),
     )
