@@ -15,12 +15,13 @@ vertex work and binning, not drawn frames (see docs/performance.md).
 Where a frame's CPU goes, by A/B toggles: ``--without shadows|limbs|room|panels|skin-light``
 (comma-separated) takes that part out of the picture: ``limbs`` hides both hands (their vertex
 and fragment work), ``skin-light`` replaces the skin's per-pixel lighting by its flat colour.
-``--hand-lod full|software`` picks the hand mesh. ``LP_NUM_THREADS`` in the environment sets
+``--detail full|software`` overrides the limbs' detail tier (chosen from the renderer:
+``software`` on llvmpipe, see ``render/detail.py``). ``LP_NUM_THREADS`` in the environment sets
 llvmpipe's rasteriser threads. ``--preset lower-limb-mirror`` measures another preset's scene
 (there: the legs) instead of the default plan's.
 
     .venv/bin/python benchmarks/offscreen_fps.py [--frames 300] [--size 1280x720] [--module egl]
-        [--sync finish|none] [--without shadows,room] [--hand-lod full|software]
+        [--sync finish|none] [--without shadows,room] [--detail full|software]
         [--preset NAME]
 """
 
@@ -72,7 +73,7 @@ def _take_out(p: PandaPresenter, what: str) -> None:
     elif what == "skin-light":
         flat = Shader.make(Shader.SL_GLSL, shaders.SKINNED_VERTEX, _FLAT_SKIN)
         for limb in (sc.mirrored, sc.real):
-            limb.root.set_shader(flat, 30)
+            limb.root.set_shader(flat, 15)  # above the limb's own, below its shadow's
     else:
         raise SystemExit(f"--without: unknown part {what!r} (one of {', '.join(TOGGLES)})")
 
@@ -85,11 +86,11 @@ def main() -> None:
     ap.add_argument("--module", default="egl", choices=["egl", "tinydisplay"])
     ap.add_argument("--sync", default="finish", choices=["finish", "none"])
     ap.add_argument("--without", default="", help=f"comma-separated: {', '.join(TOGGLES)}")
-    ap.add_argument("--hand-lod", default=None, choices=["full", "software"])
+    ap.add_argument("--detail", default=None, choices=["full", "software"])
     ap.add_argument("--preset", default=None, help="a bundled preset (default: the default plan)")
     args = ap.parse_args()
-    if args.hand_lod is not None:
-        os.environ["MIRRORVR_HAND_LOD"] = args.hand_lod
+    if args.detail is not None:
+        os.environ["MIRRORVR_LIMB_DETAIL"] = args.detail
     load0 = os.getloadavg()[0]
     plan = load_plan(args.preset)
     clock = SimClock(0.0)
@@ -117,11 +118,11 @@ def main() -> None:
         render_fps.append(args.frames / (time.perf_counter() - t0))
         render_cpu.append(args.frames / (time.process_time() - c0))
     med = statistics.median
-    lod = p.scene.mirrored.lod if hasattr(p.scene.mirrored, "lod") else "full"
+    detail = getattr(p.scene, "detail", "full")  # scenes before the tiers: full
     print(
         f"{args.preset or 'default plan'}, {args.size} {args.module} ({display.renderer}), "
         f"sync={args.sync}, LP_NUM_THREADS="
-        f"{os.environ.get('LP_NUM_THREADS', 'default')}, hand mesh {lod}"
+        f"{os.environ.get('LP_NUM_THREADS', 'default')}, limb detail {detail}"
         f"{', without ' + args.without if args.without else ''}:\n"
         f"  full frame loop: {med(loop_fps):.0f} fps wall, {med(loop_cpu):.0f} frames per CPU-second\n"
         f"  render only:     {med(render_fps):.0f} fps wall, {med(render_cpu):.0f} frames per CPU-second\n"

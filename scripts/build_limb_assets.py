@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from mirrorvr.render.detail import SOFTWARE_TRIANGLES  # noqa: E402
 from mirrorvr.render.hand_spec import hand_spec  # noqa: E402
 from mirrorvr.render.leg_spec import leg_spec  # noqa: E402
 from mirrorvr.render.limb_build import build_mesh  # noqa: E402
@@ -25,7 +27,13 @@ from mirrorvr.render.limb_spec import LimbSpec  # noqa: E402
 
 OUT = ROOT / "assets" / "limbs"
 #: every limb this script builds: file stem → its description
-LIMBS: dict[str, Callable[[], LimbSpec]] = {"hand": hand_spec, "leg": leg_spec}
+LIMBS: dict[str, Callable[[], LimbSpec]] = {
+    "hand": hand_spec,
+    "leg": leg_spec,
+    # the same hand and leg at the software renderers' budget (render/detail.py)
+    "hand-software": lambda: replace(hand_spec(), triangles=SOFTWARE_TRIANGLES),
+    "leg-software": lambda: replace(leg_spec(), triangles=SOFTWARE_TRIANGLES),
+}
 
 
 def build(name: str) -> tuple[str, bytes]:

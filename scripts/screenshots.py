@@ -4,16 +4,21 @@
 ``python scripts/screenshots.py [NAME.png ...]`` renders the named pictures only.
 
 Each picture is a frame of a simulated session at a chosen moment, rendered exactly as
-``mirrorvr sim --display offscreen`` renders it. Run from the repository root.
+``mirrorvr sim --display offscreen`` renders it on a GPU: the limbs at full detail, also on
+llvmpipe (``MIRRORVR_LIMB_DETAIL=software`` shows the software renderers' tier instead; see
+``render/detail.py``). Run from the repository root.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+# the README shows what a clinic's GPU draws
+os.environ.setdefault("MIRRORVR_LIMB_DETAIL", "full")
 
 from mirrorvr.config.loader import load_plan  # noqa: E402
 from mirrorvr.render.display import OffscreenDisplay  # noqa: E402

@@ -14,7 +14,6 @@ from mirrorvr.render.display import OffscreenDisplay
 from mirrorvr.render.scene import MirrorScene, patient_camera
 from mirrorvr.tracking.leg_skeleton import LegParams, leg_pose
 from mirrorvr.tracking.mirror import MidlinePlane, mirror_hand
-from tests.render.helpers import skin_mask
 
 SIZE = (320, 180)
 
@@ -26,15 +25,24 @@ def display() -> Iterator[OffscreenDisplay]:
     d.close()
 
 
-def _mask(display: OffscreenDisplay, level: str, p: LegParams, real: bool = True) -> np.ndarray:
+def _mask(
+    display: OffscreenDisplay,
+    level: str,
+    p: LegParams,
+    real: bool = True,
+    residual: bool = False,
+    view: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None,
+) -> np.ndarray:
     display.clear_cameras()
     root = NodePath("root")
-    scene = MirrorScene(root, SceneSettings(show_real_side=real), "left", limb="lower", level=level)
-    display.attach_camera(
-        patient_camera(root, display.aspect, look_at=scene.look_at, eye=scene.eye)
-    )
+    settings = SceneSettings(show_real_side=real, show_residual=residual)
+    scene = MirrorScene(root, settings, "left", limb="lower", level=level)
+    eye, look_at = view or (scene.eye, scene.look_at)
+    display.attach_camera(patient_camera(root, display.aspect, look_at=look_at, eye=eye))
+    scene.residual.hide()
     display.render()
     empty = display.screenshot().astype(int)
+    scene.residual.show()
     intact = leg_pose("right", p)
     scene.set_hands(intact, mirror_hand(intact, MidlinePlane.sagittal()))
     display.render()
@@ -74,18 +82,22 @@ def test_the_mirrored_foot_follows_the_intact_foot(display: OffscreenDisplay) ->
     assert (rest ^ up).sum() > 30 and (rest ^ knee).sum() > 300
 
 
-def test_the_residual_leg_is_drawn_when_asked(display: OffscreenDisplay) -> None:
-    # the amputated side's own thigh and stump (rigid parts), without any tracked leg
-    def amputated_side(show: bool) -> int:
-        display.clear_cameras()
-        root = NodePath("root")
-        settings = SceneSettings(show_real_side=False, show_residual=show)
-        scene = MirrorScene(root, settings, "left", limb="lower", level="transtibial")
-        display.attach_camera(
-            patient_camera(root, display.aspect, look_at=scene.look_at, eye=scene.eye)
-        )
-        display.render()
-        return int(skin_mask(display.screenshot())[:, : SIZE[0] // 2].sum())
+#: from the left, at knee height: the left leg's whole length in view
+SIDE = ((-1.0, 0.5, 0.55), (-0.12, 0.45, 0.28))
 
-    assert amputated_side(False) == 0
-    assert amputated_side(True) > 100
+
+def test_the_residual_leg_completes_the_mirrored_one_at_rest(display: OffscreenDisplay) -> None:
+    # with show_residual the rest of the amputated side's leg (drawn at rest from the same mesh,
+    # cut along the same line) and the mirrored part meet: together, at rest, the whole leg
+    whole = _mask(display, "transfemoral", LegParams(), real=False, view=SIDE)
+    for level in ("transtibial", "ankle"):
+        both = _mask(display, level, LegParams(), real=False, residual=True, view=SIDE)
+        overlap = (both & whole).sum() / (both | whole).sum()
+        assert overlap > 0.95, (level, overlap)
+        alone = _mask(display, level, LegParams(), real=False, view=SIDE).sum()
+        assert alone < 0.75 * both.sum(), (level, alone, both.sum())
+    # above the knee the mirrored leg is the whole leg: no residual is drawn
+    with_residual = _mask(
+        display, "transfemoral", LegParams(), real=False, residual=True, view=SIDE
+    )
+    assert (with_residual == whole).all()

@@ -8,8 +8,10 @@ images and the log of submitted frames out.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -492,10 +494,15 @@ def test_foot_and_knee_trackers_drive_the_mirrored_leg_in_the_headset(
     # the right leg's trackers pose it; its mirror image stands on the amputated (left) side
     # (the left eye sees both legs right of its image centre: only the mirrored one reaches
     # the left half — measured 932 skin pixels there, 2694 on the right)
-    skin = skin_mask(read_ppm(shot))
+    eye = read_ppm(shot)
+    skin = skin_mask(eye)
     w = skin.shape[1] // 2
     left, right = int(skin[:, :w].sum()), int(skin[:, w:].sum())
     assert left > 150 and right > 150, (left, right)
+    # and lit: nothing in this scene is near black (the skinned legs' skin once rendered black
+    # here — 1 040 such pixels — when its tint column shared a location other draws set)
+    dark = int((eye.astype(int).sum(axis=-1) < 90).sum())
+    assert dark < 40, dark
     # the midline calibration hold ran in the headset: the plane passes through the head
     # (between the eyes), its normal the head's right axis; logged before the first block
     midline = [e for e in events if e.kind == "midline"]
@@ -607,3 +614,74 @@ def test_an_lsl_pose_stream_drives_the_mirrored_hand_in_the_headset(
     x = [float((m[:, :w].sum(axis=0) * cols).sum() / m[:, :w].sum()) for m in masks]
     assert all(int(m[:, :w].sum()) > 150 for m in masks), [int(m[:, :w].sum()) for m in masks]
     assert x[1] < x[0] - 8, x
+
+
+def test_a_killed_headset_session_leaves_no_process_behind(
+    tmp_path: Path, short_plan: Path, xr_manifest: Path, x_display: str
+) -> None:
+    # SIGKILL runs no clean-up: the headset, stimulation and emulator processes must each see
+    # their parent die and end (a headset process once rendered on for an hour as an orphan)
+    headset = _headset(tmp_path, xr_manifest, [])
+    out = tmp_path / "session"
+    session = subprocess.Popen(
+        mirrorvr_cmd(
+            "sim", str(short_plan), "--out", str(out), "--display", "openxr", "--realtime"
+        ),
+        cwd=ROOT,
+        env={**os.environ, **headset.env(), "DISPLAY": x_display},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 180  # generous: a loaded machine, not a timing check
+        log = out / "events.jsonl"
+        while not (log.exists() and '"kind":"cue"' in log.read_text()):
+            assert session.poll() is None and time.monotonic() < deadline, "no cue was shown"
+            time.sleep(0.1)
+        children = _descendants(session.pid)
+        assert len(children) >= 2, children  # at least the headset and the stimulation process
+        session.send_signal(signal.SIGKILL)
+        session.wait(30)
+        deadline = time.monotonic() + 30
+        while [p for p in children if _alive(p)] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = {p: _comm(p) for p in children if _alive(p)}
+        assert not left, f"processes outlived their killed session: {left}"
+    finally:
+        if session.poll() is None:
+            session.kill()
+            session.wait()
+
+
+def _stat(pid: int) -> list[str]:
+    # pid (comm) state ppid ...: comm may hold spaces, so split after its last ')'
+    return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for d in Path("/proc").iterdir():
+            if d.name.isdigit():
+                try:
+                    if int(_stat(int(d.name))[1]) == parent:
+                        found.append(int(d.name))
+                        todo.append(int(d.name))
+                except (OSError, IndexError, ValueError):
+                    continue
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return _stat(pid)[0] != "Z"
+    except OSError:
+        return False
+
+
+def _comm(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_text().replace("\0", " ")[:120]
+    except OSError:
+        return "?"

@@ -251,3 +251,34 @@ def test_a_reconnected_bistim_sets_and_reads_back_its_pair_again(tmp_path: Path)
     assert whats == ["paired_set", "paired_set", "reconnected"]
     actions = [r.get("action") for r in records(log_path)]
     assert actions.count("power B 55") == 2 and actions.count("power B 0") == 1
+
+
+def test_the_run_time_gate_keeps_the_paired_repetition_limit(tmp_path: Path) -> None:
+    # pairs 2 s apart at run time (closer than planned), with a clinic's 1-s inter-train interval
+    # (SHORT_PLAN's override): the second pair is refused (≥ 4 s, paired_limits.csv)
+    from mirrorvr.config.loader import load_plan
+    from mirrorvr.session.clock import SimClock
+    from mirrorvr.session.eventlog import EventLog
+    from mirrorvr.session.timeline import compile_timeline
+    from mirrorvr.stim import governor
+    from mirrorvr.stim.executor import StimulationExecutor
+
+    plan = load_plan(_paired_plan(tmp_path))
+    assert plan.safety.overrides[0].rule == "min_intertrain_interval_s"
+    tl = compile_timeline(plan)
+    pairs = [s for s in tl.steps if s.kind == "train"]
+    log_path = tmp_path / "emu.jsonl"
+    with EmulatorProcess("magstim-bistim", tmp_path / "stim", log_path, extra_args=FAST):
+        with BiStim(str(tmp_path / "stim")) as d, EventLog(tmp_path / "events.jsonl") as log:
+            clock = SimClock()
+            ex = StimulationExecutor(
+                stimulator=d, log=log, clock=clock, plan=plan, timeline=tl,
+                budget=governor.session_budget(plan, tl.total_pulses),
+            )  # fmt: skip
+            ex.set_pairs()
+            d.arm()
+            assert ex.execute(pairs[0], 10.0).status == "completed"
+            second = ex.execute(pairs[1], 12.0)
+            assert second.status == "refused" and "paired_pulse_repetition" in second.reason
+            assert ex.execute(pairs[2], 16.01).status == "completed"  # 4 s after the last pulse
+    assert sum(r.get("action") == "pulse" for r in records(log_path)) == 4

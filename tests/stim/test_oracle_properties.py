@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from mirrorvr.config.loader import plan_from_dict
@@ -114,8 +114,42 @@ def plans(draw: Any, paired: bool = False) -> tuple[dict[str, Any], Rules]:
     return d, Rules(train_overrides=overrides)
 
 
+#: found by the thorough run of 2026-12-05: 30-Hz bursts with a signed 30-Hz override, whose
+#: frequency (1 / 0.0333…) the governor matched to the train's only within 1e-9 and so judged as
+#: theta burst; an override that names a train's frequency governs it (1.1 s > 1 s: refused)
+_OVERRIDE_30HZ = plan_dict(
+    {
+        "pulse_repetition_interval_s": 1 / 30,
+        "levels": [
+            {"duration_s": 0.1, "repetition_interval_s": 0.2},
+            {"duration_s": 2.2, "repetition_interval_s": 4.0},
+            {"duration_s": 4.0},
+        ],
+    },
+    intensity_pct_rmt=60,
+    threshold_estimate={},
+    devices=None,
+)
+del _OVERRIDE_30HZ["stimulation"]["motor_threshold"], _OVERRIDE_30HZ["stimulation"]["devices"]
+_OVERRIDE_30HZ["devices"] = {"stimulator": {"kind": "ttl-box"}}
+_OVERRIDE_30HZ["safety"] = {
+    "overrides": [
+        {
+            "rule": "max_train_duration_s",
+            "value": 1.0,
+            "frequency_hz": 30.000000000000004,
+            "up_to_pct_rmt": 90.0,
+            "reason": "generated signed override",
+            "approved_by": "Dr test",
+            "approved_on": DAY,
+        }
+    ]
+}
+
+
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(plans(), st.sampled_from([0, 0, 1000, 2900]))
+@example((_OVERRIDE_30HZ, Rules(train_overrides=((30.000000000000004, 90.0, 1.0),))), 0)
 def test_every_accepted_plan_keeps_every_documented_limit(case: Any, pulses_today: int) -> None:
     _check_accepted(case, pulses_today)
 

@@ -164,6 +164,10 @@ def test_a_bistim_that_does_not_confirm_its_pair_is_refused_before_arming(tmp_pa
     assert any(r.get("action") == "interval 20 acknowledged, not applied" for r in recs)
     assert not any(r.get("action") in ("armed", "pulse") for r in recs)
     _nothing_delivered(tmp_path / "s")
+    # the session's log ends (it is not left looking like a crash to resume)
+    end = _records(tmp_path / "s" / "events.jsonl")[-1]
+    assert end["kind"] == "session_end" and end["state"] == "aborted"
+    assert end["reason"].startswith("could not start:") and "reports 10" in end["reason"]
 
 
 def test_a_power_b_without_pairs_is_a_plan_error(tmp_path: Path) -> None:
@@ -175,3 +179,49 @@ def test_a_power_b_without_pairs_is_a_plan_error(tmp_path: Path) -> None:
     assert (
         res.returncode == 2 and "intensity_b_pct_rmt (power B) applies only to paired" in res.stderr
     )
+
+
+def test_safety_lists_the_paired_limits_a_paired_plan_runs_under(tmp_path: Path) -> None:
+    plan = tmp_path / "paired.toml"
+    plan.write_text(_plan())
+    res = _run("safety", str(plan))
+    assert res.returncode == 0, res.stderr
+    for row in ("paired pulse interval", "paired pulse repetition", "power B (second pulse)"):
+        assert row in res.stdout
+    assert "1–100 ms" in res.stdout and "≥ 4 s" in res.stdout and "plan: 110 % MT" in res.stdout
+
+
+def test_one_pair_per_train_has_no_rate_for_the_device_limit(tmp_path: Path) -> None:
+    # a pair every 5 s whose protocol says pulse_repetition_interval_s = 1 (one pair per train
+    # never uses it): the BiStim²'s 0.25-Hz trigger limit must not read it as a 1-Hz train
+    import datetime as dt
+
+    from mirrorvr.config.loader import load_plan
+    from mirrorvr.session.timeline import compile_timeline
+    from mirrorvr.stim import governor
+
+    plan = tmp_path / "paired.toml"
+    plan.write_text(
+        _plan().replace("pulse_repetition_interval_s = 5.0", "pulse_repetition_interval_s = 1.0")
+        .replace("levels = [{ duration_s = 5.0,", "levels = [{ duration_s = 1.0,")
+    )  # fmt: skip
+    p = load_plan(plan)
+    tl = compile_timeline(p)
+    device = governor.DeviceLimits(max_frequency_hz=0.25, source="BiStim² capabilities")
+    pair = governor.PairedDevice(10.0, 55.0)
+    day = dt.date(2026, 1, 10)
+    assert governor.check_plan(p, tl, today=day, device=device, paired_device=pair) == []
+    # a step of pairs 2 s apart is a 0.5-Hz trigger train: refused (paired limits and device)
+    plan.write_text(
+        _plan().replace("pulse_repetition_interval_s = 5.0", "pulse_repetition_interval_s = 2.0")
+        .replace("levels = [{ duration_s = 5.0, repetition_interval_s = 5.0 }",
+                 "levels = [{ duration_s = 4.0, repetition_interval_s = 10.0 }")
+    )  # fmt: skip
+    q = load_plan(plan)
+    problems = " ".join(
+        str(x)
+        for x in governor.check_plan(
+            q, compile_timeline(q), today=day, device=device, paired_device=pair
+        )
+    )
+    assert "paired_pulse_repetition" in problems

@@ -53,6 +53,27 @@ def safety(plan: PlanArg = None) -> None:
             "table",
             rich_escape(f"OVERRIDE by {o.approved_by} on {o.approved_on}: {o.reason}"),
         )
+    proto = p.stimulation.protocol
+    if proto is not None and proto.paired_pulse_interval_ms:
+        from mirrorvr.stim.safety.ceilings import paired_limits
+
+        pl = paired_limits()
+        src = f"{pl.source}, UNVERIFIED; a BiStim² sets and reads back the pair"
+        span = f"{pl.min_interval_ms:g}–{pl.max_interval_ms:g} ms"
+        table.add_row(
+            "paired pulse interval",
+            span,
+            span,
+            rich_escape(f"plan: {proto.paired_pulse_interval_ms:g} ms ({src})"),
+        )
+        gap = f"≥ {pl.min_pair_interval_s:g} s"
+        table.add_row("paired pulse repetition", gap, gap, rich_escape(src))
+        table.add_row(
+            "power B (second pulse)",
+            f"≤ {limits.profile.max_intensity_pct_rmt:g} % MT",
+            f"≤ {BASELINE.max_intensity_pct_rmt:g} % MT",
+            f"plan: {p.stimulation.power_b_pct_rmt:g} % MT (the intensity caps of power A)",
+        )
     out.print(table)
     for problem in loosening_problems(p.safety):
         err.print(f"[red]refused:[/red] {rich_escape(str(problem))}")

@@ -92,7 +92,9 @@ def record(
     _lsl_setup(known_peers, session_id, log_file=outfile.with_name(outfile.name + ".lsl.log"))
     preds = [s if any(c in s for c in "='()") else f"name='{s}'" for s in streams or []]
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # set from a thread: the handler runs in the main thread, which may hold the Event's lock
+    # inside stop.wait() below (setting it in the handler itself could deadlock)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=stop.set, daemon=True).start())
 
     def status(what: str, d: dict[str, Any]) -> None:
         if what != "offset":

@@ -22,7 +22,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from mirrorvr.child_signals import ignore_sigint, sigint_ignored_while_starting
+from mirrorvr.child_signals import (
+    die_with_spawning_parent,
+    ignore_sigint,
+    sigint_ignored_while_starting,
+)
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.render.display import DisplayError
 from mirrorvr.session.clock import Clock, RealClock
@@ -52,6 +56,7 @@ def _serve(
 ) -> None:
     """The display process: build the scene, then render frames and answer requests."""
     ignore_sigint()  # Ctrl-C is the session's to handle; it closes this process
+    die_with_spawning_parent()  # a killed session leaves no orphan drawing on
     # the session's process times pulses: drawing takes second place for the CPU, and Mesa's
     # software rasteriser keeps to one thread (set before the GL context exists)
     os.environ.setdefault("LP_NUM_THREADS", "1")

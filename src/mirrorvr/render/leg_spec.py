@@ -127,9 +127,9 @@ def leg_spec() -> LimbSpec:
         Shape(at(HIP, -0.028, 0.31, 0.012), at(HIP, -0.026, 0.37, 0.006), 0.03, 0.024,
               thigh_knots(0.31, 0.37), up=up(HIP), blend=0.025)
     )  # fmt: skip
-    shapes.append(  # trousers: a little wider than the thigh, ending above the knee
-        Shape(at(HIP, 0, -0.06, 0.001), at(HIP, 0, 0.29, 0.004), 0.086, 0.066,
-              thigh_knots(-0.06, 0.29), up=up(HIP), sx=1.12, sz=0.9,
+    shapes.append(  # trousers: loose over thigh and quadriceps, ending above the knee
+        Shape(at(HIP, 0, -0.06, 0.004), at(HIP, 0, 0.29, 0.006), 0.09, 0.068,
+              thigh_knots(-0.06, 0.29), up=up(HIP), sx=1.1, sz=1.0,
               material="sleeve", cut=True)
     )  # fmt: skip
 
@@ -235,16 +235,16 @@ def leg_spec() -> LimbSpec:
 
     # (name, joint points in the foot frame: base, middle, tip; radii at them)
     toes = (
-        ("toe1", ((-0.022, 0.15, -0.075), (-0.024, 0.183, -0.077), (-0.026, 0.21, -0.08)),
-         (0.0125, 0.0118, 0.0105)),
-        ("toe2", ((-0.002, 0.158, -0.074), (0.0, 0.184, -0.072), (0.003, 0.204, -0.082)),
-         (0.0082, 0.0077, 0.0068)),
-        ("toe3", ((0.014, 0.151, -0.075), (0.017, 0.174, -0.073), (0.02, 0.193, -0.082)),
-         (0.0078, 0.0073, 0.0064)),
-        ("toe4", ((0.028, 0.141, -0.076), (0.032, 0.162, -0.074), (0.035, 0.178, -0.083)),
-         (0.0074, 0.0069, 0.006)),
-        ("toe5", ((0.041, 0.128, -0.077), (0.047, 0.146, -0.075), (0.05, 0.159, -0.083)),
-         (0.007, 0.0064, 0.0055)),
+        ("toe1", ((-0.022, 0.15, -0.075), (-0.023, 0.183, -0.076), (-0.024, 0.212, -0.079)),
+         (0.0135, 0.0128, 0.0115)),
+        ("toe2", ((-0.001, 0.156, -0.075), (0.001, 0.181, -0.073), (0.003, 0.201, -0.081)),
+         (0.0095, 0.009, 0.0082)),
+        ("toe3", ((0.0155, 0.149, -0.076), (0.0175, 0.171, -0.074), (0.0195, 0.189, -0.082)),
+         (0.0092, 0.0087, 0.0078)),
+        ("toe4", ((0.0305, 0.139, -0.077), (0.033, 0.159, -0.075), (0.035, 0.174, -0.083)),
+         (0.0088, 0.0083, 0.0074)),
+        ("toe5", ((0.0445, 0.127, -0.078), (0.048, 0.143, -0.077), (0.0505, 0.155, -0.083)),
+         (0.0082, 0.0076, 0.0068)),
     )  # fmt: skip
     for name, pts, radii in toes:
         a, m, tip = (toe_pt(*pt) for pt in pts)
@@ -253,7 +253,7 @@ def leg_spec() -> LimbSpec:
         base_w = ((ANKLE, 0.5), (BALL, 0.5))
         shapes.append(
             Shape(_v(a), _v(m), radii[0], radii[1], _ramp(base_w, ((BALL, 1.0),)),
-                  up=up(BALL), sx=1.12, sz=0.84, group=name, blend=0.008)
+                  up=up(BALL), sx=1.12, sz=0.84, group=name, blend=0.012)
         )  # fmt: skip
         shapes.append(
             Shape(_v(m), _v(end), radii[1], radii[2], _const((BALL, 1.0)), up=up(BALL),
@@ -261,10 +261,11 @@ def leg_spec() -> LimbSpec:
         )  # fmt: skip
         z = rot[BALL][:, 2]
         r = radii[2]
-        na, nb = m + (end - m) * 0.35 + z * r * 0.62, end + z * r * 0.5
+        # a nail plate standing a little proud of the toe's back (a millimetre at the big toe)
+        na, nb = m + (end - m) * 0.35 + z * r * 0.72, end + z * r * 0.58
         shapes.append(
             Shape(_v(na), _v(nb), r * 0.72, r * 0.66, _const((BALL, 1.0)), up=_v(z), sx=1.3,
-                  sz=0.3, group=name, blend=0.0015, material="nail", weighs=False)
+                  sz=0.35, group=name, blend=0.0015, material="nail", weighs=False)
         )  # fmt: skip
 
     # ---- skin joints: the six leg joints --------------------------------------------------
@@ -279,10 +280,13 @@ def leg_spec() -> LimbSpec:
         bind_orientations=q,
         length_child=tuple(length_child),
         shapes=tuple(shapes),
-        voxel=0.0026,
+        voxel=0.0024,
         triangles=8000,
         weight_softness=0.003,
         weight_smoothing=8,
         sparse=True,
         nail_edge=0.0015,
+        # soles a little lighter and pinker than the top of the foot, as palms are
+        tints={"sole": (1.07, 0.98, 0.95)},
+        sole_plane=(at(ANKLE, 0.0, 0.0, -0.09), _v(-rot[ANKLE][:, 2])),
     )

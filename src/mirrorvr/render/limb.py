@@ -40,15 +40,11 @@ from panda3d.core import (
 )
 
 from mirrorvr.errors import MirrorVRError
+from mirrorvr.render.detail import Detail
 from mirrorvr.render.limb_gltf import LimbAsset, read_limb
 from mirrorvr.render.parts_limb import PARTS_FILE, load_parts, mirror_geometry
 from mirrorvr.render.shaders import MAX_BONES, shadow_shader, skinned_shader
-from mirrorvr.render.skinning import (
-    REST_WRIST_RADIUS,
-    SkinRig,
-    hand_skin_frames,
-    joint_matrices,
-)
+from mirrorvr.render.skinning import REST_WRIST_RADIUS, SkinRig, forearm_frames
 from mirrorvr.tracking.joints import JOINT_COUNT, Joint, Side
 from mirrorvr.tracking.leg_skeleton import LEG_RADII
 from mirrorvr.tracking.pose import LimbKind, LimbPose
@@ -59,6 +55,11 @@ HAND_FILE = ASSETS / "limbs" / "hand.gltf"
 LEG_FILE = ASSETS / "limbs" / "leg.gltf"
 #: the mesh of each limb kind
 LIMB_FILES: dict[LimbKind, Path] = {"upper": HAND_FILE, "lower": LEG_FILE}
+#: the hand's and the leg's coarser meshes for software renderers (:mod:`mirrorvr.render.detail`)
+HAND_SOFTWARE_FILE = ASSETS / "limbs" / "hand-software.gltf"
+LEG_SOFTWARE_FILE = ASSETS / "limbs" / "leg-software.gltf"
+#: the software tier's meshes (a limb without one draws its full mesh there)
+SOFTWARE_FILES: dict[LimbKind, Path] = {"upper": HAND_SOFTWARE_FILE, "lower": LEG_SOFTWARE_FILE}
 #: default sleeve colour: a soft mid grey-blue (calm, well apart from any skin tone)
 SLEEVE_RGB = (0.42, 0.47, 0.55)
 
@@ -142,7 +143,7 @@ class _SideModel:
         self.shadow_geom = Geom(self.geom.get_vertex_data())
         self.shadow_geom.add_primitive(_triangles(_coarse(pos, tris, SHADOW_CELL)))
         self.shadow_geom.set_bounds(OmniBoundingVolume())
-        self._without: dict[frozenset[int], Geom] = {}
+        self._without: dict[tuple[frozenset[int], float], Geom] = {}
 
     def _vdata(
         self,
@@ -176,26 +177,41 @@ class _SideModel:
         geom.set_bounds(OmniBoundingVolume())
         return geom
 
-    def geom_without(self, hidden: Sequence[int]) -> Geom:
+    def geom_without(self, hidden: Sequence[int], cut: float = HIDDEN_SHARE) -> Geom:
         """The mesh without the skin the ``hidden`` joints carry, its cut closed by a cap.
 
         What an amputation level leaves to the patient's own body (the thigh above a
-        transtibial amputation) is not drawn: triangles with a vertex weighted mostly (:data:`HIDDEN_SHARE`) to
-        hidden joints are dropped, and every hole this opens is closed by a flat cap (a fan
-        around the hole's centre, skinned like its rim), so no open tube shows.
+        transtibial amputation) is not drawn: the mesh is cut along the line where the hidden
+        joints' share of the skin weights reaches ``cut``, and every hole this opens is closed
+        by a low dome (a fan around the hole's centre, skinned like its rim), so no open tube
+        shows. The complement — the other joints hidden, ``1 − cut`` — is the rest of the
+        limb, meeting it along the same line (the residual limb).
         """
-        key = frozenset(int(j) for j in hidden)
-        if not key:
+        key = (frozenset(int(j) for j in hidden), cut)
+        if not key[0]:
             return self.geom
         if key not in self._without:
-            self._without[key] = self._capped(key)
+            pos, nrm, tint, mat, jnt, wgt, tris = self.cut_mesh(sorted(key[0]), cut)
+            self._without[key] = self._geom(self._vdata(pos, nrm, tint, mat, jnt, wgt), tris)
         return self._without[key]
 
-    def _capped(self, hidden: frozenset[int]) -> Geom:
+    def cut_mesh(
+        self, hidden: Sequence[int], cut: float = HIDDEN_SHARE
+    ) -> tuple[
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.uint8],
+        NDArray[np.float64],
+        NDArray[np.int64],
+    ]:
+        """The arrays of :meth:`geom_without`: positions, normals, tints, materials, joints,
+        weights (bind pose) and triangles of the mesh cut and capped."""
         share = np.zeros(len(self.vertices))
         for j in hidden:
             share += (self.weights * (self.joints == j)).sum(axis=1)
-        # cut along the line where the hidden share crosses HIDDEN_SHARE: the weights are
+        # cut along the line where the hidden share crosses ``cut``: the weights are
         # smooth over the surface, so the cut is a smooth ring, not a triangle-edge zigzag
         pos, nrm = [self.vertices], [self.normals]
         tint, mat, jnt, wgt = [self.tints], [self.materials], [self.joints], [self.weights]
@@ -206,7 +222,7 @@ class _SideModel:
             nonlocal nv
             key = (min(i, k), max(i, k))
             if key not in edge_vertex:
-                t = (HIDDEN_SHARE - share[i]) / (share[k] - share[i])
+                t = (cut - share[i]) / (share[k] - share[i])
                 pos.append((self.vertices[i] + t * (self.vertices[k] - self.vertices[i]))[None])
                 n = self.normals[i] + t * (self.normals[k] - self.normals[i])
                 nrm.append((n / max(float(np.linalg.norm(n)), 1e-12))[None])
@@ -222,7 +238,7 @@ class _SideModel:
                 nv += 1
             return edge_vertex[key]
 
-        kept = share < HIDDEN_SHARE
+        kept = share < cut
         inside = kept[self.triangles]
         out: list[tuple[int, int, int]] = []
         for tri, ins in zip(self.triangles[inside.any(axis=1) & ~inside.all(axis=1)],
@@ -267,11 +283,10 @@ class _SideModel:
             # the rim runs with the kept triangles' winding; the cap runs against it
             caps.append(np.stack([np.roll(ring, -1), ring, np.full(k, nv + k)], axis=1))
             nv += k + 1
-        vdata = self._vdata(
+        return (
             np.vstack(pos), np.vstack(nrm), np.vstack(tint), np.vstack(mat),
-            np.vstack(jnt).astype(np.uint8), np.vstack(wgt),
+            np.vstack(jnt).astype(np.uint8), np.vstack(wgt), np.concatenate(caps),
         )  # fmt: skip
-        return self._geom(vdata, np.concatenate(caps))
 
 
 def _boundary_loops(tris: NDArray[np.int64]) -> list[NDArray[np.int64]]:
@@ -294,14 +309,17 @@ def _boundary_loops(tris: NDArray[np.int64]) -> list[NDArray[np.int64]]:
     return loops
 
 
-_models: dict[tuple[LimbKind, Side], _SideModel] = {}
+_models: dict[tuple[LimbKind, Side, Detail], _SideModel] = {}
 
 
-def side_model(side: Side, limb: LimbKind = "upper") -> _SideModel:
-    """The hand's (``limb="lower"``: the leg's) model of ``side``, loaded once per process."""
-    key = (limb, side)
+def side_model(side: Side, limb: LimbKind = "upper", detail: Detail = "full") -> _SideModel:
+    """The hand's (``limb="lower"``: the leg's) model of ``side`` at ``detail``, loaded once
+    per process."""
+    if detail == "software" and limb not in SOFTWARE_FILES:
+        detail = "full"
+    key = (limb, side, detail)
     if key not in _models:
-        path = LIMB_FILES[limb]
+        path = SOFTWARE_FILES[limb] if detail == "software" else LIMB_FILES[limb]
         if not path.exists():
             raise MirrorVRError(
                 f"{path}: the limb model is missing; run scripts/build_limb_assets.py"
@@ -318,8 +336,8 @@ class Limb:
     when the pose is missing or invalid.
 
     ``hide_joints``: joints whose skin is not drawn (what an amputation level leaves to the
-    patient's own body, e.g. the thigh above a transtibial amputation), see
-    :meth:`_SideModel.geom_without`.
+    patient's own body, e.g. the thigh above a transtibial amputation), cut where their share
+    of the skin weights reaches ``cut``, see :meth:`_SideModel.geom_without`.
     """
 
     def __init__(
@@ -336,20 +354,24 @@ class Limb:
         shadow: bool = False,
         limb: LimbKind = "upper",
         hide_joints: Sequence[int] = (),
+        cut: float = HIDDEN_SHARE,
+        detail: Detail = "full",
     ) -> None:
         self.side = side
+        #: ``"software"``: lit per vertex, the hand's coarser mesh (:mod:`mirrorvr.render.detail`)
+        self.detail = detail
         self.limb = limb
         self.forearm = forearm and limb == "upper"
         #: scales the drawn thickness (the patient's width setting): fingers, palm and forearm,
         #: or thigh, shank and foot
         self.thickness = thickness
-        self.model = side_model(side, limb)
+        self.model = side_model(side, limb, detail)
         gnode = GeomNode(name or f"limb-{side}")
-        gnode.add_geom(self.model.geom_without(hide_joints))
+        gnode.add_geom(self.model.geom_without(hide_joints, cut))
         gnode.set_bounds(OmniBoundingVolume())
         gnode.set_final(True)
         self.root = parent.attach_new_node(gnode)
-        self.root.set_shader(skinned_shader(), 10)
+        self.root.set_shader(skinned_shader(per_vertex=detail == "software"), 10)
         self._pta = PTA_LVecBase4f.empty_array(MAX_BONES * 3)
         self._rows = np.frombuffer(memoryview(self._pta), dtype=np.float32).reshape(-1, 3, 4)
         self._rows[:] = np.eye(4, dtype=np.float32)[:3]
@@ -399,7 +421,8 @@ class Limb:
 
     def skin_matrices(self, hand: LimbPose) -> NDArray[np.float64]:
         """Column-vector skin matrices (n, 4, 4) of every skin joint for ``hand`` (a hand: 30,
-        the 26 tracked joints and four forearm twist joints; a leg: its six joints)."""
+        the 26 tracked joints and four forearm twist joints; a leg: its six joints). The array
+        is the model's and is reused by the next call for any limb drawn from that model."""
         mdl = self.model
         width = float(hand.radii.mean()) / self._mean_radius * self.thickness
         if self.limb == "lower":
@@ -407,8 +430,12 @@ class Limb:
             self.matrices = m
             return m
         size = float(hand.radii[Joint.WRIST]) / REST_WRIST_RADIUS
-        pos, rot = hand_skin_frames(hand.positions, hand.orientations, size)
-        m = joint_matrices(mdl.bind_pos, mdl.bind_rot, pos, rot, mdl.length_child, width)
+        # hand_skin_frames + joint_matrices, with the bind-pose terms kept in the rig
+        rot = mdl.rig.rotations(hand.orientations)
+        fpos, frot = forearm_frames(hand.positions, rot, size)
+        m = mdl.rig.from_rotations(
+            np.concatenate([hand.positions, fpos]), np.concatenate([rot, frot]), width
+        )
         if not self.forearm:
             # no forearm (laterality stimuli): fold the forearm into the wrist
             m[JOINT_COUNT:, :3, :3] = 0.0

@@ -296,6 +296,13 @@ def _colours(spec: LimbSpec, verts: F, normals: F) -> tuple[F, F]:
         # faces the palmar side (−z in the bind pose)
         f = np.clip((-normals[:, 2] - 0.2) / 0.6, 0.0, 1.0)[:, None] * (verts[:, 1:2] > 0.0)
         tints = tints * (1 - f) + np.array(palm) * f
+    sole = spec.tints.get("sole")
+    if sole is not None and spec.sole_plane is not None:
+        # the sole: skin within a couple of centimetres of the floor plane, facing it
+        point, down = (np.array(v) for v in spec.sole_plane)
+        near = np.clip(1.0 - ((verts - point) @ -down - 0.012) / 0.012, 0.0, 1.0)
+        f = (np.clip((normals @ down - 0.2) / 0.6, 0.0, 1.0) * near)[:, None]
+        tints = tints * (1 - f) + np.array(sole) * f
     return tints, materials
 
 

@@ -79,6 +79,9 @@ class LimbSpec:
     #: how far (metres) outside a nail shape its colour still reaches: a coarser grid or a
     #: heavier decimation leaves the surface further from small shapes such as toenails
     nail_edge: float = 0.0006
+    #: a foot's floor plane in the bind pose: a point on it and the downward normal; skin near it
+    #: that faces down gets the ``"sole"`` tint (the soles are lighter, like the palms)
+    sole_plane: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
 
     @property
     def joint_count(self) -> int:

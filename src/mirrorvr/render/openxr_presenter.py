@@ -26,7 +26,11 @@ from multiprocessing.connection import Connection
 from types import MappingProxyType
 from typing import Any, Literal
 
-from mirrorvr.child_signals import ignore_sigint, sigint_ignored_while_starting
+from mirrorvr.child_signals import (
+    die_with_spawning_parent,
+    ignore_sigint,
+    sigint_ignored_while_starting,
+)
 from mirrorvr.config.plan import SessionPlan
 from mirrorvr.errors import MirrorVRError
 from mirrorvr.render.headset_loop import READY_TIMEOUT_S, HeadsetLoop, ShowRequest
@@ -153,6 +157,7 @@ def _step_from_wire(w: tuple[Any, ...]) -> Step:
 def _serve(conn: Connection, events: Connection, plan: SessionPlan) -> None:
     """The headset process: open the headset, then run frames and answer requests."""
     ignore_sigint()  # Ctrl-C is the session's to handle; it closes this process
+    die_with_spawning_parent()  # a killed session leaves no orphan drawing on
     # the session's process times pulses: drawing comes second for the CPU, and Mesa's software
     # rasteriser (CI, no GPU) keeps to one thread; set before the GL context exists
     os.environ.setdefault("LP_NUM_THREADS", "1")

@@ -1,10 +1,9 @@
-"""The rigid limb parts the residual limbs are drawn from, and mirroring by a negative scale.
+"""The rigid limb parts the residual forearm is drawn from, and mirroring by a negative scale.
 
 ``assets/hand/hand-parts.egg`` (made by ``scripts/build_hand_asset.py``) holds three unit
-parts: a joint sphere, a tapered bone tube and a palm slab. The tracked limbs are the realistic
-skinned meshes (:mod:`mirrorvr.render.limb`); the residual limbs (a forearm stump, a thigh and
-a shank stump) are a tube and a rounded end placed once, in the scene's rest pose
-(:mod:`mirrorvr.render.scene`).
+parts: a joint sphere, a tapered bone tube and a palm slab. The tracked limbs (and the residual
+leg) are the realistic skinned meshes (:mod:`mirrorvr.render.limb`); the residual forearm is a
+tube and a rounded end placed once, in the scene's rest pose (:mod:`mirrorvr.render.scene`).
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from panda3d.core import NodePath
 
 from mirrorvr.config.plan import SessionPlan
+from mirrorvr.render.detail import detail_for
 from mirrorvr.render.director import Director
 from mirrorvr.render.display import Display, WindowDisplay
 from mirrorvr.render.frame import (
@@ -110,7 +111,12 @@ class PandaPresenter(PresenterControl):
         self.root = root if root is not None else NodePath("scene-root")
         limb = plan.patient.limb
         self.scene = MirrorScene(
-            self.root, plan.scene, amputated, limb=limb, level=plan.patient.amputation_level
+            self.root,
+            plan.scene,
+            amputated,
+            limb=limb,
+            level=plan.patient.amputation_level,
+            detail=detail_for(display.renderer),
         )
         if attach_camera:
             self.camera = patient_camera(
@@ -194,7 +200,8 @@ class PandaPresenter(PresenterControl):
 
     # ---- frame phases (thin: the work is in the objects they call) ---------------------------
     def _pose_sync(self, frame: FrameInfo) -> None:
-        self._cpu0 = time.thread_time()  # first phase: the frame's CPU time starts here
+        if self.streams is not None:  # the frame's CPU time (published) starts here; a
+            self._cpu0 = time.thread_time()  # syscall, so only when someone reads it
         self._tracking = self.source.poll(frame.t)
 
     def _patient_keys(self, frame: FrameInfo) -> None:

@@ -17,12 +17,14 @@ import numpy as np
 from panda3d.core import Camera, CardMaker, NodePath, PerspectiveLens, TransparencyAttrib
 
 from mirrorvr.config.plan import SceneSettings
+from mirrorvr.render.detail import Detail
 from mirrorvr.render.environment import build_environment
-from mirrorvr.render.limb import Limb
+from mirrorvr.render.limb import HIDDEN_SHARE, Limb
 from mirrorvr.render.panels import Arrow, CuePanel, ProgressBar, RatingSlider
 from mirrorvr.tracking.joints import Joint, Side, other_side
 from mirrorvr.tracking.leg_motion import LegPerformance
 from mirrorvr.tracking.leg_skeleton import (
+    LEG_JOINT_COUNT,
     LEG_REST_POSITIONS,
     LegJoint,
     LegParams,
@@ -56,8 +58,6 @@ LEG_HIDDEN_JOINTS: dict[str, tuple[int, ...]] = {
     "ankle": (LegJoint.HIP, LegJoint.KNEE),
     "transtibial": (LegJoint.HIP,),
 }
-#: lower limb: residual shank below the knee (metres) by level
-LEG_RESIDUAL_LENGTH = {"partial_foot": 0.40, "ankle": 0.38, "transtibial": 0.16, "knee": 0.0}
 #: what a plan's limb is called in cues
 LIMB_WORD: dict[str, str] = {"upper": "hand", "lower": "foot"}
 
@@ -92,6 +92,7 @@ class LateralityStimulus:
         skin: tuple[float, float, float],
         limb: LimbKind = "upper",
         size: float = 1.0,
+        detail: Detail = "full",
     ) -> None:
         self.size = size
         self.root = parent.attach_new_node("laterality")
@@ -101,7 +102,9 @@ class LateralityStimulus:
         self.limb = limb
         hide = (LegJoint.HIP, LegJoint.KNEE) if limb == "lower" else ()
         self.limbs = {
-            s: Limb(self.turn, s, skin=skin, forearm=False, limb=limb, hide_joints=hide)
+            s: Limb(
+                self.turn, s, skin=skin, forearm=False, limb=limb, hide_joints=hide, detail=detail
+            )
             for s in ("left", "right")
         }
         self.shown: tuple[str, int, str] | None = None
@@ -146,8 +149,11 @@ class MirrorScene:
         *,
         limb: LimbKind = "upper",
         level: str = "transradial",
+        detail: Detail = "full",
     ) -> None:
         self.root = root
+        #: how the limbs are drawn: ``"software"`` on a CPU renderer (:mod:`.detail`)
+        self.detail = detail
         self.settings = settings
         self.amputated: Side = amputation_side
         self.intact: Side = other_side(amputation_side)
@@ -179,6 +185,7 @@ class MirrorScene:
             hide_joints=hide,
             shadow=shadow,
             sleeve=sleeve,
+            detail=detail,
         )
         self.real = Limb(
             root,
@@ -189,18 +196,25 @@ class MirrorScene:
             limb=limb,
             shadow=shadow,
             sleeve=sleeve,
+            detail=detail,
         )
         #: the patient's hand length relative to the model's: sizes the drawn example hands
         self.hand_size = settings.hand_length_scale
         self.demo = Limb(
-            root, self.amputated, skin=(0.55, 0.7, 0.95), alpha=0.55, name="demo-limb", limb=limb
+            root,
+            self.amputated,
+            skin=(0.55, 0.7, 0.95),
+            alpha=0.55,
+            name="demo-limb",
+            limb=limb,
+            detail=detail,
         )
         self.residual = self._residual(skin) if limb == "upper" else self._leg_residual(skin)
         self.cue = CuePanel(root)
         self.arrow = Arrow(root)
         self.rating = RatingSlider(root)
         self.progress = ProgressBar(root)
-        self.laterality = LateralityStimulus(root, skin, limb, size=self.hand_size)
+        self.laterality = LateralityStimulus(root, skin, limb, size=self.hand_size, detail=detail)
         if limb == "lower":
             self._panels_to_feet_view()
         self.midline = self._midline_strip()
@@ -272,38 +286,27 @@ class MirrorScene:
         self.laterality.root.look_at(2 * x - ex, 2 * y - ey, 2 * z - ez)
 
     def _leg_residual(self, skin: tuple[float, float, float]) -> NodePath:
-        """The amputated side's residual limb: thigh and the shank stump below the knee (none
-        above a knee-level amputation's end)."""
-        from mirrorvr.render.limb import load_parts
-
-        parts = load_parts()
-        node = self.root.attach_new_node("residual-limb")
-        flip = np.array([1.0 if self.amputated == "right" else -1.0, 1.0, 1.0])
-        hip, knee = (
-            LEG_REST_POSITIONS[LegJoint.HIP] * flip,
-            LEG_REST_POSITIONS[LegJoint.KNEE] * flip,
+        """The amputated side's residual limb: what the mirrored leg leaves out (the thigh
+        above a transtibial amputation, thigh and shank above an ankle one), the same skinned
+        mesh at rest, meeting the mirrored leg along the same cut (nothing above a knee-level
+        amputation: the mirrored leg is the whole leg)."""
+        hidden = set(LEG_HIDDEN_JOINTS.get(self.level, ()))
+        if not hidden:
+            return self.root.attach_new_node("residual-limb")
+        self._residual_leg = Limb(
+            self.root,
+            self.amputated,
+            skin=(skin[0] * 0.95, skin[1] * 0.95, skin[2] * 0.95),
+            name="residual-limb",
+            thickness=self.settings.hand_scale,
+            sleeve=self.settings.sleeve_rgb,
+            limb="lower",
+            hide_joints=[j for j in range(LEG_JOINT_COUNT) if j not in hidden],
+            cut=1.0 - HIDDEN_SHARE,
         )
-        thigh = node.attach_new_node("thigh")
-        parts["bone"].instance_to(thigh)
-        thigh.set_pos(*hip)
-        thigh.look_at(*knee)
-        thigh.set_scale(0.069, float(np.linalg.norm(knee - hip)), 0.062)
-        length = LEG_RESIDUAL_LENGTH.get(self.level, 0.0)
-        end = knee + np.array([0.0, 0.0, -length])
-        if length > 0:
-            tube = node.attach_new_node("stump")
-            parts["bone"].instance_to(tube)
-            tube.set_pos(*knee)
-            tube.look_at(*end)
-            tube.set_scale(0.05, length, 0.05)
-        cap = node.attach_new_node("stump-end")
-        parts["joint"].instance_to(cap)
-        cap.set_pos(*end)
-        cap.set_scale(0.045, 0.045, 0.04)
-        node.set_color(*(c * 0.95 for c in skin), 1.0)
-        if not self.settings.show_residual:
-            node.hide()
-        return node
+        if self.settings.show_residual:
+            self._residual_leg.update(leg_pose(self.amputated, LegParams()))
+        return self._residual_leg.root
 
     def home(self, side: Side) -> np.ndarray:
         """Where the ``side`` hand's wrist (foot's ankle) rests: cues point there."""

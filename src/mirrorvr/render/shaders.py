@@ -1,14 +1,18 @@
 """The scene's GLSL: GPU skinning and soft, physically motivated lighting with shadows.
 
-One lighting model for skin and room, in view space (per pixel on the limbs, per vertex on the
-room's flat surfaces, where it gives the same picture):
+One lighting model for skin and room, in view space (per pixel on the limbs — per vertex in
+the software renderers' tier, :mod:`mirrorvr.render.detail` — and per vertex on the room's flat
+surfaces, where it gives the same picture):
 
 * **key light** — the scene's one directional light (``p3d_LightSource[0]``);
 * **shadows on the table** — each limb is drawn a second time, skinned, flattened onto the
   table top along the key light's direction (a planar projected shadow), darker where the limb
-  is close to the table and fading as it lifts (soft contact shadows). Shadow *maps* were
-  measured unusable on llvmpipe: panda3d's own and an extra depth buffer both dropped
-  1280×720 to 15–25 frames per CPU-second (every extra output costs a full flush there);
+  is close to the table and fading as it lifts (soft contact shadows; ≈ 0.85 ms of a finished
+  1280×720 frame on llvmpipe). Shadow *maps* were measured unusable on llvmpipe: panda3d's own
+  and an extra depth buffer both dropped 1280×720 to 15–25 frames per CPU-second — but against
+  frames llvmpipe had only queued (≈ 75 then; every extra output forces the frame to be drawn),
+  so that comparison is UNVERIFIED for finished frames (26 then, ≈ 110 now). A shadow map would
+  also make the table's lighting per pixel again;
 * **sky/ground ambient** — a hemisphere light (pale sky above, warm bounce from the table and
   floor below) instead of a flat ambient term, which gives form without a second shadow;
 * **skin** — wrapped diffuse (light bleeds past the terminator as it does through skin) and a
@@ -60,10 +64,14 @@ uniform mat3 p3d_NormalMatrix;
 uniform vec4 bone_rows[{MAX_BONES * 3}];
 in vec4 p3d_Vertex;
 in vec3 p3d_Normal;
-in vec3 tint;
-in vec2 material;
-in vec4 joints;
-in vec4 weights;
+// the limb's own columns at fixed locations, clear of panda3d's p3d_Vertex (0), p3d_Normal
+// (2), p3d_Color (3) and p3d_MultiTexCoord0 (8): left to the linker, one landed on a location
+// other draws set to a constant (a flat-coloured node), and in the headset's render loop the
+// leg then read tint = 0 (black skin; trousers and nails right)
+layout(location = 10) in vec3 tint;
+layout(location = 11) in vec2 material;
+layout(location = 12) in vec4 joints;
+layout(location = 13) in vec4 weights;
 out vec3 v_pos;
 out vec3 v_normal;
 out vec3 v_tint;
@@ -87,25 +95,59 @@ void main() {{
 }}
 """
 
-SKIN_FRAGMENT = f"""#version 330
-{_LIGHTING}
+# skin, nail and sleeve from the vertex's tint and material masks, lit by ``shade``
+_SKIN = """
 uniform vec4 skin_rgba;
 uniform vec3 sleeve_rgb;
+vec3 skin_lit(vec3 tint, vec2 material, vec3 pos, vec3 n) {
+  vec3 skin = skin_rgba.rgb * tint;
+  vec3 nail = mix(skin_rgba.rgb, vec3(0.95, 0.82, 0.80), 0.55);
+  float nm = material.x, sm = material.y;
+  vec3 base = mix(mix(skin, nail, nm), sleeve_rgb, sm);
+  float spec = mix(mix(0.22, 0.6, nm), 0.03, sm);
+  float gloss = mix(mix(14.0, 60.0, nm), 4.0, sm);
+  float wrap = mix(0.45, 0.1, sm);
+  return shade(base, pos, n, 1.0, wrap, spec, gloss);
+}
+"""
+
+SKIN_FRAGMENT = f"""#version 330
+{_LIGHTING}
+{_SKIN}
 in vec3 v_pos;
 in vec3 v_normal;
 in vec3 v_tint;
 in vec2 v_material;
 out vec4 frag;
 void main() {{
-  vec3 skin = skin_rgba.rgb * v_tint;
-  vec3 nail = mix(skin_rgba.rgb, vec3(0.95, 0.82, 0.80), 0.55);
-  float nm = v_material.x, sm = v_material.y;
-  vec3 base = mix(mix(skin, nail, nm), sleeve_rgb, sm);
-  float spec = mix(mix(0.22, 0.6, nm), 0.03, sm);
-  float gloss = mix(mix(14.0, 60.0, nm), 4.0, sm);
-  float wrap = mix(0.45, 0.1, sm);
-  frag = vec4(shade(base, v_pos, v_normal, 1.0, wrap, spec, gloss), skin_rgba.a);
+  frag = vec4(skin_lit(v_tint, v_material, v_pos, v_normal), skin_rgba.a);
 }}
+"""
+
+# The software renderers' skin: the same lighting evaluated per vertex (Gouraud). On llvmpipe
+# per-pixel skin lighting cost ≈ 3 ms of a 1280×720 frame (a quarter of it); on the limb's
+# dense mesh (a vertex every few pixels at that size) the two differ by a few levels inside
+# the hand, and the silhouettes lose the dark specks per-pixel lighting left where the
+# interpolated normal turns away from the eye. Chosen by :mod:`mirrorvr.render.detail`.
+SKINNED_VERTEX_LIT = (
+    SKINNED_VERTEX.replace("#version 330", "#version 330\n" + _LIGHTING + _SKIN)
+    .replace(
+        "out vec3 v_pos;\nout vec3 v_normal;\nout vec3 v_tint;\nout vec2 v_material;",
+        "out vec3 v_lit;",
+    )
+    .replace(
+        "  v_pos = view.xyz;\n  v_normal = p3d_NormalMatrix * n;\n  v_tint = tint;\n  v_material = material;",
+        "  v_lit = skin_lit(tint, material, view.xyz, p3d_NormalMatrix * n);",
+    )
+)
+
+SKIN_FRAGMENT_LIT = """#version 330
+uniform vec4 skin_rgba;
+in vec3 v_lit;
+out vec4 frag;
+void main() {
+  frag = vec4(v_lit, skin_rgba.a);
+}
 """
 
 STATIC_VERTEX = f"""#version 330
@@ -173,11 +215,15 @@ SHADOW_VERTEX = SKINNED_VERTEX.split("  vec3 n = vec3(")[0].replace(
 _cache: dict[str, Shader] = {}
 
 
-def skinned_shader() -> Shader:
-    """The GPU-skinned skin shader."""
-    if "skin" not in _cache:
-        _cache["skin"] = Shader.make(Shader.SL_GLSL, SKINNED_VERTEX, SKIN_FRAGMENT)
-    return _cache["skin"]
+def skinned_shader(per_vertex: bool = False) -> Shader:
+    """The GPU-skinned skin shader, lit per pixel (or per vertex, for software renderers)."""
+    key = "skin-vertex" if per_vertex else "skin"
+    if key not in _cache:
+        if per_vertex:
+            _cache[key] = Shader.make(Shader.SL_GLSL, SKINNED_VERTEX_LIT, SKIN_FRAGMENT_LIT)
+        else:
+            _cache[key] = Shader.make(Shader.SL_GLSL, SKINNED_VERTEX, SKIN_FRAGMENT)
+    return _cache[key]
 
 
 def shadow_shader() -> Shader:

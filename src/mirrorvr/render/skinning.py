@@ -143,7 +143,8 @@ class SkinRig:
 
     For a limb with few joints (a leg's six) numpy's per-call overhead is most of the cost, so
     the rotations come from the tracked quaternions in one matrix product (their outer products
-    times a constant) and everything that depends on the bind pose alone is kept.
+    times a constant) and everything that depends on the bind pose alone is kept. A hand's 30
+    joints go the same way (:meth:`from_rotations`, after its forearm twist joints are added).
     """
 
     def __init__(self, bind_pos: F, bind_rot: F, length_child: NDArray[np.int64]) -> None:
@@ -161,8 +162,16 @@ class SkinRig:
     def matrices(self, pos: F, quats: F, thickness: float = 1.0) -> F:
         """Column-vector skin matrices (n, 4, 4) for joints at ``pos`` turned by ``quats``
         (w x y z); the returned array is reused by the next call."""
+        return self.from_rotations(pos, self.rotations(quats), thickness)
+
+    @staticmethod
+    def rotations(quats: F) -> F:
+        """Rotation matrices (n, 3, 3) of quaternions (n, 4; w x y z, any norm) in one product."""
         qq = (quats[:, :, None] * quats[:, None, :]).reshape(-1, 16)
-        rot = (qq @ _QQ).reshape(-1, 3, 3) / np.einsum("ij,ij->i", quats, quats)[:, None, None]
+        return (qq @ _QQ).reshape(-1, 3, 3) / np.einsum("ij,ij->i", quats, quats)[:, None, None]
+
+    def from_rotations(self, pos: F, rot: F, thickness: float = 1.0) -> F:
+        """:meth:`matrices` for joints already turned into rotation matrices (n, 3, 3)."""
         scale = self._scale
         scale[:, 0, 0] = scale[:, 0, 2] = thickness
         d = pos[self._child] - pos[self._has]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from mirrorvr import __version__
 from mirrorvr.config.loader import plan_to_toml
 from mirrorvr.config.plan import SessionPlan, StimulatorDevice
-from mirrorvr.errors import SessionError
+from mirrorvr.errors import MirrorVRError, SessionError
 from mirrorvr.run.stimulation import (
     DailyBudget,
     Prepared,
@@ -184,10 +184,15 @@ def run_session(
         executor = None
         pulses_today = opts.pulses_today
         if dev is not None and timeline.total_pulses:
-            setup = _assemble(
-                stack, log, clock, plan, timeline, folder, opts, dev, session_date, resume_from,
-                delivered, publish,
-            )  # fmt: skip
+            try:
+                setup = _assemble(
+                    stack, log, clock, plan, timeline, folder, opts, dev, session_date,
+                    resume_from, delivered, publish,
+                )  # fmt: skip
+            except MirrorVRError as e:
+                if resume_from is None:  # a failed resume stays resumable once the cause is fixed
+                    _end_before_start(log, clock, folder, e, timeline)
+                raise
             plan, timeline, executor = setup.plan, setup.timeline, setup.executor
             pulses_today = setup.pulses_today
             if outlets is not None:
@@ -227,6 +232,31 @@ def run_session(
     summary = summarize(events, timeline.total_pulses)
     folder.write_summary(summary)
     return result, summary
+
+
+def _end_before_start(
+    log: EventLog,
+    clock: Clock,
+    folder: SessionFolder,
+    error: MirrorVRError,
+    timeline: Timeline,
+) -> None:
+    """A new session could not start (its stimulator failed or refused during setup): end the log
+    with what is known, so the folder reads as ended, not as a crash to resume. It claims no
+    disarm: the stimulator was never armed for the session, and its own close disarms it."""
+    events = read_events(folder.events).events
+    if not (events and events[-1].kind == "session_end"):  # the threshold hunt may have ended it
+        log.append(
+            "session_end",
+            clock.now(),
+            durable=True,
+            state="aborted",
+            reason=f"could not start: {error}",
+            pulses_delivered=0,
+            last_step=-1,
+        )
+        events = read_events(folder.events).events
+    folder.write_summary(summarize(events, timeline.total_pulses))
 
 
 def _start_folder(

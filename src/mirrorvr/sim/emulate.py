@@ -121,7 +121,11 @@ def run_emulator(kind: str, link: str | Path, log: str | Path | None = None, **o
     pty.make_link(link)  # only now can a client find it: the emulator is built and serves next
 
     def _stop(signum: int, frame: object) -> None:
-        emu.stop()
+        # Not emu.stop() itself: a handler runs in the main thread, which may be inside the
+        # serve loop's Event.wait() holding that Event's plain Lock at this very bytecode, so
+        # setting it here deadlocked (an emulator outlived its killed session, stuck on a
+        # futex). From a thread of its own, set() just waits for the lock to be released.
+        threading.Thread(target=emu.stop, name="emulator-stop", daemon=True).start()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)

@@ -44,6 +44,7 @@ import time
 from dataclasses import asdict, replace
 from typing import Any
 
+from mirrorvr.child_signals import die_with_parent
 from mirrorvr.errors import DeviceError
 from mirrorvr.stim.base import disarm_outcome
 from mirrorvr.stim.guard import GuardLimits, PulseGuard
@@ -84,15 +85,6 @@ def _lock_memory() -> str:
     if libc.mlockall(1 | 2) != 0:
         return f"not permitted ({os.strerror(ctypes.get_errno())})"
     return "locked"
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-    if os.getppid() != parent_pid:  # the parent died before the request took effect
-        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class StimChild:
@@ -497,7 +489,7 @@ def main(argv: list[str] | None = None) -> None:
         os._exit(0)  # nothing connected yet: nothing to disarm
 
     signal.signal(signal.SIGTERM, early_exit)
-    _die_with_parent(a.parent_pid)
+    die_with_parent(a.parent_pid)
     line = sys.stdin.buffer.readline()
     if not line:
         return

@@ -59,6 +59,10 @@ class TrainDurationOverride:
     max_duration_s: float
 
 
+#: relative tolerance when a train's frequency is matched to an override's
+FREQUENCY_MATCH = 1e-6
+
+
 @dataclass(frozen=True)
 class Limits:
     """The limits in force: the profile with its overrides applied."""
@@ -67,11 +71,16 @@ class Limits:
     train_overrides: tuple[TrainDurationOverride, ...] = ()
 
     def train_override(self, frequency_hz: float, pct_rmt: float) -> TrainDurationOverride | None:
-        """An override covering this frequency and intensity, if any (the strictest wins)."""
+        """An override covering this frequency and intensity, if any (the strictest wins).
+
+        Frequencies match within a relative 1e-6: a rate found from planned pulse times (gaps
+        rounded to 1 ns) differs from the override's ``1 / interval`` by up to ~1e-8 at 30 Hz,
+        and an override that names a train's frequency must govern it.
+        """
         hits = [
             o
             for o in self.train_overrides
-            if abs(o.frequency_hz - frequency_hz) <= 1e-9 * frequency_hz
+            if abs(o.frequency_hz - frequency_hz) <= FREQUENCY_MATCH * frequency_hz
             and pct_rmt <= o.up_to_pct_rmt + 1e-9
         ]
         return min(hits, key=lambda o: o.max_duration_s) if hits else None

@@ -52,11 +52,18 @@ def request_from_step(step: Step, onset: float) -> StimRequest:
     """The gate's view of a stimulation step whose first pulse is planned at ``onset``."""
     d: Mapping[str, Any] = step.data
     offsets = tuple(float(o) for o in d["offsets"])
+    frequency = float(d.get("frequency_hz", 0.0))
+    if d.get("paired"):
+        # a pair is one trigger: the rate within the step is that of its pairs (none for one
+        # pair), not the protocol's pulse repetition interval, which one pair never uses
+        firsts = offsets[::2]
+        gaps = [b - a for a, b in pairwise(firsts) if b > a]
+        frequency = 1.0 / min(gaps) if gaps else 0.0
     return StimRequest(
         n_pulses=len(offsets),
         intensity_pct_mso=float(d["intensity_pct_mso"]),
         intensity_pct_rmt=float(d["intensity_pct_rmt"]),
-        frequency_hz=float(d.get("frequency_hz", 0.0)),
+        frequency_hz=frequency,
         pattern=d.get("pattern", "rtms"),
         group=d.get("group"),
         first_pulse=onset + offsets[0],
