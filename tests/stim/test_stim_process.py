@@ -49,6 +49,20 @@ def test_guard_allows_a_pulse_fired_late_by_the_tolerance_before_an_on_time_one(
     assert g.check(0.05, 40) is None
 
 
+def test_a_pulse_too_soon_after_a_late_one_is_skipped_but_a_train_planned_too_fast_is_not() -> None:
+    # oracle: 20 Hz guard, 5 ms tolerance → pulses at least 45 ms apart
+    g = PulseGuard(GuardLimits(max_intensity_pct_mso=50, max_rate_hz=20, max_pulses=9))
+    g.armed = True
+    g.fired_at(0.008)  # planned at 0.0, went out 8 ms late (a stall inside the write)
+    assert "faster than 20 Hz" in (g.check(0.05, 40) or "")  # 42 ms after it
+    assert g.late_gap(0.05, previous_planned=0.0)  # planned 50 ms apart: lateness, skip it
+    assert g.check(0.05, 40, rate=False) is None
+    assert not g.late_gap(0.02, previous_planned=0.0)  # planned 20 ms apart: refuse the train
+    assert not g.late_gap(0.05, previous_planned=None)
+    assert g.check(0.1, 40) is None  # the next one, 92 ms after the late pulse, fires
+    assert "above" in (g.check(0.05, 51, rate=False) or "")  # other rules still apply
+
+
 # ---- the process ------------------------------------------------------------------------------
 
 

@@ -366,6 +366,7 @@ class StimChild:
             self._record("guard_refused", monotonic(), durable=True, **key, i=0,
                          planned=times[0], reason="no device-timed pair confirmed")  # fmt: skip
             return 0, 0, "refused", "guard: no device-timed pair confirmed by the device"
+        last_planned: float | None = None  # the planned time of the last trigger that went out
         for i, planned, two in triggers(times, paired):
             lead = min(min(self._costs), MAX_LEAD_S) if self._costs else 0.0
             record: dict[str, Any] = {**key, "i": i, "planned": planned,
@@ -385,6 +386,18 @@ class StimChild:
                 continue
             confirmed = (pair.interval_ms, pair.power_b_pct_mso) if two and pair else None
             why = self.guard.check(planned, intensity, pair=confirmed)
+            if (
+                why is not None
+                and self.guard.late_gap(planned, last_planned)
+                and self.guard.check(planned, intensity, pair=confirmed, rate=False) is None
+            ):
+                # the previous trigger went out late (a stall in its write), so this one would
+                # come too soon after it: skip it like a late pulse, counted; the train goes on
+                for k in range(2 if two else 1):
+                    missed += 1
+                    self._record("pulse_missed", now, **key, i=i + k, planned=times[i + k],
+                                 late_s=now - planned, reason=f"guard: {why}")  # fmt: skip
+                continue
             if why is not None:
                 self._record("guard_refused", now, durable=True, **key, i=i, planned=planned,
                              reason=why)  # fmt: skip
@@ -397,6 +410,7 @@ class StimChild:
                 # on LSL first: the stamp-to-push delay travels with the pulse's record
                 record["lsl_s"] = self.outlet.push_prepared(t_write + wire)
             self.guard.fired_at(t_write, 2 if two else 1)
+            last_planned = planned
             self._costs.append(t_write - now)
             delivered += 1
             self._record("pulse", t_write + wire, **record)

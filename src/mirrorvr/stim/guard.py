@@ -57,12 +57,14 @@ class PulseGuard:
         *,
         single: bool = False,
         pair: tuple[float, float] | None = None,
+        rate: bool = True,
     ) -> str | None:
         """Why a pulse at ``t`` (LSL seconds) must not fire, or ``None`` if it may.
 
         ``single``: a pulse outside a train (threshold hunt), capped by the single-pulse limit.
         ``pair``: the trigger gives a device-timed pair, ``(interval_ms, power_b_pct_mso)`` as
-        the device read them back; it counts as two pulses.
+        the device read them back; it counts as two pulses. ``rate=False``: every rule but the
+        gap to the previous pulse (see :meth:`late_gap`).
         """
         lim = self.limits
         if not self.armed:
@@ -87,12 +89,29 @@ class PulseGuard:
                 )
         if self.fired + n > lim.max_pulses:
             return f"the guard's pulse count ({lim.max_pulses}) is used up"
-        if self.last_t is not None and t - self.last_t < lim.min_interval_s - 1e-9:
+        if rate and self.too_soon(t):
+            assert self.last_t is not None
             return (
                 f"{(t - self.last_t) * 1000:.1f} ms after the previous pulse: faster than "
                 f"{lim.max_rate_hz:g} Hz"
             )
         return None
+
+    def too_soon(self, t: float) -> bool:
+        """A pulse at ``t`` would follow the previous one faster than the guard's rate."""
+        lim = self.limits
+        return self.last_t is not None and t - self.last_t < lim.min_interval_s - 1e-9
+
+    def late_gap(self, t: float, previous_planned: float | None) -> bool:
+        """A pulse at ``t`` is too soon only because the previous one went out late: measured
+        from that pulse's *planned* time the gap keeps the rate. Such a pulse is skipped (and
+        counted as missed) and its train goes on; a train planned too fast is refused whole."""
+        lim = self.limits
+        return (
+            self.too_soon(t)
+            and previous_planned is not None
+            and t - previous_planned >= lim.min_interval_s - 1e-9
+        )
 
     def fired_at(self, t: float, pulses: int = 1) -> None:
         """Count a trigger that went out (or may have) at ``t``: one pulse, or a pair's two."""
