@@ -234,27 +234,40 @@ def _check_headset_streams(
     np.testing.assert_allclose(curl[opened], want["open"], atol=0.005)
 
 
-def test_an_unattended_headset_session_ends_after_an_emergency_stop(
-    tmp_path: Path, short_plan: Path, xr_manifest: Path, x_display: str
-) -> None:
-    # no console, no keys: nobody can resume, so the e-stop ends the session (it used to wait
-    # until the headset's runtime stopped, i.e. forever in an unattended simulation)
-    grip = HEAD + np.array([0.2, 0.35, -0.4])
+#: the right controller's grip pose in the scripted controller sessions (world frame)
+GRIP = HEAD + np.array([0.2, 0.35, -0.4])
+
+
+def _scripted_controller_session(
+    tmp_path: Path, plan: Path, manifest: Path, display: str, mode: str
+) -> list[Event]:
+    """A headset session without hand tracking (the right controller's grip pose), run by
+    ``tests/render/xr_driver.py MODE`` in its own process; its events."""
     controllers = write_controllers_csv(
-        tmp_path / "controllers.csv", [(0.0, "right", grip, np.array([1.0, 0, 0, 0]), {})]
+        tmp_path / "controllers.csv", [(0.0, "right", GRIP, np.array([1.0, 0, 0, 0]), {})]
     )
-    headset = _headset(tmp_path, xr_manifest, [], hand_tracking=False, controllers_csv=controllers)
+    headset = _headset(tmp_path, manifest, [], hand_tracking=False, controllers_csv=controllers)
     out = tmp_path / "session"
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.render.xr_driver", "unattended", str(short_plan), str(out)],
+        [sys.executable, "-m", "tests.render.xr_driver", mode, str(plan), str(out)],
         cwd=ROOT,
-        env={**os.environ, **headset.env(), "DISPLAY": x_display},
+        env={**os.environ, **headset.env(), "DISPLAY": display},
         capture_output=True,
         text=True,
         timeout=240,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    events = read_events(out / "events.jsonl").events
+    return read_events(out / "events.jsonl").events
+
+
+def test_an_unattended_headset_session_ends_after_an_emergency_stop(
+    tmp_path: Path, short_plan: Path, xr_manifest: Path, x_display: str
+) -> None:
+    # no console, no keys: nobody can resume, so the e-stop ends the session (it used to wait
+    # until the headset's runtime stopped, i.e. forever in an unattended simulation)
+    events = _scripted_controller_session(
+        tmp_path, short_plan, xr_manifest, x_display, "unattended"
+    )
     assert any(e.kind == "estop" and e["cause"] == "headset tracking lost" for e in events)
     end = events[-1]
     assert end.kind == "session_end" and end["state"] == "aborted"
@@ -267,29 +280,8 @@ def test_headset_events_pause_stop_and_end_the_session(
     # no hand tracking: controllers through actions; the script (tests/render/xr_driver.py)
     # reacts to the session's events: focus lost → pause, focus back → resume, tracking lost
     # → emergency stop, menu button → emergency stop, runtime stops → session aborted
-    grip = HEAD + np.array([0.2, 0.35, -0.4])
-    controllers = write_controllers_csv(
-        tmp_path / "controllers.csv", [(0.0, "right", grip, np.array([1.0, 0, 0, 0]), {})]
-    )
-    headset = _headset(tmp_path, xr_manifest, [], hand_tracking=False, controllers_csv=controllers)
-    out = tmp_path / "session"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.render.xr_driver",
-            "events",
-            str(short_plan),
-            str(out),
-        ],
-        cwd=ROOT,
-        env={**os.environ, **headset.env(), "DISPLAY": x_display},
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    events = read_events(out / "events.jsonl").events
+    events = _scripted_controller_session(tmp_path, short_plan, xr_manifest, x_display, "events")
+    out, grip = tmp_path / "session", GRIP
 
     def idx(pred: Callable[[Event], bool]) -> int:
         return next(i for i, e in enumerate(events) if pred(e))
