@@ -6,7 +6,10 @@ and each protocol (20 Hz: 50 trains of 39 pulses = 1950; iTBS × 600 pulses) thi
 ``--modes thread``, the older pulse scheduler thread in the session process — TTL box driver,
 emulator process on a pty) and, right after it under the same load, a *reference sender*: a minimal
 sleep-then-spin loop at SCHED_FIFO in its own process writing the same bytes to the same kind of
-pty served by the same emulator. It prints, in µs:
+pty served by the same emulator. ``--cpu-latency on`` (the default; ``on,off`` runs both): the
+stimulation process holds its PM QoS CPU-latency request (``/dev/cpu_dma_latency`` 0: idle CPUs
+poll instead of halting) and the reference sender holds the same one; ``off``: neither does.
+It prints, in µs:
 
 * emission error: the scheduler's own stamp (trigger write completed) minus the planned time;
   "incl. skipped" adds each pulse skipped as late with its lateness, so maxima hide nothing;
@@ -88,6 +91,13 @@ REFERENCE = textwrap.dedent(
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(80))
     except OSError as e:
         print("no SCHED_FIFO:", e, file=sys.stderr)
+    if sys.argv[4] == "1":
+        # the stimulation process's PM QoS request (the fd stays open until the end)
+        try:
+            qos = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+            os.write(qos, (0).to_bytes(4, sys.byteorder))
+        except OSError as e:
+            print("no CPU latency request:", e, file=sys.stderr)
     planned = json.load(open(times_file))
     fd = os.open(port, os.O_RDWR | os.O_NOCTTY)
     on, off = bytes([code]), b"\\x00"
@@ -198,7 +208,9 @@ def load_avg() -> str:
     return f"load {a:.1f}/{b:.1f}/{c:.1f}"
 
 
-def run_mirrorvr(name: str, quick: bool, tmp: Path, mode: str = "process") -> dict[str, Any]:
+def run_mirrorvr(
+    name: str, quick: bool, tmp: Path, mode: str = "process", cpu_latency: bool = True
+) -> dict[str, Any]:
     """One real-time session; figures from its log and its emulator's log."""
     plan = plan_from_dict(protocol_plan(name, quick))
     sink_lag: list[tuple[float, float]] = []
@@ -221,6 +233,7 @@ def run_mirrorvr(name: str, quick: bool, tmp: Path, mode: str = "process") -> di
                 sinks=[sink],
                 stimulator_port=str(out / "box"),
                 stim_process=mode == "process",
+                cpu_latency_us=0 if cpu_latency else None,
             ),
         )
         time.sleep(0.5)
@@ -252,6 +265,7 @@ def run_mirrorvr(name: str, quick: bool, tmp: Path, mode: str = "process") -> di
             for st in sorted({str(o.get("status")) for o in outcomes})
         },
         "scheduler": sched["status"] if sched else "",
+        "cpu_latency": sched.get("cpu_latency", "") if sched else "",
         "emission": us([e.t - e["planned"] for e in pulses]),
         "emission_incl_skipped": us(
             [e.t - e["planned"] for e in pulses] + [e["late_s"] for e in skipped]
@@ -264,8 +278,9 @@ def run_mirrorvr(name: str, quick: bool, tmp: Path, mode: str = "process") -> di
     }
 
 
-def run_reference(name: str, quick: bool, tmp: Path) -> dict[str, Any]:
-    """The minimal reference sender on the same protocol, to its own emulator on a pty."""
+def run_reference(name: str, quick: bool, tmp: Path, cpu_latency: bool = True) -> dict[str, Any]:
+    """The minimal reference sender on the same protocol, to its own emulator on a pty
+    (``cpu_latency``: holding the stimulation process's PM QoS CPU-latency request)."""
     tl = compile_timeline(plan_from_dict(protocol_plan(name, quick)))
     rel = tl.pulse_times()
     folder = tmp / f"reference-{name}-{time.monotonic_ns()}"
@@ -276,7 +291,15 @@ def run_reference(name: str, quick: bool, tmp: Path) -> dict[str, Any]:
         planned = [t0 + t for t in rel]
         (folder / "times.json").write_text(json.dumps(planned))
         res = subprocess.run(
-            [sys.executable, "-c", REFERENCE, str(folder / "box"), str(folder / "times.json"), "1"],
+            [
+                sys.executable,
+                "-c",
+                REFERENCE,
+                str(folder / "box"),
+                str(folder / "times.json"),
+                "1",
+                "1" if cpu_latency else "0",
+            ],
             capture_output=True,
             text=True,
             check=True,
@@ -431,6 +454,11 @@ def main() -> None:
     )
     ap.add_argument("--thread-protocols", default="20hz", help="protocols run in thread mode")
     ap.add_argument("--estops", type=int, default=30)
+    ap.add_argument(
+        "--cpu-latency",
+        default="on",
+        help="on (PM QoS CPU-latency request held by both senders), off, or on,off",
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     report: dict[str, Any] = {"machine": machine(), "runs": {}}
@@ -442,17 +470,21 @@ def main() -> None:
             procs = start_load() if load == "load" else []
             try:
                 for name in filter(None, args.protocols.split(",")):
-                    for mode in modes:
+                    for mode, qos in [(m, q) for m in modes for q in args.cpu_latency.split(",")]:
                         if mode == "thread" and name not in args.thread_protocols.split(","):
                             continue
-                        m = run_mirrorvr(name, args.quick, tmp, mode)
+                        m = run_mirrorvr(name, args.quick, tmp, mode, qos == "on")
                         m["load"] = load_avg()
-                        r = run_reference(name, args.quick, tmp)
+                        r = run_reference(name, args.quick, tmp, qos == "on")
                         r["load"] = load_avg()
-                        report["runs"][f"{load}/{name}/{mode}"] = {"mirrorvr": m, "reference": r}
+                        report["runs"][f"{load}/{name}/{mode}/cpu-latency-{qos}"] = {
+                            "mirrorvr": m,
+                            "reference": r,
+                        }
                         print(
-                            f"\n== {load} / {name} / {mode}: {m['pulses']} pulses, "
-                            f"{m['missed']} missed, state {m['state']}; {m['scheduler']}"
+                            f"\n== {load} / {name} / {mode} / CPU latency request {qos}: "
+                            f"{m['pulses']} pulses, {m['missed']} missed, state {m['state']}; "
+                            f"{m['scheduler']}; CPU latency {m['cpu_latency'] or 'n/a'}"
                         )
                         print(
                             f"   not delivered (neither fired nor missed): {m['not_delivered']};"

@@ -254,3 +254,61 @@ def test_pulse_stream_values_follow_the_stream_layout() -> None:
     assert pulse_sample({**host, "expected": True})[-1] == 1.0
     assert math.isnan(pulse_values({"train": None, "i": True})[0])
     assert math.isnan(pulse_values({"train": None, "i": True})[1])  # a flag is not an index
+
+
+def test_warm_up_pushes_go_to_the_private_outlet_never_to_the_pulse_stream(lsl_name: str) -> None:
+    """The warm-up before each pulse (pulse_outlet.warm) must not put a sample on the pulse
+    stream: a real inlet on the pulse stream receives the one real pulse only; the warm-up
+    outlet exists under its own name, type and a source id the session recorder never follows."""
+    import pylsl
+
+    from mirrorvr.stim.pulse_outlet import PulseOutlet
+
+    sid = f"mirrorvr-{lsl_name}-pulses"
+    out = PulseOutlet(
+        {"name": lsl_name, "type": "StimulationPulses", "channel_count": 5,
+         "channel_format": "double64", "source_id": sid, "desc": {}}
+    )  # fmt: skip
+    try:
+        warm = pylsl.resolve_byprop("name", f"{lsl_name}-warmup", 1, 5.0)
+        assert warm and warm[0].type() == "Warmup"
+        assert warm[0].source_id() == f"warmup-{sid}"
+        assert not warm[0].source_id().startswith("mirrorvr-")  # the recorder's selection
+        inlet = pylsl.StreamInlet(pylsl.resolve_byprop("name", lsl_name, 1, 5.0)[0])
+        inlet.open_stream(5.0)
+        deadline = time.monotonic() + 5.0
+        while not out.have_consumers() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        record = {"train": 4, "i": 2, "planned": 9.5, "intensity_pct_mso": 50.0}
+        out.prepare(record)
+        for _ in range(5):
+            out.warm(time.monotonic())
+        t = time.monotonic()
+        assert out.push_prepared(t) >= 0.0
+        got, stamps = inlet.pull_chunk(timeout=2.0)
+        deadline = time.monotonic() + 2.0
+        while not got and time.monotonic() < deadline:
+            got, stamps = inlet.pull_chunk(timeout=0.5)
+        time.sleep(0.3)
+        more, _ = inlet.pull_chunk(timeout=0.2)
+        assert len(got) + len(more) == 1 and got[0][:3] == [4.0, 2.0, 9.5]
+        assert stamps[0] == pytest.approx(t, abs=1e-6)
+    finally:
+        out.close()
+
+
+def test_the_cpu_latency_request_holds_while_its_descriptor_is_open(tmp_path: Path) -> None:
+    from mirrorvr.stim.priority import CPU_LATENCY_FILE, hold_cpu_latency
+
+    fd, why = hold_cpu_latency(0, str(tmp_path / "missing" / "cpu_dma_latency"))
+    assert fd is None and why.startswith("not held") and "missing" in why
+    if not os.access(CPU_LATENCY_FILE, os.W_OK):
+        pytest.skip(f"{CPU_LATENCY_FILE} is not writable here (not root)")
+    fd, why = hold_cpu_latency(7)
+    assert fd is not None and why == "held at 7 µs"
+    try:
+        # the file reads back the machine's current bound: at most ours while we hold it
+        with open(CPU_LATENCY_FILE, "rb") as f:
+            assert int.from_bytes(f.read(4), sys.byteorder, signed=True) <= 7
+    finally:
+        os.close(fd)

@@ -73,6 +73,10 @@ def test_realtime_session_publishes_and_records(tmp_path: Path, short_plan: Path
     assert abs(mk["time_stamps"][i] - cue.t) < 0.002
     assert mk["clock_times"], "the recorder measured clock offsets"
     _check_pulse_stream(events, xdf)
+    # the stimulation process's warm-up outlet is never recorded (it carries no data)
+    assert not [name for name in xdf if name.endswith("-warmup")]
+    proc = next(e for e in events if e.kind == "stim_process")
+    assert str(proc["cpu_latency"]).startswith(("held at 0", "not held"))
     # the pulse stream duplicates the stim and marker streams' pulses: analysis counts them once
     _check_analysis_counts_pulses_once(folder / "session.xdf", events)
 

@@ -93,6 +93,9 @@ class LaunchOptions:
     #: real time: the stimulator, its keep-alive and the pulse timing live in a stimulation
     #: process of their own (docs/stimulators.md); ``False``: a thread of this process
     stim_process: bool = True
+    #: real time: the stimulation process asks that idle CPUs wake within this many µs while
+    #: it lives (PM QoS, ``/dev/cpu_dma_latency``; ``None``: no request) — docs/performance.md
+    cpu_latency_us: int | None = 0
 
 
 def with_seed(plan: SessionPlan, seed: int | None) -> SessionPlan:
@@ -443,6 +446,7 @@ def _assemble(
         late_tolerance_s=opts.late_tolerance_s,
         # real time: the stimulation process pushes each pulse to LSL itself (no pipe hop)
         pulse_stream=PulseStream(session_key(opts.out)) if publish else None,
+        cpu_latency_us=opts.cpu_latency_us,
     )
 
 

@@ -67,6 +67,9 @@ class StimulatorRequest:
     guard: GuardLimits | None = None
     realtime_priority: int | None = DEFAULT_RT_PRIORITY
     late_tolerance_s: float = DEFAULT_LATE_TOLERANCE_S
+    #: the stimulation process holds every CPU's idle wake-up latency at most this (µs; PM QoS,
+    #: :func:`mirrorvr.stim.priority.hold_cpu_latency`) while it lives; ``None``: no request
+    cpu_latency_us: int | None = 0
     #: the stimulation process publishes each pulse on its own LSL outlet (``None``: it does not)
     pulse_stream: PulseStream | None = None
 
@@ -196,6 +199,7 @@ def connect_stimulator(
             req.guard,
             rt_priority=req.realtime_priority,
             late_tolerance_s=req.late_tolerance_s,
+            cpu_latency_us=req.cpu_latency_us,
             pulse_stream=(
                 req.pulse_stream.child_config(dev.kind) if req.pulse_stream is not None else None
             ),
@@ -242,6 +246,7 @@ def _log_process(
         realtime=r.get("realtime"),
         status=r.get("rt_status"),
         memory=r.get("memory"),
+        cpu_latency=r.get("cpu_latency"),
         late_tolerance_s=process.config["late_tolerance_s"],
         pulse_stream=r.get("pulse_stream"),
         **({"pulse_stream_error": r["pulse_stream_error"]} if r.get("pulse_stream_error") else {}),
@@ -291,6 +296,7 @@ def assemble_stimulation(
     realtime_priority: int | None = DEFAULT_RT_PRIORITY,
     late_tolerance_s: float = DEFAULT_LATE_TOLERANCE_S,
     pulse_stream: PulseStream | None = None,
+    cpu_latency_us: int | None = 0,
 ) -> StimulationSetup:
     """Connect the stimulator and build the executor every pulse of a session goes through.
 
@@ -307,6 +313,7 @@ def assemble_stimulation(
     count from it.
     ``pulse_stream``: the stimulation process publishes every pulse on LSL itself, right after
     its stamp (docs/streams.md, ``mirrorvr-pulses``); ignored without a stimulation process.
+    ``cpu_latency_us``: the stimulation process's PM QoS CPU-latency request (``None``: none).
     """
     use_process = process if process is not None else (clock.realtime and scheduler is not False)
     if use_process:
@@ -326,6 +333,7 @@ def assemble_stimulation(
             realtime_priority=realtime_priority,
             late_tolerance_s=late_tolerance_s,
             pulse_stream=pulse_stream,
+            cpu_latency_us=cpu_latency_us,
         )
     conn = connect_stimulator(stimulator, folder, stack, log=log, clock=clock)
     extra_pulses = 0

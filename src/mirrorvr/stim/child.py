@@ -7,7 +7,9 @@ shares the interpreter with no one (the driver's own keep-alive/reader threads a
 watcher sleep in blocking calls nearly all the time). The one piece of LSL here is the pulse
 stream (:mod:`mirrorvr.stim.pulse_outlet`): each pulse is pushed right after its stamp, so it
 reaches LSL without the pipe hop to the session process (liblsl's threads are native ones). It asks for SCHED_FIFO and locks
-its memory where permitted, and disables the cyclic garbage collector (collected when idle).
+its memory where permitted, asks the kernel to keep idle CPUs quick to wake (PM QoS,
+:func:`~mirrorvr.stim.priority.hold_cpu_latency`), and disables the cyclic garbage collector
+(collected when idle).
 
 Channels (all pipes from the session process):
 
@@ -41,6 +43,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -50,8 +53,13 @@ from mirrorvr.stim.base import disarm_outcome
 from mirrorvr.stim.guard import GuardLimits, PulseGuard
 from mirrorvr.stim.journal import Journal
 from mirrorvr.stim.pairs import triggers
-from mirrorvr.stim.priority import BOOST_RT_PRIORITY, realtime_boost, try_realtime
-from mirrorvr.stim.pulse_outlet import PulseOutlet
+from mirrorvr.stim.priority import (
+    BOOST_RT_PRIORITY,
+    hold_cpu_latency,
+    realtime_boost,
+    try_realtime,
+)
+from mirrorvr.stim.pulse_outlet import WARM_S, PulseOutlet
 from mirrorvr.stim.safety.pulse_stream import PairedDevice
 
 #: sleep (select) until this long before a deadline, then spin
@@ -282,12 +290,21 @@ class StimChild:
         return t
 
     # ---- waiting -----------------------------------------------------------------------
-    def _wait(self, deadline: float, *, stoppable: bool = True, spin: bool = True) -> bool:
+    def _wait(
+        self,
+        deadline: float,
+        *,
+        stoppable: bool = True,
+        spin: bool = True,
+        warm: Callable[[float], None] | None = None,
+    ) -> bool:
         """Return at ``deadline`` (commands handled meanwhile); False at once if cancelled.
 
         ``spin``: busy-wait the last ``SPIN_S`` (pulse deadlines). Without it (the end of a
         pulse width, which may run a little long) the wait sleeps throughout, so this
         real-time process leaves the CPU to the session process while a line is held.
+        ``warm``: called once with the deadline when ``WARM_S`` or less is left (the pulse
+        stream's warm-up push).
         """
         margin = SPIN_S if spin else 0.0
         while True:
@@ -296,6 +313,9 @@ class StimChild:
             remaining = deadline - monotonic()
             if remaining <= 0:
                 return True
+            if warm is not None and remaining <= WARM_S:
+                warm(deadline)
+                warm = None
             if remaining > margin:
                 self._poll_commands(remaining - margin)
             # else spin: the last SPIN_S are a busy loop on the clock
@@ -375,7 +395,8 @@ class StimChild:
                 record["unit"] = "A"
             if self.outlet is not None:
                 self.outlet.prepare(record)  # only the stamp is left for after the trigger
-            if not self._wait(planned - lead - wire):
+            warm = self.outlet.warm if self.outlet is not None else None
+            if not self._wait(planned - lead - wire, warm=warm):
                 return delivered, missed, "stopped", self._stop_reason()
             now = monotonic()
             if now - planned > self.late_tolerance_s:
@@ -526,6 +547,10 @@ def main(argv: list[str] | None = None) -> None:
                 "or grant CAP_SYS_NICE / an rtprio limit (ulimit -r) to fix"
             )
     mlock = _lock_memory() if config.get("lock_memory", True) else "not requested"
+    cpu_latency = "not requested"
+    if config.get("cpu_latency_us") is not None:
+        # held (fd open) until this process ends: idle CPUs wake at once for the pulses
+        _, cpu_latency = hold_cpu_latency(int(config["cpu_latency_us"]))
     try:
         child = StimChild(config, a.estop_fd, journal, outlet)
         signal.signal(signal.SIGTERM, child._on_signal)
@@ -550,6 +575,7 @@ def main(argv: list[str] | None = None) -> None:
             "realtime": rt_ok,
             "rt_status": rt_status,
             "memory": mlock,
+            "cpu_latency": cpu_latency,
             "pulse_stream": outlet.name if outlet is not None else None,
             "pulse_stream_error": outlet_error,
         }

@@ -11,6 +11,12 @@ optional (each needs root or CAP_SYS_NICE / an rtprio limit, and falls back quie
   a starved keep-alive loses the unit's remote control (MAGIC issue #18).
 
 Linux applies these per thread (``sched_setscheduler(0, ...)`` acts on the calling thread).
+
+A fourth measure is machine-wide: :func:`hold_cpu_latency` asks the kernel's CPU-idle code
+(PM QoS, ``/dev/cpu_dma_latency``) to keep every CPU out of idle states slower to leave than a
+bound while the stimulation process lives. On the 2-core VM of docs/performance.md an idle
+virtual CPU halts at once and comes back cold: the first pulse-stream push after a wait took
+88 µs (median) halted and 9 µs held; it costs power (idle CPUs poll), nothing else.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import struct
 import threading
 from collections.abc import Iterator
 
@@ -66,6 +73,29 @@ def realtime_boost(priority: int = BOOST_RT_PRIORITY) -> Iterator[bool]:
     finally:
         with contextlib.suppress(OSError):
             os.sched_setscheduler(0, old_policy, old_param)
+
+
+#: the kernel's CPU-latency request file (PM QoS): held open, its value binds every CPU
+CPU_LATENCY_FILE = "/dev/cpu_dma_latency"
+
+
+def hold_cpu_latency(max_us: int = 0, path: str = CPU_LATENCY_FILE) -> tuple[int | None, str]:
+    """Ask that no CPU idles in a state taking longer than ``max_us`` µs to leave.
+
+    The request holds while the returned file descriptor stays open (the kernel drops it when
+    the process ends, however it ends): ``(fd, what happened)``; ``(None, why not)`` where the
+    file is missing or not writable (root only by default). 0 keeps idle CPUs polling.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except OSError as e:
+        return None, f"not held ({path}: {e.strerror or e})"
+    try:
+        os.write(fd, struct.pack("i", max_us))  # the file takes a binary 32-bit value
+    except OSError as e:
+        os.close(fd)
+        return None, f"not held ({path}: {e.strerror or e})"
+    return fd, f"held at {max_us} µs"
 
 
 def raise_thread_priority(nice: int) -> bool:

@@ -60,6 +60,7 @@ class StimulationProcess:
         rt_priority: int | None = 80,
         late_tolerance_s: float = 0.005,
         lock_memory: bool = True,
+        cpu_latency_us: int | None = 0,
         pulse_stream: dict[str, Any] | None = None,
     ) -> None:
         self.device = device
@@ -81,6 +82,8 @@ class StimulationProcess:
             "rt_priority": rt_priority,
             "late_tolerance_s": late_tolerance_s,
             "lock_memory": lock_memory,
+            # PM QoS bound on every CPU's wake-up latency while the child lives (None: none)
+            "cpu_latency_us": cpu_latency_us,
             # the child's own LSL outlet of pulses (mirrorvr.stim.pulse_outlet); None: none
             "pulse_stream": pulse_stream,
         }

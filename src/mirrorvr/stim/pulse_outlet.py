@@ -10,6 +10,14 @@ that works here.
 The stream's name, type, source id and ``desc`` come from the session process
 (:func:`mirrorvr.streams.layout.pulses_spec`), so the layout has one owner; this module only
 knows which fields of a pulse record fill the channels (:data:`PULSE_FIELDS`).
+
+Warm-up: on the VM of docs/performance.md the first push after a wait of tens of ms found
+liblsl's code and data cold — 40–560 µs (median, by host state) against 10–16 µs for a push
+made a few hundred µs after another. So :meth:`PulseOutlet.warm` pushes the prepared sample to
+a second, private outlet (``<name>-warmup``, type ``Warmup``, source id ``warmup-…``: the
+session recorder, which follows ``mirrorvr-<session>-…`` source ids, never records it) just
+before the deadline. Nobody consumes it, so the sample goes nowhere; the real push then runs
+on warm code. The stream is visible to other LSL tools: docs/streams.md says to ignore it.
 """
 
 from __future__ import annotations
@@ -18,6 +26,9 @@ import ctypes
 import math
 import time
 from typing import Any
+
+#: how long before a pulse's deadline :meth:`PulseOutlet.warm` runs (inside the final spin)
+WARM_S = 0.0003
 
 #: the pulse record's fields, in channel order (train, pulse, planned_time, intensity,
 #: device_timed): the stream's layout (:data:`mirrorvr.streams.layout.PULSES`) follows it
@@ -85,10 +96,32 @@ class PulseOutlet:
         self._handle_error = handle_error
         self._sample: Any = None
         self.pushed = 0
+        self._warm_outlet: Any = None
+        if stream.get("warm", True):
+            # same format and channels as the real outlet: its push runs the same code
+            winfo = pylsl.StreamInfo(
+                f"{self.name}-warmup",
+                "Warmup",
+                int(stream["channel_count"]),
+                pylsl.IRREGULAR_RATE,
+                str(stream["channel_format"]),
+                f"warmup-{stream['source_id']}",
+            )
+            winfo.desc().append_child_value(
+                "purpose", "internal warm-up of the pulse stream's push: carries no data"
+            )
+            self._warm_outlet = pylsl.StreamOutlet(winfo, chunk_size=1, max_buffered=1)
 
     def prepare(self, record: dict[str, Any]) -> None:
         """Build the next pulse's sample ahead of time (before the wait for its deadline)."""
         self._sample = self._outlet.sample_type(*pulse_values(record))
+
+    def warm(self, t: float) -> None:
+        """Push the prepared sample, stamped ``t``, to the private warm-up outlet (not the
+        pulse stream), so the pulse's own push a moment later runs on warm code."""
+        w = self._warm_outlet
+        if w is not None and self._sample is not None:
+            self._push(w.obj, self._sample, ctypes.c_double(t), 1)
 
     def push_prepared(self, t: float) -> float:
         """Push the prepared sample stamped ``t``; returns how long after ``t`` the push
@@ -110,3 +143,4 @@ class PulseOutlet:
     def close(self) -> None:
         """Destroy the outlet (the stream disappears from the network)."""
         self._outlet = None
+        self._warm_outlet = None
