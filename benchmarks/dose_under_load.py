@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from mirrorvr.config.loader import load_plan
-from mirrorvr.run.session import LaunchOptions, run_session
 from mirrorvr.run.display import DisplayChoice, presenter_factory_for
+from mirrorvr.run.session import LaunchOptions, run_session
 from mirrorvr.session.eventlog import read_events
 from mirrorvr.session.timeline import compile_timeline
 
