@@ -387,6 +387,7 @@ class StimChild:
                          planned=times[0], reason="no device-timed pair confirmed")  # fmt: skip
             return 0, 0, "refused", "guard: no device-timed pair confirmed by the device"
         last_planned: float | None = None  # the planned time of the last trigger that went out
+        warm = self.outlet.warm if self.outlet is not None else None  # once, not per pulse
         for i, planned, two in triggers(times, paired):
             lead = min(min(self._costs), MAX_LEAD_S) if self._costs else 0.0
             record: dict[str, Any] = {**key, "i": i, "planned": planned,
@@ -395,7 +396,6 @@ class StimChild:
                 record["unit"] = "A"
             if self.outlet is not None:
                 self.outlet.prepare(record)  # only the stamp is left for after the trigger
-            warm = self.outlet.warm if self.outlet is not None else None
             if not self._wait(planned - lead - wire, warm=warm):
                 return delivered, missed, "stopped", self._stop_reason()
             now = monotonic()

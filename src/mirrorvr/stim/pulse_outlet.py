@@ -16,7 +16,7 @@ liblsl's code and data cold — 40–560 µs (median, by host state) against 10�
 made a few hundred µs after another. So :meth:`PulseOutlet.warm` pushes the prepared sample to
 a second, private outlet (``<name>-warmup``, type ``Warmup``, source id ``warmup-…``: the
 session recorder, which follows ``mirrorvr-<session>-…`` source ids, never records it) just
-before the deadline. Nobody consumes it, so the sample goes nowhere; the real push then runs
+before the deadline. Nobody is meant to consume it (its samples are not pulses); the real push then runs
 on warm code. The stream is visible to other LSL tools: docs/streams.md says to ignore it.
 """
 
@@ -108,7 +108,7 @@ class PulseOutlet:
                 f"warmup-{stream['source_id']}",
             )
             winfo.desc().append_child_value(
-                "purpose", "internal warm-up of the pulse stream's push: carries no data"
+                "purpose", "internal warm-up of the pulse stream's push: not pulses, never count it"
             )
             self._warm_outlet = pylsl.StreamOutlet(winfo, chunk_size=1, max_buffered=1)
 
