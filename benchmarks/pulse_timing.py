@@ -9,6 +9,9 @@ sleep-then-spin loop at SCHED_FIFO in its own process writing the same bytes to 
 pty served by the same emulator. ``--cpu-latency on`` (the default; ``on,off`` runs both): the
 stimulation process holds its PM QoS CPU-latency request (``/dev/cpu_dma_latency`` 0: idle CPUs
 poll instead of halting) and the reference sender holds the same one; ``off``: neither does.
+``--stim-cpu`` (default ``last``): the stimulation process is bound to the highest-numbered
+allowed CPU, as in a session (``LaunchOptions.stim_cpu``), and the reference sender to the same
+one; ``none``: neither is bound; a number: that CPU.
 It prints, in µs:
 
 * emission error: the scheduler's own stamp (trigger write completed) minus the planned time;
@@ -91,6 +94,9 @@ REFERENCE = textwrap.dedent(
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(80))
     except OSError as e:
         print("no SCHED_FIFO:", e, file=sys.stderr)
+    if sys.argv[5] != "-":
+        # bound to one CPU as the stimulation process is (mirrorvr.stim.priority.pin_cpu)
+        os.sched_setaffinity(0, {int(sys.argv[5])})
     if sys.argv[4] == "1":
         # the stimulation process's PM QoS request (the fd stays open until the end)
         try:
@@ -208,8 +214,24 @@ def load_avg() -> str:
     return f"load {a:.1f}/{b:.1f}/{c:.1f}"
 
 
+def stim_cpu(spec: str) -> int | None:
+    """``--stim-cpu``: ``last`` (the default: the highest-numbered allowed CPU, as a session
+    binds its stimulation process), ``none``, or a CPU number."""
+    if spec == "none":
+        return None
+    if spec == "last":
+        allowed = sorted(os.sched_getaffinity(0))
+        return allowed[-1] if len(allowed) > 1 else None
+    return int(spec)
+
+
 def run_mirrorvr(
-    name: str, quick: bool, tmp: Path, mode: str = "process", cpu_latency: bool = True
+    name: str,
+    quick: bool,
+    tmp: Path,
+    mode: str = "process",
+    cpu_latency: bool = True,
+    cpu: int | None = None,
 ) -> dict[str, Any]:
     """One real-time session; figures from its log and its emulator's log."""
     plan = plan_from_dict(protocol_plan(name, quick))
@@ -234,6 +256,7 @@ def run_mirrorvr(
                 stimulator_port=str(out / "box"),
                 stim_process=mode == "process",
                 cpu_latency_us=0 if cpu_latency else None,
+                stim_cpu=cpu,
             ),
         )
         time.sleep(0.5)
@@ -266,6 +289,7 @@ def run_mirrorvr(
         },
         "scheduler": sched["status"] if sched else "",
         "cpu_latency": sched.get("cpu_latency", "") if sched else "",
+        "cpu": sched.get("cpu", "") if sched else "",
         "emission": us([e.t - e["planned"] for e in pulses]),
         "emission_incl_skipped": us(
             [e.t - e["planned"] for e in pulses] + [e["late_s"] for e in skipped]
@@ -278,9 +302,12 @@ def run_mirrorvr(
     }
 
 
-def run_reference(name: str, quick: bool, tmp: Path, cpu_latency: bool = True) -> dict[str, Any]:
+def run_reference(
+    name: str, quick: bool, tmp: Path, cpu_latency: bool = True, cpu: int | None = None
+) -> dict[str, Any]:
     """The minimal reference sender on the same protocol, to its own emulator on a pty
-    (``cpu_latency``: holding the stimulation process's PM QoS CPU-latency request)."""
+    (``cpu_latency``: holding the stimulation process's PM QoS CPU-latency request; ``cpu``:
+    bound to that CPU, as the stimulation process is)."""
     tl = compile_timeline(plan_from_dict(protocol_plan(name, quick)))
     rel = tl.pulse_times()
     folder = tmp / f"reference-{name}-{time.monotonic_ns()}"
@@ -299,6 +326,7 @@ def run_reference(name: str, quick: bool, tmp: Path, cpu_latency: bool = True) -
                 str(folder / "times.json"),
                 "1",
                 "1" if cpu_latency else "0",
+                "-" if cpu is None else str(cpu),
             ],
             capture_output=True,
             text=True,
@@ -459,8 +487,15 @@ def main() -> None:
         default="on",
         help="on (PM QoS CPU-latency request held by both senders), off, or on,off",
     )
+    ap.add_argument(
+        "--stim-cpu",
+        default="last",
+        help="the CPU both senders are bound to: last (the highest-numbered allowed one, as in "
+        "a session), none, or a CPU number",
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    cpu = stim_cpu(args.stim_cpu)
     report: dict[str, Any] = {"machine": machine(), "runs": {}}
     print(report["machine"])
     modes = args.modes.split(",")
@@ -473,9 +508,9 @@ def main() -> None:
                     for mode, qos in [(m, q) for m in modes for q in args.cpu_latency.split(",")]:
                         if mode == "thread" and name not in args.thread_protocols.split(","):
                             continue
-                        m = run_mirrorvr(name, args.quick, tmp, mode, qos == "on")
+                        m = run_mirrorvr(name, args.quick, tmp, mode, qos == "on", cpu)
                         m["load"] = load_avg()
-                        r = run_reference(name, args.quick, tmp, qos == "on")
+                        r = run_reference(name, args.quick, tmp, qos == "on", cpu)
                         r["load"] = load_avg()
                         report["runs"][f"{load}/{name}/{mode}/cpu-latency-{qos}"] = {
                             "mirrorvr": m,
@@ -484,7 +519,9 @@ def main() -> None:
                         print(
                             f"\n== {load} / {name} / {mode} / CPU latency request {qos}: "
                             f"{m['pulses']} pulses, {m['missed']} missed, state {m['state']}; "
-                            f"{m['scheduler']}; CPU latency {m['cpu_latency'] or 'n/a'}"
+                            f"{m['scheduler']}; CPU latency {m['cpu_latency'] or 'n/a'}; "
+                            f"CPU {m['cpu'] or 'n/a'} (reference: "
+                            f"{'any' if cpu is None else cpu})"
                         )
                         print(
                             f"   not delivered (neither fired nor missed): {m['not_delivered']};"

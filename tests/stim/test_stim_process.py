@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -295,6 +296,36 @@ def test_warm_up_pushes_go_to_the_private_outlet_never_to_the_pulse_stream(lsl_n
         assert stamps[0] == pytest.approx(t, abs=1e-6)
     finally:
         out.close()
+
+
+def test_pin_cpu_binds_the_calling_thread_and_the_threads_it_starts() -> None:
+    from mirrorvr.stim.priority import LAST_CPU, pin_cpu
+
+    allowed = sorted(os.sched_getaffinity(0))
+    seen: dict[str, object] = {}
+
+    def pinned() -> None:  # a thread of its own: the test process's mask stays as it was
+        seen["result"] = pin_cpu(LAST_CPU)
+        seen["mask"] = os.sched_getaffinity(0)
+        inner = threading.Thread(target=lambda: seen.update(inner=os.sched_getaffinity(0)))
+        inner.start()
+        inner.join()
+        seen["bad"] = pin_cpu(max(allowed) + 1000)
+
+    t = threading.Thread(target=pinned)
+    t.start()
+    t.join()
+    assert os.sched_getaffinity(0) == set(allowed)
+    assert pin_cpu(None) == (None, "not requested")
+    cpu, why = seen["bad"]  # type: ignore[misc]
+    assert cpu is None and why.startswith("not bound") and "not among" in why
+    if len(allowed) < 2:
+        assert seen["result"] == (None, "not bound (one CPU allowed)")
+        want = set(allowed)
+    else:
+        assert seen["result"] == (allowed[-1], f"bound to CPU {allowed[-1]}")
+        want = {allowed[-1]}
+    assert seen["mask"] == want and seen["inner"] == want
 
 
 def test_the_cpu_latency_request_holds_while_its_descriptor_is_open(tmp_path: Path) -> None:

@@ -77,6 +77,7 @@ def test_realtime_session_publishes_and_records(tmp_path: Path, short_plan: Path
     assert not [name for name in xdf if name.endswith("-warmup")]
     proc = next(e for e in events if e.kind == "stim_process")
     assert str(proc["cpu_latency"]).startswith(("held at 0", "not held"))
+    assert str(proc["cpu"]).startswith(("bound to CPU", "not bound"))
     # the pulse stream duplicates the stim and marker streams' pulses: analysis counts them once
     _check_analysis_counts_pulses_once(folder / "session.xdf", events)
 

@@ -43,6 +43,7 @@ from mirrorvr.stim.executor import (
     DEFAULT_LATE_TOLERANCE_S,
     last_stimulation_time,
 )
+from mirrorvr.stim.priority import LAST_CPU
 from mirrorvr.stim.process_executor import ProcessExecutor
 from mirrorvr.stim.scheduler import DEFAULT_RT_PRIORITY
 from mirrorvr.threshold.procedure import EmgSource
@@ -96,6 +97,9 @@ class LaunchOptions:
     #: real time: the stimulation process asks that idle CPUs wake within this many µs while
     #: it lives (PM QoS, ``/dev/cpu_dma_latency``; ``None``: no request) — docs/performance.md
     cpu_latency_us: int | None = 0
+    #: real time: the one CPU the stimulation process runs on (default: the highest-numbered
+    #: allowed one; ``None``: any) — docs/performance.md
+    stim_cpu: int | None = LAST_CPU
 
 
 def with_seed(plan: SessionPlan, seed: int | None) -> SessionPlan:
@@ -447,6 +451,7 @@ def _assemble(
         # real time: the stimulation process pushes each pulse to LSL itself (no pipe hop)
         pulse_stream=PulseStream(session_key(opts.out)) if publish else None,
         cpu_latency_us=opts.cpu_latency_us,
+        stim_cpu=opts.stim_cpu,
     )
 
 

@@ -33,6 +33,7 @@ from mirrorvr.stim.base import Stimulator
 from mirrorvr.stim.executor import DEFAULT_LATE_TOLERANCE_S, StimulationExecutor
 from mirrorvr.stim.factory import make_stimulator
 from mirrorvr.stim.guard import GuardLimits
+from mirrorvr.stim.priority import LAST_CPU
 from mirrorvr.stim.process import (
     ProcessExecutor,
     RemoteStimulator,
@@ -70,6 +71,9 @@ class StimulatorRequest:
     #: the stimulation process holds every CPU's idle wake-up latency at most this (µs; PM QoS,
     #: :func:`mirrorvr.stim.priority.hold_cpu_latency`) while it lives; ``None``: no request
     cpu_latency_us: int | None = 0
+    #: the one CPU the stimulation process runs on (:func:`mirrorvr.stim.priority.pin_cpu`;
+    #: default: the highest-numbered allowed one; ``None``: any)
+    stim_cpu: int | None = LAST_CPU
     #: the stimulation process publishes each pulse on its own LSL outlet (``None``: it does not)
     pulse_stream: PulseStream | None = None
 
@@ -200,6 +204,7 @@ def connect_stimulator(
             rt_priority=req.realtime_priority,
             late_tolerance_s=req.late_tolerance_s,
             cpu_latency_us=req.cpu_latency_us,
+            cpu=req.stim_cpu,
             pulse_stream=(
                 req.pulse_stream.child_config(dev.kind) if req.pulse_stream is not None else None
             ),
@@ -247,6 +252,7 @@ def _log_process(
         status=r.get("rt_status"),
         memory=r.get("memory"),
         cpu_latency=r.get("cpu_latency"),
+        cpu=r.get("cpu"),
         late_tolerance_s=process.config["late_tolerance_s"],
         pulse_stream=r.get("pulse_stream"),
         **({"pulse_stream_error": r["pulse_stream_error"]} if r.get("pulse_stream_error") else {}),
@@ -297,6 +303,7 @@ def assemble_stimulation(
     late_tolerance_s: float = DEFAULT_LATE_TOLERANCE_S,
     pulse_stream: PulseStream | None = None,
     cpu_latency_us: int | None = 0,
+    stim_cpu: int | None = LAST_CPU,
 ) -> StimulationSetup:
     """Connect the stimulator and build the executor every pulse of a session goes through.
 
@@ -314,6 +321,7 @@ def assemble_stimulation(
     ``pulse_stream``: the stimulation process publishes every pulse on LSL itself, right after
     its stamp (docs/streams.md, ``mirrorvr-pulses``); ignored without a stimulation process.
     ``cpu_latency_us``: the stimulation process's PM QoS CPU-latency request (``None``: none).
+    ``stim_cpu``: the one CPU the stimulation process runs on (``None``: any).
     """
     use_process = process if process is not None else (clock.realtime and scheduler is not False)
     if use_process:
@@ -334,6 +342,7 @@ def assemble_stimulation(
             late_tolerance_s=late_tolerance_s,
             pulse_stream=pulse_stream,
             cpu_latency_us=cpu_latency_us,
+            stim_cpu=stim_cpu,
         )
     conn = connect_stimulator(stimulator, folder, stack, log=log, clock=clock)
     extra_pulses = 0

@@ -56,6 +56,7 @@ from mirrorvr.stim.pairs import triggers
 from mirrorvr.stim.priority import (
     BOOST_RT_PRIORITY,
     hold_cpu_latency,
+    pin_cpu,
     realtime_boost,
     try_realtime,
 )
@@ -529,6 +530,8 @@ def main(argv: list[str] | None = None) -> None:
     if not line:
         return
     config = json.loads(line)
+    # first of all: every thread started from here on (liblsl's, the driver's) inherits it
+    _, cpu_status = pin_cpu(config.get("cpu"))
     outlet: PulseOutlet | None = None
     outlet_error = ""
     if config.get("pulse_stream"):
@@ -576,6 +579,7 @@ def main(argv: list[str] | None = None) -> None:
             "rt_status": rt_status,
             "memory": mlock,
             "cpu_latency": cpu_latency,
+            "cpu": cpu_status,
             "pulse_stream": outlet.name if outlet is not None else None,
             "pulse_stream_error": outlet_error,
         }

@@ -28,7 +28,7 @@ from mirrorvr.stim import errors as stim_errors
 from mirrorvr.stim.base import DisarmOutcome
 from mirrorvr.stim.guard import GuardLimits
 from mirrorvr.stim.journal import JOURNAL_NAME
-from mirrorvr.stim.priority import MESSAGES_RT_PRIORITY, try_realtime
+from mirrorvr.stim.priority import LAST_CPU, MESSAGES_RT_PRIORITY, try_realtime
 from mirrorvr.stim.scheduler import GIL_SWITCH_INTERVAL_S
 
 # the logger keeps the name it had before this module was split out of mirrorvr.stim.process
@@ -61,6 +61,7 @@ class StimulationProcess:
         late_tolerance_s: float = 0.005,
         lock_memory: bool = True,
         cpu_latency_us: int | None = 0,
+        cpu: int | None = LAST_CPU,
         pulse_stream: dict[str, Any] | None = None,
     ) -> None:
         self.device = device
@@ -84,6 +85,8 @@ class StimulationProcess:
             "lock_memory": lock_memory,
             # PM QoS bound on every CPU's wake-up latency while the child lives (None: none)
             "cpu_latency_us": cpu_latency_us,
+            # the one CPU the child's threads run on (mirrorvr.stim.priority.pin_cpu); None: any
+            "cpu": cpu,
             # the child's own LSL outlet of pulses (mirrorvr.stim.pulse_outlet); None: none
             "pulse_stream": pulse_stream,
         }
