@@ -86,10 +86,10 @@ def pin_cpu(cpu: int | None) -> tuple[int | None, str]:
     most device interrupts on a VM), or ``None`` (no binding). On a machine with one allowed
     CPU nothing is bound. Returns ``(the CPU, what happened)`` or ``(None, why not)``.
 
-    Why: on the 2-core VM of docs/performance.md an unbound stimulation process saw a few
-    post-deadline stalls of 100–250 µs per 400 deadlines (migrations between the virtual
-    CPUs); bound to one CPU, with liblsl's threads on the same one below the pulses'
-    SCHED_FIFO priority, the pulse-stream push's p99 fell from ~220 µs to ~25 µs at idle.
+    Why: on the 2-core VM of docs/performance.md unbound test senders saw a few post-deadline
+    stalls of 100–250 µs per 400 deadlines that bound ones did not, and a bare LSL push with a
+    consumer had p99 143 µs unbound, 38 µs bound (``benchmarks/lsl_push_floor.py``). In whole
+    sessions the A/B runs show no consistent effect either way (the host's state dominates).
     """
     if cpu is None:
         return None, "not requested"
