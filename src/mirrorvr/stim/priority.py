@@ -82,8 +82,9 @@ LAST_CPU = -1
 def pin_cpu(cpu: int | None) -> tuple[int | None, str]:
     """Bind the calling thread (and every thread it starts later) to one CPU.
 
-    ``cpu``: a CPU number, :data:`LAST_CPU` (the highest-numbered allowed one: CPU 0 takes
-    most device interrupts on a VM), or ``None`` (no binding). On a machine with one allowed
+    ``cpu``: a CPU number, :data:`LAST_CPU` (the highest-numbered allowed one, away from
+    CPU 0, which is where boot-time housekeeping usually lands: UNVERIFIED on this VM), or
+    ``None`` (no binding). On a machine with one allowed
     CPU nothing is bound. Returns ``(the CPU, what happened)`` or ``(None, why not)``.
 
     Why: on the 2-core VM of docs/performance.md unbound test senders saw a few post-deadline
