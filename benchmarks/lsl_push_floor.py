@@ -33,14 +33,14 @@ import time
 import uuid
 from pathlib import Path
 
+from mirrorvr.stim.priority import last_cpu
+
 SENDER = textwrap.dedent(
     """
     import json, os, sys, time
     n, period, cpu, cfg, name = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-    if cpu == "last":
-        allowed = sorted(os.sched_getaffinity(0))
-        if len(allowed) > 1:
-            os.sched_setaffinity(0, {allowed[-1]})
+    if cpu != "-":
+        os.sched_setaffinity(0, {int(cpu)})
     import pylsl
     pylsl.set_config_content(open(cfg).read())
     info = pylsl.StreamInfo(name, "Markers", 5, 0, "double64", name)
@@ -102,8 +102,11 @@ def pct(xs: list[float], q: float) -> float:
 def variant(consumer: bool, cpu: str, n: int, period: float, cfg: Path) -> dict[str, object]:
     """One sender process (and, with ``consumer``, one inlet process); its timings in s."""
     name = f"pushfloor-{uuid.uuid4().hex[:8]}"
+    # the CPU a session's stimulation process binds itself to (mirrorvr.stim.priority.pin_cpu)
+    chosen = last_cpu() if cpu == "last" else None
+    bind = "-" if chosen is None else str(chosen)
     sender = subprocess.Popen(
-        [sys.executable, "-c", SENDER, str(n), str(period), cpu, str(cfg), name],
+        [sys.executable, "-c", SENDER, str(n), str(period), bind, str(cfg), name],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

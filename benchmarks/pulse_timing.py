@@ -56,6 +56,7 @@ from mirrorvr.session.eventlog import EventLog, read_events
 from mirrorvr.session.timeline import compile_timeline
 from mirrorvr.sim.emulate import EmulatorProcess
 from mirrorvr.stim.executor import StimulationExecutor
+from mirrorvr.stim.priority import last_cpu
 from mirrorvr.stim.process import ProcessExecutor, StimulationProcess, guard_limits
 from mirrorvr.stim.scheduler import PulseScheduler
 from mirrorvr.stim.ttl_box import TTLBox
@@ -220,8 +221,7 @@ def stim_cpu(spec: str) -> int | None:
     if spec == "none":
         return None
     if spec == "last":
-        allowed = sorted(os.sched_getaffinity(0))
-        return allowed[-1] if len(allowed) > 1 else None
+        return last_cpu()
     return int(spec)
 
 

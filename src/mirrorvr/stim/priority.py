@@ -79,6 +79,13 @@ def realtime_boost(priority: int = BOOST_RT_PRIORITY) -> Iterator[bool]:
 LAST_CPU = -1
 
 
+def last_cpu() -> int | None:
+    """The CPU :data:`LAST_CPU` stands for: the highest-numbered one this thread may run on,
+    or ``None`` where only one is allowed (binding would then gain nothing)."""
+    allowed = sorted(os.sched_getaffinity(0))
+    return allowed[-1] if len(allowed) > 1 else None
+
+
 def pin_cpu(cpu: int | None) -> tuple[int | None, str]:
     """Bind the calling thread (and every thread it starts later) to one CPU.
 
@@ -98,9 +105,10 @@ def pin_cpu(cpu: int | None) -> tuple[int | None, str]:
         return None, "not bound (no sched_setaffinity on this OS)"
     allowed = sorted(os.sched_getaffinity(0))
     if cpu == LAST_CPU:
-        if len(allowed) < 2:
+        chosen = last_cpu()
+        if chosen is None:
             return None, "not bound (one CPU allowed)"
-        cpu = allowed[-1]
+        cpu = chosen
     if cpu not in allowed:
         return None, f"not bound (CPU {cpu} is not among the allowed CPUs {allowed})"
     try:
