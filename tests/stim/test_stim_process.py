@@ -190,6 +190,55 @@ def test_estop_channel_disarms_ahead_of_a_queued_train(
     assert not any(f.get("action") == "pulse" for f in _emu(tmp_path))
 
 
+def _train_outcome_after(sp: StimulationProcess, during_wait: str) -> list[dict]:
+    """One host-timed pulse 1 s ahead; ``during_wait`` happens while the child waits for it
+    (it has already taken the guard's verdict on the pulse); the messages that followed."""
+    msgs: list[dict] = []
+    done = threading.Event()
+
+    def on_message(m: dict) -> None:
+        msgs.append(m)
+        if m.get("ev") == "train_outcome":
+            done.set()
+
+    sp.on_message = on_message
+    sp.call("arm")
+    now = time.monotonic()
+    sp.send({"op": "train", "step": 1, "train": 0, "times": [now + 1.0],
+             "intensity_pct_mso": 40.0, "frequency_hz": 1.0, "timing": "host"})  # fmt: skip
+    time.sleep(0.3)  # the child holds the train and waits for its pulse
+    if during_wait == "single pulse":
+        sp.call("trigger")
+    else:
+        assert sp.request_disarm("D") is not None
+    assert done.wait(10)
+    return msgs
+
+
+@pytest.mark.parametrize("during_wait", ["single pulse", "disarm"])
+def test_the_guard_decides_again_when_its_state_changed_while_the_child_waited(
+    tmp_path: Path, short_plan: Path, box: Path, during_wait: str
+) -> None:
+    # the guard's verdict on a pulse is taken before the wait for its deadline (so only the
+    # trigger runs after it); a single pulse that uses up the count, or a disarm, arriving
+    # during that wait must still stop the pulse, as the guard's refusal (oracle: a one-pulse
+    # count is used up by one pulse; a disarmed guard refuses every pulse)
+    plan = load_plan(short_plan)
+    limits = GuardLimits(max_intensity_pct_mso=50, max_rate_hz=20, max_pulses=1)
+    sp = StimulationProcess(plan.devices.stimulator, str(box), tmp_path, limits).start()
+    try:
+        msgs = _train_outcome_after(sp, during_wait)
+    finally:
+        sp.close()
+    refused = [m for m in msgs if m.get("ev") == "guard_refused"]
+    outcome = next(m for m in msgs if m.get("ev") == "train_outcome")
+    assert outcome["status"] == "refused" and outcome["delivered"] == 0
+    reason = "used up" if during_wait == "single pulse" else "disarmed"
+    assert len(refused) == 1 and reason in refused[0]["reason"]
+    singles = 1 if during_wait == "single pulse" else 0
+    assert sum(f.get("action") == "pulse" for f in _emu(tmp_path)) == singles
+
+
 _PARENT = textwrap.dedent(
     """
     import sys, time

@@ -397,6 +397,15 @@ class StimChild:
                 record["unit"] = "A"
             if self.outlet is not None:
                 self.outlet.prepare(record)  # only the stamp is left for after the trigger
+            confirmed = (pair.interval_ms, pair.power_b_pct_mso) if two and pair else None
+            # The guard's verdict is taken before the wait, so that between the deadline and
+            # the write only the trigger runs (the Python work there, cold after the wait, was
+            # most of mirrorvr's emission tail). It is taken again after the wait whenever
+            # anything it reads changed meanwhile: ``armed`` (the e-stop watcher, a disarm
+            # command), its count (a single pulse commanded during the wait) or its limits.
+            guard = self.guard
+            why = guard.check(planned, intensity, pair=confirmed)
+            fired, limits = guard.fired, guard.limits
             if not self._wait(planned - lead - wire, warm=warm):
                 return delivered, missed, "stopped", self._stop_reason()
             now = monotonic()
@@ -406,8 +415,13 @@ class StimChild:
                     self._record("pulse_missed", now, **key, i=i + k, planned=times[i + k],
                                  late_s=now - planned)  # fmt: skip
                 continue
-            confirmed = (pair.interval_ms, pair.power_b_pct_mso) if two and pair else None
-            why = self.guard.check(planned, intensity, pair=confirmed)
+            if (
+                why is not None
+                or not guard.armed
+                or guard.fired != fired
+                or guard.limits is not limits
+            ):
+                why = guard.check(planned, intensity, pair=confirmed)  # as of now
             if (
                 why is not None
                 and self.guard.late_gap(planned, last_planned)

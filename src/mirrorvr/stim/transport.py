@@ -181,7 +181,13 @@ class SerialTransport:
         if not isinstance(fd, int) or fd < 0:  # not the POSIX backend: pyserial's own write
             port.write(data)
             return local_clock()
-        view = memoryview(data)
+        try:  # the usual case (a trigger byte, room in the buffer): one call, then the stamp
+            n = os.write(fd, data)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        if n == len(data):
+            return local_clock()
+        view = memoryview(data)[n:]
         t = local_clock()
         deadline: float | None = None
         while view:

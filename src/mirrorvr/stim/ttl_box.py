@@ -49,7 +49,8 @@ class TTLBox(Stimulator):
             raise ValueError(f"trigger_code must be 1..255, got {trigger_code}")
         self.port = port
         self.transport = SerialTransport(port, baudrate=baudrate, timeout=0.1)
-        self.trigger_code = trigger_code
+        # built once: nothing is built between a pulse's deadline and its write
+        self._code = bytes([trigger_code])
         self.pulse_width_s = pulse_width_s
         self._armed = False
         self._intensity: float | None = None
@@ -62,6 +63,11 @@ class TTLBox(Stimulator):
         self._release_wake = threading.Condition(self._lock)
         self._releaser: threading.Thread | None = None
         self._closed = False
+
+    @property
+    def trigger_code(self) -> int:
+        """The byte a trigger writes (fixed when the box is made)."""
+        return self._code[0]
 
     @property
     def capabilities(self) -> Capabilities:
@@ -132,7 +138,7 @@ class TTLBox(Stimulator):
                 self._write_idle()
             # the byte's start bit leaves about one byte-time before the write call returns on
             # a real UART; on a pty there is no such delay. We stamp the completed write.
-            t = self.transport.write(bytes([self.trigger_code]))
+            t = self.transport.write(self._code)
             self.release_at = t + self.pulse_width_s
             if self.auto_release:
                 self._start_releaser()
